@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what zhuanfu needs on Debian 12 (idempotent; run as root) and builds it.
+# Usage: scripts/setup.sh [build-dir]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libssl-dev openssl nlohmann-json3-dev libsqlite3-dev sqlite3 libcpp-httplib-dev
+  libcli11-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
+  clang libclang-rt-14-dev
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Node.js and npm run the independent JOSE implementation in the interop tests.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ -f tests/interop/package-lock.json ] && [ ! -d tests/interop/node_modules/jose ]; then
+  (cd tests/interop && npm ci --no-audit --no-fund --silent)
+fi
+
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build"

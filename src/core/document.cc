@@ -1,0 +1,207 @@
+#include "core/document.h"
+
+#include <algorithm>
+
+namespace zf {
+namespace {
+
+using K = FieldKind;
+
+// Common payload fields every type carries (DESIGN.md §4).
+const std::vector<FieldSpec> kCommon = {
+    {"type", K::text},          {"v", K::uint},           {"id", K::id},
+    {"issuer", K::id},          {"seq", K::uint, false},  {"iat", K::uint},
+    {"exp", K::uint, false},    {"nonce", K::id, false},  {"process_no", K::id, false},
+};
+
+const std::vector<DocTypeSpec> kTypes = {
+    {"topup.request", 1, true,
+     {{"amount", K::minor}, {"currency", K::currency}, {"account", K::id}, {"bank", K::id}}},
+    {"topup.receipt", 1, false,
+     {{"request_id", K::id}, {"se", K::id}, {"amount", K::minor}, {"currency", K::currency},
+      {"account", K::id}, {"bank", K::id}}},
+    {"payment.note", 1, true,
+     {{"amount", K::minor}, {"currency", K::currency}, {"payer", K::id}, {"payee", K::id}}},
+    {"payment.ack", 1, true, {{"note_id", K::id}, {"payer", K::id}, {"payee", K::id}}},
+    {"deposit.note", 1, true,
+     {{"amount", K::minor}, {"currency", K::currency}, {"account", K::id}, {"bank", K::id}}},
+    {"deposit.receipt", 1, false,
+     {{"note_id", K::id}, {"se", K::id}, {"amount", K::minor}, {"currency", K::currency},
+      {"account", K::id}, {"bank", K::id}}},
+    {"f2f.payment", 1, true,
+     {{"amount", K::minor}, {"currency", K::currency}, {"payer", K::id}, {"payee", K::id},
+      {"session", K::id}}},
+    {"cpay.note", 1, true,
+     {{"amount", K::minor}, {"currency", K::currency}, {"payer", K::id}, {"payee", K::id},
+      {"sealed", K::object}}},
+    {"cpay.refund", 1, true, {{"note_id", K::id}, {"payer", K::id}, {"payee", K::id}}},
+    {"transfer.order", 1, true,
+     {{"amount", K::minor}, {"currency", K::currency}, {"from", K::id}, {"to", K::id},
+      {"bank", K::id}}},
+    {"transfer.receipt", 1, false,
+     {{"order_id", K::id}, {"amount", K::minor}, {"currency", K::currency}, {"from", K::id},
+      {"to", K::id}, {"bank", K::id}}},
+    {"hold.request", 1, true,
+     {{"amount", K::minor}, {"currency", K::currency}, {"payer_account", K::id},
+      {"payee_account", K::id}, {"bank", K::id}}},
+    {"hold.confirm", 1, true, {{"hold_id", K::id}, {"bank", K::id}}},
+    {"hold.release", 1, true, {{"hold_id", K::id}, {"bank", K::id}}},
+    {"hold.receipt", 1, false, {{"hold_id", K::id}, {"status", K::id}, {"bank", K::id}}},
+    {"joint.spend", 1, true,
+     {{"amount", K::minor}, {"currency", K::currency}, {"account", K::id}, {"bank", K::id},
+      {"action", K::id}, {"to", K::id, false}, {"signers", K::id_list}}},
+    {"record", 1, false,
+     {{"doc_id", K::id}, {"processor", K::id}, {"result_digest", K::digest}, {"status", K::id}}},
+};
+
+bool is_id(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == ':' || c == '-';
+  });
+}
+
+Status check_field(const Json& obj, const FieldSpec& spec) {
+  std::string name(spec.name);
+  auto it = obj.find(spec.name);
+  if (it == obj.end()) {
+    if (spec.required) return fail(Errc::missing_field, "required", name);
+    return {};
+  }
+  const Json& v = *it;
+  switch (spec.kind) {
+    case K::id:
+      if (!v.is_string()) return fail(Errc::bad_field, "must be a string", name);
+      if (!is_id(v.get_ref<const std::string&>()))
+        return fail(Errc::bad_field, "must be 1..128 chars of [A-Za-z0-9._:-]", name);
+      return {};
+    case K::text:
+      if (!v.is_string() || v.get_ref<const std::string&>().size() > 256)
+        return fail(Errc::bad_field, "must be a string of at most 256 bytes", name);
+      return {};
+    case K::minor:
+      // Sign and range are checked with the currency, as an Amount.
+      if (!v.is_number_integer()) return fail(Errc::bad_amount, "must be an integer of minor units", name);
+      return {};
+    case K::currency:
+      if (!v.is_string()) return fail(Errc::bad_currency, "must be a string", name);
+      if (auto c = Currency::parse(v.get_ref<const std::string&>()); !c) return std::unexpected(c.error());
+      return {};
+    case K::uint:
+      if (!v.is_number_integer() || (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() < 0))
+        return fail(Errc::bad_field, "must be a non-negative integer", name);
+      if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
+        return fail(Errc::bad_field, "integer out of range", name);
+      return {};
+    case K::digest: {
+      if (!v.is_string()) return fail(Errc::bad_field, "must be a string", name);
+      auto b = b64url_decode(v.get_ref<const std::string&>());
+      if (!b || b->size() != 32) return fail(Errc::bad_field, "must be base64url of 32 bytes", name);
+      return {};
+    }
+    case K::object:
+      if (!v.is_object()) return fail(Errc::bad_field, "must be an object", name);
+      return {};
+    case K::id_list:
+      if (!v.is_array() || v.empty() || v.size() > 16)
+        return fail(Errc::bad_field, "must be an array of 1..16 ids", name);
+      for (const auto& e : v)
+        if (!e.is_string() || !is_id(e.get_ref<const std::string&>()))
+          return fail(Errc::bad_field, "entries must be ids", name);
+      return {};
+  }
+  return fail(Errc::internal, "unknown field kind", name);
+}
+
+}  // namespace
+
+const std::vector<DocTypeSpec>& doc_types() { return kTypes; }
+
+const DocTypeSpec* find_doc_type(std::string_view type) {
+  for (const auto& t : kTypes)
+    if (t.type == type) return &t;
+  return nullptr;
+}
+
+Result<Document> Document::from_json(const Json& payload) {
+  if (!payload.is_object()) return fail(Errc::bad_field, "payload must be a JSON object");
+  auto type = get_string(payload, "type", 64);
+  if (!type) return std::unexpected(type.error());
+  const DocTypeSpec* spec = find_doc_type(*type);
+  if (!spec) return fail(Errc::unknown_type, "unknown document type '" + *type + "'", "type");
+  auto v = get_int(payload, "v");
+  if (!v) return std::unexpected(v.error());
+  if (*v != spec->version)
+    return fail(Errc::unknown_version, "unsupported version " + std::to_string(*v) + " of " + *type, "v");
+  // Unknown fields are refused so two readers never disagree on what was signed.
+  for (const auto& [key, _] : payload.items()) {
+    bool known = std::any_of(kCommon.begin(), kCommon.end(), [&](const auto& f) { return f.name == key; }) ||
+                 std::any_of(spec->fields.begin(), spec->fields.end(), [&](const auto& f) { return f.name == key; });
+    if (!known) return fail(Errc::unknown_field, "field not defined for " + *type, key);
+  }
+  for (const auto& f : kCommon) {
+    FieldSpec req = f;
+    if (f.name == "seq" && spec->se_issued) req.required = true;
+    if (auto s = check_field(payload, req); !s) return std::unexpected(s.error());
+  }
+  for (const auto& f : spec->fields)
+    if (auto s = check_field(payload, f); !s) return std::unexpected(s.error());
+
+  Document doc;
+  doc.json_ = payload;
+  doc.type_ = *type;
+  doc.v_ = static_cast<int>(*v);
+  doc.id_ = payload["id"].get<std::string>();
+  doc.issuer_ = payload["issuer"].get<std::string>();
+  doc.iat_ = payload["iat"].get<std::int64_t>();
+  if (payload.contains("seq")) doc.seq_ = payload["seq"].get<std::int64_t>();
+  if (payload.contains("exp")) doc.exp_ = payload["exp"].get<std::int64_t>();
+  if (payload.contains("process_no")) doc.process_no_ = payload["process_no"].get<std::string>();
+  if (payload.contains("amount")) {
+    const Json& a = payload["amount"];
+    if (a.is_number_unsigned() && a.get<std::uint64_t>() > static_cast<std::uint64_t>(Amount::kMaxMinor))
+      return fail(Errc::amount_overflow, "amount exceeds maximum", "amount");
+    auto amount = Amount::of(payload["currency"].get<std::string>(), a.get<std::int64_t>());
+    if (!amount) return std::unexpected(amount.error());
+    if (amount->is_zero()) return fail(Errc::amount_zero, "amount must be positive", "amount");
+    doc.amount_ = *amount;
+  }
+  return doc;
+}
+
+Result<Document> Document::parse(std::string_view payload_text) {
+  auto j = parse_json_strict(payload_text, {kMaxJoseBytes, 8});
+  if (!j) return std::unexpected(j.error());
+  return from_json(*j);
+}
+
+std::string Document::str(std::string_view field) const {
+  auto it = json_.find(field);
+  return it != json_.end() && it->is_string() ? it->get<std::string>() : std::string{};
+}
+
+Status Document::check_time(std::int64_t now_s, std::int64_t skew_s) const {
+  if (iat_ > now_s + skew_s) return fail(Errc::not_yet_valid, "issued in the future", "iat");
+  if (exp_ && *exp_ <= now_s) return fail(Errc::expired, "document expired", "exp");
+  return {};
+}
+
+Result<SignedDocument> open_signed_document(std::string_view jws_text, const CertVerifier& verifier,
+                                            Role role) {
+  auto jws = jws_parse(jws_text);
+  if (!jws) return std::unexpected(jws.error());
+  auto signers = jws_verify(*jws, verifier, role);
+  if (!signers) return std::unexpected(signers.error());
+  auto doc = Document::parse(to_string(jws->payload));
+  if (!doc) return std::unexpected(doc.error());
+  return SignedDocument{std::move(*jws), std::move(*doc), std::move(*signers)};
+}
+
+Result<std::string> sign_document(const Json& payload, const JwsSigner& signer) {
+  auto doc = Document::from_json(payload);
+  if (!doc) return std::unexpected(doc.error());
+  return jws_sign_compact(as_bytes(dump_json(payload)), signer, "zf+jws");
+}
+
+}  // namespace zf

@@ -1,0 +1,101 @@
+// Stable error codes for every untrusted input the system rejects.
+// One list, mapped to HTTP problem+json (DESIGN.md §9) and to SE status words.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+
+namespace zf {
+
+// Order is stable; append only. Names (errc_name) are the wire codes.
+enum class Errc : std::uint16_t {
+  ok = 0,
+  // Input shape.
+  malformed_json,
+  duplicate_key,
+  too_large,
+  too_deep,
+  bad_base64url,
+  bad_field,        // a field has the wrong JSON type or an invalid value
+  missing_field,
+  unknown_field,
+  trailing_data,
+  // Documents.
+  unknown_type,
+  unknown_version,
+  expired,
+  not_yet_valid,
+  // Amounts.
+  bad_amount,
+  bad_currency,
+  amount_negative,
+  amount_overflow,
+  amount_zero,
+  currency_mismatch,
+  // JOSE.
+  bad_header,
+  unsupported_alg,
+  alg_none,
+  bad_signature,
+  decrypt_failed,
+  no_recipient,
+  // Certificates.
+  cert_malformed,
+  cert_untrusted,
+  cert_expired,
+  cert_not_yet_valid,
+  cert_wrong_role,
+  cert_revoked,
+  csr_malformed,
+  csr_bad_signature,
+  // Enrollment.
+  attestation_missing,
+  attestation_untrusted,
+  attestation_bad_signature,
+  enrollment_code_unknown,
+  enrollment_code_used,
+  enrollment_code_expired,
+  enrollment_code_wrong_user,
+  // Service level.
+  unauthorized,
+  forbidden,
+  not_found,
+  conflict,
+  bad_request,
+  unavailable,
+  io_error,
+  crypto_error,
+  internal,
+};
+
+// The stable wire name of a code, e.g. "amount_overflow".
+std::string_view errc_name(Errc code);
+// HTTP status used when the code is returned by a service.
+int http_status(Errc code);
+// ISO 7816 status word used when the code is returned by the SE applet.
+std::uint16_t status_word(Errc code);
+// Looks a wire name up again (for clients parsing problem+json); internal if unknown.
+Errc errc_from_name(std::string_view name);
+
+// An error value: what went wrong, which field (if any), and a human detail.
+struct Error {
+  Errc code = Errc::internal;
+  std::string field;
+  std::string detail;
+
+  // "code: detail (field)" for logs and CLI messages.
+  std::string message() const;
+};
+
+template <class T>
+using Result = std::expected<T, Error>;
+using Status = std::expected<void, Error>;
+
+// Shorthand to build an unexpected error.
+inline std::unexpected<Error> fail(Errc code, std::string detail = {}, std::string field = {}) {
+  return std::unexpected(Error{code, std::move(field), std::move(detail)});
+}
+
+}  // namespace zf

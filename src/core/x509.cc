@@ -1,0 +1,431 @@
+#include "core/x509.h"
+
+#include <openssl/asn1.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <array>
+
+namespace zf {
+namespace {
+
+struct RoleRow {
+  Role role;
+  std::string_view name;
+  std::string_view oid;
+};
+// 2.25.<UUID b8999dcf-5273-40f7-ae15-32a4e8896d01>.1.<n>: a private arc that needs no registry.
+constexpr std::array kRoles = {
+    RoleRow{Role::secure_element, "secure-element", "2.25.245375573407834867081390762487047613697.1.1"},
+    RoleRow{Role::custody, "custody", "2.25.245375573407834867081390762487047613697.1.2"},
+    RoleRow{Role::registry, "registry", "2.25.245375573407834867081390762487047613697.1.3"},
+    RoleRow{Role::tls_server, "tls-server", "2.25.245375573407834867081390762487047613697.1.4"},
+    RoleRow{Role::ca_admin, "ca-admin", "2.25.245375573407834867081390762487047613697.1.5"},
+};
+
+struct Free {
+  void operator()(BIO* p) const { BIO_free(p); }
+  void operator()(BIGNUM* p) const { BN_free(p); }
+  // ASN1_INTEGER and ASN1_TIME are both ASN1_STRING.
+  void operator()(ASN1_STRING* p) const { ASN1_STRING_free(p); }
+  void operator()(X509_STORE* p) const { X509_STORE_free(p); }
+  void operator()(X509_STORE_CTX* p) const { X509_STORE_CTX_free(p); }
+  void operator()(STACK_OF(X509) * p) const { sk_X509_free(p); }
+  void operator()(EXTENDED_KEY_USAGE* p) const { EXTENDED_KEY_USAGE_free(p); }
+  void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); }
+};
+template <class T>
+using Own = std::unique_ptr<T, Free>;
+
+std::string bio_string(BIO* bio) {
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio, &data);
+  return std::string(data, static_cast<std::size_t>(len));
+}
+
+std::time_t asn1_to_time(const ASN1_TIME* t) {
+  struct tm tm {};
+  if (!t || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
+  return timegm(&tm);
+}
+
+const EVP_MD* md_for(const PrivateKey& key) {
+  return key.alg() == SigAlg::ES256 ? EVP_sha256() : nullptr;
+}
+
+std::string name_entry(const X509_NAME* name, int nid) {
+  int idx = X509_NAME_get_index_by_NID(name, nid, -1);
+  if (idx < 0) return {};
+  const ASN1_STRING* s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
+  unsigned char* utf8 = nullptr;
+  int len = ASN1_STRING_to_UTF8(&utf8, s);
+  if (len < 0) return {};
+  std::string out(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len));
+  OPENSSL_free(utf8);
+  return out;
+}
+
+Status add_name(X509_NAME* name, const std::string& cn, const std::string& user_id) {
+  if (cn.empty() || cn.size() > 64) return fail(Errc::bad_field, "common name 1..64 chars", "common_name");
+  if (user_id.size() > 64) return fail(Errc::bad_field, "user id too long", "user_id");
+  if (!X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+                                  reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0))
+    return fail(Errc::bad_field, "invalid common name", "common_name");
+  if (!user_id.empty() &&
+      !X509_NAME_add_entry_by_NID(name, NID_userId, MBSTRING_UTF8,
+                                  reinterpret_cast<const unsigned char*>(user_id.c_str()), -1, -1, 0))
+    return fail(Errc::bad_field, "invalid user id", "user_id");
+  return {};
+}
+
+Status add_ext(X509* cert, X509V3_CTX* ctx, int nid, const std::string& value) {
+  Own<X509_EXTENSION> ext(X509V3_EXT_conf_nid(nullptr, ctx, nid, value.c_str()));
+  if (!ext || !X509_add_ext(cert, ext.get(), -1))
+    return fail(Errc::crypto_error, "adding extension " + value + ": " + openssl_error());
+  return {};
+}
+
+Result<Certificate> build(X509* issuer_or_null, const PrivateKey& issuer_key,
+                          const PublicKey& subject, const IssueParams& p) {
+  if (p.serial.empty()) return fail(Errc::internal, "serial missing");
+  if (p.not_after <= p.not_before) return fail(Errc::bad_field, "empty validity period");
+  X509* raw = X509_new();
+  Certificate cert(raw);
+  X509_set_version(raw, 2);
+  Own<BIGNUM> bn(BN_bin2bn(p.serial.data(), static_cast<int>(p.serial.size()), nullptr));
+  Own<ASN1_INTEGER> serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
+  X509_set_serialNumber(raw, serial.get());
+  X509_NAME* name = X509_get_subject_name(raw);
+  if (auto s = add_name(name, p.common_name, p.user_id); !s) return std::unexpected(s.error());
+  X509_set_issuer_name(raw, issuer_or_null ? X509_get_subject_name(issuer_or_null) : name);
+  ASN1_TIME_set(X509_getm_notBefore(raw), p.not_before);
+  ASN1_TIME_set(X509_getm_notAfter(raw), p.not_after);
+  X509_set_pubkey(raw, subject.get());
+
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, issuer_or_null ? issuer_or_null : raw, raw, nullptr, nullptr, 0);
+  Status s = add_ext(raw, &ctx, NID_basic_constraints, p.is_ca ? "critical,CA:TRUE,pathlen:0" : "critical,CA:FALSE");
+  if (s) s = add_ext(raw, &ctx, NID_key_usage,
+                     p.is_ca ? "critical,keyCertSign,cRLSign,digitalSignature"
+                             : (subject.alg() == SigAlg::ES256 ? "critical,digitalSignature,keyAgreement"
+                                                               : "critical,digitalSignature"));
+  if (s) s = add_ext(raw, &ctx, NID_subject_key_identifier, "hash");
+  if (s) s = add_ext(raw, &ctx, NID_authority_key_identifier, "keyid:always");
+  if (s && !p.roles.empty()) {
+    std::string eku;
+    for (Role r : p.roles) {
+      if (!eku.empty()) eku += ",";
+      // TLS clients (OpenSSL, browsers) require serverAuth on a server certificate.
+      if (r == Role::tls_server) eku += "serverAuth,";
+      eku += role_oid(r);
+    }
+    s = add_ext(raw, &ctx, NID_ext_key_usage, eku);
+  }
+  if (s && (!p.dns_names.empty() || !p.ip_addrs.empty())) {
+    std::string san;
+    for (const auto& d : p.dns_names) san += (san.empty() ? "" : ",") + std::string("DNS:") + d;
+    for (const auto& ip : p.ip_addrs) san += (san.empty() ? "" : ",") + std::string("IP:") + ip;
+    s = add_ext(raw, &ctx, NID_subject_alt_name, san);
+  }
+  if (!s) return std::unexpected(s.error());
+  if (X509_sign(raw, issuer_key.get(), md_for(issuer_key)) <= 0)
+    return fail(Errc::crypto_error, "signing certificate: " + openssl_error());
+  return cert;
+}
+
+Errc map_verify_error(int err) {
+  switch (err) {
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+      return Errc::cert_expired;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+      return Errc::cert_not_yet_valid;
+    case X509_V_ERR_CERT_REVOKED:
+      return Errc::cert_revoked;
+    default:
+      return Errc::cert_untrusted;
+  }
+}
+
+}  // namespace
+
+std::string_view role_name(Role role) {
+  for (const auto& r : kRoles)
+    if (r.role == role) return r.name;
+  return "unknown";
+}
+
+Result<Role> role_from_name(std::string_view name) {
+  for (const auto& r : kRoles)
+    if (r.name == name) return r.role;
+  return fail(Errc::bad_field, "unknown role '" + std::string(name.substr(0, 32)) + "'", "role");
+}
+
+std::string_view role_oid(Role role) {
+  for (const auto& r : kRoles)
+    if (r.role == role) return r.oid;
+  return {};
+}
+
+// ---- Certificate
+
+Result<Certificate> Certificate::from_der(ByteView der) {
+  const unsigned char* p = der.data();
+  X509* raw = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
+  if (!raw || p != der.data() + der.size()) {
+    X509_free(raw);
+    ERR_clear_error();
+    return fail(Errc::cert_malformed, "not a DER certificate", "x5c");
+  }
+  return Certificate(raw);
+}
+
+Result<Certificate> Certificate::from_pem(std::string_view pem) {
+  Own<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  X509* raw = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
+  if (!raw) {
+    ERR_clear_error();
+    return fail(Errc::cert_malformed, "not a PEM certificate");
+  }
+  return Certificate(raw);
+}
+
+Result<std::vector<Certificate>> certificates_from_pem(std::string_view pem) {
+  Own<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  std::vector<Certificate> out;
+  while (X509* raw = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) out.emplace_back(raw);
+  ERR_clear_error();
+  if (out.empty()) return fail(Errc::cert_malformed, "no PEM certificate found");
+  return out;
+}
+
+Bytes Certificate::der() const {
+  unsigned char* out = nullptr;
+  int len = i2d_X509(cert_.get(), &out);
+  Bytes der(out, out + (len > 0 ? len : 0));
+  OPENSSL_free(out);
+  return der;
+}
+
+std::string Certificate::pem() const {
+  Own<BIO> bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509(bio.get(), cert_.get());
+  return bio_string(bio.get());
+}
+
+std::string Certificate::serial_hex() const {
+  Own<BIGNUM> bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert_.get()), nullptr));
+  char* hex = BN_bn2hex(bn.get());
+  std::string out(hex);
+  OPENSSL_free(hex);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  while (out.size() > 1 && out.front() == '0') out.erase(out.begin());
+  return out;
+}
+
+std::string Certificate::subject_cn() const {
+  return name_entry(X509_get_subject_name(cert_.get()), NID_commonName);
+}
+std::string Certificate::user_id() const {
+  return name_entry(X509_get_subject_name(cert_.get()), NID_userId);
+}
+
+std::vector<Role> Certificate::roles() const {
+  std::vector<Role> out;
+  Own<EXTENDED_KEY_USAGE> eku(static_cast<EXTENDED_KEY_USAGE*>(
+      X509_get_ext_d2i(cert_.get(), NID_ext_key_usage, nullptr, nullptr)));
+  if (!eku) return out;
+  for (int i = 0; i < sk_ASN1_OBJECT_num(eku.get()); ++i) {
+    char buf[128];
+    int n = OBJ_obj2txt(buf, sizeof(buf), sk_ASN1_OBJECT_value(eku.get(), i), 1);
+    if (n <= 0 || n >= static_cast<int>(sizeof(buf))) continue;
+    for (const auto& r : kRoles)
+      if (r.oid == std::string_view(buf, static_cast<std::size_t>(n))) out.push_back(r.role);
+  }
+  return out;
+}
+
+bool Certificate::has_role(Role role) const {
+  for (Role r : roles())
+    if (r == role) return true;
+  return false;
+}
+
+bool Certificate::is_ca() const { return X509_check_ca(cert_.get()) != 0; }
+std::time_t Certificate::not_before() const { return asn1_to_time(X509_get0_notBefore(cert_.get())); }
+std::time_t Certificate::not_after() const { return asn1_to_time(X509_get0_notAfter(cert_.get())); }
+
+std::string Certificate::subject_key_id() const {
+  const ASN1_OCTET_STRING* ski = X509_get0_subject_key_id(cert_.get());
+  if (!ski) return {};
+  return hex_encode(ByteView(ASN1_STRING_get0_data(ski), static_cast<std::size_t>(ASN1_STRING_length(ski))));
+}
+
+PublicKey Certificate::public_key() const {
+  EVP_PKEY* key = X509_get0_pubkey(cert_.get());
+  EVP_PKEY_up_ref(key);
+  return PublicKey(PkeyPtr(key));
+}
+
+// ---- CSR
+
+Result<std::string> make_csr_pem(const PrivateKey& key, const CsrInfo& info) {
+  std::unique_ptr<X509_REQ, X509Deleter> req(X509_REQ_new());
+  X509_REQ_set_version(req.get(), 0);
+  if (auto s = add_name(X509_REQ_get_subject_name(req.get()), info.common_name, info.user_id); !s)
+    return std::unexpected(s.error());
+  X509_REQ_set_pubkey(req.get(), key.get());
+  if (X509_REQ_sign(req.get(), key.get(), md_for(key)) <= 0)
+    return fail(Errc::crypto_error, "signing CSR: " + openssl_error());
+  Own<BIO> bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509_REQ(bio.get(), req.get());
+  return bio_string(bio.get());
+}
+
+Result<ParsedCsr> parse_csr_pem(std::string_view pem) {
+  if (pem.size() > 16 * 1024) return fail(Errc::too_large, "CSR too large", "csr");
+  Own<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  std::unique_ptr<X509_REQ, X509Deleter> req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
+  if (!req) {
+    ERR_clear_error();
+    return fail(Errc::csr_malformed, "not a PEM CSR", "csr");
+  }
+  EVP_PKEY* key = X509_REQ_get0_pubkey(req.get());
+  if (!key) return fail(Errc::csr_malformed, "CSR has no public key", "csr");
+  // Proof of possession: the CSR must be signed by the key it asks to certify.
+  if (X509_REQ_verify(req.get(), key) != 1) {
+    ERR_clear_error();
+    return fail(Errc::csr_bad_signature, "CSR signature does not match its key", "csr");
+  }
+  EVP_PKEY_up_ref(key);
+  PublicKey pub{PkeyPtr(key)};
+  Bytes spki = pub.spki_der();
+  auto checked = PublicKey::from_spki_der(spki);  // enforces P-256 / Ed25519
+  if (!checked) return fail(Errc::csr_malformed, "CSR key type not allowed", "csr");
+  X509_NAME* name = X509_REQ_get_subject_name(req.get());
+  CsrInfo info{name_entry(name, NID_commonName), name_entry(name, NID_userId)};
+  if (info.common_name.empty()) return fail(Errc::csr_malformed, "CSR has no common name", "csr");
+  return ParsedCsr{std::move(*checked), std::move(info)};
+}
+
+// ---- Issuance
+
+Bytes new_serial() {
+  Bytes s = random_bytes(16);
+  s[0] = static_cast<std::uint8_t>((s[0] & 0x7F) | 0x01);  // positive, never zero, fixed length
+  return s;
+}
+
+Result<Certificate> issue_certificate(const Certificate& issuer, const PrivateKey& issuer_key,
+                                      const PublicKey& subject, const IssueParams& params) {
+  return build(issuer.get(), issuer_key, subject, params);
+}
+
+Result<Certificate> make_self_signed_ca(const PrivateKey& key, const IssueParams& params) {
+  IssueParams p = params;
+  p.is_ca = true;
+  return build(nullptr, key, key.public_key(), p);
+}
+
+// ---- CRL
+
+Result<Crl> Crl::from_der(ByteView der) {
+  const unsigned char* p = der.data();
+  X509_CRL* raw = d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size()));
+  if (!raw) {
+    ERR_clear_error();
+    return fail(Errc::cert_malformed, "not a DER CRL", "crl");
+  }
+  return Crl(raw);
+}
+
+Result<Crl> Crl::from_pem(std::string_view pem) {
+  Own<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  X509_CRL* raw = PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr);
+  if (!raw) {
+    ERR_clear_error();
+    return fail(Errc::cert_malformed, "not a PEM CRL", "crl");
+  }
+  return Crl(raw);
+}
+
+Bytes Crl::der() const {
+  unsigned char* out = nullptr;
+  int len = i2d_X509_CRL(crl_.get(), &out);
+  Bytes der(out, out + (len > 0 ? len : 0));
+  OPENSSL_free(out);
+  return der;
+}
+
+std::string Crl::pem() const {
+  Own<BIO> bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509_CRL(bio.get(), crl_.get());
+  return bio_string(bio.get());
+}
+
+std::time_t Crl::next_update() const { return asn1_to_time(X509_CRL_get0_nextUpdate(crl_.get())); }
+
+Result<Crl> make_crl(const Certificate& issuer, const PrivateKey& issuer_key, const CrlParams& params) {
+  X509_CRL* raw = X509_CRL_new();
+  Crl crl(raw);
+  X509_CRL_set_version(raw, 1);  // v2
+  X509_CRL_set_issuer_name(raw, X509_get_subject_name(issuer.get()));
+  Own<ASN1_TIME> last(ASN1_TIME_set(nullptr, params.this_update));
+  Own<ASN1_TIME> next(ASN1_TIME_set(nullptr, params.next_update));
+  X509_CRL_set1_lastUpdate(raw, last.get());
+  X509_CRL_set1_nextUpdate(raw, next.get());
+  for (const auto& entry : params.revoked) {
+    X509_REVOKED* rev = X509_REVOKED_new();
+    Own<BIGNUM> bn(BN_bin2bn(entry.serial.data(), static_cast<int>(entry.serial.size()), nullptr));
+    Own<ASN1_INTEGER> serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
+    Own<ASN1_TIME> when(ASN1_TIME_set(nullptr, entry.revoked_at));
+    X509_REVOKED_set_serialNumber(rev, serial.get());
+    X509_REVOKED_set_revocationDate(rev, when.get());
+    X509_CRL_add0_revoked(raw, rev);
+  }
+  X509_CRL_sort(raw);
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, issuer.get(), nullptr, nullptr, raw, 0);
+  Own<X509_EXTENSION> aki(X509V3_EXT_conf_nid(nullptr, &ctx, NID_authority_key_identifier, "keyid:always"));
+  std::string number = std::to_string(params.number);
+  Own<X509_EXTENSION> num(X509V3_EXT_conf_nid(nullptr, &ctx, NID_crl_number, number.c_str()));
+  if (!aki || !num || !X509_CRL_add_ext(raw, aki.get(), -1) || !X509_CRL_add_ext(raw, num.get(), -1))
+    return fail(Errc::crypto_error, "CRL extensions: " + openssl_error());
+  if (X509_CRL_sign(raw, issuer_key.get(), md_for(issuer_key)) <= 0)
+    return fail(Errc::crypto_error, "signing CRL: " + openssl_error());
+  return crl;
+}
+
+// ---- Verification
+
+Result<Certificate> CertVerifier::verify(const std::vector<Certificate>& chain, Role role) const {
+  if (chain.empty()) return fail(Errc::cert_untrusted, "empty certificate chain", "x5c");
+  if (chain.size() > 4) return fail(Errc::too_large, "certificate chain too long", "x5c");
+  Own<X509_STORE> store(X509_STORE_new());
+  X509_STORE_add_cert(store.get(), root_.get());
+  unsigned long flags = X509_V_FLAG_X509_STRICT;
+  if (crl_) {
+    X509_STORE_add_crl(store.get(), crl_->get());
+    flags |= X509_V_FLAG_CRL_CHECK;
+  }
+  Own<STACK_OF(X509)> untrusted(sk_X509_new_null());
+  for (std::size_t i = 1; i < chain.size(); ++i) sk_X509_push(untrusted.get(), chain[i].get());
+  Own<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
+  if (!X509_STORE_CTX_init(ctx.get(), store.get(), chain[0].get(), untrusted.get()))
+    return fail(Errc::crypto_error, "verify context");
+  X509_STORE_CTX_set_flags(ctx.get(), flags);
+  if (time_ != 0) X509_STORE_CTX_set_time(ctx.get(), 0, time_);
+  if (X509_verify_cert(ctx.get()) != 1) {
+    int err = X509_STORE_CTX_get_error(ctx.get());
+    ERR_clear_error();
+    return fail(map_verify_error(err), X509_verify_cert_error_string(err), "x5c");
+  }
+  const Certificate& leaf = chain[0];
+  if (leaf.is_ca()) return fail(Errc::cert_wrong_role, "a CA certificate cannot sign documents", "x5c");
+  if (!leaf.has_role(role))
+    return fail(Errc::cert_wrong_role, "certificate lacks role " + std::string(role_name(role)), "x5c");
+  return leaf;
+}
+
+}  // namespace zf
