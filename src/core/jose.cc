@@ -1,5 +1,7 @@
 #include "core/jose.h"
 
+#include <optional>
+
 namespace zf {
 namespace {
 
@@ -120,7 +122,8 @@ Result<PublicKey> parse_epk(const Json& epk) {
   return PublicKey::from_p256_xy(*x, *y);
 }
 
-// The per-recipient key-management header, merged with nothing else (we require disjointness).
+// The per-recipient key-management header. Its only possible companion is an "epk" in the
+// protected header of a single-recipient JWE (see check_jwe_shape); the two must be disjoint.
 struct RecipientHeader {
   PublicKey epk;
   std::string kid;
@@ -128,7 +131,7 @@ struct RecipientHeader {
   Bytes encrypted_key;
 };
 
-Result<RecipientHeader> parse_recipient(const Json& r) {
+Result<RecipientHeader> parse_recipient(const Json& r, const std::optional<Json>& protected_epk) {
   if (auto s = only_fields(r, {"header", "encrypted_key"}); !s)
     return fail(Errc::bad_header, s.error().detail, "recipients." + s.error().field);
   auto hit = r.find("header");
@@ -142,8 +145,14 @@ Result<RecipientHeader> parse_recipient(const Json& r) {
   if (*alg == "none") return fail(Errc::alg_none, "alg 'none' is never accepted", "alg");
   if (*alg != kKeyAlg) return fail(Errc::unsupported_alg, "key management alg not allowed", "alg");
   auto eit = h.find("epk");
-  if (eit == h.end() || !eit->is_object()) return fail(Errc::bad_header, "epk required", "epk");
-  auto epk = parse_epk(*eit);
+  const Json* epk_json = protected_epk ? &*protected_epk : nullptr;
+  if (epk_json && eit != h.end())  // RFC 7516 §7.2.1: header parameter names must be disjoint
+    return fail(Errc::bad_header, "epk in both the protected and the recipient header", "epk");
+  if (!epk_json) {
+    if (eit == h.end() || !eit->is_object()) return fail(Errc::bad_header, "epk required", "epk");
+    epk_json = &*eit;
+  }
+  auto epk = parse_epk(*epk_json);
   if (!epk) return std::unexpected(epk.error());
   RecipientHeader out{std::move(*epk), {}, {}, {}, {}};
   if (h.contains("kid")) {
@@ -167,7 +176,16 @@ Result<RecipientHeader> parse_recipient(const Json& r) {
   return out;
 }
 
-Status check_jwe_shape(const Json& jwe) {
+// The protected header is {"enc":"A256GCM"}, plus, only when there is exactly one recipient,
+// that recipient's ECDH-ES "epk". RFC 7516 §7.2.1 lets any header parameter be protected, and
+// the npm jose library (GeneralEncrypt and FlattenedEncrypt with one recipient) always puts
+// the ephemeral key there. It is then covered by the GCM tag, so nothing is lost; with several
+// recipients each has its own ephemeral key, so a shared one is refused.
+struct JweShape {
+  std::optional<Json> protected_epk;
+};
+
+Result<JweShape> check_jwe_shape(const Json& jwe) {
   if (auto s = only_fields(jwe, {"protected", "recipients", "iv", "ciphertext", "tag", "aad"}); !s)
     return fail(Errc::bad_header, s.error().detail, s.error().field);
   auto prot = get_string(jwe, "protected", 1024);
@@ -176,7 +194,7 @@ Status check_jwe_shape(const Json& jwe) {
   if (!raw) return std::unexpected(raw.error());
   auto h = parse_json_strict(to_string(*raw), {1024, 4});
   if (!h) return fail(h.error().code, "protected header: " + h.error().detail, "protected");
-  if (auto s = only_fields(*h, {"enc"}); !s)
+  if (auto s = only_fields(*h, {"enc", "epk"}); !s)
     return fail(Errc::bad_header, "protected header field not allowed", s.error().field);
   auto enc = get_string(*h, "enc", 16);
   if (!enc) return fail(Errc::bad_header, enc.error().detail, "enc");
@@ -184,12 +202,19 @@ Status check_jwe_shape(const Json& jwe) {
   auto rit = jwe.find("recipients");
   if (rit == jwe.end() || !rit->is_array() || rit->empty() || rit->size() > kMaxRecipients)
     return fail(Errc::bad_header, "recipients must be an array of 1..8", "recipients");
+  JweShape shape;
+  if (auto eit = h->find("epk"); eit != h->end()) {
+    if (!eit->is_object()) return fail(Errc::bad_header, "epk must be an object", "epk");
+    if (rit->size() != 1)
+      return fail(Errc::bad_header, "a protected epk needs exactly one recipient", "epk");
+    shape.protected_epk = *eit;
+  }
   for (const auto& f : {"iv", "ciphertext", "tag"}) {
     auto v = get_string(jwe, f, kMaxJoseBytes);
     if (!v) return std::unexpected(v.error());
     if (auto b = b64url_field(*v, f); !b) return std::unexpected(b.error());
   }
-  return {};
+  return shape;
 }
 
 }  // namespace
@@ -343,10 +368,11 @@ Result<Json> jwe_encrypt_with_cek(ByteView plaintext, ByteView cek,
 }
 
 Result<SecretBytes> jwe_unwrap_cek(const Json& jwe, const PrivateKey& key, std::string_view kid) {
-  if (auto s = check_jwe_shape(jwe); !s) return std::unexpected(s.error());
+  auto shape = check_jwe_shape(jwe);
+  if (!shape) return std::unexpected(shape.error());
   bool any_kid_match = false;
   for (const auto& r : jwe["recipients"]) {
-    auto rh = parse_recipient(r);
+    auto rh = parse_recipient(r, shape->protected_epk);
     if (!rh) return std::unexpected(rh.error());
     if (!kid.empty() && rh->kid != kid) continue;
     any_kid_match = true;
@@ -384,9 +410,10 @@ Result<SecretBytes> jwe_decrypt(const Json& jwe, const PrivateKey& key, std::str
 Result<Json> jwe_parse(std::string_view text) {
   auto j = parse_json_strict(text, {kMaxJoseBytes, 8});
   if (!j) return std::unexpected(j.error());
-  if (auto s = check_jwe_shape(*j); !s) return std::unexpected(s.error());
+  auto shape = check_jwe_shape(*j);
+  if (!shape) return std::unexpected(shape.error());
   for (const auto& r : (*j)["recipients"])
-    if (auto rh = parse_recipient(r); !rh) return std::unexpected(rh.error());
+    if (auto rh = parse_recipient(r, shape->protected_epk); !rh) return std::unexpected(rh.error());
   return j;
 }
 

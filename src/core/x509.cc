@@ -23,6 +23,7 @@ constexpr std::array kRoles = {
     RoleRow{Role::registry, "registry", "2.25.245375573407834867081390762487047613697.1.3"},
     RoleRow{Role::tls_server, "tls-server", "2.25.245375573407834867081390762487047613697.1.4"},
     RoleRow{Role::ca_admin, "ca-admin", "2.25.245375573407834867081390762487047613697.1.5"},
+    RoleRow{Role::se_attestation, "se-attestation", "2.25.245375573407834867081390762487047613697.1.6"},
 };
 
 struct Free {
@@ -388,9 +389,10 @@ Result<Crl> make_crl(const Certificate& issuer, const PrivateKey& issuer_key, co
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, issuer.get(), nullptr, nullptr, raw, 0);
   Own<X509_EXTENSION> aki(X509V3_EXT_conf_nid(nullptr, &ctx, NID_authority_key_identifier, "keyid:always"));
-  std::string number = std::to_string(params.number);
-  Own<X509_EXTENSION> num(X509V3_EXT_conf_nid(nullptr, &ctx, NID_crl_number, number.c_str()));
-  if (!aki || !num || !X509_CRL_add_ext(raw, aki.get(), -1) || !X509_CRL_add_ext(raw, num.get(), -1))
+  Own<ASN1_INTEGER> number(ASN1_INTEGER_new());
+  ASN1_INTEGER_set_uint64(number.get(), params.number);
+  if (!aki || !X509_CRL_add_ext(raw, aki.get(), -1) ||
+      X509_CRL_add1_ext_i2d(raw, NID_crl_number, number.get(), 0, 0) != 1)
     return fail(Errc::crypto_error, "CRL extensions: " + openssl_error());
   if (X509_CRL_sign(raw, issuer_key.get(), md_for(issuer_key)) <= 0)
     return fail(Errc::crypto_error, "signing CRL: " + openssl_error());

@@ -15,7 +15,9 @@
 namespace zf {
 
 // A certificate's role, carried as an extended-key-usage OID of the project.
-enum class Role { secure_element, custody, registry, tls_server, ca_admin };
+// `se_attestation` marks a manufacturer-issued device attestation certificate
+// (DESIGN.md §2 enrollment); it is never accepted for documents.
+enum class Role { secure_element, custody, registry, tls_server, ca_admin, se_attestation };
 std::string_view role_name(Role role);
 Result<Role> role_from_name(std::string_view name);
 // The dotted OID of a role (under the project's UUID arc 2.25.x).

@@ -1,0 +1,102 @@
+// The certificate authority (DESIGN.md §2, §6.1): root key, issued
+// certificates, enrollment codes for registration authorities, revocation and
+// CRLs. No HTTP here; service.cc maps requests onto these calls.
+#pragma once
+
+#include <ctime>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/enroll.h"
+#include "core/x509.h"
+#include "store/sqlite.h"
+
+namespace zf::ca {
+
+// Who is calling, as established from a bearer token.
+enum class Caller { anonymous, registration_authority, admin };
+
+struct InitOptions {
+  std::string dir;
+  std::string name = "zhuanfu Root CA";
+  std::string manufacturer_roots_pem;  // PEM of trusted manufacturer roots (may be empty)
+  int root_validity_days = 3650;
+};
+
+// Creates a CA state directory: root key (0600) and certificate, TLS certificate,
+// database and an admin token (0600). Fails if the directory already holds a CA.
+Status init_ca(const InitOptions& opts);
+
+struct IssuedCert {
+  std::string serial;
+  Certificate cert;
+  std::string role;
+  std::optional<std::time_t> revoked_at;
+};
+
+struct EnrollmentCode {
+  std::string code;  // shown once; only its hash is stored
+  std::string user_id;
+  std::time_t expires_at;
+};
+
+// A certificate request as it arrives on the wire.
+struct CertRequest {
+  std::string role;
+  std::string csr_pem;
+  std::optional<Json> attestation;
+  std::string enrollment_code;
+  int validity_days = 0;  // 0: the role's default
+};
+
+class Authority {
+ public:
+  // Opens an initialized state directory.
+  static Result<std::unique_ptr<Authority>> open(const std::string& dir);
+  // Replaces the clock (tests).
+  void set_clock(std::function<std::time_t()> clock) { clock_ = std::move(clock); }
+
+  const Certificate& root() const { return root_; }
+  const Certificate& tls_cert() const { return tls_cert_; }
+  const PrivateKey& tls_key() const { return tls_key_; }
+
+  // Maps a bearer token to a caller (constant work per token: a hash lookup).
+  Caller authenticate(std::string_view bearer);
+  // Adds a registration authority and returns its token (shown once).
+  Result<std::string> add_registration_authority(const std::string& name);
+  // Adds a trusted manufacturer root (PEM).
+  Status trust_manufacturer(std::string_view pem);
+
+  // One-time code binding an enrollment to `user_id`; only an RA or admin may ask.
+  Result<EnrollmentCode> issue_enrollment_code(Caller caller, const std::string& user_id, std::int64_t ttl_s);
+  // Verifies and issues. secure-element: attestation + enrollment code; other roles: admin only.
+  Result<IssuedCert> issue(Caller caller, const CertRequest& req);
+  Result<IssuedCert> find_by_serial(const std::string& serial_hex);
+  Result<IssuedCert> find_by_key_id(const std::string& ski_hex);
+  Result<std::vector<IssuedCert>> list(Caller caller);
+  Status revoke(Caller caller, const std::string& serial_hex, const std::string& reason);
+  // A freshly signed CRL of every revoked certificate; next update in one day.
+  Result<Crl> crl();
+
+ private:
+  Authority() = default;
+  Result<IssuedCert> store_issued(const Certificate& cert, Role role,
+                                  const std::function<Status()>& in_same_tx);
+  Result<IssuedCert> row_to_issued(store::Stmt& st);
+  std::time_t now() const { return clock_ ? clock_() : std::time(nullptr); }
+
+  std::mutex mu_;  // one writer at a time over the single connection
+  std::string dir_;
+  std::unique_ptr<store::Db> db_;
+  Certificate root_{nullptr};
+  std::unique_ptr<PrivateKey> root_key_;
+  Certificate tls_cert_{nullptr};
+  PrivateKey tls_key_{nullptr};
+  std::function<std::time_t()> clock_;
+};
+
+}  // namespace zf::ca

@@ -1,0 +1,16 @@
+// The CA's HTTPS API (/v1, problem+json errors). See docs/ca-api.md.
+#pragma once
+
+#include "ca/authority.h"
+#include "net/http.h"
+
+namespace zf::ca {
+
+// Registers the CA routes on `server`.
+void register_routes(httplib::Server& server, Authority& ca);
+
+// `zf ca serve`: opens the CA in `dir`, binds 127.0.0.1:port (0 = any), writes the
+// port to `port_file` if given, and serves until SIGTERM/SIGINT.
+int serve(const std::string& dir, int port, const std::string& port_file);
+
+}  // namespace zf::ca

@@ -1,0 +1,68 @@
+// HTTPS server and client helpers over cpp-httplib: problem+json errors
+// (RFC 9457), strict JSON bodies, port-0 binding, and clients that trust only
+// the project root.
+#pragma once
+
+#include <httplib.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/json.h"
+#include "core/x509.h"
+
+namespace zf::net {
+
+// Largest request body any service accepts.
+inline constexpr std::size_t kMaxBodyBytes = 64 * 1024;
+
+// Writes `err` as application/problem+json with its mapped HTTP status.
+void write_problem(httplib::Response& res, const Error& err);
+// Writes a JSON body with status 200 (or `status`).
+void write_json(httplib::Response& res, const Json& body, int status = 200);
+// Parses the request body strictly as a JSON object.
+Result<Json> read_json_body(const httplib::Request& req);
+// The bearer token of the request, if any.
+std::string bearer_token(const httplib::Request& req);
+
+// An HTTPS server with a certificate from our CA, bound to loopback.
+class HttpsServer {
+ public:
+  HttpsServer(const Certificate& cert, const PrivateKey& key);
+  httplib::SSLServer& raw() { return *server_; }
+  // Installs the error/exception handlers that turn everything into problem+json.
+  void install_defaults();
+  // Binds host:port (0 picks a free port) and returns the port.
+  Result<int> bind(const std::string& host, int port);
+  // Serves until stop() (blocking).
+  void run();
+  void stop() { server_->stop(); }
+
+ private:
+  std::unique_ptr<httplib::SSLServer> server_;
+};
+
+// Writes "port\n" to `path` atomically so a parent can wait for it.
+Status write_port_file(const std::string& path, int port);
+
+// A JSON-over-HTTPS client that verifies the server against the project root.
+class HttpsClient {
+ public:
+  // base_url like "https://127.0.0.1:8443".
+  static Result<HttpsClient> connect(const std::string& base_url, const Certificate& root);
+  void set_bearer(std::string token) { bearer_ = std::move(token); }
+
+  // GET/POST returning the JSON body; problem+json answers become their Error.
+  Result<Json> get_json(const std::string& path);
+  Result<Json> post_json(const std::string& path, const Json& body);
+  // GET returning the raw body (e.g. PEM).
+  Result<std::string> get_text(const std::string& path);
+
+ private:
+  HttpsClient() = default;
+  std::shared_ptr<httplib::Client> client_;
+  std::string bearer_;
+};
+
+}  // namespace zf::net

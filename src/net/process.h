@@ -1,0 +1,41 @@
+// Starting and stopping service processes (zf up, zf demo and integration tests).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace zf::net {
+
+// A child process; terminated (SIGTERM, then SIGKILL) when destroyed.
+class Child {
+ public:
+  Child() = default;
+  Child(Child&& o) noexcept : pid_(o.pid_) { o.pid_ = -1; }
+  Child& operator=(Child&& o) noexcept;
+  ~Child();
+  // Starts argv[0] with `args`; stdout and stderr go to `log_path` (appended).
+  static Result<Child> spawn(const std::vector<std::string>& argv, const std::string& log_path);
+  pid_t pid() const { return pid_; }
+  bool running();
+  // SIGTERM, wait up to `grace`, then SIGKILL; returns the exit status.
+  int stop(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
+  // SIGKILL at once (crash tests).
+  void kill9();
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// Waits until `path` holds a port number written by a starting service.
+Result<int> wait_for_port_file(const std::string& path, Child& child,
+                               std::chrono::milliseconds timeout = std::chrono::milliseconds(15000));
+
+// The path of the running executable (to start sibling `zf` processes).
+std::string self_exe();
+
+}  // namespace zf::net
