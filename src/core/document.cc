@@ -50,6 +50,7 @@ const std::vector<DocTypeSpec> kTypes = {
     {"joint.spend", 1, true,
      {{"amount", K::minor}, {"currency", K::currency}, {"account", K::id}, {"bank", K::id},
       {"action", K::id}, {"to", K::id, false}, {"signers", K::id_list}}},
+    {"account.query", 1, true, {{"account", K::id}, {"bank", K::id}}},
     {"record", 1, false,
      {{"doc_id", K::id}, {"processor", K::id}, {"result_digest", K::digest}, {"status", K::id}}},
 };

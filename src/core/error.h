@@ -58,6 +58,23 @@ enum class Errc : std::uint16_t {
   enrollment_code_used,
   enrollment_code_expired,
   enrollment_code_wrong_user,
+  // Money and accounts.
+  insufficient_funds,   // a bank account cannot cover the amount
+  insufficient_ecash,   // the SE balance cannot cover the amount
+  limit_exceeded,       // an SE limit (max balance, max single payment)
+  account_unknown,
+  not_owner,            // the signer does not own the account
+  misaddressed,         // a document names another bank or payee
+  replayed,             // this document (id) was already applied
+  doc_id_reused,        // a different document reuses an applied id
+  receipt_mismatch,     // a receipt does not answer our own request
+  // Secure element.
+  pin_wrong,
+  pin_blocked,
+  not_verified,         // the user has not been verified in this session
+  wrong_state,          // the command is not allowed in the SE's current state
+  bad_apdu,
+  unknown_instruction,
   // Service level.
   unauthorized,
   forbidden,

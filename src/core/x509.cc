@@ -136,6 +136,15 @@ Result<Certificate> build(X509* issuer_or_null, const PrivateKey& issuer_key,
   return cert;
 }
 
+// OpenSSL parses a certificate whose SubjectPublicKeyInfo it cannot decode (unknown
+// algorithm, point off the curve) and only fails later, returning a null key. Every
+// Certificate must have a usable key (public_key() relies on it), so such input is refused.
+bool public_key_decodes(X509* cert) {
+  if (X509_get0_pubkey(cert) != nullptr) return true;
+  ERR_clear_error();
+  return false;
+}
+
 Errc map_verify_error(int err) {
   switch (err) {
     case X509_V_ERR_CERT_HAS_EXPIRED:
@@ -179,7 +188,10 @@ Result<Certificate> Certificate::from_der(ByteView der) {
     ERR_clear_error();
     return fail(Errc::cert_malformed, "not a DER certificate", "x5c");
   }
-  return Certificate(raw);
+  Certificate cert(raw);
+  if (!public_key_decodes(raw))
+    return fail(Errc::cert_malformed, "certificate public key cannot be decoded", "x5c");
+  return cert;
 }
 
 Result<Certificate> Certificate::from_pem(std::string_view pem) {
@@ -189,13 +201,20 @@ Result<Certificate> Certificate::from_pem(std::string_view pem) {
     ERR_clear_error();
     return fail(Errc::cert_malformed, "not a PEM certificate");
   }
-  return Certificate(raw);
+  Certificate cert(raw);
+  if (!public_key_decodes(raw))
+    return fail(Errc::cert_malformed, "certificate public key cannot be decoded");
+  return cert;
 }
 
 Result<std::vector<Certificate>> certificates_from_pem(std::string_view pem) {
   Own<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   std::vector<Certificate> out;
-  while (X509* raw = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) out.emplace_back(raw);
+  while (X509* raw = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    out.emplace_back(raw);
+    if (!public_key_decodes(raw))
+      return fail(Errc::cert_malformed, "certificate public key cannot be decoded");
+  }
   ERR_clear_error();
   if (out.empty()) return fail(Errc::cert_malformed, "no PEM certificate found");
   return out;
