@@ -343,11 +343,12 @@ Result<SecretBytes> concat_kdf_sha256(ByteView z, ByteView other_info, std::size
 Result<GcmSealed> aes256gcm_encrypt(ByteView key, ByteView iv, ByteView aad, ByteView plaintext) {
   if (key.size() != 32 || iv.size() != 12) return fail(Errc::crypto_error, "bad AES-GCM key/IV size");
   Own<EVP_CIPHER_CTX> ctx(EVP_CIPHER_CTX_new());
-  int len = 0;
+  // The AAD call reports its own length; it must not become the offset of the final write.
+  int len = 0, aad_len = 0;
   GcmSealed out{Bytes(plaintext.size()), Bytes(16)};
   if (!EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), iv.data()) ||
       (!aad.empty() &&
-       !EVP_EncryptUpdate(ctx.get(), nullptr, &len, aad.data(), static_cast<int>(aad.size()))) ||
+       !EVP_EncryptUpdate(ctx.get(), nullptr, &aad_len, aad.data(), static_cast<int>(aad.size()))) ||
       (!plaintext.empty() && !EVP_EncryptUpdate(ctx.get(), out.ciphertext.data(), &len,
                                                 plaintext.data(), static_cast<int>(plaintext.size()))) ||
       !EVP_EncryptFinal_ex(ctx.get(), out.ciphertext.data() + len, &len) ||
@@ -362,11 +363,12 @@ Result<SecretBytes> aes256gcm_decrypt(ByteView key, ByteView iv, ByteView aad, B
   if (iv.size() != 12) return fail(Errc::decrypt_failed, "IV must be 12 bytes", "iv");
   if (tag.size() != 16) return fail(Errc::decrypt_failed, "tag must be 16 bytes", "tag");
   Own<EVP_CIPHER_CTX> ctx(EVP_CIPHER_CTX_new());
-  int len = 0;
+  // The AAD call reports its own length; it must not become the offset of the final write.
+  int len = 0, aad_len = 0;
   SecretBytes out(ciphertext.size());
   if (!EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), iv.data()) ||
       (!aad.empty() &&
-       !EVP_DecryptUpdate(ctx.get(), nullptr, &len, aad.data(), static_cast<int>(aad.size()))) ||
+       !EVP_DecryptUpdate(ctx.get(), nullptr, &aad_len, aad.data(), static_cast<int>(aad.size()))) ||
       (!ciphertext.empty() &&
        !EVP_DecryptUpdate(ctx.get(), out.data(), &len, ciphertext.data(),
                           static_cast<int>(ciphertext.size()))) ||

@@ -136,7 +136,9 @@ Result<Document> Document::from_json(const Json& payload) {
   if (*v != spec->version)
     return fail(Errc::unknown_version, "unsupported version " + std::to_string(*v) + " of " + *type, "v");
   // Unknown fields are refused so two readers never disagree on what was signed.
-  for (const auto& [key, _] : payload.items()) {
+  for (const auto& item : payload.items()) {
+    // A plain reference, not a structured binding: clang < 16 cannot capture bindings.
+    const std::string& key = item.key();
     bool known = std::any_of(kCommon.begin(), kCommon.end(), [&](const auto& f) { return f.name == key; }) ||
                  std::any_of(spec->fields.begin(), spec->fields.end(), [&](const auto& f) { return f.name == key; });
     if (!known) return fail(Errc::unknown_field, "field not defined for " + *type, key);

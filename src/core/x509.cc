@@ -386,6 +386,23 @@ std::string Crl::pem() const {
 
 std::time_t Crl::next_update() const { return asn1_to_time(X509_CRL_get0_nextUpdate(crl_.get())); }
 
+std::uint64_t Crl::number() const {
+  Own<ASN1_INTEGER> n(static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl_.get(), NID_crl_number, nullptr, nullptr)));
+  std::uint64_t v = 0;
+  if (!n || ASN1_INTEGER_get_uint64(&v, n.get()) != 1) return 0;
+  return v;
+}
+
+Status Crl::verify_signature(const Certificate& issuer) const {
+  if (X509_NAME_cmp(X509_CRL_get_issuer(crl_.get()), X509_get_subject_name(issuer.get())) != 0)
+    return fail(Errc::cert_untrusted, "CRL names another issuer", "crl");
+  if (X509_CRL_verify(crl_.get(), X509_get0_pubkey(issuer.get())) != 1) {
+    ERR_clear_error();
+    return fail(Errc::bad_signature, "CRL signature does not verify", "crl");
+  }
+  return {};
+}
+
 Result<Crl> make_crl(const Certificate& issuer, const PrivateKey& issuer_key, const CrlParams& params) {
   X509_CRL* raw = X509_CRL_new();
   Crl crl(raw);

@@ -104,6 +104,10 @@ class Crl {
   Bytes der() const;
   std::string pem() const;
   std::time_t next_update() const;
+  // The CRL number extension (0 if absent).
+  std::uint64_t number() const;
+  // Checks the CRL's signature against `issuer`'s key and that it names that issuer.
+  Status verify_signature(const Certificate& issuer) const;
   X509_CRL* get() const { return crl_.get(); }
   // Takes ownership of an OpenSSL CRL.
   explicit Crl(X509_CRL* c) : crl_(c, X509Deleter{}) {}

@@ -1,0 +1,718 @@
+#include "se/applet.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/enroll.h"
+
+namespace zf::se {
+namespace {
+
+constexpr std::size_t kMaxPending = 16;
+
+Result<Json> json_data(const Command& c) {
+  auto j = parse_json_strict(to_string(c.data), {kMaxJoseBytes, 8});
+  if (!j) return j;
+  if (!j->is_object()) return fail(Errc::bad_field, "command data must be a JSON object");
+  return j;
+}
+
+Bytes json_bytes(const Json& j) {
+  std::string s = dump_json(j);
+  return Bytes(s.begin(), s.end());
+}
+
+bool digits(std::string_view s, std::size_t min, std::size_t max) {
+  return s.size() >= min && s.size() <= max &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+Bytes salted_hash(ByteView salt, std::string_view secret) {
+  Bytes in(salt.begin(), salt.end());
+  in.insert(in.end(), secret.begin(), secret.end());
+  Bytes h = sha256(in);
+  std::fill(in.begin(), in.end(), 0);
+  return h;
+}
+
+const char* lifecycle_name(Lifecycle l) {
+  switch (l) {
+    case Lifecycle::factory:
+      return "factory";
+    case Lifecycle::personalized:
+      return "personalized";
+    case Lifecycle::active:
+      return "active";
+  }
+  return "?";
+}
+
+// Copies the named fields of a JSON command into a document payload, refusing any other field.
+Result<Json> take_fields(const Json& in, std::initializer_list<std::string_view> fields) {
+  if (auto s = only_fields(in, fields); !s) return std::unexpected(s.error());
+  Json out = Json::object();
+  for (auto f : fields)
+    if (in.contains(f)) out[std::string(f)] = in[std::string(f)];
+  return out;
+}
+
+}  // namespace
+
+Applet::Applet(std::string se_id, PrivateKey attestation_key, std::vector<Certificate> attestation_chain)
+    : se_id_(std::move(se_id)),
+      attest_key_(std::make_unique<PrivateKey>(std::move(attestation_key))),
+      attest_chain_(std::move(attestation_chain)) {}
+
+std::int64_t Applet::balance(std::string_view currency) const {
+  auto it = balances_.find(std::string(currency));
+  return it == balances_.end() ? 0 : it->second;
+}
+
+Status Applet::require_active() const {
+  if (lifecycle_ != Lifecycle::active) return fail(Errc::wrong_state, std::string("SE is ") + lifecycle_name(lifecycle_));
+  return {};
+}
+
+Status Applet::require_user() const {
+  if (auto s = require_active(); !s) return s;
+  if (pin_tries_left_ == 0) return fail(Errc::pin_blocked, "PIN blocked; unblock with the PUK");
+  if (!verified_) return fail(Errc::not_verified, "verify the PIN first");
+  return {};
+}
+
+CertVerifier Applet::verifier(std::int64_t now_s) const {
+  CertVerifier v(*root_);
+  v.set_crl(crl_);
+  v.set_time(now_s);
+  return v;
+}
+
+Result<std::string> Applet::sign_next(Json payload, std::int64_t now_s) {
+  std::int64_t seq = seq_ + 1;
+  payload["v"] = 1;
+  payload["id"] = se_id_ + ":" + std::to_string(seq);
+  payload["issuer"] = se_id_;
+  payload["seq"] = seq;
+  payload["iat"] = now_s;
+  KeySigner signer(*key_);
+  // sign_document validates the payload (types, amount > 0, currency) before signing.
+  auto jws = sign_document(payload, JwsSigner{&signer, chain_});
+  if (!jws) return std::unexpected(jws.error());
+  seq_ = seq;
+  issued_.push_back(*jws);
+  while (issued_.size() > kIssuedKept) issued_.pop_front();
+  return jws;
+}
+
+void Applet::log(std::string op, std::string doc_id, const Amount* amount, bool credit, std::string counterparty,
+                 std::int64_t now_s) {
+  LogEntry e{seq_, std::move(op), std::move(doc_id), amount ? std::string(amount->currency().code()) : "",
+             amount ? (credit ? amount->minor() : -amount->minor()) : 0, std::move(counterparty), now_s};
+  log_.push_back(std::move(e));
+  while (log_.size() > kLogSize) log_.pop_front();
+}
+
+Status Applet::credit(const Amount& a) {
+  std::string cur(a.currency().code());
+  auto now = Amount::of(a.currency(), balance(cur));
+  if (!now) return std::unexpected(now.error());
+  auto sum = now->add(a);
+  if (!sum) return std::unexpected(sum.error());
+  balances_[cur] = sum->minor();
+  return {};
+}
+
+Status Applet::debit(const Amount& a) {
+  std::string cur(a.currency().code());
+  if (balance(cur) < a.minor())
+    return fail(Errc::insufficient_ecash, "balance " + std::to_string(balance(cur)) + " < " + std::to_string(a.minor()),
+                "amount");
+  balances_[cur] -= a.minor();
+  return {};
+}
+
+Response Applet::process(const Command& cmd, std::int64_t now_s) {
+  dirty_ = false;
+  struct Route {
+    std::uint8_t cla, ins;
+    Handler handler;
+  };
+  static const Route kRoutes[] = {
+      {0x00, ins::kSelect, &Applet::select},
+      {0x00, ins::kVerify, &Applet::verify},
+      {0x00, ins::kResetRetry, &Applet::reset_retry},
+      {0x80, ins::kGetData, &Applet::get_data},
+      {0x80, ins::kPersonalize, &Applet::personalize},
+      {0x80, ins::kInstallCert, &Applet::install_cert},
+      {0x80, ins::kUpdateCrl, &Applet::update_crl},
+      {0x80, ins::kTopupRequest, &Applet::topup_request},
+      {0x80, ins::kTopupReceipt, &Applet::topup_receipt},
+      {0x80, ins::kPaymentNote, &Applet::payment_note},
+      {0x80, ins::kReceiveNote, &Applet::receive_note},
+      {0x80, ins::kDepositNote, &Applet::deposit_note},
+      {0x80, ins::kDepositReceipt, &Applet::deposit_receipt},
+      {0x80, ins::kSignQuery, &Applet::sign_query},
+  };
+  const Route* route = nullptr;
+  bool class_known = false;
+  for (const auto& r : kRoutes) {
+    class_known = class_known || r.cla == cmd.cla;
+    if (r.cla == cmd.cla && r.ins == cmd.ins) route = &r;
+  }
+  Result<Bytes> result = fail(Errc::unknown_instruction, "instruction not supported");
+  if (!class_known) {
+    return Response{json_bytes(Json{{"code", "bad_apdu"}, {"detail", "class not supported"}}), 0x6E00};
+  }
+  if (route) {
+    try {
+      result = (this->*(route->handler))(cmd, now_s);
+    } catch (const std::exception& e) {
+      result = fail(Errc::internal, e.what());
+    }
+  }
+  if (result) return Response{std::move(*result), 0x9000};
+  const Error& e = result.error();
+  std::uint16_t sw = status_word(e.code);
+  if (e.code == Errc::pin_wrong) sw = static_cast<std::uint16_t>(0x63C0 | std::min(pin_tries_left_, 15));
+  Json detail{{"code", std::string(errc_name(e.code))}, {"detail", e.detail}};
+  if (!e.field.empty()) detail["field"] = e.field;
+  return Response{json_bytes(detail), sw};
+}
+
+Bytes Applet::process_raw(ByteView apdu, std::int64_t now_s) {
+  auto cmd = parse_command(apdu);
+  if (!cmd) {
+    dirty_ = false;
+    return encode_response(Response{json_bytes(Json{{"code", "bad_apdu"}, {"detail", cmd.error().detail}}),
+                                    status_word(cmd.error().code)});
+  }
+  return encode_response(process(*cmd, now_s));
+}
+
+// ---- ISO commands
+
+Result<Bytes> Applet::select(const Command& c, std::int64_t) {
+  if (c.p1 != 0x04 || c.data.size() != sizeof(kAid) || std::memcmp(c.data.data(), kAid, sizeof(kAid)) != 0)
+    return fail(Errc::not_found, "no applet with this AID");
+  verified_ = false;  // a new selection starts a new session
+  return json_bytes(Json{{"se_id", se_id_}, {"state", lifecycle_name(lifecycle_)}});
+}
+
+Result<Bytes> Applet::verify(const Command& c, std::int64_t) {
+  if (auto s = require_active(); !s) return std::unexpected(s.error());
+  if (c.p1 != 0x00 || (c.p2 != 0x80 && c.p2 != 0x81)) return fail(Errc::bad_apdu, "P1/P2 must be 00 80 or 00 81");
+  if (pin_tries_left_ == 0) return fail(Errc::pin_blocked, "PIN blocked; unblock with the PUK");
+  if (c.data.empty()) {  // ISO: ask for the retry counter
+    if (verified_) return Bytes{};
+    return fail(Errc::pin_wrong, "not verified");
+  }
+  bool match = false;
+  if (c.p2 == 0x80) {
+    std::string pin = to_string(c.data);
+    match = digits(pin, 4, 12) && ct_equal(salted_hash(pin_salt_, pin), pin_hash_);
+  } else {
+    match = !bio_hash_.empty() && ct_equal(sha256(c.data), bio_hash_);
+  }
+  if (!match) {
+    verified_ = false;
+    --pin_tries_left_;
+    dirty_ = true;  // the retry counter must survive a power cut
+    if (pin_tries_left_ == 0) return fail(Errc::pin_blocked, "wrong PIN; now blocked");
+    return fail(Errc::pin_wrong, std::to_string(pin_tries_left_) + " tries left");
+  }
+  if (pin_tries_left_ != pin_tries_max_) {
+    pin_tries_left_ = pin_tries_max_;
+    dirty_ = true;
+  }
+  verified_ = true;
+  return Bytes{};
+}
+
+Result<Bytes> Applet::reset_retry(const Command& c, std::int64_t) {
+  if (auto s = require_active(); !s) return std::unexpected(s.error());
+  if (puk_tries_left_ == 0) return fail(Errc::pin_blocked, "PUK blocked; the issuer must replace the SE");
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  if (auto s = only_fields(*j, {"puk", "new_pin"}); !s) return std::unexpected(s.error());
+  auto puk = get_string(*j, "puk", 16);
+  auto pin = get_string(*j, "new_pin", 12);
+  if (!puk) return std::unexpected(puk.error());
+  if (!pin) return std::unexpected(pin.error());
+  if (!digits(*pin, 4, 12)) return fail(Errc::bad_field, "PIN must be 4..12 digits", "new_pin");
+  if (!ct_equal(salted_hash(pin_salt_, *puk), puk_hash_)) {
+    --puk_tries_left_;
+    dirty_ = true;
+    return fail(Errc::pin_wrong, "wrong PUK; " + std::to_string(puk_tries_left_) + " tries left", "puk");
+  }
+  pin_hash_ = salted_hash(pin_salt_, *pin);
+  pin_tries_left_ = pin_tries_max_;
+  puk_tries_left_ = kPukTries;
+  verified_ = false;
+  dirty_ = true;
+  return Bytes{};
+}
+
+Result<Bytes> Applet::get_data(const Command& c, std::int64_t) {
+  switch (c.p2) {
+    case tag::kInfo: {
+      Json balances = Json::object();
+      for (const auto& [cur, v] : balances_) balances[cur] = v;
+      Json pt = Json::array(), pd = Json::array();
+      for (const auto& [id, _] : pending_topups_) pt.push_back(id);
+      for (const auto& [id, _] : pending_deposits_) pd.push_back(id);
+      return json_bytes(Json{{"se_id", se_id_},
+                             {"user_id", user_id_},
+                             {"state", lifecycle_name(lifecycle_)},
+                             {"seq", seq_},
+                             {"pin_tries_left", pin_tries_left_},
+                             {"verified", verified_},
+                             {"balances", balances},
+                             {"max_balance_minor", max_balance_minor_},
+                             {"max_payment_minor", max_payment_minor_},
+                             {"crl_number", crl_ ? crl_->number() : 0},
+                             {"pending_topups", pt},
+                             {"pending_deposits", pd},
+                             {"received_notes", received_notes_.size()},
+                             {"sent_minor", sent_minor_},
+                             {"received_minor", received_minor_}});
+    }
+    case tag::kCertificate: {
+      if (chain_.empty()) return fail(Errc::wrong_state, "no certificate installed");
+      std::string pem;
+      for (const auto& cert : chain_) pem += cert.pem();
+      return Bytes(pem.begin(), pem.end());
+    }
+    case tag::kLog: {
+      Json arr = Json::array();
+      for (const auto& e : log_)
+        arr.push_back(Json{{"seq", e.seq}, {"op", e.op}, {"doc_id", e.doc_id}, {"currency", e.currency},
+                           {"amount_minor", e.amount_minor}, {"counterparty", e.counterparty}, {"at", e.at}});
+      return json_bytes(arr);
+    }
+    case tag::kIssued: {
+      Json arr = Json::array();
+      for (const auto& d : issued_) arr.push_back(d);
+      return json_bytes(arr);
+    }
+    default:
+      return fail(Errc::not_found, "unknown GET DATA tag");
+  }
+}
+
+// ---- Personalization
+
+Result<Bytes> Applet::personalize(const Command& c, std::int64_t) {
+  if (lifecycle_ != Lifecycle::factory) return fail(Errc::wrong_state, "already personalized");
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  if (auto s = only_fields(*j, {"user_id", "pin", "puk", "root", "max_balance_minor", "max_payment_minor", "pin_tries",
+                                "bio_hash"});
+      !s)
+    return std::unexpected(s.error());
+  auto user = get_string(*j, "user_id", 64);
+  auto pin = get_string(*j, "pin", 12);
+  auto puk = get_string(*j, "puk", 16);
+  auto root_pem = get_string(*j, "root", 8192);
+  for (auto* r : {&user, &pin, &puk, &root_pem})
+    if (!*r) return std::unexpected(r->error());
+  if (user->empty()) return fail(Errc::bad_field, "user id required", "user_id");
+  if (!digits(*pin, 4, 12)) return fail(Errc::bad_field, "PIN must be 4..12 digits", "pin");
+  if (!digits(*puk, 8, 16)) return fail(Errc::bad_field, "PUK must be 8..16 digits", "puk");
+  auto root = Certificate::from_pem(*root_pem);
+  if (!root || !root->is_ca()) return fail(Errc::cert_malformed, "root must be a CA certificate", "root");
+  std::int64_t max_balance = Amount::kMaxMinor, max_payment = Amount::kMaxMinor, tries = kDefaultPinTries;
+  for (auto [name, dest] : {std::pair{"max_balance_minor", &max_balance}, std::pair{"max_payment_minor", &max_payment},
+                            std::pair{"pin_tries", &tries}}) {
+    if (!j->contains(name)) continue;
+    auto v = get_int(*j, name);
+    if (!v) return std::unexpected(v.error());
+    if (*v < 1 || *v > Amount::kMaxMinor) return fail(Errc::bad_field, "out of range", name);
+    *dest = *v;
+  }
+  if (tries > 15) return fail(Errc::bad_field, "at most 15 tries", "pin_tries");
+  Bytes bio;
+  if (j->contains("bio_hash")) {
+    auto h = get_string(*j, "bio_hash", 64);
+    if (!h) return std::unexpected(h.error());
+    auto b = hex_decode(*h);
+    if (!b || b->size() != 32) return fail(Errc::bad_field, "SHA-256 hex of the template", "bio_hash");
+    bio = std::move(*b);
+  }
+  // The user's key is generated here and never leaves the applet.
+  auto key = PrivateKey::generate(SigAlg::ES256);
+  if (!key) return std::unexpected(key.error());
+  auto csr = make_csr_pem(*key, CsrInfo{se_id_, *user});
+  if (!csr) return std::unexpected(csr.error());
+  KeySigner attest(*attest_key_);
+  auto att = make_attestation(attest, attest_chain_, key->public_key());
+  if (!att) return std::unexpected(att.error());
+
+  user_id_ = *user;
+  pin_salt_ = random_bytes(16);
+  pin_hash_ = salted_hash(pin_salt_, *pin);
+  puk_hash_ = salted_hash(pin_salt_, *puk);
+  bio_hash_ = std::move(bio);
+  pin_tries_max_ = pin_tries_left_ = static_cast<int>(tries);
+  max_balance_minor_ = max_balance;
+  max_payment_minor_ = max_payment;
+  root_ = std::move(*root);
+  key_ = std::make_unique<PrivateKey>(std::move(*key));
+  lifecycle_ = Lifecycle::personalized;
+  dirty_ = true;
+  return json_bytes(Json{{"csr", *csr}, {"attestation", attestation_to_json(*att)}});
+}
+
+Result<Bytes> Applet::install_cert(const Command& c, std::int64_t now_s) {
+  if (lifecycle_ != Lifecycle::personalized) return fail(Errc::wrong_state, "install needs a personalized SE");
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  if (auto s = only_fields(*j, {"certificate"}); !s) return std::unexpected(s.error());
+  auto pem = get_string(*j, "certificate", 16 * 1024);
+  if (!pem) return std::unexpected(pem.error());
+  auto chain = certificates_from_pem(*pem);
+  if (!chain) return std::unexpected(chain.error());
+  CertVerifier v(*root_);
+  v.set_time(now_s);
+  auto leaf = v.verify(*chain, Role::secure_element);
+  if (!leaf) return std::unexpected(leaf.error());
+  if (leaf->public_key().spki_der() != key_->public_key().spki_der())
+    return fail(Errc::bad_field, "certificate is for another key", "certificate");
+  if (leaf->subject_cn() != se_id_ || leaf->user_id() != user_id_)
+    return fail(Errc::bad_field, "certificate names another SE or user", "certificate");
+  chain_ = {*leaf};  // documents carry the leaf; verifiers hold the root
+  lifecycle_ = Lifecycle::active;
+  dirty_ = true;
+  return Bytes{};
+}
+
+Result<Bytes> Applet::update_crl(const Command& c, std::int64_t) {
+  if (lifecycle_ == Lifecycle::factory) return fail(Errc::wrong_state, "personalize first");
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  if (auto s = only_fields(*j, {"crl"}); !s) return std::unexpected(s.error());
+  auto pem = get_string(*j, "crl", 60 * 1024);
+  if (!pem) return std::unexpected(pem.error());
+  auto crl = Crl::from_pem(*pem);
+  if (!crl) return std::unexpected(crl.error());
+  if (auto s = crl->verify_signature(*root_); !s) return std::unexpected(s.error());
+  std::uint64_t current = crl_ ? crl_->number() : 0;
+  // A CRL never goes back: an older list could un-revoke a key.
+  if (crl->number() < current) return fail(Errc::replayed, "older CRL than the installed one", "crl");
+  if (crl->number() > current || !crl_ || crl->next_update() > crl_->next_update()) {
+    crl_ = std::move(*crl);
+    dirty_ = true;
+  }
+  return json_bytes(Json{{"crl_number", crl_->number()}});
+}
+
+// ---- Top-up (DESIGN.md §6.2)
+
+Result<Bytes> Applet::topup_request(const Command& c, std::int64_t now_s) {
+  if (auto s = require_user(); !s) return std::unexpected(s.error());
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  auto payload = take_fields(*j, {"amount", "currency", "bank", "account", "process_no"});
+  if (!payload) return std::unexpected(payload.error());
+  (*payload)["type"] = "topup.request";
+  // Validate the amount the same way any verifier will, before anything changes.
+  Json probe = *payload;
+  probe.update(Json{{"v", 1}, {"id", "probe"}, {"issuer", se_id_}, {"seq", 0}, {"iat", now_s}});
+  auto doc = Document::from_json(probe);
+  if (!doc) return std::unexpected(doc.error());
+  if (balance(doc->amount()->currency().code()) > max_balance_minor_ - doc->amount()->minor())
+    return fail(Errc::limit_exceeded, "top-up would exceed the SE's maximum balance", "amount");
+  if (pending_topups_.size() >= kMaxPending)
+    return fail(Errc::wrong_state, "too many top-ups awaiting receipts; retry them first");
+  auto jws = sign_next(*payload, now_s);
+  if (!jws) return std::unexpected(jws.error());
+  std::string id = se_id_ + ":" + std::to_string(seq_);
+  Json stored = *payload;
+  stored["id"] = id;
+  pending_topups_[id] = stored;
+  log("topup.request", id, &*doc->amount(), true, doc->str("bank"), now_s);
+  log_.back().amount_minor = 0;  // no value moves until the receipt
+  dirty_ = true;
+  return json_bytes(Json{{"request", *jws}, {"id", id}});
+}
+
+Result<Bytes> Applet::topup_receipt(const Command& c, std::int64_t now_s) {
+  if (auto s = require_user(); !s) return std::unexpected(s.error());
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  if (auto s = only_fields(*j, {"receipt"}); !s) return std::unexpected(s.error());
+  auto text = get_string(*j, "receipt", kMaxJoseBytes);
+  if (!text) return std::unexpected(text.error());
+  auto signed_doc = open_signed_document(*text, verifier(now_s), Role::custody);
+  if (!signed_doc) return std::unexpected(signed_doc.error());
+  const Document& doc = signed_doc->doc;
+  if (doc.type() != "topup.receipt") return fail(Errc::unknown_type, "expected a topup.receipt", "type");
+  std::string request_id = doc.str("request_id");
+  if (applied_topups_.count(request_id)) return fail(Errc::replayed, "receipt already applied", "request_id");
+  auto it = pending_topups_.find(request_id);
+  if (it == pending_topups_.end()) return fail(Errc::receipt_mismatch, "no pending request with this id", "request_id");
+  const Json& req = it->second;
+  if (doc.str("se") != se_id_) return fail(Errc::misaddressed, "receipt is for another SE", "se");
+  for (const char* f : {"amount", "currency", "account", "bank"})
+    if (doc.json().at(f) != req.at(f)) return fail(Errc::receipt_mismatch, "receipt differs from the request", f);
+  if (signed_doc->signers.front().subject_cn() != req.at("bank").get<std::string>())
+    return fail(Errc::receipt_mismatch, "receipt signed by another bank", "bank");
+  if (auto s = credit(*doc.amount()); !s) return std::unexpected(s.error());
+  // Safety-critical: the request id moves to the applied set in the same state update as the credit.
+  pending_topups_.erase(it);
+  applied_topups_.insert(request_id);
+  log("topup", doc.id(), &*doc.amount(), true, doc.str("bank"), now_s);
+  dirty_ = true;
+  return json_bytes(Json{{"credited_minor", doc.amount()->minor()},
+                         {"currency", std::string(doc.amount()->currency().code())},
+                         {"balance_minor", balance(doc.amount()->currency().code())}});
+}
+
+// ---- Online payment (§6.3)
+
+Result<Bytes> Applet::payment_note(const Command& c, std::int64_t now_s) {
+  if (auto s = require_user(); !s) return std::unexpected(s.error());
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  auto payload = take_fields(*j, {"amount", "currency", "payee", "process_no"});
+  if (!payload) return std::unexpected(payload.error());
+  (*payload)["type"] = "payment.note";
+  (*payload)["payer"] = se_id_;
+  Json probe = *payload;
+  probe.update(Json{{"v", 1}, {"id", "probe"}, {"issuer", se_id_}, {"seq", 0}, {"iat", now_s}});
+  auto doc = Document::from_json(probe);
+  if (!doc) return std::unexpected(doc.error());
+  if (doc->str("payee") == se_id_) return fail(Errc::misaddressed, "cannot pay yourself", "payee");
+  if (doc->amount()->minor() > max_payment_minor_)
+    return fail(Errc::limit_exceeded, "over the SE's maximum single payment", "amount");
+  if (balance(doc->amount()->currency().code()) < doc->amount()->minor())
+    return fail(Errc::insufficient_ecash, "not enough e-cash", "amount");
+  auto jws = sign_next(*payload, now_s);
+  if (!jws) return std::unexpected(jws.error());
+  // The debit and the signed note are one state update: the host persists both or neither.
+  if (auto s = debit(*doc->amount()); !s) return std::unexpected(s.error());
+  sent_minor_[std::string(doc->amount()->currency().code())] += doc->amount()->minor();
+  std::string id = se_id_ + ":" + std::to_string(seq_);
+  log("payment.note", id, &*doc->amount(), false, doc->str("payee"), now_s);
+  dirty_ = true;
+  return json_bytes(Json{{"note", *jws}, {"id", id}});
+}
+
+Result<Bytes> Applet::receive_note(const Command& c, std::int64_t now_s) {
+  if (auto s = require_user(); !s) return std::unexpected(s.error());
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  if (auto s = only_fields(*j, {"note"}); !s) return std::unexpected(s.error());
+  auto text = get_string(*j, "note", kMaxJoseBytes);
+  if (!text) return std::unexpected(text.error());
+  // Only a certified SE can create e-cash value: the note must chain to our root with that role.
+  auto signed_doc = open_signed_document(*text, verifier(now_s), Role::secure_element);
+  if (!signed_doc) return std::unexpected(signed_doc.error());
+  const Document& doc = signed_doc->doc;
+  if (doc.type() != "payment.note") return fail(Errc::unknown_type, "expected a payment.note", "type");
+  if (auto s = doc.check_time(now_s); !s) return std::unexpected(s.error());
+  if (doc.str("payee") != se_id_) return fail(Errc::misaddressed, "note is addressed to another SE", "payee");
+  const std::string signer = signed_doc->signers.front().subject_cn();
+  if (doc.str("payer") != signer || doc.issuer() != signer || doc.id() != signer + ":" + std::to_string(*doc.seq()))
+    return fail(Errc::bad_field, "payer, issuer, id and signing SE disagree", "payer");
+  if (received_notes_.count(doc.id())) return fail(Errc::replayed, "note already received", "id");
+  if (balance(doc.amount()->currency().code()) > max_balance_minor_ - doc.amount()->minor())
+    return fail(Errc::limit_exceeded, "would exceed the SE's maximum balance", "amount");
+  if (auto s = credit(*doc.amount()); !s) return std::unexpected(s.error());
+  // Safety-critical: the note id joins the received set in the same state update as the credit.
+  received_notes_.insert(doc.id());
+  received_minor_[std::string(doc.amount()->currency().code())] += doc.amount()->minor();
+  log("receive", doc.id(), &*doc.amount(), true, signer, now_s);
+  dirty_ = true;
+  return json_bytes(Json{{"credited_minor", doc.amount()->minor()},
+                         {"currency", std::string(doc.amount()->currency().code())},
+                         {"payer", signer},
+                         {"note_id", doc.id()},
+                         {"balance_minor", balance(doc.amount()->currency().code())}});
+}
+
+// ---- Deposit (§6.4)
+
+Result<Bytes> Applet::deposit_note(const Command& c, std::int64_t now_s) {
+  if (auto s = require_user(); !s) return std::unexpected(s.error());
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  auto payload = take_fields(*j, {"amount", "currency", "bank", "account", "process_no"});
+  if (!payload) return std::unexpected(payload.error());
+  (*payload)["type"] = "deposit.note";
+  Json probe = *payload;
+  probe.update(Json{{"v", 1}, {"id", "probe"}, {"issuer", se_id_}, {"seq", 0}, {"iat", now_s}});
+  auto doc = Document::from_json(probe);
+  if (!doc) return std::unexpected(doc.error());
+  if (balance(doc->amount()->currency().code()) < doc->amount()->minor())
+    return fail(Errc::insufficient_ecash, "not enough e-cash", "amount");
+  if (pending_deposits_.size() >= kMaxPending)
+    return fail(Errc::wrong_state, "too many deposits awaiting receipts; retry them first");
+  auto jws = sign_next(*payload, now_s);
+  if (!jws) return std::unexpected(jws.error());
+  if (auto s = debit(*doc->amount()); !s) return std::unexpected(s.error());
+  std::string id = se_id_ + ":" + std::to_string(seq_);
+  Json stored = *payload;
+  stored["id"] = id;
+  pending_deposits_[id] = stored;
+  log("deposit.note", id, &*doc->amount(), false, doc->str("bank"), now_s);
+  dirty_ = true;
+  return json_bytes(Json{{"note", *jws}, {"id", id}});
+}
+
+Result<Bytes> Applet::deposit_receipt(const Command& c, std::int64_t now_s) {
+  if (auto s = require_user(); !s) return std::unexpected(s.error());
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  if (auto s = only_fields(*j, {"receipt"}); !s) return std::unexpected(s.error());
+  auto text = get_string(*j, "receipt", kMaxJoseBytes);
+  if (!text) return std::unexpected(text.error());
+  auto signed_doc = open_signed_document(*text, verifier(now_s), Role::custody);
+  if (!signed_doc) return std::unexpected(signed_doc.error());
+  const Document& doc = signed_doc->doc;
+  if (doc.type() != "deposit.receipt") return fail(Errc::unknown_type, "expected a deposit.receipt", "type");
+  std::string note_id = doc.str("note_id");
+  if (settled_deposits_.count(note_id)) return fail(Errc::replayed, "receipt already recorded", "note_id");
+  auto it = pending_deposits_.find(note_id);
+  if (it == pending_deposits_.end()) return fail(Errc::receipt_mismatch, "no pending deposit with this id", "note_id");
+  for (const char* f : {"amount", "currency", "account", "bank"})
+    if (doc.json().at(f) != it->second.at(f)) return fail(Errc::receipt_mismatch, "receipt differs from the note", f);
+  if (signed_doc->signers.front().subject_cn() != it->second.at("bank").get<std::string>())
+    return fail(Errc::receipt_mismatch, "receipt signed by another bank", "bank");
+  pending_deposits_.erase(it);
+  settled_deposits_.insert(note_id);
+  log("deposit", doc.id(), &*doc.amount(), false, doc.str("bank"), now_s);
+  log_.back().amount_minor = 0;  // the value left when the note was signed
+  dirty_ = true;
+  return json_bytes(Json{{"settled", note_id}});
+}
+
+Result<Bytes> Applet::sign_query(const Command& c, std::int64_t now_s) {
+  if (auto s = require_user(); !s) return std::unexpected(s.error());
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  auto payload = take_fields(*j, {"account", "bank"});
+  if (!payload) return std::unexpected(payload.error());
+  (*payload)["type"] = "account.query";
+  (*payload)["exp"] = now_s + 300;
+  auto jws = sign_next(*payload, now_s);
+  if (!jws) return std::unexpected(jws.error());
+  dirty_ = true;
+  return json_bytes(Json{{"query", *jws}});
+}
+
+// ---- Persistence
+
+Json Applet::state_json() const {
+  auto b64 = [](ByteView b) { return b64url_encode(b); };
+  Json chain = Json::array();
+  for (const auto& c : chain_) chain.push_back(c.pem());
+  Json attest_chain = Json::array();
+  for (const auto& c : attest_chain_) attest_chain.push_back(c.pem());
+  Json balances = Json::object();
+  for (const auto& [k, v] : balances_) balances[k] = v;
+  Json log = Json::array();
+  for (const auto& e : log_)
+    log.push_back(Json{{"seq", e.seq}, {"op", e.op}, {"doc_id", e.doc_id}, {"currency", e.currency},
+                       {"amount_minor", e.amount_minor}, {"counterparty", e.counterparty}, {"at", e.at}});
+  Json s{{"format", "zf-se-state-1"},
+         {"se_id", se_id_},
+         {"user_id", user_id_},
+         {"lifecycle", lifecycle_name(lifecycle_)},
+         {"attest_key", b64(attest_key_->export_pkcs8().view())},
+         {"attest_chain", attest_chain},
+         {"key", key_ ? b64(key_->export_pkcs8().view()) : ""},
+         {"chain", chain},
+         {"root", root_ ? root_->pem() : ""},
+         {"crl", crl_ ? crl_->pem() : ""},
+         {"pin_salt", b64(pin_salt_)},
+         {"pin_hash", b64(pin_hash_)},
+         {"puk_hash", b64(puk_hash_)},
+         {"bio_hash", b64(bio_hash_)},
+         {"pin_tries_left", pin_tries_left_},
+         {"pin_tries_max", pin_tries_max_},
+         {"puk_tries_left", puk_tries_left_},
+         {"balances", balances},
+         {"max_balance_minor", max_balance_minor_},
+         {"max_payment_minor", max_payment_minor_},
+         {"seq", seq_},
+         {"pending_topups", pending_topups_},
+         {"applied_topups", applied_topups_},
+         {"received_notes", received_notes_},
+         {"pending_deposits", pending_deposits_},
+         {"settled_deposits", settled_deposits_},
+         {"sent_minor", sent_minor_},
+         {"received_minor", received_minor_},
+         {"log", log},
+         {"issued", issued_}};
+  return s;
+}
+
+Result<std::unique_ptr<Applet>> Applet::from_state(const Json& s) {
+  try {
+    if (s.at("format") != "zf-se-state-1") return fail(Errc::unknown_version, "unknown SE state format");
+    std::unique_ptr<Applet> a(new Applet());
+    auto bytes = [&](const char* f) -> Bytes {
+      auto b = b64url_decode(s.at(f).get<std::string>());
+      return b ? *b : Bytes{};
+    };
+    a->se_id_ = s.at("se_id");
+    a->user_id_ = s.at("user_id");
+    std::string lc = s.at("lifecycle");
+    a->lifecycle_ = lc == "active" ? Lifecycle::active : lc == "personalized" ? Lifecycle::personalized : Lifecycle::factory;
+    auto ak = PrivateKey::from_pkcs8_der(bytes("attest_key"));
+    if (!ak) return std::unexpected(ak.error());
+    a->attest_key_ = std::make_unique<PrivateKey>(std::move(*ak));
+    for (const auto& pem : s.at("attest_chain")) {
+      auto c = Certificate::from_pem(pem.get<std::string>());
+      if (!c) return std::unexpected(c.error());
+      a->attest_chain_.push_back(std::move(*c));
+    }
+    if (!s.at("key").get<std::string>().empty()) {
+      auto k = PrivateKey::from_pkcs8_der(bytes("key"));
+      if (!k) return std::unexpected(k.error());
+      a->key_ = std::make_unique<PrivateKey>(std::move(*k));
+    }
+    for (const auto& pem : s.at("chain")) {
+      auto c = Certificate::from_pem(pem.get<std::string>());
+      if (!c) return std::unexpected(c.error());
+      a->chain_.push_back(std::move(*c));
+    }
+    if (!s.at("root").get<std::string>().empty()) {
+      auto r = Certificate::from_pem(s.at("root").get<std::string>());
+      if (!r) return std::unexpected(r.error());
+      a->root_ = std::move(*r);
+    }
+    if (!s.at("crl").get<std::string>().empty()) {
+      auto c = Crl::from_pem(s.at("crl").get<std::string>());
+      if (!c) return std::unexpected(c.error());
+      a->crl_ = std::move(*c);
+    }
+    a->pin_salt_ = bytes("pin_salt");
+    a->pin_hash_ = bytes("pin_hash");
+    a->puk_hash_ = bytes("puk_hash");
+    a->bio_hash_ = bytes("bio_hash");
+    a->pin_tries_left_ = s.at("pin_tries_left");
+    a->pin_tries_max_ = s.at("pin_tries_max");
+    a->puk_tries_left_ = s.at("puk_tries_left");
+    for (const auto& [k, v] : s.at("balances").items()) a->balances_[k] = v.get<std::int64_t>();
+    a->max_balance_minor_ = s.at("max_balance_minor");
+    a->max_payment_minor_ = s.at("max_payment_minor");
+    a->seq_ = s.at("seq");
+    a->pending_topups_ = s.at("pending_topups").get<std::map<std::string, Json>>();
+    a->applied_topups_ = s.at("applied_topups").get<std::set<std::string>>();
+    a->received_notes_ = s.at("received_notes").get<std::set<std::string>>();
+    a->pending_deposits_ = s.at("pending_deposits").get<std::map<std::string, Json>>();
+    a->settled_deposits_ = s.at("settled_deposits").get<std::set<std::string>>();
+    for (const auto& e : s.at("log"))
+      a->log_.push_back(LogEntry{e.at("seq"), e.at("op"), e.at("doc_id"), e.at("currency"), e.at("amount_minor"),
+                                 e.at("counterparty"), e.at("at")});
+    a->issued_ = s.at("issued").get<std::deque<std::string>>();
+    a->sent_minor_ = s.at("sent_minor").get<std::map<std::string, std::int64_t>>();
+    a->received_minor_ = s.at("received_minor").get<std::map<std::string, std::int64_t>>();
+    return a;
+  } catch (const Json::exception& e) {
+    return fail(Errc::bad_field, std::string("malformed SE state: ") + e.what());
+  }
+}
+
+}  // namespace zf::se

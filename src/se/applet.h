@@ -1,0 +1,154 @@
+// The secure-element applet (DESIGN.md §5): a pure state machine fed APDUs.
+// It owns the user's key (generated inside, never exported), the e-cash
+// balances, the monotonic sequence counter and the sets of applied documents,
+// and it validates everything it signs or accepts: the terminal is not trusted.
+// Persistence is the host's job: after a command that changed state the host
+// seals state_json() and replaces the state file before releasing the response.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "core/document.h"
+#include "se/apdu.h"
+
+namespace zf::se {
+
+// Instruction bytes (CLA 0x00 for ISO commands, 0x80 for ours). docs/se-apdu.md.
+namespace ins {
+inline constexpr std::uint8_t kSelect = 0xA4;          // 00 A4 04 00 <AID>
+inline constexpr std::uint8_t kVerify = 0x20;          // 00 20 00 80 <PIN> | 00 20 00 81 <bio hash>
+inline constexpr std::uint8_t kResetRetry = 0x2C;      // 00 2C 00 80 {"puk","new_pin"}
+inline constexpr std::uint8_t kGetData = 0xCA;         // 80 CA 00 <tag>
+inline constexpr std::uint8_t kPersonalize = 0x10;     // 80 10: set user, PIN, limits, root; make key + CSR
+inline constexpr std::uint8_t kInstallCert = 0x12;     // 80 12: install the CA-issued certificate
+inline constexpr std::uint8_t kUpdateCrl = 0x14;       // 80 14: newer CRL signed by the root
+inline constexpr std::uint8_t kTopupRequest = 0x20;    // 80 20: sign a topup.request
+inline constexpr std::uint8_t kTopupReceipt = 0x22;    // 80 22: apply a topup.receipt
+inline constexpr std::uint8_t kPaymentNote = 0x30;     // 80 30: debit and sign a payment.note
+inline constexpr std::uint8_t kReceiveNote = 0x32;     // 80 32: verify and credit a payment.note
+inline constexpr std::uint8_t kDepositNote = 0x40;     // 80 40: debit and sign a deposit.note
+inline constexpr std::uint8_t kDepositReceipt = 0x42;  // 80 42: record a deposit.receipt
+inline constexpr std::uint8_t kSignQuery = 0x50;       // 80 50: sign an account.query
+}  // namespace ins
+
+// GET DATA tags (P2).
+namespace tag {
+inline constexpr std::uint8_t kInfo = 0x01;     // JSON: ids, state, balances, counters, limits
+inline constexpr std::uint8_t kCertificate = 0x02;  // PEM chain
+inline constexpr std::uint8_t kLog = 0x03;      // JSON array, newest last
+inline constexpr std::uint8_t kIssued = 0x05;   // JSON array of documents this SE signed, newest last
+}  // namespace tag
+
+// The applet's AID (proprietary, RID-less "F0" range).
+inline constexpr std::uint8_t kAid[] = {0xF0, 0x7A, 0x68, 0x75, 0x61, 0x6E, 0x66, 0x75, 0x01};
+
+enum class Lifecycle { factory, personalized, active };
+
+struct LogEntry {
+  std::int64_t seq;  // SE counter at the time (0 for entries that did not sign)
+  std::string op;
+  std::string doc_id;
+  std::string currency;
+  std::int64_t amount_minor;  // signed: + credit, - debit, 0 no value
+  std::string counterparty;
+  std::int64_t at;
+};
+
+class Applet {
+ public:
+  static constexpr std::size_t kLogSize = 64;
+  static constexpr std::size_t kIssuedKept = 32;
+  static constexpr int kDefaultPinTries = 3;
+  static constexpr int kPukTries = 10;
+
+  // A new SE as it leaves the factory: its serial and burned-in attestation identity.
+  Applet(std::string se_id, PrivateKey attestation_key, std::vector<Certificate> attestation_chain);
+  // Restores from state_json(); errors if the state is malformed.
+  static Result<std::unique_ptr<Applet>> from_state(const Json& state);
+  Json state_json() const;
+
+  // Runs one command at time `now_s` (the host's clock). Never throws.
+  Response process(const Command& cmd, std::int64_t now_s);
+  Bytes process_raw(ByteView apdu, std::int64_t now_s);
+  // True when the last command changed persistent state (the host must save it first).
+  bool dirty() const { return dirty_; }
+  // A power cycle / new link: the verified user is forgotten.
+  void reset_session() { verified_ = false; }
+
+  const std::string& se_id() const { return se_id_; }
+  Lifecycle lifecycle() const { return lifecycle_; }
+  // Balance of one currency in minor units (0 if none).
+  std::int64_t balance(std::string_view currency) const;
+  std::int64_t seq() const { return seq_; }
+
+ private:
+  Applet() = default;
+  using Handler = Result<Bytes> (Applet::*)(const Command&, std::int64_t);
+  Result<Bytes> select(const Command&, std::int64_t);
+  Result<Bytes> verify(const Command&, std::int64_t);
+  Result<Bytes> reset_retry(const Command&, std::int64_t);
+  Result<Bytes> get_data(const Command&, std::int64_t);
+  Result<Bytes> personalize(const Command&, std::int64_t);
+  Result<Bytes> install_cert(const Command&, std::int64_t);
+  Result<Bytes> update_crl(const Command&, std::int64_t);
+  Result<Bytes> topup_request(const Command&, std::int64_t);
+  Result<Bytes> topup_receipt(const Command&, std::int64_t);
+  Result<Bytes> payment_note(const Command&, std::int64_t);
+  Result<Bytes> receive_note(const Command&, std::int64_t);
+  Result<Bytes> deposit_note(const Command&, std::int64_t);
+  Result<Bytes> deposit_receipt(const Command&, std::int64_t);
+  Result<Bytes> sign_query(const Command&, std::int64_t);
+
+  Status require_active() const;
+  Status require_user() const;
+  CertVerifier verifier(std::int64_t now_s) const;
+  // Signs a payload after stamping the common fields with the next sequence number.
+  Result<std::string> sign_next(Json payload, std::int64_t now_s);
+  void log(std::string op, std::string doc_id, const Amount* amount, bool credit, std::string counterparty,
+           std::int64_t now_s);
+  Status credit(const Amount& a);
+  Status debit(const Amount& a);
+
+  // Identity.
+  std::string se_id_;
+  std::string user_id_;
+  Lifecycle lifecycle_ = Lifecycle::factory;
+  std::unique_ptr<PrivateKey> attest_key_;
+  std::vector<Certificate> attest_chain_;
+  std::unique_ptr<PrivateKey> key_;
+  std::vector<Certificate> chain_;  // own certificate (and intermediates)
+  std::optional<Certificate> root_;
+  std::optional<Crl> crl_;
+  // User verification.
+  Bytes pin_salt_, pin_hash_, puk_hash_, bio_hash_;
+  int pin_tries_left_ = kDefaultPinTries;
+  int pin_tries_max_ = kDefaultPinTries;
+  int puk_tries_left_ = kPukTries;
+  bool verified_ = false;  // session only, never persisted
+  // Value.
+  std::map<std::string, std::int64_t> balances_;
+  std::int64_t max_balance_minor_ = Amount::kMaxMinor;
+  std::int64_t max_payment_minor_ = Amount::kMaxMinor;
+  std::int64_t seq_ = 0;
+  // Exactly-once sets. Safety-critical: an id enters these in the same state
+  // update that moves the value, and the host persists both atomically.
+  std::map<std::string, Json> pending_topups_;    // request id -> request payload
+  std::set<std::string> applied_topups_;          // request ids whose receipt was applied
+  std::set<std::string> received_notes_;          // payment.note ids credited here
+  std::map<std::string, Json> pending_deposits_;  // deposit note id -> payload
+  std::set<std::string> settled_deposits_;
+  // Lifetime totals per currency, for the audit of notes in flight.
+  std::map<std::string, std::int64_t> sent_minor_;      // payment notes signed here
+  std::map<std::string, std::int64_t> received_minor_;  // payment notes credited here
+  std::deque<LogEntry> log_;
+  std::deque<std::string> issued_;  // JWS of documents this SE signed, newest last
+  bool dirty_ = false;
+};
+
+}  // namespace zf::se

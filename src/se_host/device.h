@@ -1,0 +1,41 @@
+// An emulated SE device: the applet plus its sealed state file, served over
+// the APDU link. Every state change is sealed and written before the response
+// leaves the device, so `kill -9` at any moment leaves the old or the new state.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "core/crypto.h"
+#include "se/applet.h"
+
+namespace zf::se {
+
+class Device {
+ public:
+  // Factory: makes the attestation identity through the manufacturer, a sealing
+  // key (device.key, 0600) and the first sealed state in `dir`.
+  static Status create(const std::string& dir, const std::string& se_id, const std::string& manufacturer_dir);
+  static Result<std::unique_ptr<Device>> open(const std::string& dir);
+
+  // Runs one APDU; persists first when the applet changed state.
+  Bytes handle(ByteView apdu, std::int64_t now_s);
+  // A new terminal connection: the verified user is forgotten.
+  void new_link();
+  const Applet& applet() const { return *applet_; }
+
+ private:
+  Device() = default;
+  Status save();
+  std::mutex mu_;
+  std::string dir_;
+  SecretBytes key_;
+  std::string se_id_;
+  std::unique_ptr<Applet> applet_;
+};
+
+// `zf se serve`: open the device in `dir` and serve APDUs on 127.0.0.1:port until SIGTERM.
+int serve(const std::string& dir, int port, const std::string& port_file);
+
+}  // namespace zf::se
