@@ -7,6 +7,14 @@ namespace zf::cli {
 
 // Adds `zf ca ...` and `zf manufacturer ...`.
 void add_ca_commands(CLI::App& app, int& exit_code);
+// Adds `zf bank ...` (custody server).
+void add_bank_commands(CLI::App& app, int& exit_code);
+// Adds `zf se ...` (the emulated secure element).
+void add_se_commands(CLI::App& app, int& exit_code);
+// Adds `zf wallet ...` (the terminal).
+void add_wallet_commands(CLI::App& app, int& exit_code);
+// Adds `zf up`, `zf down` and `zf audit`.
+void add_network_commands(CLI::App& app, int& exit_code);
 // Adds `zf demo`.
 void add_demo_command(CLI::App& app, int& exit_code);
 

@@ -10,6 +10,7 @@
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -237,8 +238,12 @@ Status PrivateKey::save_pem_file(const std::string& path) const {
 }
 
 SecretBytes PrivateKey::export_pkcs8() const {
+  // i2d_PrivateKey would write the type-specific form (SEC1 ECPrivateKey for P-256);
+  // PrivateKeyInfo is what the name promises and what other tools read.
+  PKCS8_PRIV_KEY_INFO* p8 = EVP_PKEY2PKCS8(key_.get());
   unsigned char* out = nullptr;
-  int len = i2d_PrivateKey(key_.get(), &out);
+  int len = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, &out) : 0;
+  PKCS8_PRIV_KEY_INFO_free(p8);
   SecretBytes s(Bytes(out, out + (len > 0 ? len : 0)));
   if (out) OPENSSL_clear_free(out, static_cast<size_t>(len));
   return s;
@@ -300,6 +305,9 @@ Result<SecretBytes> hkdf_sha256(ByteView ikm, ByteView salt, ByteView info, std:
   Own<EVP_KDF_CTX> ctx(EVP_KDF_CTX_new(kdf.get()));
   if (!ctx) return ossl_fail(Errc::crypto_error, "HKDF");
   char digest[] = "SHA256";
+  // RFC 5869 §2.2: an absent salt is HashLen zeros. OpenSSL 3.0 fails on an empty one.
+  static constexpr std::uint8_t kZeroSalt[32] = {};
+  if (salt.empty()) salt = ByteView(kZeroSalt, sizeof(kZeroSalt));
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<std::uint8_t*>(ikm.data()),

@@ -202,9 +202,16 @@ Result<SignedDocument> open_signed_document(std::string_view jws_text, const Cer
 }
 
 Result<std::string> sign_document(const Json& payload, const JwsSigner& signer) {
-  auto doc = Document::from_json(payload);
+  // Validate the exact text being signed the way open_signed_document will (size and depth
+  // limits included): a signed note that no receiver can open would strand its value.
+  std::string text = dump_json(payload);
+  auto doc = Document::parse(text);
   if (!doc) return std::unexpected(doc.error());
-  return jws_sign_compact(as_bytes(dump_json(payload)), signer, "zf+jws");
+  auto jws = jws_sign_compact(as_bytes(text), signer, "zf+jws");
+  if (jws && jws->size() > kMaxJoseBytes)
+    return fail(Errc::too_large,
+                "signed document larger than " + std::to_string(kMaxJoseBytes) + " bytes");
+  return jws;
 }
 
 }  // namespace zf

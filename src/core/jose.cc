@@ -287,7 +287,11 @@ Result<Jws> jws_parse_json(std::string_view text) {
       return fail(Errc::bad_header, "signatures must be an array of 1..16", "signatures");
     entries.assign(sigs.begin(), sigs.end());
   } else {
-    entries.push_back(Json{{"protected", (*j)["protected"]}, {"signature", (*j)["signature"]}});
+    // Copy only the members that are there, so a missing one is reported as missing.
+    Json e = Json::object();
+    for (const char* member : {"protected", "signature"})
+      if (auto it = j->find(member); it != j->end()) e[member] = *it;
+    entries.push_back(std::move(e));
   }
   for (const auto& e : entries) {
     if (!e.is_object()) return fail(Errc::bad_header, "signature entry must be an object", "signatures");
@@ -370,15 +374,21 @@ Result<Json> jwe_encrypt_with_cek(ByteView plaintext, ByteView cek,
 Result<SecretBytes> jwe_unwrap_cek(const Json& jwe, const PrivateKey& key, std::string_view kid) {
   auto shape = check_jwe_shape(jwe);
   if (!shape) return std::unexpected(shape.error());
-  bool any_kid_match = false;
+  // Every entry is validated before any is tried, so a malformed entry after the one that
+  // unwraps cannot slip through (jwe_parse and this function must agree on validity).
+  std::vector<RecipientHeader> recipients;
   for (const auto& r : jwe["recipients"]) {
     auto rh = parse_recipient(r, shape->protected_epk);
     if (!rh) return std::unexpected(rh.error());
-    if (!kid.empty() && rh->kid != kid) continue;
+    recipients.push_back(std::move(*rh));
+  }
+  bool any_kid_match = false;
+  for (const auto& rh : recipients) {
+    if (!kid.empty() && rh.kid != kid) continue;
     any_kid_match = true;
-    auto kek = derive_kek(key, rh->epk, rh->apu, rh->apv);
+    auto kek = derive_kek(key, rh.epk, rh.apu, rh.apv);
     if (!kek) return std::unexpected(kek.error());
-    auto cek = aes256_key_unwrap(kek->view(), rh->encrypted_key);
+    auto cek = aes256_key_unwrap(kek->view(), rh.encrypted_key);
     if (cek && cek->size() == 32) return cek;
   }
   if (!kid.empty() && !any_kid_match) return fail(Errc::no_recipient, "no recipient with this kid", "kid");

@@ -8,6 +8,10 @@ namespace zf {
 Result<Json> parse_json_strict(std::string_view text, JsonLimits limits) {
   if (text.size() > limits.max_bytes)
     return fail(Errc::too_large, "JSON larger than " + std::to_string(limits.max_bytes) + " bytes");
+  // nlohmann treats a NUL byte as the end of input, so "{}\0anything" would parse as "{}".
+  // A raw NUL is never valid JSON text (inside strings it must be escaped).
+  if (text.find('\0') != std::string_view::npos)
+    return fail(Errc::malformed_json, "NUL byte in JSON text");
   // The parser callback sees keys in order; one key set per open object catches duplicates
   // (nlohmann would otherwise keep the last value silently).
   std::vector<std::set<std::string>> keys;
@@ -15,7 +19,11 @@ Result<Json> parse_json_strict(std::string_view text, JsonLimits limits) {
   bool failed = false;
   auto cb = [&](int depth, Json::parse_event_t event, Json& parsed) -> bool {
     if (failed) return false;
-    if (depth > limits.max_depth) {
+    // `depth` counts the containers around the event; a container that starts here is one
+    // level deeper itself, so an empty innermost array counts like a non-empty one.
+    bool opens =
+        event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start;
+    if (depth + (opens ? 1 : 0) > limits.max_depth) {
       problem = Error{Errc::too_deep, {}, "JSON nested deeper than " + std::to_string(limits.max_depth)};
       failed = true;
       return false;

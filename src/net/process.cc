@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,7 +22,8 @@ Child& Child::operator=(Child&& o) noexcept {
 
 Child::~Child() { stop(); }
 
-Result<Child> Child::spawn(const std::vector<std::string>& argv, const std::string& log_path) {
+Result<Child> Child::spawn(const std::vector<std::string>& argv, const std::string& log_path,
+                           bool die_with_parent) {
   if (argv.empty()) return fail(Errc::internal, "empty argv");
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -34,6 +36,8 @@ Result<Child> Child::spawn(const std::vector<std::string>& argv, const std::stri
     return fail(Errc::io_error, "fork failed");
   }
   if (pid == 0) {
+    if (die_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    else ::setsid();  // a service of `zf up` outlives the shell that started it
     ::dup2(log, 1);
     ::dup2(log, 2);
     int devnull = ::open("/dev/null", O_RDONLY);

@@ -19,13 +19,21 @@ class Child {
   Child& operator=(Child&& o) noexcept;
   ~Child();
   // Starts argv[0] with `args`; stdout and stderr go to `log_path` (appended).
-  static Result<Child> spawn(const std::vector<std::string>& argv, const std::string& log_path);
+  // Unless `die_with_parent` is false the child gets SIGTERM when its parent dies.
+  static Result<Child> spawn(const std::vector<std::string>& argv, const std::string& log_path,
+                             bool die_with_parent = true);
   pid_t pid() const { return pid_; }
   bool running();
   // SIGTERM, wait up to `grace`, then SIGKILL; returns the exit status.
   int stop(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
   // SIGKILL at once (crash tests).
   void kill9();
+  // Leaves the process running past this object's life (zf up); returns its pid.
+  pid_t detach() {
+    pid_t p = pid_;
+    pid_ = -1;
+    return p;
+  }
 
  private:
   pid_t pid_ = -1;

@@ -1,0 +1,368 @@
+#include "bank/bank.h"
+
+#include <openssl/x509.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+namespace zf::bank {
+namespace fs = std::filesystem;
+namespace {
+
+template <class T>
+std::unexpected<Error> up(const Result<T>& r) {
+  return std::unexpected(r.error());
+}
+
+bool valid_name(std::string_view s, std::size_t max_len, std::string_view extra) {
+  if (s.empty() || s.size() > max_len) return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || extra.find(c) != std::string_view::npos)) return false;
+  return true;
+}
+
+Bytes token_hash(std::string_view token) { return sha256(as_bytes(token)); }
+
+// "<bank>:<tag>:<document id>", or a digest of the id when that would not fit a document id.
+std::string answer_id(const std::string& bank, std::string_view tag, const std::string& doc_id) {
+  std::string id = bank + ":" + std::string(tag) + ":" + doc_id;
+  if (id.size() <= 128) return id;
+  return bank.substr(0, 64) + ":" + std::string(tag) + ":h" + b64url_encode(sha256(as_bytes(doc_id)));
+}
+
+// The CRL's thisUpdate, for "never go back to an older list".
+std::time_t crl_this_update(const Crl& crl) {
+  const ASN1_TIME* t = X509_CRL_get0_lastUpdate(crl.get());
+  if (!t) return 0;
+  struct tm tm {};
+  if (ASN1_TIME_to_tm(t, &tm) != 1) return 0;
+  return timegm(&tm);
+}
+
+}  // namespace
+
+Result<std::string> read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail(Errc::io_error, "cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Status write_text_file(const std::string& path, std::string_view data, unsigned mode) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return fail(Errc::io_error, "cannot write " + tmp);
+    ::chmod(tmp.c_str(), static_cast<mode_t>(mode));
+    out << data;
+    if (!out.flush()) return fail(Errc::io_error, "cannot write " + tmp);
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return fail(Errc::io_error, "cannot rename to " + path);
+  return {};
+}
+
+// Initialization: generate keys and CSRs, have the CA certify them, then write
+// the files. bank.json is written last: its presence marks a complete directory.
+Status init_bank(const InitOptions& opts, const CertificateIssuer& issue) {
+  if (!valid_name(opts.bank_id, 64, "._-"))
+    return fail(Errc::bad_field, "bank id: 1..64 of [A-Za-z0-9._-]", "id");
+  fs::path dir(opts.dir);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (fs::exists(dir / kConfigFile)) return fail(Errc::conflict, "a bank already exists in " + opts.dir);
+  auto root = Certificate::from_pem(opts.ca_root_pem);
+  if (!root) return up(root);
+
+  auto custody_key = PrivateKey::generate();
+  if (!custody_key) return up(custody_key);
+  auto custody_csr = make_csr_pem(*custody_key, CsrInfo{opts.bank_id, ""});
+  if (!custody_csr) return up(custody_csr);
+  auto custody = issue("custody", *custody_csr);
+  if (!custody) return up(custody);
+  if (!custody->has_role(Role::custody) || custody->subject_cn() != opts.bank_id ||
+      custody->public_key().spki_der() != custody_key->public_key().spki_der())
+    return fail(Errc::cert_wrong_role, "the CA returned a certificate that is not our custody certificate");
+  CertVerifier v(*root);
+  if (auto ok = v.verify({*custody}, Role::custody); !ok) return up(ok);
+
+  auto tls_key = PrivateKey::generate();
+  if (!tls_key) return up(tls_key);
+  auto tls_csr = make_csr_pem(*tls_key, CsrInfo{opts.bank_id, ""});
+  if (!tls_csr) return up(tls_csr);
+  auto tls = issue("tls-server", *tls_csr);
+  if (!tls) return up(tls);
+  if (auto ok = v.verify({*tls}, Role::tls_server); !ok) return up(ok);
+
+  std::string admin = b64url_encode(random_bytes(32));
+  auto store = open_sqlite_store((dir / kDbFile).string());
+  if (!store) return up(store);
+  if (auto s = (*store)->add_admin_token(token_hash(admin), "admin"); !s) return s;
+
+  if (auto s = write_text_file((dir / kRootFile).string(), root->pem(), 0644); !s) return s;
+  if (auto s = custody_key->save_pem_file((dir / kCustodyKey).string()); !s) return s;
+  if (auto s = write_text_file((dir / kCustodyChain).string(), custody->pem() + root->pem(), 0644); !s) return s;
+  if (auto s = tls_key->save_pem_file((dir / kTlsKey).string()); !s) return s;
+  if (auto s = write_text_file((dir / kTlsChain).string(), tls->pem() + root->pem(), 0644); !s) return s;
+  if (auto s = write_text_file((dir / kAdminTokenFile).string(), admin + "\n", 0600); !s) return s;
+  Json config{{"id", opts.bank_id}, {"ca_url", opts.ca_url}};
+  return write_text_file((dir / kConfigFile).string(), config.dump(2) + "\n", 0644);
+}
+
+Result<BankConfig> read_config(const std::string& dir) {
+  auto text = read_text_file((fs::path(dir) / kConfigFile).string());
+  if (!text) return fail(Errc::not_found, "no bank in " + dir + " (run `zf bank init`)");
+  auto j = parse_json_strict(*text);
+  if (!j) return up(j);
+  auto id = get_string(*j, "id", 64);
+  if (!id) return up(id);
+  auto url = get_string(*j, "ca_url", 1024);
+  if (!url) return up(url);
+  return BankConfig{*id, *url};
+}
+
+Bank::Bank(std::string id, std::shared_ptr<const Signer> signer, std::vector<Certificate> chain, Certificate root,
+           std::unique_ptr<BankStore> store)
+    : id_(std::move(id)),
+      signer_(std::move(signer)),
+      chain_(std::move(chain)),
+      root_(std::move(root)),
+      store_(std::move(store)) {}
+
+Result<std::unique_ptr<Bank>> Bank::open(const std::string& dir) {
+  fs::path d(dir);
+  auto config = read_config(dir);
+  if (!config) return up(config);
+  auto key = PrivateKey::load_pem_file((d / kCustodyKey).string());
+  if (!key) return up(key);
+  auto chain_pem = read_text_file((d / kCustodyChain).string());
+  if (!chain_pem) return up(chain_pem);
+  auto chain = certificates_from_pem(*chain_pem);
+  if (!chain) return up(chain);
+  auto root_pem = read_text_file((d / kRootFile).string());
+  if (!root_pem) return up(root_pem);
+  auto root = Certificate::from_pem(*root_pem);
+  if (!root) return up(root);
+  auto store = open_sqlite_store((d / kDbFile).string());
+  if (!store) return up(store);
+  auto bank = std::make_unique<Bank>(config->id, std::make_shared<OwnedKeySigner>(std::move(*key)),
+                                     std::move(*chain), std::move(*root), std::move(*store));
+  // A cached CRL lets the bank work while the CA is briefly unreachable; an
+  // expired or foreign one is simply not installed.
+  if (auto cached = read_text_file((d / kCrlCache).string()); cached)
+    if (auto crl = Crl::from_pem(*cached); crl) (void)bank->install_crl(*crl);
+  return bank;
+}
+
+Status Bank::install_crl(const Crl& crl) {
+  if (X509_NAME_cmp(X509_CRL_get_issuer(crl.get()), X509_get_subject_name(root_.get())) != 0)
+    return fail(Errc::cert_untrusted, "CRL names another issuer", "crl");
+  if (X509_CRL_verify(crl.get(), X509_get0_pubkey(root_.get())) != 1)
+    return fail(Errc::bad_signature, "CRL signature does not verify", "crl");
+  if (crl.next_update() <= now()) return fail(Errc::expired, "CRL is past its next update", "crl");
+  std::unique_lock lock(crl_mu_);
+  if (crl_ && crl_this_update(crl) < crl_this_update(*crl_))
+    return fail(Errc::conflict, "CRL is older than the one in use", "crl");
+  crl_ = crl;
+  return {};
+}
+
+std::optional<Crl> Bank::crl() const {
+  std::shared_lock lock(crl_mu_);
+  return crl_;
+}
+
+bool Bank::has_valid_crl() const {
+  std::shared_lock lock(crl_mu_);
+  return crl_ && crl_->next_update() > now();
+}
+
+bool Bank::authenticate_admin(std::string_view bearer) {
+  if (bearer.empty() || bearer.size() > 256) return false;
+  auto ok = store_->is_admin_token(token_hash(bearer));
+  return ok && *ok;
+}
+
+// Verification, in order: a valid CRL is in hand (else unavailable: money never
+// moves unchecked); JWS structure and signature; chain to our root, validity,
+// role secure-element and revocation; document fields (amounts, types); the
+// type this operation takes; issue and expiry times.
+Result<Bank::Verified> Bank::verify(std::string_view jws, std::string_view expected_type) {
+  std::time_t t = now();
+  CertVerifier verifier(root_);
+  {
+    std::shared_lock lock(crl_mu_);
+    if (!crl_ || crl_->next_update() <= t)
+      return fail(Errc::unavailable, "no current revocation list from the CA; try again later");
+    verifier.set_crl(crl_);
+  }
+  if (clock_) verifier.set_time(t);
+  auto signed_doc = open_signed_document(jws, verifier, Role::secure_element);
+  if (!signed_doc) return up(signed_doc);
+  const Document& doc = signed_doc->doc;
+  if (doc.type() != expected_type)
+    return fail(Errc::unknown_type, "this operation takes " + std::string(expected_type) + ", not " + doc.type(),
+                "type");
+  if (auto s = doc.check_time(t); !s) return up(s);
+  if (signed_doc->signers.size() != 1) return fail(Errc::bad_header, "exactly one signature expected", "signatures");
+  Certificate signer = signed_doc->signers.front();
+  DocKey key{doc.id(), signer.subject_cn(), doc.type(), sha256(signed_doc->jws.payload)};
+  return Verified{std::move(*signed_doc), std::move(signer), std::move(key)};
+}
+
+Result<AccountRecord> Bank::document_account(const Document& doc) {
+  if (doc.str("bank") != id_) return fail(Errc::misaddressed, "addressed to bank " + doc.str("bank"), "bank");
+  std::string id = doc.str("account");
+  auto account = store_->find_account(id);
+  if (!account) return up(account);
+  // System accounts are not customers' accounts, whatever a document says.
+  if (!*account || !ledger::is_customer_money((*account)->kind) || (*account)->kind == ledger::AccountKind::hold)
+    return fail(Errc::account_unknown, "no account " + id + " at " + id_, "account");
+  if (doc.amount() && std::string(doc.amount()->currency().code()) != (*account)->currency)
+    return fail(Errc::currency_mismatch, "account " + id + " is kept in " + (*account)->currency, "currency");
+  return **account;
+}
+
+Result<std::optional<std::string>> Bank::prior_response(const DocKey& key) {
+  auto prior = store_->find_processed(key.doc_id);
+  if (!prior) return up(prior);
+  if (!*prior) return std::optional<std::string>{};
+  const DocKey& k = (*prior)->key;
+  if (k.signer != key.signer || k.doc_type != key.doc_type || k.payload_digest != key.payload_digest)
+    return fail(Errc::doc_id_reused, "another document with id " + key.doc_id + " was already processed", "id");
+  return std::optional<std::string>((*prior)->response);
+}
+
+Result<std::string> Bank::sign_receipt(const Json& payload) {
+  return sign_document(payload, JwsSigner{signer_.get(), chain_});
+}
+
+// Top-up (§6.2):
+//   1. verify the request (no transaction);
+//   2. check it against the account: this bank, account exists, currency, the
+//      signer's user owns the account (the SE too, if the account names one);
+//   3. a retry of a processed request returns its stored receipt (fast path);
+//   4. build and sign the receipt;
+//   5. ONE store transaction: claim the id, debit the account (insufficient_funds
+//      rolls back), credit e-cash outstanding, store the receipt. A retry racing
+//      us is settled inside that transaction and gets the stored receipt.
+Result<std::string> Bank::topup(std::string_view request_jws) {
+  auto v = verify(request_jws, "topup.request");
+  if (!v) return up(v);
+  const Document& doc = v->doc.doc;
+  auto account = document_account(doc);
+  if (!account) return up(account);
+  if (v->signer.user_id() != account->user_id || (account->se_id && *account->se_id != v->signer.subject_cn()))
+    return fail(Errc::not_owner, "the signer does not own account " + account->id, "account");
+  auto prior = prior_response(v->key);
+  if (!prior) return up(prior);
+  if (*prior) return **prior;
+
+  const Amount& amount = *doc.amount();
+  Json receipt{{"type", "topup.receipt"},
+               {"v", 1},
+               {"id", answer_id(id_, "r", doc.id())},
+               {"issuer", id_},
+               {"iat", static_cast<std::int64_t>(now())},
+               {"request_id", doc.id()},
+               {"se", v->signer.subject_cn()},
+               {"amount", amount.minor()},
+               {"currency", std::string(amount.currency().code())},
+               {"account", account->id},
+               {"bank", id_}};
+  auto signed_receipt = sign_receipt(receipt);
+  if (!signed_receipt) return up(signed_receipt);
+  auto entry = ledger::topup(doc.id(), account->id, amount);
+  if (!entry) return up(entry);
+  auto applied = store_->apply(v->key, *entry, *signed_receipt, now());
+  if (!applied) return up(applied);
+  return applied->response;
+}
+
+// Deposit (§6.4): the same steps as top-up; any customer account of this bank
+// may receive a deposit, so there is no owner check. The e-cash is redeemed:
+// outstanding is debited, the account credited.
+Result<std::string> Bank::deposit(std::string_view note_jws) {
+  auto v = verify(note_jws, "deposit.note");
+  if (!v) return up(v);
+  const Document& doc = v->doc.doc;
+  auto account = document_account(doc);
+  if (!account) return up(account);
+  auto prior = prior_response(v->key);
+  if (!prior) return up(prior);
+  if (*prior) return **prior;
+
+  const Amount& amount = *doc.amount();
+  Json receipt{{"type", "deposit.receipt"},
+               {"v", 1},
+               {"id", answer_id(id_, "d", doc.id())},
+               {"issuer", id_},
+               {"iat", static_cast<std::int64_t>(now())},
+               {"note_id", doc.id()},
+               {"se", v->signer.subject_cn()},
+               {"amount", amount.minor()},
+               {"currency", std::string(amount.currency().code())},
+               {"account", account->id},
+               {"bank", id_}};
+  auto signed_receipt = sign_receipt(receipt);
+  if (!signed_receipt) return up(signed_receipt);
+  auto entry = ledger::deposit(doc.id(), account->id, amount);
+  if (!entry) return up(entry);
+  auto applied = store_->apply(v->key, *entry, *signed_receipt, now());
+  if (!applied) return up(applied);
+  return applied->response;
+}
+
+Result<Statement> Bank::query(std::string_view query_jws, int history_limit) {
+  auto v = verify(query_jws, "account.query");
+  if (!v) return up(v);
+  auto account = document_account(v->doc.doc);
+  if (!account) return up(account);
+  if (v->signer.user_id() != account->user_id || (account->se_id && *account->se_id != v->signer.subject_cn()))
+    return fail(Errc::not_owner, "the signer does not own account " + account->id, "account");
+  auto history = store_->history(account->id, std::clamp(history_limit, 1, 100));
+  if (!history) return up(history);
+  return Statement{std::move(*account), std::move(*history)};
+}
+
+Result<AccountRecord> Bank::open_account(const OpenAccountRequest& req) {
+  if (auto s = ledger::check_account_id(req.account); !s) return up(s);
+  auto currency = Currency::parse(req.currency);
+  if (!currency) return up(currency);
+  if (!valid_name(req.user_id, 64, "._-@")) return fail(Errc::bad_field, "1..64 of [A-Za-z0-9._-@]", "user_id");
+  if (req.se_id && !valid_name(*req.se_id, 128, "._:-")) return fail(Errc::bad_field, "not an SE id", "se_id");
+  AccountRecord a{req.account, ledger::AccountKind::customer, req.currency, req.user_id, req.se_id, 0, now()};
+  return store_->open_account(a);
+}
+
+// Cash-in: money enters the bank (issuance -> account). The admin's reference
+// is the exactly-once key, kept apart from document ids by a '/' that no
+// document id may contain.
+Result<CashInResult> Bank::cash_in(const std::string& account_id, const Amount& amount, const std::string& ref) {
+  if (!valid_name(ref, 120, "._:-")) return fail(Errc::bad_field, "1..120 of [A-Za-z0-9._:-]", "ref");
+  if (amount.is_zero()) return fail(Errc::amount_zero, "amount must be positive", "amount_minor");
+  auto account = store_->find_account(account_id);
+  if (!account) return up(account);
+  if (!*account || !ledger::is_customer_money((*account)->kind) || (*account)->kind == ledger::AccountKind::hold)
+    return fail(Errc::account_unknown, "no account " + account_id, "account");
+  if ((*account)->currency != amount.currency().code())
+    return fail(Errc::currency_mismatch, "account " + account_id + " is kept in " + (*account)->currency, "currency");
+  std::string currency(amount.currency().code());
+  Json params{{"account", account_id}, {"amount_minor", amount.minor()}, {"currency", currency}, {"ref", ref}};
+  std::string doc_id = "cash-in/" + ref;
+  DocKey key{doc_id, "admin", "cash_in", sha256(as_bytes(dump_json(params)))};
+  auto entry = ledger::cash_in(doc_id, account_id, amount);
+  if (!entry) return up(entry);
+  auto applied = store_->apply(key, *entry, dump_json(params), now());
+  if (!applied) return up(applied);
+  return CashInResult{ref, account_id, amount.minor(), currency, applied->entry_id, applied->replayed};
+}
+
+Result<ledger::AuditReport> Bank::audit() { return store_->audit(); }
+
+}  // namespace zf::bank

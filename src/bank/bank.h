@@ -1,0 +1,164 @@
+// The custody server's logic (DESIGN.md §6.2 top-up, §6.4 deposit, §7 exactly
+// once): verifies documents signed by secure elements, checks them against the
+// accounts, moves money through the ledger and answers with signed receipts.
+// No HTTP here; service.cc maps requests onto these calls.
+#pragma once
+
+#include <ctime>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "bank/store.h"
+#include "core/document.h"
+#include "core/x509.h"
+
+namespace zf::bank {
+
+// Files of a bank state directory.
+inline constexpr std::string_view kConfigFile = "bank.json";   // {"id", "ca_url"}
+inline constexpr std::string_view kCustodyKey = "custody.key";  // 0600
+inline constexpr std::string_view kCustodyChain = "custody.pem";  // custody cert, root
+inline constexpr std::string_view kTlsKey = "tls.key";          // 0600
+inline constexpr std::string_view kTlsChain = "tls.pem";        // tls cert, root
+inline constexpr std::string_view kRootFile = "root.pem";
+inline constexpr std::string_view kAdminTokenFile = "admin.token";  // 0600
+inline constexpr std::string_view kDbFile = "bank.db";
+inline constexpr std::string_view kCrlCache = "crl.pem";  // the last CRL accepted
+
+struct InitOptions {
+  std::string dir;
+  std::string bank_id;  // 1..64 of [A-Za-z0-9._-]
+  std::string ca_url;   // where the CRL is fetched from
+  std::string ca_root_pem;
+};
+
+// Asks the CA to certify `csr_pem` for `role` ("custody", "tls-server").
+using CertificateIssuer = std::function<Result<Certificate>(const std::string& role, const std::string& csr_pem)>;
+
+// Creates a bank state directory: custody key (0600) and certificate (CN = bank
+// id), TLS key and certificate, admin token (0600, only its hash is stored),
+// bank.db, and bank.json last. Fails if the directory already holds a bank.
+Status init_bank(const InitOptions& opts, const CertificateIssuer& issue);
+
+// A bank's settings as read from bank.json.
+struct BankConfig {
+  std::string id;
+  std::string ca_url;
+};
+Result<BankConfig> read_config(const std::string& dir);
+
+// The answer to an account query.
+struct Statement {
+  AccountRecord account;
+  std::vector<HistoryItem> history;  // newest first
+};
+
+// The result of an admin cash-in.
+struct CashInResult {
+  std::string ref;
+  std::string account;
+  std::int64_t amount_minor = 0;
+  std::string currency;
+  std::int64_t entry_id = 0;
+  bool replayed = false;
+};
+
+// What an admin asks for when opening an account.
+struct OpenAccountRequest {
+  std::string account;
+  std::string currency;
+  std::string user_id;
+  std::optional<std::string> se_id;
+};
+
+class Bank {
+ public:
+  // `signer` is the custody key; `chain` is [custody certificate, root].
+  Bank(std::string id, std::shared_ptr<const Signer> signer, std::vector<Certificate> chain, Certificate root,
+       std::unique_ptr<BankStore> store);
+  // Opens a state directory written by init_bank (and the cached CRL, if still valid).
+  static Result<std::unique_ptr<Bank>> open(const std::string& dir);
+
+  // Replaces the clock (tests); seconds since the epoch.
+  void set_clock(std::function<std::time_t()> clock) { clock_ = std::move(clock); }
+  const std::string& id() const { return id_; }
+  const Certificate& custody_certificate() const { return chain_.front(); }
+  const std::vector<Certificate>& chain() const { return chain_; }
+  const Certificate& root() const { return root_; }
+  BankStore& store() { return *store_; }
+
+  // Accepts a CRL signed by our root whose next update is in the future and
+  // that is not older than the one in use. From then on every document is
+  // checked against it.
+  Status install_crl(const Crl& crl);
+  // The CRL in use, if any (it may have expired).
+  std::optional<Crl> crl() const;
+  // True when a CRL is installed and its next update is still in the future.
+  bool has_valid_crl() const;
+
+  // True for a bearer token whose hash is an admin token.
+  bool authenticate_admin(std::string_view bearer);
+
+  // §6.2: verifies a topup.request, debits the account, credits e-cash
+  // outstanding and returns the signed topup.receipt (compact JWS). A retry of
+  // the same request returns the same receipt bytes.
+  Result<std::string> topup(std::string_view request_jws);
+  // §6.4: verifies a deposit.note, credits the account, debits e-cash
+  // outstanding and returns the signed deposit.receipt.
+  Result<std::string> deposit(std::string_view note_jws);
+  // An account.query signed by the account owner's SE: balance and history.
+  Result<Statement> query(std::string_view query_jws, int history_limit = 20);
+
+  // Admin: opens a customer account (idempotent for identical settings).
+  Result<AccountRecord> open_account(const OpenAccountRequest& req);
+  // Admin: money enters the bank (issuance -> account), exactly once per `ref`.
+  Result<CashInResult> cash_in(const std::string& account, const Amount& amount, const std::string& ref);
+  // Admin: recomputes the books.
+  Result<ledger::AuditReport> audit();
+
+ private:
+  struct Verified {
+    SignedDocument doc;
+    Certificate signer;
+    DocKey key;
+  };
+  // Signature, chain, role, CRL, type and time; fails unavailable without a valid CRL.
+  Result<Verified> verify(std::string_view jws, std::string_view expected_type);
+  // Account exists, may be used by documents, currency matches.
+  Result<AccountRecord> document_account(const Document& doc);
+  // The same document again: its stored response; another one with its id: doc_id_reused.
+  Result<std::optional<std::string>> prior_response(const DocKey& key);
+  Result<std::string> sign_receipt(const Json& payload);
+  std::time_t now() const { return clock_ ? clock_() : std::time(nullptr); }
+
+  std::string id_;
+  std::shared_ptr<const Signer> signer_;
+  std::vector<Certificate> chain_;
+  Certificate root_;
+  std::unique_ptr<BankStore> store_;
+  std::function<std::time_t()> clock_;
+  mutable std::shared_mutex crl_mu_;
+  std::optional<Crl> crl_;
+};
+
+// A Signer over a key the bank owns (loaded from custody.key).
+class OwnedKeySigner final : public Signer {
+ public:
+  explicit OwnedKeySigner(PrivateKey key) : key_(std::move(key)) {}
+  SigAlg alg() const override { return key_.alg(); }
+  Result<Bytes> sign(ByteView message) const override { return key_.sign(message); }
+
+ private:
+  PrivateKey key_;
+};
+
+// Helpers shared by the CLI and tests.
+Result<std::string> read_text_file(const std::string& path);
+// Writes atomically (temp file + rename) with `mode`.
+Status write_text_file(const std::string& path, std::string_view data, unsigned mode);
+
+}  // namespace zf::bank

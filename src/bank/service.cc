@@ -1,0 +1,204 @@
+#include "bank/service.h"
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+
+#include "bank/api.h"
+#include "ca/client.h"
+
+namespace zf::bank {
+namespace {
+
+std::atomic<httplib::Server*> g_server{nullptr};
+
+void on_signal(int) {
+  if (auto* s = g_server.load()) s->stop();
+}
+
+// Admin routes check the token before looking at the body.
+bool require_admin(Bank& bank, const httplib::Request& req, httplib::Response& res) {
+  if (bank.authenticate_admin(net::bearer_token(req))) return true;
+  net::write_problem(res, Error{Errc::unauthorized, {}, "admin token required"});
+  return false;
+}
+
+// Reads {"<field>": "<compact JWS>"} and nothing else.
+Result<std::string> jws_field(const httplib::Request& req, std::string_view field) {
+  auto body = net::read_json_body(req);
+  if (!body) return std::unexpected(body.error());
+  std::string name(field);
+  if (auto s = only_fields(*body, {field}); !s) return std::unexpected(s.error());
+  return get_string(*body, name, kMaxJoseBytes);
+}
+
+}  // namespace
+
+CrlRefresher::CrlRefresher(Bank& bank, std::string ca_url, std::string cache_path, std::chrono::seconds interval)
+    : bank_(bank), ca_url_(std::move(ca_url)), cache_path_(std::move(cache_path)), interval_(interval) {}
+
+CrlRefresher::~CrlRefresher() { stop(); }
+
+Status CrlRefresher::refresh_now() {
+  std::lock_guard fetch(fetch_mu_);
+  auto client = ca::CaClient::connect(ca_url_, bank_.root());
+  if (!client) return std::unexpected(client.error());
+  auto crl = client->crl();
+  if (!crl) return std::unexpected(crl.error());
+  if (auto s = bank_.install_crl(*crl); !s) return s;
+  if (!cache_path_.empty()) {
+    if (auto s = write_text_file(cache_path_, crl->pem(), 0644); !s) return s;
+  }
+  return {};
+}
+
+void CrlRefresher::start() {
+  std::lock_guard lock(mu_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { loop(); });
+}
+
+void CrlRefresher::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void CrlRefresher::loop() {
+  for (;;) {
+    // Without a valid CRL the bank refuses documents, so it asks again soon.
+    auto wait = bank_.has_valid_crl() ? interval_ : std::min(interval_, std::chrono::seconds(2));
+    {
+      std::unique_lock lock(mu_);
+      if (cv_.wait_for(lock, wait, [this] { return stopping_; })) return;
+    }
+    if (auto s = refresh_now(); !s) {
+      std::fprintf(stderr, "zf bank: CRL refresh failed (%s); %s\n", s.error().message().c_str(),
+                   bank_.has_valid_crl() ? "keeping the last CRL" : "refusing documents until a CRL arrives");
+      std::fflush(stderr);
+    }
+  }
+}
+
+void register_routes(httplib::Server& server, Bank& bank, CrlRefresher* crl) {
+  server.Get("/v1/info", [&](const httplib::Request&, httplib::Response& res) {
+    Json chain = Json::array();
+    for (const auto& c : bank.chain()) chain.push_back(c.pem());
+    Json j{{"bank", bank.id()}, {"custody_certificate", bank.custody_certificate().pem()}, {"chain", chain}};
+    if (auto c = bank.crl()) j["crl_next_update"] = c->next_update();
+    j["crl_valid"] = bank.has_valid_crl();
+    net::write_json(res, j);
+  });
+
+  server.Post("/v1/topup", [&](const httplib::Request& req, httplib::Response& res) {
+    auto jws = jws_field(req, "request");
+    if (!jws) return net::write_problem(res, jws.error());
+    auto receipt = bank.topup(*jws);
+    if (!receipt) return net::write_problem(res, receipt.error());
+    net::write_json(res, Json{{"receipt", *receipt}});
+  });
+
+  server.Post("/v1/deposit", [&](const httplib::Request& req, httplib::Response& res) {
+    auto jws = jws_field(req, "note");
+    if (!jws) return net::write_problem(res, jws.error());
+    auto receipt = bank.deposit(*jws);
+    if (!receipt) return net::write_problem(res, receipt.error());
+    net::write_json(res, Json{{"receipt", *receipt}});
+  });
+
+  server.Post("/v1/query", [&](const httplib::Request& req, httplib::Response& res) {
+    auto jws = jws_field(req, "query");
+    if (!jws) return net::write_problem(res, jws.error());
+    auto st = bank.query(*jws);
+    if (!st) return net::write_problem(res, st.error());
+    net::write_json(res, statement_to_json(*st));
+  });
+
+  server.Post("/v1/accounts", [&](const httplib::Request& req, httplib::Response& res) {
+    if (!require_admin(bank, req, res)) return;
+    auto body = net::read_json_body(req);
+    if (!body) return net::write_problem(res, body.error());
+    auto r = open_account_from_json(*body);
+    if (!r) return net::write_problem(res, r.error());
+    auto a = bank.open_account(*r);
+    if (!a) return net::write_problem(res, a.error());
+    net::write_json(res, account_to_json(*a), 201);
+  });
+
+  server.Post("/v1/cash-in", [&](const httplib::Request& req, httplib::Response& res) {
+    if (!require_admin(bank, req, res)) return;
+    auto body = net::read_json_body(req);
+    if (!body) return net::write_problem(res, body.error());
+    auto r = cash_in_from_json(*body);
+    if (!r) return net::write_problem(res, r.error());
+    auto c = bank.cash_in(r->account, r->amount, r->ref);
+    if (!c) return net::write_problem(res, c.error());
+    net::write_json(res, cash_in_to_json(*c));
+  });
+
+  server.Get("/v1/audit", [&](const httplib::Request& req, httplib::Response& res) {
+    if (!require_admin(bank, req, res)) return;
+    auto a = bank.audit();
+    if (!a) return net::write_problem(res, a.error());
+    net::write_json(res, audit_to_json(*a));
+  });
+
+  server.Post("/v1/admin/refresh-crl", [&bank, crl](const httplib::Request& req, httplib::Response& res) {
+    if (!require_admin(bank, req, res)) return;
+    if (!crl) return net::write_problem(res, Error{Errc::not_found, {}, "no CA configured"});
+    if (auto s = crl->refresh_now(); !s) return net::write_problem(res, s.error());
+    auto c = bank.crl();
+    net::write_json(res, Json{{"crl_next_update", c ? c->next_update() : 0}, {"crl_valid", bank.has_valid_crl()}});
+  });
+}
+
+int serve(const ServeOptions& opts) {
+  auto fail_with = [](const Error& e) {
+    std::fprintf(stderr, "zf bank serve: %s\n", e.message().c_str());
+    return 1;
+  };
+  auto bank = Bank::open(opts.dir);
+  if (!bank) return fail_with(bank.error());
+  auto config = read_config(opts.dir);
+  if (!config) return fail_with(config.error());
+  namespace fs = std::filesystem;
+  auto tls_pem = read_text_file((fs::path(opts.dir) / kTlsChain).string());
+  if (!tls_pem) return fail_with(tls_pem.error());
+  auto tls = Certificate::from_pem(*tls_pem);
+  if (!tls) return fail_with(tls.error());
+  auto tls_key = PrivateKey::load_pem_file((fs::path(opts.dir) / kTlsKey).string());
+  if (!tls_key) return fail_with(tls_key.error());
+
+  std::string ca_url = opts.ca_url.empty() ? config->ca_url : opts.ca_url;
+  CrlRefresher refresher(**bank, ca_url, (fs::path(opts.dir) / kCrlCache).string(),
+                         std::chrono::seconds(std::max(1, opts.crl_refresh_s)));
+  if (auto s = refresher.refresh_now(); !s)
+    std::fprintf(stderr, "zf bank serve: cannot fetch the CRL from %s (%s); %s\n", ca_url.c_str(),
+                 s.error().message().c_str(),
+                 (*bank)->has_valid_crl() ? "using the cached CRL" : "refusing documents until it can");
+
+  net::HttpsServer server(*tls, *tls_key);
+  server.install_defaults();
+  register_routes(server.raw(), **bank, &refresher);
+  auto bound = server.bind("127.0.0.1", opts.port);
+  if (!bound) return fail_with(bound.error());
+  if (!opts.port_file.empty())
+    if (auto s = net::write_port_file(opts.port_file, *bound); !s) return fail_with(s.error());
+  refresher.start();
+  g_server = &server.raw();
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGINT, on_signal);
+  std::printf("zf bank %s: serving https://127.0.0.1:%d\n", (*bank)->id().c_str(), *bound);
+  std::fflush(stdout);
+  server.run();
+  g_server = nullptr;
+  refresher.stop();
+  return 0;
+}
+
+}  // namespace zf::bank

@@ -1,0 +1,333 @@
+// BankStore over one SQLite file (bank.db). One connection, one writer at a time.
+#include <mutex>
+
+#include "bank/store.h"
+#include "store/sqlite.h"
+
+namespace zf::bank {
+namespace {
+
+constexpr std::string_view kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS accounts (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  currency TEXT NOT NULL,
+  user_id TEXT NOT NULL DEFAULT '',
+  se_id TEXT,
+  balance_minor INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS journal (
+  entry_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  doc_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS postings (
+  entry_id INTEGER NOT NULL REFERENCES journal(entry_id),
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  amount_minor INTEGER NOT NULL,
+  PRIMARY KEY (entry_id, account_id)
+);
+CREATE INDEX IF NOT EXISTS postings_by_account ON postings(account_id, entry_id);
+CREATE TABLE IF NOT EXISTS processed_documents (
+  doc_id TEXT PRIMARY KEY,            -- the exactly-once key (DESIGN.md §7)
+  signer TEXT NOT NULL,
+  doc_type TEXT NOT NULL,
+  payload_digest BLOB NOT NULL,
+  response TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS admin_tokens (
+  token_hash BLOB PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE
+);
+)sql";
+
+template <class T>
+std::unexpected<Error> up(const Result<T>& r) {
+  return std::unexpected(r.error());
+}
+
+class SqliteBankStore final : public BankStore {
+ public:
+  explicit SqliteBankStore(std::unique_ptr<store::Db> db) : db_(std::move(db)) {}
+
+  Status add_admin_token(ByteView token_hash, const std::string& name) override {
+    std::lock_guard lock(mu_);
+    auto st = db_->prepare("INSERT INTO admin_tokens(token_hash, name) VALUES (?1, ?2)");
+    if (!st) return up(st);
+    return st->bind(1, token_hash).bind(2, name).run();
+  }
+
+  Result<bool> is_admin_token(ByteView token_hash) override {
+    std::lock_guard lock(mu_);
+    auto st = db_->prepare("SELECT 1 FROM admin_tokens WHERE token_hash = ?1");
+    if (!st) return up(st);
+    return st->bind(1, token_hash).step();
+  }
+
+  Result<AccountRecord> open_account(const AccountRecord& account) override {
+    if (!ledger::is_customer_money(account.kind) || account.kind == ledger::AccountKind::hold)
+      return fail(Errc::bad_field, "only customer and joint accounts are opened directly", "kind");
+    std::lock_guard lock(mu_);
+    std::optional<AccountRecord> existing;
+    Status s = db_->transaction([&]() -> Status {
+      auto found = find_locked(account.id);
+      if (!found) return up(found);
+      if (*found) {
+        existing = **found;
+        return {};
+      }
+      if (auto r = insert_account(account); !r) return r;
+      // The currency's system accounts come into being with its first account.
+      AccountRecord issuance{ledger::issuance_account_id(account.currency), ledger::AccountKind::issuance,
+                             account.currency, "", std::nullopt, 0, account.created_at};
+      AccountRecord outstanding{ledger::outstanding_account_id(account.currency),
+                                ledger::AccountKind::ecash_outstanding, account.currency, "", std::nullopt, 0,
+                                account.created_at};
+      for (const auto* sys : {&issuance, &outstanding}) {
+        auto f = find_locked(sys->id);
+        if (!f) return up(f);
+        if (!*f)
+          if (auto r = insert_account(*sys); !r) return r;
+      }
+      return {};
+    });
+    if (!s) return std::unexpected(s.error());
+    if (existing) {
+      if (existing->kind != account.kind || existing->currency != account.currency ||
+          existing->user_id != account.user_id || existing->se_id != account.se_id)
+        return fail(Errc::conflict, "account " + account.id + " exists with other settings", "account");
+      return *existing;
+    }
+    AccountRecord out = account;
+    out.balance_minor = 0;
+    return out;
+  }
+
+  Result<std::optional<AccountRecord>> find_account(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    return find_locked(id);
+  }
+
+  Result<std::vector<AccountRecord>> list_accounts() override {
+    std::lock_guard lock(mu_);
+    auto st = db_->prepare(
+        "SELECT id, kind, currency, user_id, se_id, balance_minor, created_at FROM accounts ORDER BY id");
+    if (!st) return up(st);
+    std::vector<AccountRecord> out;
+    for (;;) {
+      auto row = st->step();
+      if (!row) return up(row);
+      if (!*row) break;
+      auto a = row_to_account(*st);
+      if (!a) return up(a);
+      out.push_back(std::move(*a));
+    }
+    return out;
+  }
+
+  Result<std::vector<HistoryItem>> history(const std::string& account_id, int limit) override {
+    std::lock_guard lock(mu_);
+    auto st = db_->prepare(
+        "SELECT j.entry_id, j.doc_id, j.kind, p.amount_minor, j.created_at FROM postings p"
+        " JOIN journal j ON j.entry_id = p.entry_id WHERE p.account_id = ?1"
+        " ORDER BY p.entry_id DESC LIMIT ?2");
+    if (!st) return up(st);
+    st->bind(1, account_id).bind(2, std::int64_t{limit});
+    std::vector<HistoryItem> out;
+    for (;;) {
+      auto row = st->step();
+      if (!row) return up(row);
+      if (!*row) break;
+      out.push_back({st->col_int(0), st->col_text(1), st->col_text(2), st->col_int(3), st->col_int(4)});
+    }
+    return out;
+  }
+
+  Result<std::optional<ProcessedDocument>> find_processed(const std::string& doc_id) override {
+    std::lock_guard lock(mu_);
+    return find_processed_locked(doc_id);
+  }
+
+  Result<Applied> apply(const DocKey& doc, const ledger::JournalEntry& entry, const std::string& response,
+                        std::int64_t now) override {
+    std::lock_guard lock(mu_);
+    Applied out;
+    Status s = db_->transaction([&]() -> Status {
+      // SAFETY-CRITICAL: the double-processing guard. The document id is claimed
+      // with an insert-if-absent in the same transaction as the money movement
+      // below, so a document moves money at most once even across crashes and
+      // concurrent retries; if anything below fails, the claim rolls back with it.
+      auto claim = db_->prepare(
+          "INSERT INTO processed_documents(doc_id, signer, doc_type, payload_digest, response, created_at)"
+          " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(doc_id) DO NOTHING");
+      if (!claim) return up(claim);
+      if (auto r = claim->bind(1, doc.doc_id)
+                       .bind(2, doc.signer)
+                       .bind(3, doc.doc_type)
+                       .bind(4, ByteView(doc.payload_digest))
+                       .bind(5, response)
+                       .bind(6, now)
+                       .run();
+          !r)
+        return r;
+      if (db_->changes() == 0) {
+        auto prior = find_processed_locked(doc.doc_id);
+        if (!prior) return up(prior);
+        if (!*prior) return fail(Errc::internal, "processed document vanished");
+        const DocKey& k = (*prior)->key;
+        if (k.signer != doc.signer || k.doc_type != doc.doc_type || k.payload_digest != doc.payload_digest)
+          return fail(Errc::doc_id_reused, "another document with id " + doc.doc_id + " was already processed",
+                      "id");
+        out.response = (*prior)->response;
+        out.replayed = true;
+        return {};  // an idempotent retry: commit nothing new
+      }
+
+      // The books' invariant is asserted before anything is written.
+      if (auto c = ledger::check_entry(entry); !c) return c;
+      std::vector<ledger::Account> touched;
+      for (const auto& p : entry.postings) {
+        auto a = find_locked(p.account_id);
+        if (!a) return up(a);
+        if (*a) touched.push_back({(*a)->id, (*a)->kind, (*a)->currency, (*a)->balance_minor});
+      }
+      auto next = ledger::apply_entry(entry, std::move(touched));
+      if (!next) return up(next);
+
+      auto j = db_->prepare("INSERT INTO journal(doc_id, kind, created_at) VALUES (?1, ?2, ?3) RETURNING entry_id");
+      if (!j) return up(j);
+      auto row = j->bind(1, entry.doc_id).bind(2, entry.kind).bind(3, now).step();
+      if (!row) return up(row);
+      if (!*row) return fail(Errc::internal, "no entry id returned");
+      out.entry_id = j->col_int(0);
+      if (auto r = j->run(); !r) return r;
+      for (const auto& p : entry.postings) {
+        auto ins = db_->prepare("INSERT INTO postings(entry_id, account_id, amount_minor) VALUES (?1, ?2, ?3)");
+        if (!ins) return up(ins);
+        if (auto r = ins->bind(1, out.entry_id).bind(2, p.account_id).bind(3, p.amount_minor).run(); !r) return r;
+      }
+      for (const auto& a : *next) {
+        auto upd = db_->prepare("UPDATE accounts SET balance_minor = ?1 WHERE id = ?2");
+        if (!upd) return up(upd);
+        if (auto r = upd->bind(1, a.balance_minor).bind(2, a.id).run(); !r) return r;
+        if (db_->changes() != 1) return fail(Errc::internal, "balance update missed " + a.id);
+      }
+      out.response = response;
+      return {};
+    });
+    if (!s) return std::unexpected(s.error());
+    return out;
+  }
+
+  Result<ledger::AuditReport> audit() override {
+    std::lock_guard lock(mu_);
+    ledger::Auditor auditor;
+    std::map<std::string, std::string> currency_of;
+    // One read transaction: a consistent snapshot of accounts and journal.
+    Status s = db_->transaction([&]() -> Status {
+      auto st = db_->prepare("SELECT id, kind, currency, balance_minor FROM accounts ORDER BY id");
+      if (!st) return up(st);
+      for (;;) {
+        auto row = st->step();
+        if (!row) return up(row);
+        if (!*row) break;
+        auto kind = ledger::kind_from_name(st->col_text(1));
+        if (!kind) return up(kind);
+        ledger::Account a{st->col_text(0), *kind, st->col_text(2), st->col_int(3)};
+        currency_of[a.id] = a.currency;
+        auditor.add_account(a);
+      }
+      // Postings in entry order; entries without postings show up as empty entries.
+      auto je = db_->prepare(
+          "SELECT j.entry_id, j.doc_id, j.kind, p.account_id, p.amount_minor FROM journal j"
+          " LEFT JOIN postings p ON p.entry_id = j.entry_id ORDER BY j.entry_id");
+      if (!je) return up(je);
+      ledger::JournalEntry cur;
+      bool have = false;
+      for (;;) {
+        auto row = je->step();
+        if (!row) return up(row);
+        if (!*row) break;
+        std::int64_t id = je->col_int(0);
+        if (!have || id != cur.entry_id) {
+          if (have) auditor.add_entry(cur);
+          cur = ledger::JournalEntry{id, je->col_text(1), je->col_text(2), {}};
+          have = true;
+        }
+        if (!je->col_null(3)) {
+          std::string acc = je->col_text(3);
+          auto c = currency_of.find(acc);
+          cur.postings.push_back({acc, c == currency_of.end() ? std::string("???") : c->second, je->col_int(4)});
+        }
+      }
+      if (have) auditor.add_entry(cur);
+      return {};
+    });
+    if (!s) return std::unexpected(s.error());
+    return auditor.finish();
+  }
+
+ private:
+  Result<AccountRecord> row_to_account(const store::Stmt& st) {
+    auto kind = ledger::kind_from_name(st.col_text(1));
+    if (!kind) return up(kind);
+    AccountRecord a{st.col_text(0), *kind, st.col_text(2), st.col_text(3), std::nullopt, st.col_int(5),
+                    st.col_int(6)};
+    if (!st.col_null(4)) a.se_id = st.col_text(4);
+    return a;
+  }
+
+  Result<std::optional<AccountRecord>> find_locked(const std::string& id) {
+    auto st = db_->prepare(
+        "SELECT id, kind, currency, user_id, se_id, balance_minor, created_at FROM accounts WHERE id = ?1");
+    if (!st) return up(st);
+    auto row = st->bind(1, id).step();
+    if (!row) return up(row);
+    if (!*row) return std::optional<AccountRecord>{};
+    auto a = row_to_account(*st);
+    if (!a) return up(a);
+    return std::optional<AccountRecord>(std::move(*a));
+  }
+
+  Status insert_account(const AccountRecord& a) {
+    auto st = db_->prepare(
+        "INSERT INTO accounts(id, kind, currency, user_id, se_id, balance_minor, created_at)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)");
+    if (!st) return up(st);
+    st->bind(1, a.id).bind(2, ledger::kind_name(a.kind)).bind(3, a.currency).bind(4, a.user_id).bind(6, a.created_at);
+    if (a.se_id) st->bind(5, *a.se_id);
+    else st->bind_null(5);
+    return st->run();
+  }
+
+  Result<std::optional<ProcessedDocument>> find_processed_locked(const std::string& doc_id) {
+    auto st = db_->prepare(
+        "SELECT doc_id, signer, doc_type, payload_digest, response, created_at FROM processed_documents"
+        " WHERE doc_id = ?1");
+    if (!st) return up(st);
+    auto row = st->bind(1, doc_id).step();
+    if (!row) return up(row);
+    if (!*row) return std::optional<ProcessedDocument>{};
+    ProcessedDocument d{{st->col_text(0), st->col_text(1), st->col_text(2), st->col_blob(3)},
+                        st->col_text(4),
+                        st->col_int(5)};
+    return std::optional<ProcessedDocument>(std::move(d));
+  }
+
+  std::mutex mu_;  // one connection: one statement sequence at a time
+  std::unique_ptr<store::Db> db_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<BankStore>> open_sqlite_store(const std::string& path) {
+  auto db = store::Db::open(path);
+  if (!db) return std::unexpected(db.error());
+  if (auto s = (*db)->exec(kSchema); !s) return std::unexpected(s.error());
+  return std::unique_ptr<BankStore>(new SqliteBankStore(std::move(*db)));
+}
+
+}  // namespace zf::bank

@@ -1,0 +1,326 @@
+#include "cli/network.h"
+
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "bank/bank.h"
+#include "bank/client.h"
+#include "ca/authority.h"
+#include "ca/client.h"
+#include "ca/manufacturer.h"
+#include "cli/commands.h"
+#include "se_host/device.h"
+#include "store/sealed.h"
+#include "store/sqlite.h"
+#include "wallet/wallet.h"
+
+namespace zf::cli {
+namespace fs = std::filesystem;
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string first_line(std::string s) {
+  auto nl = s.find('\n');
+  return nl == std::string::npos ? s : s.substr(0, nl);
+}
+
+template <class T>
+Status check(const Result<T>& r, const std::string& what) {
+  if (r) return {};
+  return fail(r.error().code, what + ": " + r.error().message(), r.error().field);
+}
+Status check(const Status& r, const std::string& what) {
+  if (r) return {};
+  return fail(r.error().code, what + ": " + r.error().message(), r.error().field);
+}
+
+// Starts `zf <args>` and waits for its port file. Records the pid for `zf down`.
+Result<int> start(Network& net, const NetworkOptions& opts, const std::string& name, std::vector<std::string> args) {
+  fs::path run = fs::path(net.dir) / "run";
+  fs::create_directories(run);
+  std::string port_file = (run / (name + ".port")).string();
+  fs::remove(port_file);
+  args.insert(args.begin(), net::self_exe());
+  args.insert(args.end(), {"--port", "0", "--port-file", port_file});
+  auto child = net::Child::spawn(args, (run / (name + ".log")).string(), !opts.detach);
+  if (!child) return std::unexpected(child.error());
+  auto port = net::wait_for_port_file(port_file, *child);
+  if (!port) return fail(port.error().code, name + ": " + port.error().detail + " (see run/" + name + ".log)");
+  std::ofstream(run / "pids", std::ios::app) << child->pid() << " " << name << "\n";
+  if (opts.detach) child->detach();
+  else net.children.push_back(std::move(*child));
+  return port;
+}
+
+}  // namespace
+
+Json Network::to_json() const {
+  Json ses_json = Json::array();
+  for (const auto& s : ses)
+    ses_json.push_back(Json{{"user", s.user}, {"se_id", s.se_id}, {"dir", s.dir}, {"wallet", s.wallet},
+                            {"account", s.account}, {"port", s.port}});
+  return Json{{"ca", {{"url", ca_url}, {"dir", ca_dir}, {"root", root_file}}},
+              {"bank", {{"id", bank_id}, {"url", bank_url}, {"dir", bank_dir}}},
+              {"ses", ses_json}};
+}
+
+Result<Network> Network::load(const std::string& dir) {
+  auto j = parse_json_strict(slurp(fs::path(dir) / "network.json"), {1 << 20, 8});
+  if (!j) return fail(Errc::not_found, "no network in " + dir + " (run `zf up`)");
+  Network n;
+  n.dir = dir;
+  try {
+    n.ca_url = j->at("ca").at("url");
+    n.ca_dir = j->at("ca").at("dir");
+    n.root_file = j->at("ca").at("root");
+    n.bank_id = j->at("bank").at("id");
+    n.bank_url = j->at("bank").at("url");
+    n.bank_dir = j->at("bank").at("dir");
+    for (const auto& s : j->at("ses"))
+      n.ses.push_back(NetworkSe{s.at("user"), s.at("se_id"), s.at("dir"), s.at("wallet"), s.at("account"), s.at("port")});
+  } catch (const Json::exception& e) {
+    return fail(Errc::bad_field, std::string("network.json: ") + e.what());
+  }
+  return n;
+}
+
+// Bringing a network up:
+//   1. manufacturer and CA (trusting it), CA process;
+//   2. the bank: custody and TLS certificates from the CA, bank process, RA token;
+//   3. per user: SE made by the manufacturer, SE process, terminal (wallet),
+//      personalization (PIN, key inside, attestation, enrollment code, certificate,
+//      CRL), a bank account and the initial cash-in.
+Result<Network> network_up(const NetworkOptions& opts, const Say& say) {
+  Network net;
+  net.dir = fs::absolute(opts.dir).string();
+  if (fs::exists(fs::path(net.dir) / "network.json")) return fail(Errc::conflict, "a network exists in " + net.dir);
+  fs::create_directories(net.dir);
+  fs::path d(net.dir);
+  auto cash = Amount::parse(opts.cash_in);
+  if (!cash) return std::unexpected(cash.error());
+
+  std::string mfr = (d / "manufacturer").string();
+  if (auto s = check(ca::init_manufacturer(mfr, "zhuanfu SE Manufacturer"), "manufacturer"); !s) return std::unexpected(s.error());
+  net.ca_dir = (d / "ca").string();
+  ca::InitOptions ca_init;
+  ca_init.dir = net.ca_dir;
+  ca_init.manufacturer_roots_pem = slurp(fs::path(mfr) / "manufacturer.pem");
+  if (auto s = check(ca::init_ca(ca_init), "CA init"); !s) return std::unexpected(s.error());
+  net.root_file = (fs::path(net.ca_dir) / "root.pem").string();
+  auto root = Certificate::from_pem(slurp(net.root_file));
+  if (!root) return std::unexpected(root.error());
+  auto ca_port = start(net, opts, "ca", {"ca", "serve", "--dir", net.ca_dir});
+  if (!ca_port) return std::unexpected(ca_port.error());
+  net.ca_url = "https://127.0.0.1:" + std::to_string(*ca_port);
+  say("CA          " + net.ca_url + "  (state " + net.ca_dir + ")");
+  std::string ca_admin = first_line(slurp(fs::path(net.ca_dir) / "admin.token"));
+  auto ca_admin_client = ca::CaClient::connect(net.ca_url, *root, ca_admin);
+  if (!ca_admin_client) return std::unexpected(ca_admin_client.error());
+
+  net.bank_id = opts.bank_id;
+  net.bank_dir = (d / "banks" / opts.bank_id).string();
+  bank::InitOptions bank_init{net.bank_dir, opts.bank_id, net.ca_url, root->pem()};
+  auto issue = [&](const std::string& role, const std::string& csr) {
+    return ca_admin_client->request_certificate(role, csr);
+  };
+  if (auto s = check(bank::init_bank(bank_init, issue), "bank init"); !s) return std::unexpected(s.error());
+  auto bank_port = start(net, opts, opts.bank_id, {"bank", "serve", "--dir", net.bank_dir});
+  if (!bank_port) return std::unexpected(bank_port.error());
+  net.bank_url = "https://127.0.0.1:" + std::to_string(*bank_port);
+  say("bank        " + net.bank_url + "  " + opts.bank_id + " (state " + net.bank_dir + ")");
+  auto ra_token = ca_admin_client->add_registration_authority(opts.bank_id);
+  if (auto s = check(ra_token, "registration authority"); !s) return std::unexpected(s.error());
+  auto ra = ca::CaClient::connect(net.ca_url, *root, *ra_token);
+  auto anon_ca = ca::CaClient::connect(net.ca_url, *root);
+  auto bank_admin = bank::BankClient::connect(net.bank_url, *root, first_line(slurp(fs::path(net.bank_dir) / "admin.token")));
+  if (!ra || !anon_ca || !bank_admin) return fail(Errc::unavailable, "cannot reach CA or bank");
+
+  for (const auto& user : opts.users) {
+    NetworkSe se;
+    se.user = user;
+    se.se_id = "se-" + user;
+    se.dir = (d / "se" / se.se_id).string();
+    se.wallet = (d / "wallets" / user).string();
+    se.account = user + "-main";
+    if (auto s = check(se::Device::create(se.dir, se.se_id, mfr), "SE " + se.se_id); !s) return std::unexpected(s.error());
+    auto port = start(net, opts, se.se_id, {"se", "serve", "--dir", se.dir});
+    if (!port) return std::unexpected(port.error());
+    se.port = *port;
+
+    wallet::WalletConfig wc;
+    wc.se_port = se.port;
+    wc.ca_url = net.ca_url;
+    wc.root_pem = root->pem();
+    wc.banks[opts.bank_id] = wallet::BankEndpoint{net.bank_url};
+    if (auto s = check(wallet::Wallet::init(se.wallet, wc), "wallet " + user); !s) return std::unexpected(s.error());
+
+    // Personalization through the terminal (DESIGN.md §6.1).
+    auto link = wallet::SeClient::connect(se.port);
+    if (!link) return std::unexpected(link.error());
+    auto perso = link->personalize(Json{{"user_id", user},
+                                        {"pin", opts.pin},
+                                        {"puk", opts.puk},
+                                        {"root", root->pem()},
+                                        {"max_balance_minor", opts.max_balance_minor},
+                                        {"max_payment_minor", opts.max_payment_minor}});
+    if (auto s = check(perso, "personalize " + se.se_id); !s) return std::unexpected(s.error());
+    auto code = ra->enrollment_code(user, 600);
+    if (auto s = check(code, "enrollment code"); !s) return std::unexpected(s.error());
+    auto att = attestation_from_json((*perso)["attestation"]);
+    if (auto s = check(att, "attestation"); !s) return std::unexpected(s.error());
+    auto cert = anon_ca->request_certificate("secure-element", (*perso)["csr"], *att, *code);
+    if (auto s = check(cert, "certificate for " + se.se_id); !s) return std::unexpected(s.error());
+    if (auto s = check(link->install_certificate(cert->pem()), "install certificate"); !s) return std::unexpected(s.error());
+    auto crl = anon_ca->crl();
+    if (auto s = check(crl, "CRL"); !s) return std::unexpected(s.error());
+    if (auto s = check(link->update_crl(crl->pem()), "install CRL"); !s) return std::unexpected(s.error());
+
+    bank::OpenAccountRequest acct{se.account, std::string(cash->currency().code()), user, se.se_id};
+    if (auto s = check(bank_admin->open_account(acct), "open account"); !s) return std::unexpected(s.error());
+    if (auto s = check(bank_admin->cash_in(se.account, *cash, "initial-" + user), "cash-in"); !s)
+      return std::unexpected(s.error());
+    say("SE          " + se.se_id + " on 127.0.0.1:" + std::to_string(se.port) + ", user " + user + ", account " +
+        se.account + " (" + cash->to_string() + "), wallet " + se.wallet);
+    net.ses.push_back(std::move(se));
+  }
+  std::ofstream(d / "network.json") << net.to_json().dump(2) << "\n";
+  return net;
+}
+
+Status network_down(const std::string& dir) {
+  std::ifstream in(fs::path(dir) / "run" / "pids");
+  if (!in) return fail(Errc::not_found, "no running network in " + dir);
+  pid_t pid;
+  std::string name;
+  while (in >> pid >> name) ::kill(pid, SIGTERM);
+  in.close();
+  fs::remove(fs::path(dir) / "run" / "pids");
+  return {};
+}
+
+// System conservation (DESIGN.md §3), per currency:
+//   Σ e-cash outstanding = Σ SE balances
+//                        + payment notes signed but not yet received (Σ sent - Σ received)
+//                        + top-ups the bank processed whose receipt the SE has not applied
+//                        + deposit notes the SE signed that the bank has not processed.
+Result<Json> network_audit(const std::string& dir) {
+  auto net = Network::load(dir);
+  if (!net) return std::unexpected(net.error());
+  auto root = Certificate::from_pem(slurp(net->root_file));
+  if (!root) return std::unexpected(root.error());
+  auto bank = bank::BankClient::connect(net->bank_url, *root, first_line(slurp(fs::path(net->bank_dir) / "admin.token")));
+  if (!bank) return std::unexpected(bank.error());
+  auto report = bank->audit();
+  if (!report) return std::unexpected(report.error());
+  auto db = store::Db::open((fs::path(net->bank_dir) / "bank.db").string());
+  if (!db) return std::unexpected(db.error());
+  auto processed = [&](const std::string& doc_id) -> bool {
+    auto st = (*db)->prepare("SELECT 1 FROM processed_documents WHERE doc_id = ?1");
+    if (!st) return false;
+    auto row = st->bind(1, doc_id).step();
+    return row && *row;
+  };
+
+  struct Figures {
+    std::int64_t se_balances = 0, notes_in_flight = 0, topups_unapplied = 0, deposits_unsettled = 0, outstanding = 0;
+  };
+  std::map<std::string, Figures> fig;
+  Json bank_json{{"id", net->bank_id}, {"ok", report->ok()}, {"violations", report->violations}};
+  for (const auto& c : report->currencies) {
+    fig[c.currency].outstanding = c.ecash_outstanding_minor;
+    bank_json["currencies"][c.currency] = Json{{"customer_minor", c.customer_minor},
+                                               {"ecash_outstanding_minor", c.ecash_outstanding_minor},
+                                               {"issued_minor", c.issued_minor},
+                                               {"conserved", c.conserved}};
+  }
+  for (const auto& se : net->ses) {
+    auto device = se::Device::open(se.dir);
+    if (!device) return std::unexpected(device.error());
+    Json s = (*device)->applet().state_json();
+    for (const auto& [cur, v] : s["balances"].items()) fig[cur].se_balances += v.get<std::int64_t>();
+    for (const auto& [cur, v] : s["sent_minor"].items()) fig[cur].notes_in_flight += v.get<std::int64_t>();
+    for (const auto& [cur, v] : s["received_minor"].items()) fig[cur].notes_in_flight -= v.get<std::int64_t>();
+    for (const auto& [id, req] : s["pending_topups"].items())
+      if (processed(id)) fig[req["currency"].get<std::string>()].topups_unapplied += req["amount"].get<std::int64_t>();
+    for (const auto& [id, note] : s["pending_deposits"].items())
+      if (!processed(id)) fig[note["currency"].get<std::string>()].deposits_unsettled += note["amount"].get<std::int64_t>();
+  }
+  bool ok = report->ok();
+  Json system = Json::object();
+  for (const auto& [cur, f] : fig) {
+    std::int64_t held = f.se_balances + f.notes_in_flight + f.topups_unapplied + f.deposits_unsettled;
+    bool conserved = held == f.outstanding && f.notes_in_flight >= 0;
+    ok = ok && conserved;
+    system[cur] = Json{{"ecash_outstanding_minor", f.outstanding}, {"se_balances_minor", f.se_balances},
+                       {"notes_in_flight_minor", f.notes_in_flight}, {"topups_unapplied_minor", f.topups_unapplied},
+                       {"deposits_unsettled_minor", f.deposits_unsettled}, {"conserved", conserved}};
+  }
+  return Json{{"ok", ok}, {"banks", Json::array({bank_json})}, {"system", system}};
+}
+
+void add_network_commands(CLI::App& app, int& exit_code) {
+  {
+    auto* cmd = app.add_subcommand("up", "create and start a local network: CA, a bank, SEs with their terminals");
+    auto opts = std::make_shared<NetworkOptions>();
+    cmd->add_option("dir", opts->dir, "network directory")->required();
+    cmd->add_option("--users", opts->users, "one SE and terminal per user")->delimiter(',');
+    cmd->add_option("--bank", opts->bank_id, "bank id");
+    cmd->add_option("--cash-in", opts->cash_in, "initial money in each user's account");
+    cmd->add_option("--pin", opts->pin, "PIN set on every SE");
+    cmd->callback([opts, &exit_code] {
+      auto net = network_up(*opts, [](const std::string& line) { std::printf("%s\n", line.c_str()); });
+      if (!net) {
+        std::fprintf(stderr, "zf up: %s\n", net.error().message().c_str());
+        exit_code = 2;
+        return;
+      }
+      std::printf("\nnetwork up in %s. Try:\n", net->dir.c_str());
+      const auto& a = net->ses.front();
+      std::printf("  ZF_PIN=%s zf wallet balance --wallet %s\n", opts->pin.c_str(), a.wallet.c_str());
+      std::printf("  ZF_PIN=%s zf wallet topup 'CNY 100.00' --wallet %s --bank %s --account %s\n", opts->pin.c_str(),
+                  a.wallet.c_str(), net->bank_id.c_str(), a.account.c_str());
+      if (net->ses.size() > 1)
+        std::printf("  ZF_PIN=%s zf wallet pay 'CNY 12.50' --wallet %s --to %s --out note.jws\n", opts->pin.c_str(),
+                    a.wallet.c_str(), net->ses[1].se_id.c_str());
+      std::printf("  zf audit %s\n  zf down %s\n", net->dir.c_str(), net->dir.c_str());
+    });
+  }
+  {
+    auto* cmd = app.add_subcommand("down", "stop a local network's processes");
+    auto dir = std::make_shared<std::string>();
+    cmd->add_option("dir", *dir, "network directory")->required();
+    cmd->callback([dir, &exit_code] {
+      if (auto s = network_down(*dir); !s) {
+        std::fprintf(stderr, "zf down: %s\n", s.error().message().c_str());
+        exit_code = 2;
+      }
+    });
+  }
+  {
+    auto* cmd = app.add_subcommand("audit", "check every bank's books and system-wide e-cash conservation");
+    auto dir = std::make_shared<std::string>();
+    cmd->add_option("dir", *dir, "network directory")->required();
+    cmd->callback([dir, &exit_code] {
+      auto r = network_audit(*dir);
+      if (!r) {
+        std::fprintf(stderr, "zf audit: %s\n", r.error().message().c_str());
+        exit_code = 2;
+        return;
+      }
+      std::printf("%s\n", r->dump(2).c_str());
+      exit_code = (*r)["ok"].get<bool>() ? 0 : 1;
+    });
+  }
+}
+
+}  // namespace zf::cli

@@ -1,0 +1,52 @@
+// A local zhuanfu network (DESIGN.md §1): manufacturer, CA, one bank and N
+// secure elements with their terminals, each service its own process.
+// `zf up` builds and starts one, `zf down` stops it, `zf audit` checks it.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/json.h"
+#include "net/process.h"
+
+namespace zf::cli {
+
+struct NetworkOptions {
+  std::string dir;
+  std::vector<std::string> users = {"alice", "bob", "carol"};
+  std::string bank_id = "bank-a";
+  std::string cash_in = "CNY 1000.00";  // paid into each user's account
+  std::string pin = "123456";
+  std::string puk = "12345678";
+  std::int64_t max_balance_minor = 500000;  // SE limits (CNY 5000.00)
+  std::int64_t max_payment_minor = 200000;  // CNY 2000.00
+  bool detach = true;                       // leave the services running after we return
+};
+
+struct NetworkSe {
+  std::string user, se_id, dir, wallet, account;
+  int port = 0;
+};
+
+struct Network {
+  std::string dir;
+  std::string ca_url, ca_dir, root_file;
+  std::string bank_id, bank_url, bank_dir;
+  std::vector<NetworkSe> ses;
+  std::vector<net::Child> children;  // when not detached
+  Json to_json() const;
+  static Result<Network> load(const std::string& dir);
+};
+
+using Say = std::function<void(const std::string&)>;
+
+// Creates the directories, starts every service and personalizes every SE.
+Result<Network> network_up(const NetworkOptions& opts, const Say& say);
+// Stops every process recorded in DIR/pids.
+Status network_down(const std::string& dir);
+// Every bank's books, and Σ SE balances + value in flight = Σ e-cash outstanding.
+Result<Json> network_audit(const std::string& dir);
+
+// Adds `zf up`, `zf down` and `zf audit`.
+}  // namespace zf::cli

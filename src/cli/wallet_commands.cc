@@ -1,0 +1,224 @@
+// `zf wallet ...`: the terminal. PIN from --pin-fd, $ZF_PIN or a prompt.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "wallet/wallet.h"
+
+namespace zf::cli {
+namespace {
+
+struct Common {
+  std::string dir;
+  int pin_fd = -1;
+};
+
+Result<std::string> read_pin(const Common& c) {
+  if (c.pin_fd >= 0) {
+    std::string pin;
+    char ch;
+    while (::read(c.pin_fd, &ch, 1) == 1 && ch != '\n') pin += ch;
+    return pin;
+  }
+  if (const char* env = std::getenv("ZF_PIN")) return std::string(env);
+  if (::isatty(0)) {
+    const char* p = ::getpass("PIN: ");
+    if (p) return std::string(p);
+  }
+  return fail(Errc::not_verified, "no PIN: use --pin-fd, ZF_PIN or a terminal");
+}
+
+int report(const Error& e, const char* what) {
+  std::fprintf(stderr, "zf wallet %s: %s\n", what, e.message().c_str());
+  return 2;
+}
+
+// Opens the wallet and verifies the PIN; on failure sets exit_code and returns null.
+std::unique_ptr<wallet::Wallet> open_unlocked(const Common& c, const char* what, int& exit_code) {
+  auto w = wallet::Wallet::open(c.dir);
+  if (!w) return exit_code = report(w.error(), what), nullptr;
+  auto pin = read_pin(c);
+  if (!pin) return exit_code = report(pin.error(), what), nullptr;
+  if (auto s = (*w)->unlock(*pin); !s) return exit_code = report(s.error(), what), nullptr;
+  return std::move(*w);
+}
+
+CLI::App* with_common(CLI::App* cmd, const std::shared_ptr<Common>& c) {
+  cmd->add_option("--wallet", c->dir, "wallet directory")->required();
+  cmd->add_option("--pin-fd", c->pin_fd, "read the PIN from this file descriptor");
+  return cmd;
+}
+
+void print(const Json& j) { std::printf("%s\n", j.dump(2).c_str()); }
+
+}  // namespace
+
+void add_wallet_commands(CLI::App& app, int& exit_code) {
+  auto* w = app.add_subcommand("wallet", "the terminal: talks to its SE, banks and the CA");
+  w->require_subcommand(1);
+  {
+    auto* cmd = w->add_subcommand("init", "create a wallet directory");
+    auto dir = std::make_shared<std::string>();
+    auto cfg = std::make_shared<wallet::WalletConfig>();
+    auto root = std::make_shared<std::string>();
+    auto banks = std::make_shared<std::vector<std::string>>();
+    cmd->add_option("--wallet", *dir, "wallet directory")->required();
+    cmd->add_option("--se-port", cfg->se_port, "the SE's APDU port")->required();
+    cmd->add_option("--ca-url", cfg->ca_url, "CA base URL")->required();
+    cmd->add_option("--root", *root, "CA root certificate (PEM)")->required()->check(CLI::ExistingFile);
+    cmd->add_option("--bank", *banks, "ID=URL of a bank (repeatable)");
+    cmd->callback([=, &exit_code] {
+      std::ifstream in(*root);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      cfg->root_pem = ss.str();
+      for (const auto& b : *banks) {
+        auto eq = b.find('=');
+        if (eq == std::string::npos) return void(exit_code = report(Error{Errc::bad_field, "bank", "use ID=URL"}, "init"));
+        cfg->banks[b.substr(0, eq)] = wallet::BankEndpoint{b.substr(eq + 1)};
+      }
+      if (auto s = wallet::Wallet::init(*dir, *cfg); !s) exit_code = report(s.error(), "init");
+    });
+  }
+  {
+    auto c = std::make_shared<Common>();
+    auto* cmd = with_common(w->add_subcommand("balance", "show the SE's balances and counters"), c);
+    cmd->callback([=, &exit_code] {
+      auto wl = wallet::Wallet::open(c->dir);
+      if (!wl) return void(exit_code = report(wl.error(), "balance"));
+      auto b = (*wl)->balance();
+      if (!b) return void(exit_code = report(b.error(), "balance"));
+      print(*b);
+    });
+  }
+  {
+    auto c = std::make_shared<Common>();
+    auto amount = std::make_shared<std::string>();
+    auto bank = std::make_shared<std::string>();
+    auto account = std::make_shared<std::string>();
+    auto* cmd = with_common(w->add_subcommand("topup", "move money from a bank account into the SE"), c);
+    cmd->add_option("amount", *amount, "e.g. 'CNY 100.00'")->required();
+    cmd->add_option("--bank", *bank, "bank id")->required();
+    cmd->add_option("--account", *account, "account at that bank")->required();
+    cmd->callback([=, &exit_code] {
+      auto a = Amount::parse(*amount);
+      if (!a) return void(exit_code = report(a.error(), "topup"));
+      auto wl = open_unlocked(*c, "topup", exit_code);
+      if (!wl) return;
+      auto r = wl->topup(*a, *bank, *account);
+      if (!r) return void(exit_code = report(r.error(), "topup"));
+      print(*r);
+    });
+  }
+  {
+    auto c = std::make_shared<Common>();
+    auto amount = std::make_shared<std::string>();
+    auto payee = std::make_shared<std::string>();
+    auto out = std::make_shared<std::string>();
+    auto* cmd = with_common(w->add_subcommand("pay", "sign a payment note (the SE debits at once)"), c);
+    cmd->add_option("amount", *amount, "e.g. 'CNY 12.50'")->required();
+    cmd->add_option("--to", *payee, "payee SE id")->required();
+    cmd->add_option("--out", *out, "write the note to this file (default stdout)");
+    cmd->callback([=, &exit_code] {
+      auto a = Amount::parse(*amount);
+      if (!a) return void(exit_code = report(a.error(), "pay"));
+      auto wl = open_unlocked(*c, "pay", exit_code);
+      if (!wl) return;
+      auto note = wl->pay(*a, *payee);
+      if (!note) return void(exit_code = report(note.error(), "pay"));
+      if (out->empty()) {
+        std::printf("%s\n", note->c_str());
+      } else {
+        std::ofstream f(*out);
+        f << *note << "\n";
+        if (!f.flush()) return void(exit_code = report(Error{Errc::io_error, "", "cannot write " + *out}, "pay"));
+      }
+    });
+  }
+  {
+    auto c = std::make_shared<Common>();
+    auto file = std::make_shared<std::string>();
+    auto* cmd = with_common(w->add_subcommand("receive", "hand a payment note to the SE"), c);
+    cmd->add_option("note", *file, "file holding the note ('-' for stdin)")->required();
+    cmd->callback([=, &exit_code] {
+      std::stringstream ss;
+      if (*file == "-") {
+        ss << std::cin.rdbuf();
+      } else {
+        std::ifstream in(*file);
+        if (!in) return void(exit_code = report(Error{Errc::not_found, "", "cannot read " + *file}, "receive"));
+        ss << in.rdbuf();
+      }
+      std::string note = ss.str();
+      while (!note.empty() && (note.back() == '\n' || note.back() == '\r' || note.back() == ' ')) note.pop_back();
+      auto wl = open_unlocked(*c, "receive", exit_code);
+      if (!wl) return;
+      auto r = wl->receive(note);
+      if (!r) return void(exit_code = report(r.error(), "receive"));
+      print(*r);
+    });
+  }
+  {
+    auto c = std::make_shared<Common>();
+    auto amount = std::make_shared<std::string>();
+    auto bank = std::make_shared<std::string>();
+    auto account = std::make_shared<std::string>();
+    auto* cmd = with_common(w->add_subcommand("deposit", "move e-cash from the SE into a bank account"), c);
+    cmd->add_option("amount", *amount, "e.g. 'CNY 20.00'")->required();
+    cmd->add_option("--bank", *bank, "bank id")->required();
+    cmd->add_option("--account", *account, "account at that bank")->required();
+    cmd->callback([=, &exit_code] {
+      auto a = Amount::parse(*amount);
+      if (!a) return void(exit_code = report(a.error(), "deposit"));
+      auto wl = open_unlocked(*c, "deposit", exit_code);
+      if (!wl) return;
+      auto r = wl->deposit(*a, *bank, *account);
+      if (!r) return void(exit_code = report(r.error(), "deposit"));
+      print(*r);
+    });
+  }
+  {
+    auto c = std::make_shared<Common>();
+    auto* cmd = with_common(w->add_subcommand("retry", "re-send every unacknowledged document in the outbox"), c);
+    cmd->callback([=, &exit_code] {
+      auto wl = open_unlocked(*c, "retry", exit_code);
+      if (!wl) return;
+      auto r = wl->retry();
+      if (!r) return void(exit_code = report(r.error(), "retry"));
+      print(*r);
+      if ((*r)["pending"].get<int>() > 0) exit_code = 3;
+    });
+  }
+  {
+    auto c = std::make_shared<Common>();
+    auto* cmd = with_common(w->add_subcommand("refresh-crl", "fetch the CA's CRL and install it in the SE"), c);
+    cmd->callback([=, &exit_code] {
+      auto wl = wallet::Wallet::open(c->dir);
+      if (!wl) return void(exit_code = report(wl.error(), "refresh-crl"));
+      if (auto s = (*wl)->refresh_crl(); !s) exit_code = report(s.error(), "refresh-crl");
+    });
+  }
+  {
+    auto c = std::make_shared<Common>();
+    auto* cmd = with_common(w->add_subcommand("history", "the terminal's history and the SE's log"), c);
+    cmd->callback([=, &exit_code] {
+      auto wl = wallet::Wallet::open(c->dir);
+      if (!wl) return void(exit_code = report(wl.error(), "history"));
+      auto h = (*wl)->history();
+      auto b = (*wl)->balance();
+      Json out{{"terminal", h ? *h : Json::array()}};
+      if (b) {
+        auto log = (*wl)->se().log();
+        if (log) out["se_log"] = *log;
+      }
+      print(out);
+    });
+  }
+}
+
+}  // namespace zf::cli

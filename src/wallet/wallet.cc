@@ -1,0 +1,281 @@
+#include "wallet/wallet.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/document.h"
+#include "net/http.h"
+#include "store/sealed.h"
+
+namespace zf::wallet {
+namespace fs = std::filesystem;
+namespace {
+
+Result<std::string> slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return fail(Errc::not_found, "cannot read " + p.string());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Errors after which the same document may succeed later.
+bool retryable(Errc code) {
+  return code == Errc::unavailable || code == Errc::internal || code == Errc::io_error;
+}
+
+Json entry_json(const OutboxEntry& e) {
+  return Json{{"doc_id", e.doc_id}, {"kind", e.kind},         {"doc", e.doc},    {"bank", e.bank},
+              {"state", e.state},   {"receipt", e.receipt}, {"error", e.error}};
+}
+
+OutboxEntry entry_from(const Json& j) {
+  return OutboxEntry{j.value("doc_id", ""), j.value("kind", ""),    j.value("doc", ""),  j.value("bank", ""),
+                     j.value("state", ""),  j.value("receipt", ""), j.value("error", "")};
+}
+
+// The payload of a JWS we signed ourselves (already verified by our SE).
+Result<Document> payload_of(const std::string& jws) {
+  auto parsed = jws_parse(jws);
+  if (!parsed) return std::unexpected(parsed.error());
+  return Document::parse(to_string(parsed->payload));
+}
+
+std::string file_name(const std::string& doc_id) {
+  std::string out = doc_id;
+  for (auto& c : out)
+    if (c == ':') c = '_';
+  return out + ".json";
+}
+
+}  // namespace
+
+Status Wallet::init(const std::string& dir, const WalletConfig& c) {
+  std::error_code ec;
+  fs::create_directories(fs::path(dir) / "outbox", ec);
+  if (fs::exists(fs::path(dir) / "wallet.json")) return fail(Errc::conflict, "a wallet exists in " + dir);
+  Json banks = Json::object();
+  for (const auto& [id, b] : c.banks) banks[id] = Json{{"url", b.url}};
+  Json j{{"se_port", c.se_port}, {"ca_url", c.ca_url}, {"root", c.root_pem}, {"banks", banks}};
+  return store::write_file_atomic((fs::path(dir) / "wallet.json").string(), as_bytes(j.dump(2)), 0600);
+}
+
+Result<std::unique_ptr<Wallet>> Wallet::open(const std::string& dir) {
+  auto text = slurp(fs::path(dir) / "wallet.json");
+  if (!text) return fail(Errc::not_found, "no wallet in " + dir + " (run `zf wallet init`)");
+  auto j = parse_json_strict(*text);
+  if (!j) return std::unexpected(j.error());
+  std::unique_ptr<Wallet> w(new Wallet());
+  w->dir_ = dir;
+  try {
+    w->config_.se_port = j->at("se_port");
+    w->config_.ca_url = j->at("ca_url");
+    w->config_.root_pem = j->at("root");
+    for (const auto& [id, b] : j->at("banks").items()) w->config_.banks[id] = BankEndpoint{b.at("url")};
+  } catch (const Json::exception& e) {
+    return fail(Errc::bad_field, std::string("wallet.json: ") + e.what());
+  }
+  auto root = Certificate::from_pem(w->config_.root_pem);
+  if (!root) return std::unexpected(root.error());
+  w->root_ = std::move(*root);
+  return w;
+}
+
+Status Wallet::ensure_se() {
+  if (se_) return {};
+  auto c = SeClient::connect(config_.se_port);
+  if (!c) return std::unexpected(c.error());
+  se_ = std::move(*c);
+  return {};
+}
+
+SeClient& Wallet::se() { return *se_; }
+
+Status Wallet::unlock(const std::string& pin) {
+  if (auto s = ensure_se(); !s) return s;
+  if (auto s = se_->verify_pin(pin); !s) return s;
+  unlocked_ = true;
+  return {};
+}
+
+Result<Json> Wallet::balance() {
+  if (auto s = ensure_se(); !s) return std::unexpected(s.error());
+  return se_->info();
+}
+
+Status Wallet::refresh_crl() {
+  if (auto s = ensure_se(); !s) return s;
+  auto c = net::HttpsClient::connect(config_.ca_url, *root_);
+  if (!c) return std::unexpected(c.error());
+  auto r = c->get_json("/v1/crl");
+  if (!r) return std::unexpected(r.error());
+  auto pem = get_string(*r, "crl", 1024 * 1024);
+  if (!pem) return std::unexpected(pem.error());
+  return se_->update_crl(*pem);
+}
+
+Status Wallet::save_entry(const OutboxEntry& e) {
+  return store::write_file_atomic((fs::path(dir_) / "outbox" / file_name(e.doc_id)).string(),
+                                  as_bytes(dump_json(entry_json(e))), 0600);
+}
+
+Status Wallet::append_history(const Json& event) {
+  std::ofstream out(fs::path(dir_) / "history.jsonl", std::ios::app);
+  if (!(out << dump_json(event) << "\n") || !out.flush()) return fail(Errc::io_error, "cannot write history");
+  return {};
+}
+
+std::vector<OutboxEntry> Wallet::outbox() const {
+  std::vector<OutboxEntry> out;
+  std::error_code ec;
+  for (const auto& f : fs::directory_iterator(fs::path(dir_) / "outbox", ec)) {
+    if (f.path().extension() != ".json") continue;
+    auto text = slurp(f.path());
+    if (!text) continue;
+    auto j = parse_json_strict(*text);
+    if (j) out.push_back(entry_from(*j));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.doc_id < b.doc_id; });
+  return out;
+}
+
+// Topup/deposit settlement:
+//   1. send the stored JWS to the bank (the bank is idempotent on the document id);
+//   2. record the receipt in the outbox entry (so a crash here needs no bank call);
+//   3. hand the receipt to the SE; "replayed" means it was applied before.
+Result<Json> Wallet::settle(OutboxEntry& e) {
+  auto endpoint = config_.banks.find(e.bank);
+  if (endpoint == config_.banks.end()) return fail(Errc::not_found, "no bank '" + e.bank + "' in wallet.json", "bank");
+  if (e.receipt.empty()) {
+    auto c = net::HttpsClient::connect(endpoint->second.url, *root_);
+    if (!c) return std::unexpected(c.error());
+    bool topup = e.kind == "topup";
+    auto r = c->post_json(topup ? "/v1/topup" : "/v1/deposit", Json{{topup ? "request" : "note", e.doc}});
+    if (!r) {
+      if (!retryable(r.error().code)) {
+        e.state = "refused";
+        e.error = r.error().message();
+        (void)save_entry(e);
+      }
+      return std::unexpected(r.error());
+    }
+    auto receipt = get_string(*r, "receipt", kMaxJoseBytes);
+    if (!receipt) return std::unexpected(receipt.error());
+    e.receipt = *receipt;
+    if (auto s = save_entry(e); !s) return std::unexpected(s.error());
+  }
+  auto applied = e.kind == "topup" ? se_->apply_topup_receipt(e.receipt) : se_->apply_deposit_receipt(e.receipt);
+  if (!applied && applied.error().code != Errc::replayed) return std::unexpected(applied.error());
+  e.state = "done";
+  if (auto s = save_entry(e); !s) return std::unexpected(s.error());
+  Json event{{"op", e.kind}, {"doc_id", e.doc_id}, {"bank", e.bank}};
+  if (applied) event["result"] = *applied;
+  (void)append_history(event);
+  return applied ? *applied : Json{{"already_applied", true}};
+}
+
+Result<Json> Wallet::topup(const Amount& amount, const std::string& bank, const std::string& account) {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  if (!config_.banks.count(bank)) return fail(Errc::not_found, "no bank '" + bank + "' in wallet.json", "bank");
+  auto signed_req = se_->topup_request(Json{{"amount", amount.minor()},
+                                            {"currency", std::string(amount.currency().code())},
+                                            {"bank", bank},
+                                            {"account", account}});
+  if (!signed_req) return std::unexpected(signed_req.error());
+  OutboxEntry e{(*signed_req)["id"], "topup", (*signed_req)["request"], bank, "pending", "", ""};
+  // Written before sending: after a crash `retry` sends exactly this document again.
+  if (auto s = save_entry(e); !s) return std::unexpected(s.error());
+  return settle(e);
+}
+
+Result<std::string> Wallet::pay(const Amount& amount, const std::string& payee) {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  auto note = se_->payment_note(
+      Json{{"amount", amount.minor()}, {"currency", std::string(amount.currency().code())}, {"payee", payee}});
+  if (!note) return std::unexpected(note.error());
+  OutboxEntry e{(*note)["id"], "payment", (*note)["note"], "", "pending", "", ""};
+  if (auto s = save_entry(e); !s) return std::unexpected(s.error());
+  (void)append_history(Json{{"op", "pay"}, {"doc_id", e.doc_id}, {"payee", payee}, {"amount", amount.to_string()}});
+  return e.doc;
+}
+
+Result<Json> Wallet::receive(const std::string& note_jws) {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  auto r = se_->receive_note(note_jws);
+  if (!r) return std::unexpected(r.error());
+  (void)append_history(Json{{"op", "receive"}, {"result", *r}});
+  return r;
+}
+
+Result<Json> Wallet::deposit(const Amount& amount, const std::string& bank, const std::string& account) {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  if (!config_.banks.count(bank)) return fail(Errc::not_found, "no bank '" + bank + "' in wallet.json", "bank");
+  auto note = se_->deposit_note(Json{{"amount", amount.minor()},
+                                     {"currency", std::string(amount.currency().code())},
+                                     {"bank", bank},
+                                     {"account", account}});
+  if (!note) return std::unexpected(note.error());
+  OutboxEntry e{(*note)["id"], "deposit", (*note)["note"], bank, "pending", "", ""};
+  if (auto s = save_entry(e); !s) return std::unexpected(s.error());
+  return settle(e);
+}
+
+Result<Json> Wallet::retry() {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  // Adopt documents the SE signed whose outbox entry was never written.
+  auto info = se_->info();
+  if (!info) return std::unexpected(info.error());
+  auto issued = se_->issued();
+  if (!issued) return std::unexpected(issued.error());
+  std::map<std::string, OutboxEntry> known;
+  for (auto& e : outbox()) known[e.doc_id] = e;
+  int adopted = 0;
+  for (const auto& jws : *issued) {
+    auto doc = payload_of(jws.get<std::string>());
+    if (!doc || known.count(doc->id())) continue;
+    std::string kind = doc->type() == "topup.request"  ? "topup"
+                       : doc->type() == "deposit.note" ? "deposit"
+                       : doc->type() == "payment.note" ? "payment"
+                                                       : "";
+    if (kind.empty()) continue;
+    bool pending_in_se = kind == "payment";
+    for (const auto& id : (*info)[kind == "topup" ? "pending_topups" : "pending_deposits"])
+      pending_in_se = pending_in_se || id == doc->id();
+    if (!pending_in_se) continue;
+    OutboxEntry e{doc->id(), kind, jws.get<std::string>(), doc->str("bank"), "pending", "", ""};
+    if (auto s = save_entry(e); !s) return std::unexpected(s.error());
+    known[e.doc_id] = e;
+    ++adopted;
+  }
+  int settled = 0, still_pending = 0, refused = 0;
+  Json errors = Json::array();
+  for (auto& [id, e] : known) {
+    if (e.state != "pending" || e.kind == "payment") continue;
+    auto r = settle(e);
+    if (r) {
+      ++settled;
+    } else if (e.state == "refused") {
+      ++refused;
+      errors.push_back(Json{{"doc_id", id}, {"error", r.error().message()}});
+    } else {
+      ++still_pending;
+      errors.push_back(Json{{"doc_id", id}, {"error", r.error().message()}});
+    }
+  }
+  return Json{{"adopted", adopted}, {"settled", settled}, {"pending", still_pending}, {"refused", refused},
+              {"errors", errors}};
+}
+
+Result<Json> Wallet::history() {
+  Json out = Json::array();
+  std::ifstream in(fs::path(dir_) / "history.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = parse_json_strict(line);
+    if (j) out.push_back(*j);
+  }
+  return out;
+}
+
+}  // namespace zf::wallet

@@ -1,0 +1,79 @@
+// The terminal (DESIGN.md §1, §6.2–6.4): a wallet directory holding which SE to
+// talk to, which banks and CA, an outbox of signed documents not yet
+// acknowledged (written before sending, so a crash or a dropped connection is
+// retried with the same document), and the history.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/amount.h"
+#include "core/x509.h"
+#include "wallet/se_client.h"
+
+namespace zf::wallet {
+
+struct BankEndpoint {
+  std::string url;
+};
+
+struct WalletConfig {
+  int se_port = 0;
+  std::string ca_url;
+  std::string root_pem;  // the CA root this wallet trusts
+  std::map<std::string, BankEndpoint> banks;
+};
+
+// One signed document on its way to a bank, or a note on its way to a payee.
+struct OutboxEntry {
+  std::string doc_id;
+  std::string kind;  // "topup", "deposit", "payment"
+  std::string doc;   // the JWS exactly as the SE signed it
+  std::string bank;  // for topup and deposit
+  std::string state; // "pending", "done", "refused"
+  std::string receipt;
+  std::string error;
+};
+
+class Wallet {
+ public:
+  static Status init(const std::string& dir, const WalletConfig& config);
+  static Result<std::unique_ptr<Wallet>> open(const std::string& dir);
+
+  const WalletConfig& config() const { return config_; }
+  // Connects to the SE (if not yet) and verifies the PIN for this session.
+  Status unlock(const std::string& pin);
+  SeClient& se();
+
+  Result<Json> balance();
+  // Fetches the CA's CRL and installs it in the SE when newer.
+  Status refresh_crl();
+  Result<Json> topup(const Amount& amount, const std::string& bank, const std::string& account);
+  // Debits the SE and returns the signed payment note (kept in the outbox until acknowledged).
+  Result<std::string> pay(const Amount& amount, const std::string& payee);
+  Result<Json> receive(const std::string& note_jws);
+  Result<Json> deposit(const Amount& amount, const std::string& bank, const std::string& account);
+  // Re-sends every pending outbox entry, first adopting documents the SE signed
+  // that the outbox never saw (a crash between SE and disk). Returns a summary.
+  Result<Json> retry();
+  Result<Json> history();
+  std::vector<OutboxEntry> outbox() const;
+
+ private:
+  Wallet() = default;
+  Status save_entry(const OutboxEntry& e);
+  Status append_history(const Json& event);
+  // Sends one topup/deposit entry to its bank and hands the receipt to the SE.
+  Result<Json> settle(OutboxEntry& e);
+  Status ensure_se();
+
+  std::string dir_;
+  WalletConfig config_;
+  std::optional<Certificate> root_;
+  std::optional<SeClient> se_;
+  bool unlocked_ = false;
+};
+
+}  // namespace zf::wallet
