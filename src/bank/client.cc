@@ -49,6 +49,14 @@ Result<AccountRecord> BankClient::open_account(const OpenAccountRequest& req) {
   return account_from_json(*r);
 }
 
+Result<AccountRecord> BankClient::account(const std::string& id) {
+  if (id.empty() || id.size() > 128 || id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") != std::string::npos)
+    return fail(Errc::bad_field, "not an account id", "account");
+  auto r = http_.get_json("/v1/accounts/" + id);
+  if (!r) return std::unexpected(r.error());
+  return account_from_json(*r);
+}
+
 Result<CashInResult> BankClient::cash_in(const std::string& account, const Amount& amount, const std::string& ref) {
   auto r = http_.post_json("/v1/cash-in", cash_in_request_to_json(CashInRequest{account, amount, ref}));
   if (!r) return std::unexpected(r.error());

@@ -32,6 +32,8 @@ class BankClient {
 
   // Admin calls (need the admin token).
   Result<AccountRecord> open_account(const OpenAccountRequest& req);
+  // Any account, system accounts included (GET /v1/accounts/{id}).
+  Result<AccountRecord> account(const std::string& id);
   Result<CashInResult> cash_in(const std::string& account, const Amount& amount, const std::string& ref);
   Result<ledger::AuditReport> audit();
   // Makes the bank fetch the CA's CRL now.

@@ -130,6 +130,14 @@ void register_routes(httplib::Server& server, Bank& bank, CrlRefresher* crl) {
     net::write_json(res, account_to_json(*a), 201);
   });
 
+  server.Get(R"(/v1/accounts/([A-Za-z0-9._:-]{1,128}))", [&](const httplib::Request& req, httplib::Response& res) {
+    if (!require_admin(bank, req, res)) return;
+    auto a = bank.store().find_account(req.matches[1]);
+    if (!a) return net::write_problem(res, a.error());
+    if (!*a) return net::write_problem(res, Error{Errc::account_unknown, "account", "no such account"});
+    net::write_json(res, account_to_json(**a));
+  });
+
   server.Post("/v1/cash-in", [&](const httplib::Request& req, httplib::Response& res) {
     if (!require_admin(bank, req, res)) return;
     auto body = net::read_json_body(req);

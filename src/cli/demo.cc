@@ -1,6 +1,6 @@
-// `zf demo`: a narrated tour on a fresh local network in a temporary directory.
-// Today it covers the trust foundation: manufacturer, CA, enrollment of an SE
-// and a bank, a signed document, refusals, revocation and the CRL.
+// `zf demo`: a narrated tour on a fresh local network in a temporary directory:
+// top-up, online payment (the note travels as a file), deposit, refusals of
+// replayed, tampered and forged notes, revocation, and an audit after each act.
 #include <unistd.h>
 
 #include <cstdio>
@@ -8,12 +8,12 @@
 #include <fstream>
 #include <sstream>
 
-#include "ca/authority.h"
+#include "bank/client.h"
 #include "ca/client.h"
-#include "ca/manufacturer.h"
 #include "cli/commands.h"
+#include "cli/network.h"
 #include "core/document.h"
-#include "net/process.h"
+#include "wallet/wallet.h"
 
 namespace zf::cli {
 namespace fs = std::filesystem;
@@ -24,9 +24,10 @@ class Narrator {
   void step(const std::string& text) { std::printf("\n== %d. %s\n", ++n_, text.c_str()); }
   void say(const std::string& text) { std::printf("   %s\n", text.c_str()); }
   // Records an expectation; the demo fails if any is false.
-  void expect(bool ok, const std::string& what) {
+  bool expect(bool ok, const std::string& what) {
     std::printf("   [%s] %s\n", ok ? "ok" : "FAILED", what.c_str());
     if (!ok) ++failures_;
+    return ok;
   }
   int failures() const { return failures_; }
 
@@ -39,124 +40,153 @@ std::string slurp(const fs::path& p) {
   std::ifstream in(p);
   std::stringstream ss;
   ss << in.rdbuf();
-  return ss.str();
+  std::string s = ss.str();
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
 }
 
 template <class T>
-bool refused_with(const Result<T>& r, Errc code) {
-  return !r && r.error().code == code;
+std::string refusal(const Result<T>& r) {
+  return r ? std::string("accepted") : std::string(errc_name(r.error().code));
 }
 
+std::string money(std::int64_t minor) {
+  auto a = Amount::of("CNY", minor);
+  return a ? a->to_string() : std::to_string(minor);
+}
+
+struct Party {
+  NetworkSe se;
+  std::unique_ptr<wallet::Wallet> wallet;
+};
+
 int run_demo(const std::string& keep_dir) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   Narrator n;
   fs::path dir = keep_dir.empty() ? fs::temp_directory_path() / ("zf-demo-" + std::to_string(::getpid())) : fs::path(keep_dir);
   fs::remove_all(dir);
-  fs::create_directories(dir);
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   std::printf("zhuanfu demo in %s\n", dir.c_str());
 
-  n.step("The SE manufacturer creates its CA and burns an attestation key into two devices");
-  auto mfr = dir / "manufacturer";
-  if (auto s = ca::init_manufacturer(mfr.string(), "Demo SE Manufacturer"); !s) return n.expect(false, s.error().message()), 1;
-  auto dev_alice = ca::make_device(mfr.string(), "se-alice-0001");
-  auto dev_bob = ca::make_device(mfr.string(), "se-bob-0002");
-  n.expect(dev_alice && dev_bob, "device identities se-alice-0001 and se-bob-0002 made");
-  if (!dev_alice || !dev_bob) return 1;
+  n.step("A local network starts: manufacturer, CA, bank-a, and SEs for Alice and Bob, each its own process");
+  NetworkOptions opts;
+  opts.dir = dir.string();
+  opts.users = {"alice", "bob"};
+  opts.detach = false;  // the services stop when the demo ends
+  auto net = network_up(opts, [&](const std::string& line) { n.say(line); });
+  if (!n.expect(net.has_value(), "network up" + (net ? "" : ": " + net.error().message()))) return 1;
+  n.say("each SE generated its key inside, proved it with the manufacturer's attestation key,");
+  n.say("and was certified by the CA with a one-time enrollment code bank-a obtained for its user");
 
-  n.step("The certificate authority is created and trusts that manufacturer");
-  ca::InitOptions init;
-  init.dir = (dir / "ca").string();
-  init.manufacturer_roots_pem = slurp(mfr / "manufacturer.pem");
-  if (auto s = ca::init_ca(init); !s) return n.expect(false, s.error().message()), 1;
-  auto root = Certificate::from_pem(slurp(dir / "ca" / "root.pem"));
-  n.say("root: " + root->subject_cn() + ", serial " + root->serial_hex());
+  auto root = Certificate::from_pem(slurp(net->root_file));
+  std::vector<Party> p;
+  for (const auto& se : net->ses) {
+    auto w = wallet::Wallet::open(se.wallet);
+    if (!w || !(*w)->unlock(opts.pin)) return n.expect(false, "terminal for " + se.user), 1;
+    p.push_back(Party{se, std::move(*w)});
+  }
+  Party& alice = p[0];
+  Party& bob = p[1];
+  auto se_balance = [&](Party& x) -> std::int64_t {
+    auto info = x.wallet->balance();
+    return info && (*info)["balances"].contains("CNY") ? (*info)["balances"]["CNY"].get<std::int64_t>() : 0;
+  };
+  auto account_balance = [&](Party& x) -> std::int64_t {
+    auto q = x.wallet->se().sign_query(Json{{"account", x.se.account}, {"bank", net->bank_id}});
+    if (!q) return -1;
+    auto bank = bank::BankClient::connect(net->bank_url, *root);
+    auto st = bank->query((*q)["query"]);
+    return st ? st->account.balance_minor : -1;
+  };
+  auto show = [&]() {
+    for (auto& x : p)
+      n.say(x.se.user + ": SE " + money(se_balance(x)) + ", account " + x.se.account + " " + money(account_balance(x)));
+  };
+  auto audit = [&](const std::string& when) {
+    auto r = network_audit(net->dir);
+    bool ok = r && (*r)["ok"].get<bool>();
+    std::string detail;
+    if (r) {
+      const Json& c = (*r)["system"]["CNY"];
+      detail = ": outstanding " + money(c["ecash_outstanding_minor"]) + " = SE balances " +
+               money(c["se_balances_minor"]) + " + notes in flight " + money(c["notes_in_flight_minor"]);
+    }
+    n.expect(ok, "audit " + when + detail);
+  };
+  show();
 
-  n.step("`zf ca serve` starts as its own process on a free loopback port (HTTPS)");
-  auto child = net::Child::spawn({net::self_exe(), "ca", "serve", "--dir", init.dir, "--port", "0", "--port-file",
-                                  (dir / "ca" / "port").string()},
-                                 (dir / "ca" / "ca.log").string());
-  if (!child) return n.expect(false, child.error().message()), 1;
-  auto port = net::wait_for_port_file((dir / "ca" / "port").string(), *child);
-  if (!port) return n.expect(false, port.error().message()), 1;
-  std::string url = "https://127.0.0.1:" + std::to_string(*port);
-  n.say("CA listening at " + url + " (pid " + std::to_string(child->pid()) + ")");
-  std::string admin_token = slurp(dir / "ca" / "admin.token");
-  while (!admin_token.empty() && admin_token.back() == '\n') admin_token.pop_back();
-  auto admin = ca::CaClient::connect(url, *root, admin_token);
-  if (!admin) return n.expect(false, admin.error().message()), 1;
+  n.step("Alice tops up CNY 200.00 from her account (patent claim 1)");
+  n.say("terminal builds the request, the SE checks her PIN and limits and signs it,");
+  n.say("bank-a debits the account and returns a signed receipt, the SE credits itself once");
+  auto amount = *Amount::parse("CNY 200.00");
+  auto topped = alice.wallet->topup(amount, net->bank_id, alice.se.account);
+  n.expect(topped.has_value(), "top-up " + (topped ? "receipt applied" : topped.error().message()));
+  show();
+  audit("after the top-up");
 
-  n.step("Bank A becomes a registration authority and gets a custody certificate");
-  auto ra_token = admin->add_registration_authority("bank-a");
-  n.expect(ra_token.has_value(), "RA token issued to bank-a");
-  auto bank_key = PrivateKey::generate();
-  auto bank_cert = admin->request_certificate("custody", *make_csr_pem(*bank_key, {"bank-a", ""}));
-  n.expect(bank_cert && bank_cert->has_role(Role::custody), "custody certificate for bank-a, serial " +
-                                                                 (bank_cert ? bank_cert->serial_hex() : "-"));
-  if (!ra_token || !bank_cert) return 1;
-  auto ra = ca::CaClient::connect(url, *root, *ra_token);
+  n.step("Alice pays Bob CNY 12.50 online; the signed note travels as a file");
+  auto note = alice.wallet->pay(*Amount::parse("CNY 12.50"), bob.se.se_id);
+  if (!n.expect(note.has_value(), "Alice's SE debited itself and signed a payment.note")) return 1;
+  fs::path note_file = dir / "note-alice-to-bob.jws";
+  std::ofstream(note_file) << *note << "\n";
+  n.say("note file " + note_file.string() + " (" + std::to_string(note->size()) + " bytes, payer certificate in x5c)");
+  auto got = bob.wallet->receive(slurp(note_file));
+  n.expect(got.has_value(), "Bob's SE verified the note (certified SE, addressed to it, never seen) and credited " +
+                                (got ? money((*got)["credited_minor"]) : got.error().message()));
+  show();
+  audit("after the payment");
 
-  n.step("Bank A identifies Alice and obtains a one-time enrollment code for her");
-  auto code = ra->enrollment_code("alice");
-  n.expect(code.has_value(), "enrollment code for user alice");
-  if (!code) return 1;
+  n.step("Bad notes change nothing");
+  n.expect(refusal(bob.wallet->receive(*note)) == "replayed", "the same note again: " + refusal(bob.wallet->receive(*note)));
+  std::string tampered = *note;
+  tampered[tampered.find('.') + 12] ^= 0x01;
+  n.expect(refusal(bob.wallet->receive(tampered)) == "bad_signature" || refusal(bob.wallet->receive(tampered)) == "bad_base64url",
+           "a note with one byte changed: " + refusal(bob.wallet->receive(tampered)));
+  auto carol_note = alice.wallet->pay(*Amount::parse("CNY 1.00"), "se-carol");
+  n.expect(refusal(bob.wallet->receive(*carol_note)) == "misaddressed",
+           "a note Alice wrote to someone else: " + refusal(bob.wallet->receive(*carol_note)));
+  // A software key with a self-made certificate tries to mint e-cash.
+  auto fake_key = PrivateKey::generate();
+  IssueParams fp;
+  fp.common_name = "se-mallory";
+  fp.roles = {Role::secure_element};
+  fp.not_before = std::time(nullptr) - 60;
+  fp.not_after = fp.not_before + 86400;
+  fp.serial = new_serial();
+  auto fake_ca_key = PrivateKey::generate();
+  IssueParams cp = fp;
+  cp.common_name = "Mallory CA";
+  cp.roles.clear();
+  cp.serial = new_serial();
+  auto fake_root = make_self_signed_ca(*fake_ca_key, cp);
+  auto fake_cert = issue_certificate(*fake_root, *fake_ca_key, fake_key->public_key(), fp);
+  KeySigner fake_signer(*fake_key);
+  Json forged{{"type", "payment.note"}, {"v", 1}, {"id", "se-mallory:1"}, {"issuer", "se-mallory"}, {"seq", 1},
+              {"iat", std::time(nullptr)}, {"amount", 100000}, {"currency", "CNY"}, {"payer", "se-mallory"},
+              {"payee", bob.se.se_id}};
+  auto forged_jws = sign_document(forged, JwsSigner{&fake_signer, {*fake_cert}});
+  n.expect(refusal(bob.wallet->receive(*forged_jws)) == "cert_untrusted",
+           "a note from a software key with a self-made certificate: " + refusal(bob.wallet->receive(*forged_jws)));
+  show();
+  audit("after the refusals (Alice's note to se-carol is still in flight)");
 
-  n.step("Alice's SE generates its key inside, attests it with the device key, and is certified");
-  auto se_key = PrivateKey::generate();
-  KeySigner attest_signer(dev_alice->key);
-  auto att = make_attestation(attest_signer, dev_alice->chain, se_key->public_key());
-  auto csr = make_csr_pem(*se_key, {"se-alice-0001", "alice"});
-  auto se_cert = ra->request_certificate("secure-element", *csr, *att, *code);
-  n.expect(se_cert && se_cert->has_role(Role::secure_element) && se_cert->user_id() == "alice",
-           "secure-element certificate for se-alice-0001 bound to user alice");
-  if (!se_cert) return n.say(se_cert.error().message()), 1;
+  n.step("Bob deposits CNY 10.00 into his account");
+  auto dep = bob.wallet->deposit(*Amount::parse("CNY 10.00"), net->bank_id, bob.se.account);
+  n.expect(dep.has_value(), "deposit " + (dep ? "settled by a signed receipt" : dep.error().message()));
+  show();
+  audit("after the deposit");
 
-  n.step("The same enrollment code cannot enroll a second device");
-  auto bob_key = PrivateKey::generate();
-  KeySigner bob_attest(dev_bob->key);
-  auto bob_att = make_attestation(bob_attest, dev_bob->chain, bob_key->public_key());
-  auto reused = ra->request_certificate("secure-element", *make_csr_pem(*bob_key, {"se-bob-0002", "alice"}), *bob_att, *code);
-  n.expect(refused_with(reused, Errc::enrollment_code_used), "refused: enrollment_code_used");
+  n.step("Alice reports her SE lost: the CA revokes it; Bob's terminal installs the new CRL");
+  std::string admin = slurp(fs::path(net->ca_dir) / "admin.token");
+  auto ca = ca::CaClient::connect(net->ca_url, *root, admin);
+  auto alice_cert = Certificate::from_pem(*alice.wallet->se().certificate_pem());
+  n.expect(ca->revoke(alice_cert->serial_hex(), "keyCompromise").has_value(), "revoked " + alice_cert->serial_hex());
+  n.expect(bob.wallet->refresh_crl().has_value(), "Bob's SE accepted the newer CRL (signed by the root)");
+  n.expect(refusal(bob.wallet->receive(*carol_note)) == "cert_revoked",
+           "any note from Alice's SE is now refused: " + refusal(bob.wallet->receive(*carol_note)));
+  audit("at the end");
 
-  n.step("A plain software key without device attestation is refused");
-  auto soft_key = PrivateKey::generate();
-  auto code2 = ra->enrollment_code("mallory");
-  auto soft = ra->request_certificate("secure-element", *make_csr_pem(*soft_key, {"se-fake", "mallory"}), std::nullopt, *code2);
-  n.expect(refused_with(soft, Errc::attestation_missing), "refused: attestation_missing");
-
-  n.step("Alice's SE signs a payment note; anyone with the CA root verifies it");
-  CertVerifier verifier(*root);
-  auto crl = admin->crl();
-  n.expect(crl.has_value(), "CRL fetched from the CA" + (crl ? std::string() : ": " + crl.error().message()));
-  if (!crl) return 1;
-  verifier.set_crl(*crl);
-  KeySigner se_signer(*se_key);
-  Json note{{"type", "payment.note"}, {"v", 1},           {"id", "se-alice-0001:1"},
-            {"issuer", "se-alice-0001"}, {"seq", 1},     {"iat", std::time(nullptr)},
-            {"amount", 1250},          {"currency", "CNY"}, {"payer", "se-alice-0001"},
-            {"payee", "se-bob-0002"}};
-  auto jws = sign_document(note, JwsSigner{&se_signer, {*se_cert, *root}});
-  auto opened = open_signed_document(*jws, verifier, Role::secure_element);
-  n.expect(opened.has_value(), "payment.note of " + (opened ? opened->doc.amount()->to_string() : "?") +
-                                   " verified: chain, role secure-element, CRL");
-  n.say("note (JWS, " + std::to_string(jws->size()) + " bytes): " + jws->substr(0, 60) + "...");
-
-  n.step("A note signed by the bank's custody key is not e-cash: only SE certificates create value");
-  KeySigner bank_signer(*bank_key);
-  auto forged = sign_document(note, JwsSigner{&bank_signer, {*bank_cert, *root}});
-  n.expect(refused_with(open_signed_document(*forged, verifier, Role::secure_element), Errc::cert_wrong_role),
-           "refused: cert_wrong_role");
-
-  n.step("Alice reports her device lost: the CA revokes it and publishes a new CRL");
-  n.expect(admin->revoke(se_cert->serial_hex(), "keyCompromise").has_value(), "revoked " + se_cert->serial_hex());
-  auto crl2 = admin->crl();
-  n.expect(crl2.has_value(), "CRL fetched, next update in 24 h");
-  if (!crl2) return 1;
-  verifier.set_crl(*crl2);
-  n.expect(refused_with(open_signed_document(*jws, verifier, Role::secure_element), Errc::cert_revoked),
-           "the same note is now refused: cert_revoked");
-
-  child->stop();
   std::printf("\n%s: %d expectation(s) failed\n", n.failures() == 0 ? "demo passed" : "DEMO FAILED", n.failures());
+  net->children.clear();  // stop the services
   if (keep_dir.empty()) fs::remove_all(dir);
   return n.failures() == 0 ? 0 : 1;
 }

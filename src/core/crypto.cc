@@ -356,7 +356,8 @@ Result<GcmSealed> aes256gcm_encrypt(ByteView key, ByteView iv, ByteView aad, Byt
   GcmSealed out{Bytes(plaintext.size()), Bytes(16)};
   if (!EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), iv.data()) ||
       (!aad.empty() &&
-       !EVP_EncryptUpdate(ctx.get(), nullptr, &aad_len, aad.data(), static_cast<int>(aad.size()))) ||
+       !EVP_EncryptUpdate(ctx.get(), nullptr, &aad_len, aad.data(),
+                          static_cast<int>(aad.size()))) ||
       (!plaintext.empty() && !EVP_EncryptUpdate(ctx.get(), out.ciphertext.data(), &len,
                                                 plaintext.data(), static_cast<int>(plaintext.size()))) ||
       !EVP_EncryptFinal_ex(ctx.get(), out.ciphertext.data() + len, &len) ||
@@ -376,7 +377,8 @@ Result<SecretBytes> aes256gcm_decrypt(ByteView key, ByteView iv, ByteView aad, B
   SecretBytes out(ciphertext.size());
   if (!EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), iv.data()) ||
       (!aad.empty() &&
-       !EVP_DecryptUpdate(ctx.get(), nullptr, &aad_len, aad.data(), static_cast<int>(aad.size()))) ||
+       !EVP_DecryptUpdate(ctx.get(), nullptr, &aad_len, aad.data(),
+                          static_cast<int>(aad.size()))) ||
       (!ciphertext.empty() &&
        !EVP_DecryptUpdate(ctx.get(), out.data(), &len, ciphertext.data(),
                           static_cast<int>(ciphertext.size()))) ||

@@ -68,6 +68,15 @@ std::int64_t Applet::balance(std::string_view currency) const {
   return it == balances_.end() ? 0 : it->second;
 }
 
+std::int64_t Applet::headroom(std::string_view currency) const {
+  // A pending top-up counts as received: its receipt cannot be refused once the
+  // bank has debited the account, so the room for it is kept from the start.
+  std::int64_t promised = 0;
+  for (const auto& [id, req] : pending_topups_)
+    if (req.at("currency").get<std::string>() == currency) promised += req.at("amount").get<std::int64_t>();
+  return max_balance_minor_ - balance(currency) - promised;
+}
+
 Status Applet::require_active() const {
   if (lifecycle_ != Lifecycle::active) return fail(Errc::wrong_state, std::string("SE is ") + lifecycle_name(lifecycle_));
   return {};
@@ -173,7 +182,11 @@ Response Applet::process(const Command& cmd, std::int64_t now_s) {
   if (result) return Response{std::move(*result), 0x9000};
   const Error& e = result.error();
   std::uint16_t sw = status_word(e.code);
-  if (e.code == Errc::pin_wrong) sw = static_cast<std::uint16_t>(0x63C0 | std::min(pin_tries_left_, 15));
+  if (e.code == Errc::pin_wrong) {
+    // 63Cx counts the tries left for the secret just presented: the PUK for RESET RETRY COUNTER.
+    int left = cmd.cla == 0x00 && cmd.ins == ins::kResetRetry ? puk_tries_left_ : pin_tries_left_;
+    sw = static_cast<std::uint16_t>(0x63C0 | std::min(left, 15));
+  }
   Json detail{{"code", std::string(errc_name(e.code))}, {"detail", e.detail}};
   if (!e.field.empty()) detail["field"] = e.field;
   return Response{json_bytes(detail), sw};
@@ -242,6 +255,7 @@ Result<Bytes> Applet::reset_retry(const Command& c, std::int64_t) {
   if (!ct_equal(salted_hash(pin_salt_, *puk), puk_hash_)) {
     --puk_tries_left_;
     dirty_ = true;
+    if (puk_tries_left_ == 0) return fail(Errc::pin_blocked, "wrong PUK; now blocked", "puk");
     return fail(Errc::pin_wrong, "wrong PUK; " + std::to_string(puk_tries_left_) + " tries left", "puk");
   }
   pin_hash_ = salted_hash(pin_salt_, *pin);
@@ -419,7 +433,7 @@ Result<Bytes> Applet::topup_request(const Command& c, std::int64_t now_s) {
   probe.update(Json{{"v", 1}, {"id", "probe"}, {"issuer", se_id_}, {"seq", 0}, {"iat", now_s}});
   auto doc = Document::from_json(probe);
   if (!doc) return std::unexpected(doc.error());
-  if (balance(doc->amount()->currency().code()) > max_balance_minor_ - doc->amount()->minor())
+  if (doc->amount()->minor() > headroom(doc->amount()->currency().code()))
     return fail(Errc::limit_exceeded, "top-up would exceed the SE's maximum balance", "amount");
   if (pending_topups_.size() >= kMaxPending)
     return fail(Errc::wrong_state, "too many top-ups awaiting receipts; retry them first");
@@ -515,7 +529,7 @@ Result<Bytes> Applet::receive_note(const Command& c, std::int64_t now_s) {
   if (doc.str("payer") != signer || doc.issuer() != signer || doc.id() != signer + ":" + std::to_string(*doc.seq()))
     return fail(Errc::bad_field, "payer, issuer, id and signing SE disagree", "payer");
   if (received_notes_.count(doc.id())) return fail(Errc::replayed, "note already received", "id");
-  if (balance(doc.amount()->currency().code()) > max_balance_minor_ - doc.amount()->minor())
+  if (doc.amount()->minor() > headroom(doc.amount()->currency().code()))
     return fail(Errc::limit_exceeded, "would exceed the SE's maximum balance", "amount");
   if (auto s = credit(*doc.amount()); !s) return std::unexpected(s.error());
   // Safety-critical: the note id joins the received set in the same state update as the credit.
@@ -574,6 +588,7 @@ Result<Bytes> Applet::deposit_receipt(const Command& c, std::int64_t now_s) {
   if (settled_deposits_.count(note_id)) return fail(Errc::replayed, "receipt already recorded", "note_id");
   auto it = pending_deposits_.find(note_id);
   if (it == pending_deposits_.end()) return fail(Errc::receipt_mismatch, "no pending deposit with this id", "note_id");
+  if (doc.str("se") != se_id_) return fail(Errc::misaddressed, "receipt is for another SE", "se");
   for (const char* f : {"amount", "currency", "account", "bank"})
     if (doc.json().at(f) != it->second.at(f)) return fail(Errc::receipt_mismatch, "receipt differs from the note", f);
   if (signed_doc->signers.front().subject_cn() != it->second.at("bank").get<std::string>())

@@ -105,6 +105,8 @@ class Applet {
   Result<Bytes> deposit_receipt(const Command&, std::int64_t);
   Result<Bytes> sign_query(const Command&, std::int64_t);
 
+  // Value this SE may still take in `currency` under max_balance, pending top-ups included.
+  std::int64_t headroom(std::string_view currency) const;
   Status require_active() const;
   Status require_user() const;
   CertVerifier verifier(std::int64_t now_s) const;

@@ -1,0 +1,1 @@
+{"iat":1749999940,"id":"se-0001:17","issuer":"se-0001","note_id":"se-0001:16","payee":"se-0002","payer":"se-0001","seq":17,"type":"payment.ack","v":1}
