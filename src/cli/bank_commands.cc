@@ -92,6 +92,8 @@ void add_bank_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--ca-url", opts->ca_url, "CA base URL (default: the one given at init)");
     cmd->add_option("--crl-refresh-s", opts->crl_refresh_s, "seconds between CRL fetches (default 60)")
         ->check(CLI::Range(1, 86400));
+    // Hidden: fault injection for the crash tests (answers held back after the money moved).
+    cmd->add_option("--fault-reply-delay-ms", opts->fault_reply_delay_ms)->check(CLI::Range(0, 10000))->group("");
     cmd->callback([opts, &exit_code] { exit_code = bank::serve(*opts); });
   }
   {

@@ -186,7 +186,7 @@ int run_demo(const std::string& keep_dir) {
   audit("at the end");
 
   std::printf("\n%s: %d expectation(s) failed\n", n.failures() == 0 ? "demo passed" : "DEMO FAILED", n.failures());
-  net->children.clear();  // stop the services
+  net->stop_all();
   if (keep_dir.empty()) fs::remove_all(dir);
   return n.failures() == 0 ? 0 : 1;
 }

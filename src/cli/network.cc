@@ -6,13 +6,13 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "bank/bank.h"
 #include "bank/client.h"
 #include "ca/authority.h"
 #include "ca/client.h"
 #include "ca/manufacturer.h"
-#include "cli/commands.h"
 #include "se_host/device.h"
 #include "store/sealed.h"
 #include "store/sqlite.h"
@@ -44,25 +44,52 @@ Status check(const Status& r, const std::string& what) {
   return fail(r.error().code, what + ": " + r.error().message(), r.error().field);
 }
 
-// Starts `zf <args>` and waits for its port file. Records the pid for `zf down`.
-Result<int> start(Network& net, const NetworkOptions& opts, const std::string& name, std::vector<std::string> args) {
+// Starts `zf <args> --port <port>` and waits for its port file. Records the pid for `zf down`.
+Result<int> launch(Network& net, bool detach, const std::string& name, std::vector<std::string> args, int port) {
   fs::path run = fs::path(net.dir) / "run";
   fs::create_directories(run);
   std::string port_file = (run / (name + ".port")).string();
   fs::remove(port_file);
-  args.insert(args.begin(), net::self_exe());
-  args.insert(args.end(), {"--port", "0", "--port-file", port_file});
-  auto child = net::Child::spawn(args, (run / (name + ".log")).string(), !opts.detach);
+  args.insert(args.begin(), net.zf_binary);
+  args.insert(args.end(), {"--port", std::to_string(port), "--port-file", port_file});
+  auto child = net::Child::spawn(args, (run / (name + ".log")).string(), !detach);
   if (!child) return std::unexpected(child.error());
-  auto port = net::wait_for_port_file(port_file, *child);
-  if (!port) return fail(port.error().code, name + ": " + port.error().detail + " (see run/" + name + ".log)");
+  auto bound = net::wait_for_port_file(port_file, *child);
+  if (!bound) return fail(bound.error().code, name + ": " + bound.error().detail + " (see run/" + name + ".log)");
   std::ofstream(run / "pids", std::ios::app) << child->pid() << " " << name << "\n";
-  if (opts.detach) child->detach();
-  else net.children.push_back(std::move(*child));
+  if (detach) child->detach();
+  else net.children[name] = std::move(*child);
+  return bound;
+}
+
+Result<int> start(Network& net, const NetworkOptions& opts, const std::string& name, std::vector<std::string> args) {
+  auto port = launch(net, opts.detach, name, args, 0);
+  if (port) net.services.push_back(NetworkService{name, std::move(args), *port});
   return port;
 }
 
 }  // namespace
+
+void Network::kill9(const std::string& name) {
+  auto it = children.find(name);
+  if (it != children.end()) it->second.kill9();
+}
+
+Status Network::restart(const std::string& name) {
+  for (const auto& svc : services) {
+    if (svc.name != name) continue;
+    auto it = children.find(name);
+    if (it != children.end()) it->second.stop();
+    // A port just released by a killed process can take a moment to bind again.
+    for (int attempt = 0;; ++attempt) {
+      auto port = launch(*this, false, name, svc.args, svc.port);
+      if (port) return {};
+      if (attempt == 20) return std::unexpected(port.error());
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  return fail(Errc::not_found, "no service " + name);
+}
 
 Json Network::to_json() const {
   Json ses_json = Json::array();
@@ -103,6 +130,7 @@ Result<Network> Network::load(const std::string& dir) {
 Result<Network> network_up(const NetworkOptions& opts, const Say& say) {
   Network net;
   net.dir = fs::absolute(opts.dir).string();
+  net.zf_binary = opts.zf_binary.empty() ? net::self_exe() : opts.zf_binary;
   if (fs::exists(fs::path(net.dir) / "network.json")) return fail(Errc::conflict, "a network exists in " + net.dir);
   fs::create_directories(net.dir);
   fs::path d(net.dir);
@@ -266,61 +294,6 @@ Result<Json> network_audit(const std::string& dir) {
                        {"deposits_unsettled_minor", f.deposits_unsettled}, {"conserved", conserved}};
   }
   return Json{{"ok", ok}, {"banks", Json::array({bank_json})}, {"system", system}};
-}
-
-void add_network_commands(CLI::App& app, int& exit_code) {
-  {
-    auto* cmd = app.add_subcommand("up", "create and start a local network: CA, a bank, SEs with their terminals");
-    auto opts = std::make_shared<NetworkOptions>();
-    cmd->add_option("dir", opts->dir, "network directory")->required();
-    cmd->add_option("--users", opts->users, "one SE and terminal per user")->delimiter(',');
-    cmd->add_option("--bank", opts->bank_id, "bank id");
-    cmd->add_option("--cash-in", opts->cash_in, "initial money in each user's account");
-    cmd->add_option("--pin", opts->pin, "PIN set on every SE");
-    cmd->callback([opts, &exit_code] {
-      auto net = network_up(*opts, [](const std::string& line) { std::printf("%s\n", line.c_str()); });
-      if (!net) {
-        std::fprintf(stderr, "zf up: %s\n", net.error().message().c_str());
-        exit_code = 2;
-        return;
-      }
-      std::printf("\nnetwork up in %s. Try:\n", net->dir.c_str());
-      const auto& a = net->ses.front();
-      std::printf("  ZF_PIN=%s zf wallet balance --wallet %s\n", opts->pin.c_str(), a.wallet.c_str());
-      std::printf("  ZF_PIN=%s zf wallet topup 'CNY 100.00' --wallet %s --bank %s --account %s\n", opts->pin.c_str(),
-                  a.wallet.c_str(), net->bank_id.c_str(), a.account.c_str());
-      if (net->ses.size() > 1)
-        std::printf("  ZF_PIN=%s zf wallet pay 'CNY 12.50' --wallet %s --to %s --out note.jws\n", opts->pin.c_str(),
-                    a.wallet.c_str(), net->ses[1].se_id.c_str());
-      std::printf("  zf audit %s\n  zf down %s\n", net->dir.c_str(), net->dir.c_str());
-    });
-  }
-  {
-    auto* cmd = app.add_subcommand("down", "stop a local network's processes");
-    auto dir = std::make_shared<std::string>();
-    cmd->add_option("dir", *dir, "network directory")->required();
-    cmd->callback([dir, &exit_code] {
-      if (auto s = network_down(*dir); !s) {
-        std::fprintf(stderr, "zf down: %s\n", s.error().message().c_str());
-        exit_code = 2;
-      }
-    });
-  }
-  {
-    auto* cmd = app.add_subcommand("audit", "check every bank's books and system-wide e-cash conservation");
-    auto dir = std::make_shared<std::string>();
-    cmd->add_option("dir", *dir, "network directory")->required();
-    cmd->callback([dir, &exit_code] {
-      auto r = network_audit(*dir);
-      if (!r) {
-        std::fprintf(stderr, "zf audit: %s\n", r.error().message().c_str());
-        exit_code = 2;
-        return;
-      }
-      std::printf("%s\n", r->dump(2).c_str());
-      exit_code = (*r)["ok"].get<bool>() ? 0 : 1;
-    });
-  }
 }
 
 }  // namespace zf::cli

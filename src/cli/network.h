@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,14 @@ struct NetworkOptions {
   std::int64_t max_balance_minor = 500000;  // SE limits (CNY 5000.00)
   std::int64_t max_payment_minor = 200000;  // CNY 2000.00
   bool detach = true;                       // leave the services running after we return
+  std::string zf_binary;                    // the `zf` executable (default: this process's)
+};
+
+// A service process of the network and how to start it again on the same port.
+struct NetworkService {
+  std::string name;
+  std::vector<std::string> args;  // without --port/--port-file
+  int port = 0;
 };
 
 struct NetworkSe {
@@ -34,9 +43,16 @@ struct Network {
   std::string ca_url, ca_dir, root_file;
   std::string bank_id, bank_url, bank_dir;
   std::vector<NetworkSe> ses;
-  std::vector<net::Child> children;  // when not detached
+  std::vector<NetworkService> services;
+  std::map<std::string, net::Child> children;  // when not detached
+  std::string zf_binary;
   Json to_json() const;
   static Result<Network> load(const std::string& dir);
+  // Crash tests: SIGKILL a service, and start it again on its old port.
+  void kill9(const std::string& name);
+  Status restart(const std::string& name);
+  // Stops every child (when not detached).
+  void stop_all() { children.clear(); }
 };
 
 using Say = std::function<void(const std::string&)>;
