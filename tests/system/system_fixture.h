@@ -1,0 +1,77 @@
+// A local network of real processes (CA, bank, SEs) in a temporary directory.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+
+#include "cli/network.h"
+#include "wallet/wallet.h"
+
+namespace zf::test {
+
+// A peer that dies mid-write must give an error, not SIGPIPE the test.
+inline const bool kIgnoreSigpipe = [] {
+  std::signal(SIGPIPE, SIG_IGN);
+  return true;
+}();
+
+class NetworkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "zf-sys-XXXXXX").string();
+    dir_ = ::mkdtemp(tmpl.data());
+    cli::NetworkOptions o;
+    o.dir = dir_.string();
+    o.users = users();
+    o.detach = false;
+    o.zf_binary = ZF_BINARY;
+    opts_ = o;
+    auto n = cli::network_up(o, [](const std::string&) {});
+    ASSERT_TRUE(n) << n.error().message();
+    net_ = std::make_unique<cli::Network>(std::move(*n));
+  }
+  void TearDown() override {
+    if (net_) net_->stop_all();
+    if (!HasFailure()) std::filesystem::remove_all(dir_);
+    else std::fprintf(stderr, "network kept in %s\n", dir_.c_str());
+  }
+  virtual std::vector<std::string> users() const { return {"alice", "bob"}; }
+
+  // A fresh terminal for `user` with the PIN verified.
+  std::unique_ptr<wallet::Wallet> terminal(const std::string& user) {
+    for (const auto& se : net_->ses) {
+      if (se.user != user) continue;
+      auto w = wallet::Wallet::open(se.wallet);
+      if (!w) return nullptr;
+      if (!(*w)->unlock(opts_.pin)) return nullptr;
+      return std::move(*w);
+    }
+    return nullptr;
+  }
+  const cli::NetworkSe& se(const std::string& user) const {
+    for (const auto& s : net_->ses)
+      if (s.user == user) return s;
+    return net_->ses.front();
+  }
+  Json audit() {
+    auto r = cli::network_audit(net_->dir);
+    EXPECT_TRUE(r) << r.error().message();
+    return r ? *r : Json{{"ok", false}};
+  }
+  std::int64_t se_balance(const std::string& user) {
+    auto w = terminal(user);
+    auto info = w ? w->balance() : Result<Json>(fail(Errc::unavailable));
+    if (!info) return -1;
+    const Json& b = (*info)["balances"];
+    return b.contains("CNY") ? b["CNY"].get<std::int64_t>() : 0;
+  }
+
+  std::filesystem::path dir_;
+  cli::NetworkOptions opts_;
+  std::unique_ptr<cli::Network> net_;
+};
+
+}  // namespace zf::test
