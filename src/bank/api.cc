@@ -10,7 +10,8 @@ std::unexpected<Error> up(const Result<T>& r) {
 
 Result<std::vector<std::string>> string_array(const Json& j, std::string_view field) {
   auto it = j.find(field);
-  if (it == j.end() || !it->is_array()) return fail(Errc::bad_field, "must be an array", std::string(field));
+  if (it == j.end() || !it->is_array())
+    return fail(Errc::bad_field, "must be an array", std::string(field));
   std::vector<std::string> out;
   for (const auto& e : *it) {
     if (!e.is_string()) return fail(Errc::bad_field, "entries must be strings", std::string(field));
@@ -152,8 +153,10 @@ Result<CashInRequest> cash_in_from_json(const Json& j) {
   if (!cur) return up(cur);
   auto it = j.find("amount_minor");
   if (it == j.end()) return fail(Errc::missing_field, "required", "amount_minor");
-  if (!it->is_number_integer()) return fail(Errc::bad_amount, "must be an integer of minor units", "amount_minor");
-  if (it->is_number_unsigned() && it->get<std::uint64_t>() > static_cast<std::uint64_t>(Amount::kMaxMinor))
+  if (!it->is_number_integer())
+    return fail(Errc::bad_amount, "must be an integer of minor units", "amount_minor");
+  if (it->is_number_unsigned() &&
+      it->get<std::uint64_t>() > static_cast<std::uint64_t>(Amount::kMaxMinor))
     return fail(Errc::amount_overflow, "amount exceeds maximum", "amount_minor");
   auto amount = Amount::of(*cur, it->get<std::int64_t>());
   if (!amount) return up(amount);
@@ -163,7 +166,7 @@ Result<CashInRequest> cash_in_from_json(const Json& j) {
 }
 
 Json cash_in_to_json(const CashInResult& c) {
-  return Json{{"ref", c.ref},       {"account", c.account},   {"amount_minor", c.amount_minor},
+  return Json{{"ref", c.ref},           {"account", c.account},   {"amount_minor", c.amount_minor},
               {"currency", c.currency}, {"entry_id", c.entry_id}, {"replayed", c.replayed}};
 }
 
@@ -217,7 +220,8 @@ Result<ledger::AuditReport> audit_from_json(const Json& j) {
   if (!entries) return up(entries);
   r.entries = static_cast<std::size_t>(*entries);
   auto it = j.find("currencies");
-  if (it == j.end() || !it->is_array()) return fail(Errc::bad_field, "must be an array", "currencies");
+  if (it == j.end() || !it->is_array())
+    return fail(Errc::bad_field, "must be an array", "currencies");
   for (const auto& c : *it) {
     ledger::CurrencyFigures f;
     auto cur = get_string(c, "currency", 8);
@@ -227,9 +231,11 @@ Result<ledger::AuditReport> audit_from_json(const Json& j) {
       const char* name;
       std::int64_t* out;
     };
-    for (Field fld : {Field{"customer_minor", &f.customer_minor}, Field{"joint_minor", &f.joint_minor},
-                      Field{"hold_minor", &f.hold_minor}, Field{"ecash_outstanding_minor", &f.ecash_outstanding_minor},
-                      Field{"settlement_minor", &f.settlement_minor}, Field{"issued_minor", &f.issued_minor}}) {
+    for (Field fld :
+         {Field{"customer_minor", &f.customer_minor}, Field{"joint_minor", &f.joint_minor},
+          Field{"hold_minor", &f.hold_minor},
+          Field{"ecash_outstanding_minor", &f.ecash_outstanding_minor},
+          Field{"settlement_minor", &f.settlement_minor}, Field{"issued_minor", &f.issued_minor}}) {
       auto v = get_int(c, fld.name);
       if (!v) return up(v);
       *fld.out = *v;

@@ -3,6 +3,7 @@
 #include <openssl/x509.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -20,7 +21,8 @@ std::unexpected<Error> up(const Result<T>& r) {
 bool valid_name(std::string_view s, std::size_t max_len, std::string_view extra) {
   if (s.empty() || s.size() > max_len) return false;
   for (char c : s)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || extra.find(c) != std::string_view::npos)) return false;
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || extra.find(c) != std::string_view::npos))
+      return false;
   return true;
 }
 
@@ -30,7 +32,8 @@ Bytes token_hash(std::string_view token) { return sha256(as_bytes(token)); }
 std::string answer_id(const std::string& bank, std::string_view tag, const std::string& doc_id) {
   std::string id = bank + ":" + std::string(tag) + ":" + doc_id;
   if (id.size() <= 128) return id;
-  return bank.substr(0, 64) + ":" + std::string(tag) + ":h" + b64url_encode(sha256(as_bytes(doc_id)));
+  return bank.substr(0, 64) + ":" + std::string(tag) + ":h" +
+         b64url_encode(sha256(as_bytes(doc_id)));
 }
 
 // The CRL's thisUpdate, for "never go back to an older list".
@@ -75,7 +78,8 @@ Status init_bank(const InitOptions& opts, const CertificateIssuer& issue) {
   fs::path dir(opts.dir);
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (fs::exists(dir / kConfigFile)) return fail(Errc::conflict, "a bank already exists in " + opts.dir);
+  if (fs::exists(dir / kConfigFile))
+    return fail(Errc::conflict, "a bank already exists in " + opts.dir);
   auto root = Certificate::from_pem(opts.ca_root_pem);
   if (!root) return up(root);
 
@@ -87,7 +91,8 @@ Status init_bank(const InitOptions& opts, const CertificateIssuer& issue) {
   if (!custody) return up(custody);
   if (!custody->has_role(Role::custody) || custody->subject_cn() != opts.bank_id ||
       custody->public_key().spki_der() != custody_key->public_key().spki_der())
-    return fail(Errc::cert_wrong_role, "the CA returned a certificate that is not our custody certificate");
+    return fail(Errc::cert_wrong_role,
+                "the CA returned a certificate that is not our custody certificate");
   CertVerifier v(*root);
   if (auto ok = v.verify({*custody}, Role::custody); !ok) return up(ok);
 
@@ -106,9 +111,12 @@ Status init_bank(const InitOptions& opts, const CertificateIssuer& issue) {
 
   if (auto s = write_text_file((dir / kRootFile).string(), root->pem(), 0644); !s) return s;
   if (auto s = custody_key->save_pem_file((dir / kCustodyKey).string()); !s) return s;
-  if (auto s = write_text_file((dir / kCustodyChain).string(), custody->pem() + root->pem(), 0644); !s) return s;
+  if (auto s = write_text_file((dir / kCustodyChain).string(), custody->pem() + root->pem(), 0644);
+      !s)
+    return s;
   if (auto s = tls_key->save_pem_file((dir / kTlsKey).string()); !s) return s;
-  if (auto s = write_text_file((dir / kTlsChain).string(), tls->pem() + root->pem(), 0644); !s) return s;
+  if (auto s = write_text_file((dir / kTlsChain).string(), tls->pem() + root->pem(), 0644); !s)
+    return s;
   if (auto s = write_text_file((dir / kAdminTokenFile).string(), admin + "\n", 0600); !s) return s;
   Json config{{"id", opts.bank_id}, {"ca_url", opts.ca_url}};
   return write_text_file((dir / kConfigFile).string(), config.dump(2) + "\n", 0644);
@@ -126,8 +134,8 @@ Result<BankConfig> read_config(const std::string& dir) {
   return BankConfig{*id, *url};
 }
 
-Bank::Bank(std::string id, std::shared_ptr<const Signer> signer, std::vector<Certificate> chain, Certificate root,
-           std::unique_ptr<BankStore> store)
+Bank::Bank(std::string id, std::shared_ptr<const Signer> signer, std::vector<Certificate> chain,
+           Certificate root, std::unique_ptr<BankStore> store)
     : id_(std::move(id)),
       signer_(std::move(signer)),
       chain_(std::move(chain)),
@@ -206,25 +214,30 @@ Result<Bank::Verified> Bank::verify(std::string_view jws, std::string_view expec
   if (!signed_doc) return up(signed_doc);
   const Document& doc = signed_doc->doc;
   if (doc.type() != expected_type)
-    return fail(Errc::unknown_type, "this operation takes " + std::string(expected_type) + ", not " + doc.type(),
+    return fail(Errc::unknown_type,
+                "this operation takes " + std::string(expected_type) + ", not " + doc.type(),
                 "type");
   if (auto s = doc.check_time(t); !s) return up(s);
-  if (signed_doc->signers.size() != 1) return fail(Errc::bad_header, "exactly one signature expected", "signatures");
+  if (signed_doc->signers.size() != 1)
+    return fail(Errc::bad_header, "exactly one signature expected", "signatures");
   Certificate signer = signed_doc->signers.front();
   DocKey key{doc.id(), signer.subject_cn(), doc.type(), sha256(signed_doc->jws.payload)};
   return Verified{std::move(*signed_doc), std::move(signer), std::move(key)};
 }
 
 Result<AccountRecord> Bank::document_account(const Document& doc) {
-  if (doc.str("bank") != id_) return fail(Errc::misaddressed, "addressed to bank " + doc.str("bank"), "bank");
+  if (doc.str("bank") != id_)
+    return fail(Errc::misaddressed, "addressed to bank " + doc.str("bank"), "bank");
   std::string id = doc.str("account");
   auto account = store_->find_account(id);
   if (!account) return up(account);
   // System accounts are not customers' accounts, whatever a document says.
-  if (!*account || !ledger::is_customer_money((*account)->kind) || (*account)->kind == ledger::AccountKind::hold)
+  if (!*account || !ledger::is_customer_money((*account)->kind) ||
+      (*account)->kind == ledger::AccountKind::hold)
     return fail(Errc::account_unknown, "no account " + id + " at " + id_, "account");
   if (doc.amount() && std::string(doc.amount()->currency().code()) != (*account)->currency)
-    return fail(Errc::currency_mismatch, "account " + id + " is kept in " + (*account)->currency, "currency");
+    return fail(Errc::currency_mismatch, "account " + id + " is kept in " + (*account)->currency,
+                "currency");
   return **account;
 }
 
@@ -233,8 +246,10 @@ Result<std::optional<std::string>> Bank::prior_response(const DocKey& key) {
   if (!prior) return up(prior);
   if (!*prior) return std::optional<std::string>{};
   const DocKey& k = (*prior)->key;
-  if (k.signer != key.signer || k.doc_type != key.doc_type || k.payload_digest != key.payload_digest)
-    return fail(Errc::doc_id_reused, "another document with id " + key.doc_id + " was already processed", "id");
+  if (k.signer != key.signer || k.doc_type != key.doc_type ||
+      k.payload_digest != key.payload_digest)
+    return fail(Errc::doc_id_reused,
+                "another document with id " + key.doc_id + " was already processed", "id");
   return std::optional<std::string>((*prior)->response);
 }
 
@@ -257,7 +272,8 @@ Result<std::string> Bank::topup(std::string_view request_jws) {
   const Document& doc = v->doc.doc;
   auto account = document_account(doc);
   if (!account) return up(account);
-  if (v->signer.user_id() != account->user_id || (account->se_id && *account->se_id != v->signer.subject_cn()))
+  if (v->signer.user_id() != account->user_id ||
+      (account->se_id && *account->se_id != v->signer.subject_cn()))
     return fail(Errc::not_owner, "the signer does not own account " + account->id, "account");
   auto prior = prior_response(v->key);
   if (!prior) return up(prior);
@@ -323,7 +339,8 @@ Result<Statement> Bank::query(std::string_view query_jws, int history_limit) {
   if (!v) return up(v);
   auto account = document_account(v->doc.doc);
   if (!account) return up(account);
-  if (v->signer.user_id() != account->user_id || (account->se_id && *account->se_id != v->signer.subject_cn()))
+  if (v->signer.user_id() != account->user_id ||
+      (account->se_id && *account->se_id != v->signer.subject_cn()))
     return fail(Errc::not_owner, "the signer does not own account " + account->id, "account");
   auto history = store_->history(account->id, std::clamp(history_limit, 1, 100));
   if (!history) return up(history);
@@ -334,33 +351,44 @@ Result<AccountRecord> Bank::open_account(const OpenAccountRequest& req) {
   if (auto s = ledger::check_account_id(req.account); !s) return up(s);
   auto currency = Currency::parse(req.currency);
   if (!currency) return up(currency);
-  if (!valid_name(req.user_id, 64, "._-@")) return fail(Errc::bad_field, "1..64 of [A-Za-z0-9._-@]", "user_id");
-  if (req.se_id && !valid_name(*req.se_id, 128, "._:-")) return fail(Errc::bad_field, "not an SE id", "se_id");
-  AccountRecord a{req.account, ledger::AccountKind::customer, req.currency, req.user_id, req.se_id, 0, now()};
+  if (!valid_name(req.user_id, 64, "._-@"))
+    return fail(Errc::bad_field, "1..64 of [A-Za-z0-9._-@]", "user_id");
+  if (req.se_id && !valid_name(*req.se_id, 128, "._:-"))
+    return fail(Errc::bad_field, "not an SE id", "se_id");
+  AccountRecord a{
+      req.account, ledger::AccountKind::customer, req.currency, req.user_id, req.se_id, 0, now()};
   return store_->open_account(a);
 }
 
 // Cash-in: money enters the bank (issuance -> account). The admin's reference
 // is the exactly-once key, kept apart from document ids by a '/' that no
 // document id may contain.
-Result<CashInResult> Bank::cash_in(const std::string& account_id, const Amount& amount, const std::string& ref) {
-  if (!valid_name(ref, 120, "._:-")) return fail(Errc::bad_field, "1..120 of [A-Za-z0-9._:-]", "ref");
+Result<CashInResult> Bank::cash_in(const std::string& account_id, const Amount& amount,
+                                   const std::string& ref) {
+  if (!valid_name(ref, 120, "._:-"))
+    return fail(Errc::bad_field, "1..120 of [A-Za-z0-9._:-]", "ref");
   if (amount.is_zero()) return fail(Errc::amount_zero, "amount must be positive", "amount_minor");
   auto account = store_->find_account(account_id);
   if (!account) return up(account);
-  if (!*account || !ledger::is_customer_money((*account)->kind) || (*account)->kind == ledger::AccountKind::hold)
+  if (!*account || !ledger::is_customer_money((*account)->kind) ||
+      (*account)->kind == ledger::AccountKind::hold)
     return fail(Errc::account_unknown, "no account " + account_id, "account");
   if ((*account)->currency != amount.currency().code())
-    return fail(Errc::currency_mismatch, "account " + account_id + " is kept in " + (*account)->currency, "currency");
+    return fail(Errc::currency_mismatch,
+                "account " + account_id + " is kept in " + (*account)->currency, "currency");
   std::string currency(amount.currency().code());
-  Json params{{"account", account_id}, {"amount_minor", amount.minor()}, {"currency", currency}, {"ref", ref}};
+  Json params{{"account", account_id},
+              {"amount_minor", amount.minor()},
+              {"currency", currency},
+              {"ref", ref}};
   std::string doc_id = "cash-in/" + ref;
   DocKey key{doc_id, "admin", "cash_in", sha256(as_bytes(dump_json(params)))};
   auto entry = ledger::cash_in(doc_id, account_id, amount);
   if (!entry) return up(entry);
   auto applied = store_->apply(key, *entry, dump_json(params), now());
   if (!applied) return up(applied);
-  return CashInResult{ref, account_id, amount.minor(), currency, applied->entry_id, applied->replayed};
+  return CashInResult{ref,      account_id,        amount.minor(),
+                      currency, applied->entry_id, applied->replayed};
 }
 
 Result<ledger::AuditReport> Bank::audit() { return store_->audit(); }

@@ -19,11 +19,11 @@
 namespace zf::bank {
 
 // Files of a bank state directory.
-inline constexpr std::string_view kConfigFile = "bank.json";   // {"id", "ca_url"}
-inline constexpr std::string_view kCustodyKey = "custody.key";  // 0600
+inline constexpr std::string_view kConfigFile = "bank.json";      // {"id", "ca_url"}
+inline constexpr std::string_view kCustodyKey = "custody.key";    // 0600
 inline constexpr std::string_view kCustodyChain = "custody.pem";  // custody cert, root
-inline constexpr std::string_view kTlsKey = "tls.key";          // 0600
-inline constexpr std::string_view kTlsChain = "tls.pem";        // tls cert, root
+inline constexpr std::string_view kTlsKey = "tls.key";            // 0600
+inline constexpr std::string_view kTlsChain = "tls.pem";          // tls cert, root
 inline constexpr std::string_view kRootFile = "root.pem";
 inline constexpr std::string_view kAdminTokenFile = "admin.token";  // 0600
 inline constexpr std::string_view kDbFile = "bank.db";
@@ -37,7 +37,8 @@ struct InitOptions {
 };
 
 // Asks the CA to certify `csr_pem` for `role` ("custody", "tls-server").
-using CertificateIssuer = std::function<Result<Certificate>(const std::string& role, const std::string& csr_pem)>;
+using CertificateIssuer =
+    std::function<Result<Certificate>(const std::string& role, const std::string& csr_pem)>;
 
 // Creates a bank state directory: custody key (0600) and certificate (CN = bank
 // id), TLS key and certificate, admin token (0600, only its hash is stored),
@@ -78,8 +79,8 @@ struct OpenAccountRequest {
 class Bank {
  public:
   // `signer` is the custody key; `chain` is [custody certificate, root].
-  Bank(std::string id, std::shared_ptr<const Signer> signer, std::vector<Certificate> chain, Certificate root,
-       std::unique_ptr<BankStore> store);
+  Bank(std::string id, std::shared_ptr<const Signer> signer, std::vector<Certificate> chain,
+       Certificate root, std::unique_ptr<BankStore> store);
   // Opens a state directory written by init_bank (and the cached CRL, if still valid).
   static Result<std::unique_ptr<Bank>> open(const std::string& dir);
 
@@ -116,7 +117,8 @@ class Bank {
   // Admin: opens a customer account (idempotent for identical settings).
   Result<AccountRecord> open_account(const OpenAccountRequest& req);
   // Admin: money enters the bank (issuance -> account), exactly once per `ref`.
-  Result<CashInResult> cash_in(const std::string& account, const Amount& amount, const std::string& ref);
+  Result<CashInResult> cash_in(const std::string& account, const Amount& amount,
+                               const std::string& ref);
   // Admin: recomputes the books.
   Result<ledger::AuditReport> audit();
 

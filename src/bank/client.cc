@@ -2,14 +2,16 @@
 
 namespace zf::bank {
 
-Result<BankClient> BankClient::connect(const std::string& url, const Certificate& root, std::string token) {
+Result<BankClient> BankClient::connect(const std::string& url, const Certificate& root,
+                                       std::string token) {
   auto c = net::HttpsClient::connect(url, root);
   if (!c) return std::unexpected(c.error());
   if (!token.empty()) c->set_bearer(std::move(token));
   return BankClient(std::move(*c));
 }
 
-Result<std::string> BankClient::post_jws(const std::string& path, const char* field, const std::string& jws) {
+Result<std::string> BankClient::post_jws(const std::string& path, const char* field,
+                                         const std::string& jws) {
   auto r = http_.post_json(path, Json{{field, jws}});
   if (!r) return std::unexpected(r.error());
   return get_string(*r, "receipt", kMaxJoseBytes);
@@ -50,15 +52,19 @@ Result<AccountRecord> BankClient::open_account(const OpenAccountRequest& req) {
 }
 
 Result<AccountRecord> BankClient::account(const std::string& id) {
-  if (id.empty() || id.size() > 128 || id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") != std::string::npos)
+  if (id.empty() || id.size() > 128 ||
+      id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") !=
+          std::string::npos)
     return fail(Errc::bad_field, "not an account id", "account");
   auto r = http_.get_json("/v1/accounts/" + id);
   if (!r) return std::unexpected(r.error());
   return account_from_json(*r);
 }
 
-Result<CashInResult> BankClient::cash_in(const std::string& account, const Amount& amount, const std::string& ref) {
-  auto r = http_.post_json("/v1/cash-in", cash_in_request_to_json(CashInRequest{account, amount, ref}));
+Result<CashInResult> BankClient::cash_in(const std::string& account, const Amount& amount,
+                                         const std::string& ref) {
+  auto r =
+      http_.post_json("/v1/cash-in", cash_in_request_to_json(CashInRequest{account, amount, ref}));
   if (!r) return std::unexpected(r.error());
   return cash_in_result_from_json(*r);
 }

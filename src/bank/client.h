@@ -19,7 +19,8 @@ struct BankInfo {
 class BankClient {
  public:
   // Connects to `url`, trusting only `root`; `token` is the admin token (optional).
-  static Result<BankClient> connect(const std::string& url, const Certificate& root, std::string token = {});
+  static Result<BankClient> connect(const std::string& url, const Certificate& root,
+                                    std::string token = {});
 
   // POST /v1/topup: a signed topup.request (compact JWS) -> the signed topup.receipt.
   Result<std::string> topup(const std::string& request_jws);
@@ -34,7 +35,8 @@ class BankClient {
   Result<AccountRecord> open_account(const OpenAccountRequest& req);
   // Any account, system accounts included (GET /v1/accounts/{id}).
   Result<AccountRecord> account(const std::string& id);
-  Result<CashInResult> cash_in(const std::string& account, const Amount& amount, const std::string& ref);
+  Result<CashInResult> cash_in(const std::string& account, const Amount& amount,
+                               const std::string& ref);
   Result<ledger::AuditReport> audit();
   // Makes the bank fetch the CA's CRL now.
   Status refresh_crl();

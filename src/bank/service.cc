@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <thread>
 
 #include "bank/api.h"
 #include "ca/client.h"
@@ -35,8 +36,12 @@ Result<std::string> jws_field(const httplib::Request& req, std::string_view fiel
 
 }  // namespace
 
-CrlRefresher::CrlRefresher(Bank& bank, std::string ca_url, std::string cache_path, std::chrono::seconds interval)
-    : bank_(bank), ca_url_(std::move(ca_url)), cache_path_(std::move(cache_path)), interval_(interval) {}
+CrlRefresher::CrlRefresher(Bank& bank, std::string ca_url, std::string cache_path,
+                           std::chrono::seconds interval)
+    : bank_(bank),
+      ca_url_(std::move(ca_url)),
+      cache_path_(std::move(cache_path)),
+      interval_(interval) {}
 
 CrlRefresher::~CrlRefresher() { stop(); }
 
@@ -79,7 +84,8 @@ void CrlRefresher::loop() {
     }
     if (auto s = refresh_now(); !s) {
       std::fprintf(stderr, "zf bank: CRL refresh failed (%s); %s\n", s.error().message().c_str(),
-                   bank_.has_valid_crl() ? "keeping the last CRL" : "refusing documents until a CRL arrives");
+                   bank_.has_valid_crl() ? "keeping the last CRL"
+                                         : "refusing documents until a CRL arrives");
       std::fflush(stderr);
     }
   }
@@ -89,7 +95,9 @@ void register_routes(httplib::Server& server, Bank& bank, CrlRefresher* crl) {
   server.Get("/v1/info", [&](const httplib::Request&, httplib::Response& res) {
     Json chain = Json::array();
     for (const auto& c : bank.chain()) chain.push_back(c.pem());
-    Json j{{"bank", bank.id()}, {"custody_certificate", bank.custody_certificate().pem()}, {"chain", chain}};
+    Json j{{"bank", bank.id()},
+           {"custody_certificate", bank.custody_certificate().pem()},
+           {"chain", chain}};
     if (auto c = bank.crl()) j["crl_next_update"] = c->next_update();
     j["crl_valid"] = bank.has_valid_crl();
     net::write_json(res, j);
@@ -130,11 +138,13 @@ void register_routes(httplib::Server& server, Bank& bank, CrlRefresher* crl) {
     net::write_json(res, account_to_json(*a), 201);
   });
 
-  server.Get(R"(/v1/accounts/([A-Za-z0-9._:-]{1,128}))", [&](const httplib::Request& req, httplib::Response& res) {
+  server.Get(R"(/v1/accounts/([A-Za-z0-9._:-]{1,128}))", [&](const httplib::Request& req,
+                                                             httplib::Response& res) {
     if (!require_admin(bank, req, res)) return;
     auto a = bank.store().find_account(req.matches[1]);
     if (!a) return net::write_problem(res, a.error());
-    if (!*a) return net::write_problem(res, Error{Errc::account_unknown, "account", "no such account"});
+    if (!*a)
+      return net::write_problem(res, Error{Errc::account_unknown, "account", "no such account"});
     net::write_json(res, account_to_json(**a));
   });
 
@@ -156,13 +166,16 @@ void register_routes(httplib::Server& server, Bank& bank, CrlRefresher* crl) {
     net::write_json(res, audit_to_json(*a));
   });
 
-  server.Post("/v1/admin/refresh-crl", [&bank, crl](const httplib::Request& req, httplib::Response& res) {
-    if (!require_admin(bank, req, res)) return;
-    if (!crl) return net::write_problem(res, Error{Errc::not_found, {}, "no CA configured"});
-    if (auto s = crl->refresh_now(); !s) return net::write_problem(res, s.error());
-    auto c = bank.crl();
-    net::write_json(res, Json{{"crl_next_update", c ? c->next_update() : 0}, {"crl_valid", bank.has_valid_crl()}});
-  });
+  server.Post("/v1/admin/refresh-crl",
+              [&bank, crl](const httplib::Request& req, httplib::Response& res) {
+                if (!require_admin(bank, req, res)) return;
+                if (!crl)
+                  return net::write_problem(res, Error{Errc::not_found, {}, "no CA configured"});
+                if (auto s = crl->refresh_now(); !s) return net::write_problem(res, s.error());
+                auto c = bank.crl();
+                net::write_json(res, Json{{"crl_next_update", c ? c->next_update() : 0},
+                                          {"crl_valid", bank.has_valid_crl()}});
+              });
 }
 
 int serve(const ServeOptions& opts) {
@@ -186,13 +199,20 @@ int serve(const ServeOptions& opts) {
   CrlRefresher refresher(**bank, ca_url, (fs::path(opts.dir) / kCrlCache).string(),
                          std::chrono::seconds(std::max(1, opts.crl_refresh_s)));
   if (auto s = refresher.refresh_now(); !s)
-    std::fprintf(stderr, "zf bank serve: cannot fetch the CRL from %s (%s); %s\n", ca_url.c_str(),
-                 s.error().message().c_str(),
-                 (*bank)->has_valid_crl() ? "using the cached CRL" : "refusing documents until it can");
+    std::fprintf(
+        stderr, "zf bank serve: cannot fetch the CRL from %s (%s); %s\n", ca_url.c_str(),
+        s.error().message().c_str(),
+        (*bank)->has_valid_crl() ? "using the cached CRL" : "refusing documents until it can");
 
   net::HttpsServer server(*tls, *tls_key);
   server.install_defaults();
   register_routes(server.raw(), **bank, &refresher);
+  if (opts.fault_reply_delay_ms > 0) {
+    auto delay = std::chrono::milliseconds(opts.fault_reply_delay_ms);
+    server.raw().set_post_routing_handler([delay](const httplib::Request&, httplib::Response&) {
+      std::this_thread::sleep_for(delay);
+    });
+  }
   auto bound = server.bind("127.0.0.1", opts.port);
   if (!bound) return fail_with(bound.error());
   if (!opts.port_file.empty())

@@ -19,7 +19,8 @@ namespace zf::bank {
 // stays in use until its next update; after that the bank refuses documents.
 class CrlRefresher {
  public:
-  CrlRefresher(Bank& bank, std::string ca_url, std::string cache_path, std::chrono::seconds interval);
+  CrlRefresher(Bank& bank, std::string ca_url, std::string cache_path,
+               std::chrono::seconds interval);
   ~CrlRefresher();
   CrlRefresher(const CrlRefresher&) = delete;
 
@@ -52,6 +53,10 @@ struct ServeOptions {
   std::string port_file;
   std::string ca_url;  // overrides bank.json when set
   int crl_refresh_s = 60;
+  // Fault injection for crash tests: hold every answer this long after the
+  // handler finished (so after the money moved), widening the window in which
+  // a kill loses a receipt of a committed movement. 0 in normal operation.
+  int fault_reply_delay_ms = 0;
 };
 
 // `zf bank serve`: opens the bank in `dir`, fetches the CRL, binds

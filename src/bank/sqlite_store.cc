@@ -81,10 +81,19 @@ class SqliteBankStore final : public BankStore {
       }
       if (auto r = insert_account(account); !r) return r;
       // The currency's system accounts come into being with its first account.
-      AccountRecord issuance{ledger::issuance_account_id(account.currency), ledger::AccountKind::issuance,
-                             account.currency, "", std::nullopt, 0, account.created_at};
+      AccountRecord issuance{ledger::issuance_account_id(account.currency),
+                             ledger::AccountKind::issuance,
+                             account.currency,
+                             "",
+                             std::nullopt,
+                             0,
+                             account.created_at};
       AccountRecord outstanding{ledger::outstanding_account_id(account.currency),
-                                ledger::AccountKind::ecash_outstanding, account.currency, "", std::nullopt, 0,
+                                ledger::AccountKind::ecash_outstanding,
+                                account.currency,
+                                "",
+                                std::nullopt,
+                                0,
                                 account.created_at};
       for (const auto* sys : {&issuance, &outstanding}) {
         auto f = find_locked(sys->id);
@@ -98,7 +107,8 @@ class SqliteBankStore final : public BankStore {
     if (existing) {
       if (existing->kind != account.kind || existing->currency != account.currency ||
           existing->user_id != account.user_id || existing->se_id != account.se_id)
-        return fail(Errc::conflict, "account " + account.id + " exists with other settings", "account");
+        return fail(Errc::conflict, "account " + account.id + " exists with other settings",
+                    "account");
       return *existing;
     }
     AccountRecord out = account;
@@ -114,7 +124,8 @@ class SqliteBankStore final : public BankStore {
   Result<std::vector<AccountRecord>> list_accounts() override {
     std::lock_guard lock(mu_);
     auto st = db_->prepare(
-        "SELECT id, kind, currency, user_id, se_id, balance_minor, created_at FROM accounts ORDER BY id");
+        "SELECT id, kind, currency, user_id, se_id, balance_minor, created_at FROM accounts ORDER "
+        "BY id");
     if (!st) return up(st);
     std::vector<AccountRecord> out;
     for (;;) {
@@ -141,7 +152,8 @@ class SqliteBankStore final : public BankStore {
       auto row = st->step();
       if (!row) return up(row);
       if (!*row) break;
-      out.push_back({st->col_int(0), st->col_text(1), st->col_text(2), st->col_int(3), st->col_int(4)});
+      out.push_back(
+          {st->col_int(0), st->col_text(1), st->col_text(2), st->col_int(3), st->col_int(4)});
     }
     return out;
   }
@@ -151,8 +163,8 @@ class SqliteBankStore final : public BankStore {
     return find_processed_locked(doc_id);
   }
 
-  Result<Applied> apply(const DocKey& doc, const ledger::JournalEntry& entry, const std::string& response,
-                        std::int64_t now) override {
+  Result<Applied> apply(const DocKey& doc, const ledger::JournalEntry& entry,
+                        const std::string& response, std::int64_t now) override {
     std::lock_guard lock(mu_);
     Applied out;
     Status s = db_->transaction([&]() -> Status {
@@ -161,7 +173,8 @@ class SqliteBankStore final : public BankStore {
       // below, so a document moves money at most once even across crashes and
       // concurrent retries; if anything below fails, the claim rolls back with it.
       auto claim = db_->prepare(
-          "INSERT INTO processed_documents(doc_id, signer, doc_type, payload_digest, response, created_at)"
+          "INSERT INTO processed_documents(doc_id, signer, doc_type, payload_digest, response, "
+          "created_at)"
           " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(doc_id) DO NOTHING");
       if (!claim) return up(claim);
       if (auto r = claim->bind(1, doc.doc_id)
@@ -178,9 +191,10 @@ class SqliteBankStore final : public BankStore {
         if (!prior) return up(prior);
         if (!*prior) return fail(Errc::internal, "processed document vanished");
         const DocKey& k = (*prior)->key;
-        if (k.signer != doc.signer || k.doc_type != doc.doc_type || k.payload_digest != doc.payload_digest)
-          return fail(Errc::doc_id_reused, "another document with id " + doc.doc_id + " was already processed",
-                      "id");
+        if (k.signer != doc.signer || k.doc_type != doc.doc_type ||
+            k.payload_digest != doc.payload_digest)
+          return fail(Errc::doc_id_reused,
+                      "another document with id " + doc.doc_id + " was already processed", "id");
         out.response = (*prior)->response;
         out.replayed = true;
         return {};  // an idempotent retry: commit nothing new
@@ -197,7 +211,8 @@ class SqliteBankStore final : public BankStore {
       auto next = ledger::apply_entry(entry, std::move(touched));
       if (!next) return up(next);
 
-      auto j = db_->prepare("INSERT INTO journal(doc_id, kind, created_at) VALUES (?1, ?2, ?3) RETURNING entry_id");
+      auto j = db_->prepare(
+          "INSERT INTO journal(doc_id, kind, created_at) VALUES (?1, ?2, ?3) RETURNING entry_id");
       if (!j) return up(j);
       auto row = j->bind(1, entry.doc_id).bind(2, entry.kind).bind(3, now).step();
       if (!row) return up(row);
@@ -205,9 +220,12 @@ class SqliteBankStore final : public BankStore {
       out.entry_id = j->col_int(0);
       if (auto r = j->run(); !r) return r;
       for (const auto& p : entry.postings) {
-        auto ins = db_->prepare("INSERT INTO postings(entry_id, account_id, amount_minor) VALUES (?1, ?2, ?3)");
+        auto ins = db_->prepare(
+            "INSERT INTO postings(entry_id, account_id, amount_minor) VALUES (?1, ?2, ?3)");
         if (!ins) return up(ins);
-        if (auto r = ins->bind(1, out.entry_id).bind(2, p.account_id).bind(3, p.amount_minor).run(); !r) return r;
+        if (auto r = ins->bind(1, out.entry_id).bind(2, p.account_id).bind(3, p.amount_minor).run();
+            !r)
+          return r;
       }
       for (const auto& a : *next) {
         auto upd = db_->prepare("UPDATE accounts SET balance_minor = ?1 WHERE id = ?2");
@@ -260,7 +278,8 @@ class SqliteBankStore final : public BankStore {
         if (!je->col_null(3)) {
           std::string acc = je->col_text(3);
           auto c = currency_of.find(acc);
-          cur.postings.push_back({acc, c == currency_of.end() ? std::string("???") : c->second, je->col_int(4)});
+          cur.postings.push_back(
+              {acc, c == currency_of.end() ? std::string("???") : c->second, je->col_int(4)});
         }
       }
       if (have) auditor.add_entry(cur);
@@ -274,15 +293,16 @@ class SqliteBankStore final : public BankStore {
   Result<AccountRecord> row_to_account(const store::Stmt& st) {
     auto kind = ledger::kind_from_name(st.col_text(1));
     if (!kind) return up(kind);
-    AccountRecord a{st.col_text(0), *kind, st.col_text(2), st.col_text(3), std::nullopt, st.col_int(5),
-                    st.col_int(6)};
+    AccountRecord a{st.col_text(0), *kind,         st.col_text(2), st.col_text(3),
+                    std::nullopt,   st.col_int(5), st.col_int(6)};
     if (!st.col_null(4)) a.se_id = st.col_text(4);
     return a;
   }
 
   Result<std::optional<AccountRecord>> find_locked(const std::string& id) {
     auto st = db_->prepare(
-        "SELECT id, kind, currency, user_id, se_id, balance_minor, created_at FROM accounts WHERE id = ?1");
+        "SELECT id, kind, currency, user_id, se_id, balance_minor, created_at FROM accounts WHERE "
+        "id = ?1");
     if (!st) return up(st);
     auto row = st->bind(1, id).step();
     if (!row) return up(row);
@@ -297,15 +317,22 @@ class SqliteBankStore final : public BankStore {
         "INSERT INTO accounts(id, kind, currency, user_id, se_id, balance_minor, created_at)"
         " VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)");
     if (!st) return up(st);
-    st->bind(1, a.id).bind(2, ledger::kind_name(a.kind)).bind(3, a.currency).bind(4, a.user_id).bind(6, a.created_at);
-    if (a.se_id) st->bind(5, *a.se_id);
-    else st->bind_null(5);
+    st->bind(1, a.id)
+        .bind(2, ledger::kind_name(a.kind))
+        .bind(3, a.currency)
+        .bind(4, a.user_id)
+        .bind(6, a.created_at);
+    if (a.se_id)
+      st->bind(5, *a.se_id);
+    else
+      st->bind_null(5);
     return st->run();
   }
 
   Result<std::optional<ProcessedDocument>> find_processed_locked(const std::string& doc_id) {
     auto st = db_->prepare(
-        "SELECT doc_id, signer, doc_type, payload_digest, response, created_at FROM processed_documents"
+        "SELECT doc_id, signer, doc_type, payload_digest, response, created_at FROM "
+        "processed_documents"
         " WHERE doc_id = ?1");
     if (!st) return up(st);
     auto row = st->bind(1, doc_id).step();

@@ -39,15 +39,20 @@ struct BankRemote {
 
   void add_to(CLI::App* cmd) {
     cmd->add_option("--url", url, "bank base URL, e.g. https://127.0.0.1:8444")->required();
-    cmd->add_option("--root", root_file, "the CA root certificate (PEM) to trust")->required()->check(CLI::ExistingFile);
-    cmd->add_option("--token-file", token_file, "file holding the bank admin token (or set ZF_TOKEN)");
+    cmd->add_option("--root", root_file, "the CA root certificate (PEM) to trust")
+        ->required()
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--token-file", token_file,
+                    "file holding the bank admin token (or set ZF_TOKEN)");
   }
   Result<bank::BankClient> connect() const {
     auto root = Certificate::from_pem(read_all(root_file));
     if (!root) return std::unexpected(root.error());
     std::string token;
-    if (!token_file.empty()) token = strip(read_all(token_file));
-    else if (const char* env = std::getenv("ZF_TOKEN")) token = env;
+    if (!token_file.empty())
+      token = strip(read_all(token_file));
+    else if (const char* env = std::getenv("ZF_TOKEN"))
+      token = env;
     return bank::BankClient::connect(url, *root, token);
   }
 };
@@ -59,16 +64,20 @@ void add_bank_commands(CLI::App& app, int& exit_code) {
   bank->require_subcommand(1);
 
   {
-    auto* cmd = bank->add_subcommand("init",
-                                     "create a bank state directory: custody key (0600) and certificate, TLS "
-                                     "certificate, admin token, bank.db");
+    auto* cmd = bank->add_subcommand(
+        "init",
+        "create a bank state directory: custody key (0600) and certificate, TLS "
+        "certificate, admin token, bank.db");
     auto opts = std::make_shared<bank::InitOptions>();
     auto root_file = std::make_shared<std::string>();
     auto token_file = std::make_shared<std::string>();
     cmd->add_option("--dir", opts->dir, "state directory")->required();
-    cmd->add_option("--id", opts->bank_id, "bank id, e.g. bank-a (the custody certificate's CN)")->required();
+    cmd->add_option("--id", opts->bank_id, "bank id, e.g. bank-a (the custody certificate's CN)")
+        ->required();
     cmd->add_option("--ca-url", opts->ca_url, "CA base URL")->required();
-    cmd->add_option("--ca-root", *root_file, "the CA root certificate (PEM)")->required()->check(CLI::ExistingFile);
+    cmd->add_option("--ca-root", *root_file, "the CA root certificate (PEM)")
+        ->required()
+        ->check(CLI::ExistingFile);
     cmd->add_option("--ca-token-file", *token_file, "file holding the CA admin token")
         ->required()
         ->check(CLI::ExistingFile);
@@ -78,9 +87,13 @@ void add_bank_commands(CLI::App& app, int& exit_code) {
       if (!root) return void(exit_code = complain(root.error(), "bank init"));
       auto ca = ca::CaClient::connect(opts->ca_url, *root, strip(read_all(*token_file)));
       if (!ca) return void(exit_code = complain(ca.error(), "bank init"));
-      auto issue = [&](const std::string& role, const std::string& csr) { return ca->request_certificate(role, csr); };
-      if (auto s = bank::init_bank(*opts, issue); !s) return void(exit_code = complain(s.error(), "bank init"));
-      std::printf("bank %s created in %s (custody.pem, admin.token)\n", opts->bank_id.c_str(), opts->dir.c_str());
+      auto issue = [&](const std::string& role, const std::string& csr) {
+        return ca->request_certificate(role, csr);
+      };
+      if (auto s = bank::init_bank(*opts, issue); !s)
+        return void(exit_code = complain(s.error(), "bank init"));
+      std::printf("bank %s created in %s (custody.pem, admin.token)\n", opts->bank_id.c_str(),
+                  opts->dir.c_str());
     });
   }
   {
@@ -90,10 +103,13 @@ void add_bank_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--port", opts->port, "TCP port (0 picks a free one)");
     cmd->add_option("--port-file", opts->port_file, "write the bound port here");
     cmd->add_option("--ca-url", opts->ca_url, "CA base URL (default: the one given at init)");
-    cmd->add_option("--crl-refresh-s", opts->crl_refresh_s, "seconds between CRL fetches (default 60)")
+    cmd->add_option("--crl-refresh-s", opts->crl_refresh_s,
+                    "seconds between CRL fetches (default 60)")
         ->check(CLI::Range(1, 86400));
     // Hidden: fault injection for the crash tests (answers held back after the money moved).
-    cmd->add_option("--fault-reply-delay-ms", opts->fault_reply_delay_ms)->check(CLI::Range(0, 10000))->group("");
+    cmd->add_option("--fault-reply-delay-ms", opts->fault_reply_delay_ms)
+        ->check(CLI::Range(0, 10000))
+        ->group("");
     cmd->callback([opts, &exit_code] { exit_code = bank::serve(*opts); });
   }
   {
@@ -104,7 +120,8 @@ void add_bank_commands(CLI::App& app, int& exit_code) {
     remote->add_to(cmd);
     cmd->add_option("--account", req->account, "account id")->required();
     cmd->add_option("--currency", req->currency, "ISO-4217 code, e.g. CNY")->required();
-    cmd->add_option("--user", req->user_id, "owner's user id (as in the SE certificate)")->required();
+    cmd->add_option("--user", req->user_id, "owner's user id (as in the SE certificate)")
+        ->required();
     cmd->add_option("--se", *se, "only this SE may sign for the account");
     cmd->callback([=, &exit_code] {
       if (!se->empty()) req->se_id = *se;
@@ -116,7 +133,8 @@ void add_bank_commands(CLI::App& app, int& exit_code) {
     });
   }
   {
-    auto* cmd = bank->add_subcommand("cash-in", "credit money paid in at the counter (admin; exactly once per --ref)");
+    auto* cmd = bank->add_subcommand(
+        "cash-in", "credit money paid in at the counter (admin; exactly once per --ref)");
     auto remote = std::make_shared<BankRemote>();
     auto account = std::make_shared<std::string>();
     auto amount = std::make_shared<std::string>();
@@ -124,7 +142,8 @@ void add_bank_commands(CLI::App& app, int& exit_code) {
     remote->add_to(cmd);
     cmd->add_option("--account", *account, "account id")->required();
     cmd->add_option("--amount", *amount, "amount, e.g. \"CNY 100.00\"")->required();
-    cmd->add_option("--ref", *ref, "unique reference of this cash-in (retries reuse it)")->required();
+    cmd->add_option("--ref", *ref, "unique reference of this cash-in (retries reuse it)")
+        ->required();
     cmd->callback([=, &exit_code] {
       auto a = Amount::parse(*amount);
       if (!a) return void(exit_code = complain(a.error(), "bank cash-in"));
@@ -136,7 +155,8 @@ void add_bank_commands(CLI::App& app, int& exit_code) {
     });
   }
   {
-    auto* cmd = bank->add_subcommand("audit", "recompute the books; exit status 1 if anything is wrong (admin)");
+    auto* cmd = bank->add_subcommand(
+        "audit", "recompute the books; exit status 1 if anything is wrong (admin)");
     auto remote = std::make_shared<BankRemote>();
     remote->add_to(cmd);
     cmd->callback([=, &exit_code] {
@@ -151,10 +171,13 @@ void add_bank_commands(CLI::App& app, int& exit_code) {
           auto a = cur ? Amount::of(*cur, minor < 0 ? -minor : minor) : fail(Errc::bad_currency);
           return (minor < 0 ? "-" : "") + (a ? a->to_string() : std::to_string(minor));
         };
-        std::printf("%s: customer %s + joint %s + hold %s + e-cash outstanding %s + settlement %s = issued %s  %s\n",
-                    f.currency.c_str(), show(f.customer_minor).c_str(), show(f.joint_minor).c_str(),
-                    show(f.hold_minor).c_str(), show(f.ecash_outstanding_minor).c_str(),
-                    show(f.settlement_minor).c_str(), show(f.issued_minor).c_str(), f.conserved ? "ok" : "VIOLATED");
+        std::printf(
+            "%s: customer %s + joint %s + hold %s + e-cash outstanding %s + settlement %s = issued "
+            "%s  %s\n",
+            f.currency.c_str(), show(f.customer_minor).c_str(), show(f.joint_minor).c_str(),
+            show(f.hold_minor).c_str(), show(f.ecash_outstanding_minor).c_str(),
+            show(f.settlement_minor).c_str(), show(f.issued_minor).c_str(),
+            f.conserved ? "ok" : "VIOLATED");
       }
       for (const auto& v : r->violations) std::printf("violation: %s\n", v.c_str());
       std::printf("%s\n", r->ok() ? "audit ok" : "AUDIT FAILED");
@@ -170,7 +193,8 @@ void add_bank_commands(CLI::App& app, int& exit_code) {
       if (!c) return void(exit_code = complain(c.error(), "bank info"));
       auto i = c->info();
       if (!i) return void(exit_code = complain(i.error(), "bank info"));
-      std::printf("bank %s (CRL %s)\n%s", i->bank_id.c_str(), i->crl_valid ? "current" : "missing or expired",
+      std::printf("bank %s (CRL %s)\n%s", i->bank_id.c_str(),
+                  i->crl_valid ? "current" : "missing or expired",
                   i->custody_certificate.pem().c_str());
     });
   }

@@ -162,7 +162,9 @@ Result<Network> network_up(const NetworkOptions& opts, const Say& say) {
     return ca_admin_client->request_certificate(role, csr);
   };
   if (auto s = check(bank::init_bank(bank_init, issue), "bank init"); !s) return std::unexpected(s.error());
-  auto bank_port = start(net, opts, opts.bank_id, {"bank", "serve", "--dir", net.bank_dir});
+  std::vector<std::string> bank_args = {"bank", "serve", "--dir", net.bank_dir};
+  bank_args.insert(bank_args.end(), opts.bank_args.begin(), opts.bank_args.end());
+  auto bank_port = start(net, opts, opts.bank_id, bank_args);
   if (!bank_port) return std::unexpected(bank_port.error());
   net.bank_url = "https://127.0.0.1:" + std::to_string(*bank_port);
   say("bank        " + net.bank_url + "  " + opts.bank_id + " (state " + net.bank_dir + ")");

@@ -24,6 +24,7 @@ struct NetworkOptions {
   std::int64_t max_payment_minor = 200000;  // CNY 2000.00
   bool detach = true;                       // leave the services running after we return
   std::string zf_binary;                    // the `zf` executable (default: this process's)
+  std::vector<std::string> bank_args;       // extra `zf bank serve` arguments (fault injection in tests)
 };
 
 // A service process of the network and how to start it again on the same port.

@@ -196,6 +196,19 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
   }
   {
     auto c = std::make_shared<Common>();
+    auto* cmd = with_common(w->add_subcommand("unblock", "unblock the PIN with the PUK ($ZF_PUK) and set $ZF_PIN"), c);
+    cmd->callback([=, &exit_code] {
+      auto wl = wallet::Wallet::open(c->dir);
+      if (!wl) return void(exit_code = report(wl.error(), "unblock"));
+      const char* puk = std::getenv("ZF_PUK");
+      auto pin = read_pin(*c);
+      if (!puk || !pin) return void(exit_code = report(Error{Errc::missing_field, "puk", "set ZF_PUK and ZF_PIN"}, "unblock"));
+      if (auto s = (*wl)->balance(); !s) return void(exit_code = report(s.error(), "unblock"));
+      if (auto s = (*wl)->se().unblock(puk, *pin); !s) exit_code = report(s.error(), "unblock");
+    });
+  }
+  {
+    auto c = std::make_shared<Common>();
     auto* cmd = with_common(w->add_subcommand("refresh-crl", "fetch the CA's CRL and install it in the SE"), c);
     cmd->callback([=, &exit_code] {
       auto wl = wallet::Wallet::open(c->dir);

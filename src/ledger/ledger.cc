@@ -26,7 +26,8 @@ constexpr std::array kKinds = {
 std::string to_text(__int128 v) {
   if (v == 0) return "0";
   bool neg = v < 0;
-  unsigned __int128 u = neg ? static_cast<unsigned __int128>(-(v + 1)) + 1 : static_cast<unsigned __int128>(v);
+  unsigned __int128 u =
+      neg ? static_cast<unsigned __int128>(-(v + 1)) + 1 : static_cast<unsigned __int128>(v);
   std::string out;
   while (u != 0) {
     out.push_back(static_cast<char>('0' + static_cast<int>(u % 10)));
@@ -67,7 +68,8 @@ std::string_view kind_name(AccountKind kind) {
 Result<AccountKind> kind_from_name(std::string_view name) {
   for (const auto& row : kKinds)
     if (row.name == name) return row.kind;
-  return fail(Errc::bad_field, "unknown account kind '" + std::string(name.substr(0, 32)) + "'", "kind");
+  return fail(Errc::bad_field, "unknown account kind '" + std::string(name.substr(0, 32)) + "'",
+              "kind");
 }
 
 bool is_customer_money(AccountKind kind) {
@@ -85,26 +87,30 @@ std::string outstanding_account_id(std::string_view currency) {
 bool is_reserved_account_id(std::string_view id) { return id.starts_with(kReservedPrefix); }
 
 Status check_account_id(std::string_view id) {
-  if (id.empty() || id.size() > 128) return fail(Errc::bad_field, "must be 1..128 characters", "account");
+  if (id.empty() || id.size() > 128)
+    return fail(Errc::bad_field, "must be 1..128 characters", "account");
   for (char c : id) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-              c == '_' || c == ':' || c == '-';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '-';
     if (!ok) return fail(Errc::bad_field, "must be of [A-Za-z0-9._:-]", "account");
   }
-  if (is_reserved_account_id(id)) return fail(Errc::bad_field, "ids starting with 'sys:' are reserved", "account");
+  if (is_reserved_account_id(id))
+    return fail(Errc::bad_field, "ids starting with 'sys:' are reserved", "account");
   return {};
 }
 
 Status check_entry(const JournalEntry& entry) {
   const std::string what = "journal entry for '" + entry.doc_id + "'";
-  if (entry.postings.size() < 2) return fail(Errc::internal, what + " needs at least two postings", "postings");
+  if (entry.postings.size() < 2)
+    return fail(Errc::internal, what + " needs at least two postings", "postings");
   std::map<std::string, __int128> sums;
   std::set<std::string> seen;
   for (const auto& p : entry.postings) {
     if (p.amount_minor == 0) return fail(Errc::internal, what + " has a zero posting", "postings");
     if (p.amount_minor > Amount::kMaxMinor || p.amount_minor < -Amount::kMaxMinor)
       return fail(Errc::internal, what + " has a posting beyond the maximum amount", "postings");
-    if (!Currency::parse(p.currency)) return fail(Errc::internal, what + " has an unknown currency", "postings");
+    if (!Currency::parse(p.currency))
+      return fail(Errc::internal, what + " has an unknown currency", "postings");
     if (p.account_id.empty()) return fail(Errc::internal, what + " names no account", "postings");
     if (!seen.insert(p.account_id).second)
       return fail(Errc::internal, what + " posts twice to " + p.account_id, "postings");
@@ -112,12 +118,14 @@ Status check_entry(const JournalEntry& entry) {
   }
   for (const auto& [currency, sum] : sums)
     if (sum != 0)
-      return fail(Errc::internal, what + " does not sum to zero in " + currency + " (" + to_text(sum) + ")",
+      return fail(Errc::internal,
+                  what + " does not sum to zero in " + currency + " (" + to_text(sum) + ")",
                   "postings");
   return {};
 }
 
-Result<JournalEntry> cash_in(std::string doc_id, std::string customer_account, const Amount& amount) {
+Result<JournalEntry> cash_in(std::string doc_id, std::string customer_account,
+                             const Amount& amount) {
   return two_legs(std::move(doc_id), kEntryCashIn, issuance_account_id(amount.currency().code()),
                   std::move(customer_account), amount);
 }
@@ -127,9 +135,11 @@ Result<JournalEntry> topup(std::string doc_id, std::string customer_account, con
                   outstanding_account_id(amount.currency().code()), amount);
 }
 
-Result<JournalEntry> deposit(std::string doc_id, std::string customer_account, const Amount& amount) {
-  return two_legs(std::move(doc_id), kEntryDeposit, outstanding_account_id(amount.currency().code()),
-                  std::move(customer_account), amount);
+Result<JournalEntry> deposit(std::string doc_id, std::string customer_account,
+                             const Amount& amount) {
+  return two_legs(std::move(doc_id), kEntryDeposit,
+                  outstanding_account_id(amount.currency().code()), std::move(customer_account),
+                  amount);
 }
 
 Result<std::vector<Account>> apply_entry(const JournalEntry& entry, std::vector<Account> touched) {
@@ -137,16 +147,21 @@ Result<std::vector<Account>> apply_entry(const JournalEntry& entry, std::vector<
   std::vector<Account> out;
   out.reserve(entry.postings.size());
   for (const auto& p : entry.postings) {
-    auto it = std::find_if(touched.begin(), touched.end(), [&](const Account& a) { return a.id == p.account_id; });
-    if (it == touched.end()) return fail(Errc::account_unknown, "no account " + p.account_id, "account");
+    auto it = std::find_if(touched.begin(), touched.end(),
+                           [&](const Account& a) { return a.id == p.account_id; });
+    if (it == touched.end())
+      return fail(Errc::account_unknown, "no account " + p.account_id, "account");
     if (it->currency != p.currency)
-      return fail(Errc::currency_mismatch, "account " + p.account_id + " is in " + it->currency, "currency");
+      return fail(Errc::currency_mismatch, "account " + p.account_id + " is in " + it->currency,
+                  "currency");
     // Both operands are within ±kMaxMinor, so the sum cannot overflow int64.
     std::int64_t next = it->balance_minor + p.amount_minor;
     if (next > Amount::kMaxMinor || next < -Amount::kMaxMinor)
-      return fail(Errc::amount_overflow, "balance of " + p.account_id + " would exceed the maximum", "amount");
+      return fail(Errc::amount_overflow, "balance of " + p.account_id + " would exceed the maximum",
+                  "amount");
     if (next < 0 && is_customer_money(it->kind))
-      return fail(Errc::insufficient_funds, "account " + p.account_id + " cannot cover the amount", "amount");
+      return fail(Errc::insufficient_funds, "account " + p.account_id + " cannot cover the amount",
+                  "amount");
     Account a = *it;
     a.balance_minor = next;
     out.push_back(std::move(a));
@@ -170,8 +185,8 @@ void Auditor::add_entry(const JournalEntry& entry) {
       continue;
     }
     if (it->second.account.currency != p.currency)
-      violations_.push_back(name + ": posting in " + p.currency + " to " + p.account_id + " kept in " +
-                            it->second.account.currency);
+      violations_.push_back(name + ": posting in " + p.currency + " to " + p.account_id +
+                            " kept in " + it->second.account.currency);
     it->second.posted += p.amount_minor;
   }
 }
@@ -191,17 +206,30 @@ AuditReport Auditor::finish() {
       r.violations.push_back("account " + id + ": balance " + std::to_string(a.balance_minor) +
                              " but postings sum to " + to_text(t.posted));
     if (is_customer_money(a.kind) && a.balance_minor < 0)
-      r.violations.push_back("account " + id + ": customer money is negative (" + std::to_string(a.balance_minor) + ")");
+      r.violations.push_back("account " + id + ": customer money is negative (" +
+                             std::to_string(a.balance_minor) + ")");
     if (a.balance_minor > Amount::kMaxMinor || a.balance_minor < -Amount::kMaxMinor)
       r.violations.push_back("account " + id + ": balance beyond the maximum amount");
     Sums& s = per_currency[a.currency];
     switch (a.kind) {
-      case AccountKind::customer: s.customer += a.balance_minor; break;
-      case AccountKind::joint: s.joint += a.balance_minor; break;
-      case AccountKind::hold: s.hold += a.balance_minor; break;
-      case AccountKind::ecash_outstanding: s.outstanding += a.balance_minor; break;
-      case AccountKind::settlement: s.settlement += a.balance_minor; break;
-      case AccountKind::issuance: s.issuance += a.balance_minor; break;
+      case AccountKind::customer:
+        s.customer += a.balance_minor;
+        break;
+      case AccountKind::joint:
+        s.joint += a.balance_minor;
+        break;
+      case AccountKind::hold:
+        s.hold += a.balance_minor;
+        break;
+      case AccountKind::ecash_outstanding:
+        s.outstanding += a.balance_minor;
+        break;
+      case AccountKind::settlement:
+        s.settlement += a.balance_minor;
+        break;
+      case AccountKind::issuance:
+        s.issuance += a.balance_minor;
+        break;
     }
   }
   for (const auto& [currency, s] : per_currency) {
@@ -216,8 +244,8 @@ AuditReport Auditor::finish() {
     __int128 held = s.customer + s.joint + s.hold + s.outstanding + s.settlement;
     f.conserved = held == -s.issuance;
     if (!f.conserved)
-      r.violations.push_back(currency + ": customer + joint + hold + outstanding + settlement = " + to_text(held) +
-                             " but issued = " + to_text(-s.issuance));
+      r.violations.push_back(currency + ": customer + joint + hold + outstanding + settlement = " +
+                             to_text(held) + " but issued = " + to_text(-s.issuance));
     r.currencies.push_back(std::move(f));
   }
   *this = Auditor();

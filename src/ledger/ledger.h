@@ -77,11 +77,13 @@ inline constexpr std::string_view kEntryDeposit = "deposit";
 Status check_entry(const JournalEntry& entry);
 
 // cash-in: issuance -amount / customer +amount (money enters the bank).
-Result<JournalEntry> cash_in(std::string doc_id, std::string customer_account, const Amount& amount);
+Result<JournalEntry> cash_in(std::string doc_id, std::string customer_account,
+                             const Amount& amount);
 // top-up: customer -amount / e-cash outstanding +amount (money goes into an SE).
 Result<JournalEntry> topup(std::string doc_id, std::string customer_account, const Amount& amount);
 // deposit: e-cash outstanding -amount / customer +amount (e-cash comes back).
-Result<JournalEntry> deposit(std::string doc_id, std::string customer_account, const Amount& amount);
+Result<JournalEntry> deposit(std::string doc_id, std::string customer_account,
+                             const Amount& amount);
 
 // Applies a checked entry to the accounts it touches and returns them with their
 // new balances. Refuses: an unknown account (account_unknown), a posting in

@@ -77,25 +77,39 @@ Result<int> ApduServer::bind(int port) {
 }
 
 void ApduServer::run(const Handler& handler, const OnConnect& on_connect) {
+  // One link at a time, like a Bluetooth pairing: a new connection replaces the
+  // current one (its terminal went away or is idle), and starts a new session.
+  int fd = -1;
+  Bytes frame;
   while (!stopping_) {
-    pollfd p{listen_fd_, POLLIN, 0};
-    if (::poll(&p, 1, 200) <= 0) continue;
-    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    on_connect();
-    Bytes frame;
-    while (!stopping_) {
-      pollfd q{fd, POLLIN, 0};
-      int ready = ::poll(&q, 1, 200);
-      if (ready == 0) continue;
-      if (ready < 0 || !recv_frame(fd, frame)) break;
-      Bytes reply = handler(frame);
-      if (!send_frame(fd, reply)) break;
+    pollfd p[2] = {{listen_fd_, POLLIN, 0}, {fd, POLLIN, 0}};
+    int ready = ::poll(p, fd >= 0 ? 2 : 1, 200);
+    if (ready <= 0) continue;
+    if (p[0].revents & POLLIN) {
+      int fresh = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fresh >= 0) {
+        if (fd >= 0) ::close(fd);
+        fd = fresh;
+        int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        on_connect();
+      }
+      continue;
     }
-    ::close(fd);
+    if (fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+      if (!recv_frame(fd, frame)) {
+        ::close(fd);
+        fd = -1;
+        continue;
+      }
+      Bytes reply = handler(frame);
+      if (!send_frame(fd, reply)) {
+        ::close(fd);
+        fd = -1;
+      }
+    }
   }
+  if (fd >= 0) ::close(fd);
 }
 
 void ApduServer::stop() { stopping_ = true; }

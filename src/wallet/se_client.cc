@@ -42,6 +42,8 @@ SeClient SeClient::in_process(se::Applet& applet, std::function<std::int64_t()> 
 }
 
 Result<Bytes> SeClient::call(std::uint8_t cla, std::uint8_t ins, std::uint8_t p1, std::uint8_t p2, ByteView data) {
+  // An extended APDU carries at most 65535 bytes; larger input never reaches the SE.
+  if (data.size() > 65535) return fail(Errc::too_large, "command data exceeds one extended APDU");
   se::Command cmd{cla, ins, p1, p2, Bytes(data.begin(), data.end()), 65536u};
   auto raw = transport_(se::encode_command(cmd));
   if (!raw) return std::unexpected(raw.error());

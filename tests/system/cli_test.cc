@@ -1,1 +1,194 @@
+// The terminal as a person uses it: `zf wallet ...` commands against a local
+// network of real processes. Every refusal has a name and changes nothing.
+#include <sys/wait.h>
 
+#include <fstream>
+#include <sstream>
+
+#include "ca/client.h"
+#include "core/document.h"
+#include "system_fixture.h"
+
+namespace zf::test {
+namespace {
+
+struct CmdResult {
+  int exit_code;
+  std::string out;
+};
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class CliTest : public NetworkTest {
+ protected:
+  std::vector<std::string> users() const override { return {"alice", "bob", "carol"}; }
+
+  // Runs `zf wallet <args> --wallet <user's wallet>` with the PIN in the environment.
+  CmdResult wallet(const std::string& user, const std::vector<std::string>& args, const std::string& pin = "123456") {
+    std::string cmd = "ZF_PIN='" + pin + "' " + std::string(ZF_BINARY) + " wallet";
+    for (const auto& a : args) cmd += " '" + a + "'";
+    cmd += " --wallet '" + se(user).wallet + "' > '" + (dir_ / "out.txt").string() + "' 2>&1";
+    int status = std::system(cmd.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir_ / "out.txt")};
+  }
+
+  // Everything the audit sees, to compare before and after a refusal.
+  Json books() {
+    Json a = audit();
+    EXPECT_TRUE(a["ok"].get<bool>()) << a.dump(2);
+    return Json{{"system", a["system"]}, {"bank", a["banks"][0]["currencies"]},
+                {"alice", se_balance("alice")}, {"bob", se_balance("bob")}};
+  }
+
+  // Expects a refusal named `code` that leaves the books as they were.
+  void expect_refused(const std::string& user, const std::vector<std::string>& args, const std::string& code) {
+    Json before = books();
+    CmdResult r = wallet(user, args);
+    EXPECT_NE(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find(code), std::string::npos) << "expected " << code << ", got: " << r.out;
+    EXPECT_EQ(books(), before) << "a refused command changed the books";
+  }
+
+  std::string write(const std::string& name, const std::string& text) {
+    std::string path = (dir_ / name).string();
+    std::ofstream(path) << text << "\n";
+    return path;
+  }
+};
+
+TEST_F(CliTest, TopUpPayReceiveDepositThroughTheCommandLine) {
+  CmdResult top = wallet("alice", {"topup", "CNY 100.00", "--bank", net_->bank_id, "--account", se("alice").account});
+  ASSERT_EQ(top.exit_code, 0) << top.out;
+  EXPECT_EQ(se_balance("alice"), 10000);
+  std::string note = (dir_ / "note.jws").string();
+  CmdResult pay = wallet("alice", {"pay", "CNY 12.50", "--to", se("bob").se_id, "--out", note});
+  ASSERT_EQ(pay.exit_code, 0) << pay.out;
+  EXPECT_EQ(se_balance("alice"), 8750);
+  CmdResult rec = wallet("bob", {"receive", note});
+  ASSERT_EQ(rec.exit_code, 0) << rec.out;
+  EXPECT_EQ(se_balance("bob"), 1250);
+  CmdResult again = wallet("bob", {"receive", note});
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.out.find("replayed"), std::string::npos) << again.out;
+  EXPECT_EQ(se_balance("bob"), 1250);
+  CmdResult dep = wallet("bob", {"deposit", "CNY 2.50", "--bank", net_->bank_id, "--account", se("bob").account});
+  ASSERT_EQ(dep.exit_code, 0) << dep.out;
+  EXPECT_EQ(se_balance("bob"), 1000);
+  CmdResult bal = wallet("bob", {"balance"});
+  ASSERT_EQ(bal.exit_code, 0);
+  EXPECT_NE(bal.out.find("\"CNY\": 1000"), std::string::npos) << bal.out;
+  CmdResult hist = wallet("alice", {"history"});
+  ASSERT_EQ(hist.exit_code, 0);
+  EXPECT_NE(hist.out.find("payment.note"), std::string::npos) << hist.out;
+  Json a = audit();
+  ASSERT_TRUE(a["ok"].get<bool>()) << a.dump(2);
+  EXPECT_EQ(a["system"]["CNY"]["ecash_outstanding_minor"], 9750);
+  EXPECT_EQ(a["banks"][0]["currencies"]["CNY"]["customer_minor"], 300000 - 10000 + 250);
+  std::string cmd = std::string(ZF_BINARY) + " audit '" + net_->dir + "' > /dev/null";
+  EXPECT_EQ(std::system(cmd.c_str()), 0);
+}
+
+TEST_F(CliTest, BadAmountsAndLimitsAreRefusedByName) {
+  ASSERT_EQ(wallet("alice", {"topup", "CNY 1000.00", "--bank", net_->bank_id, "--account", se("alice").account}).exit_code, 0);
+  const std::string bob = se("bob").se_id;
+  const std::string bank = net_->bank_id;
+  const std::string acct = se("alice").account;
+  expect_refused("alice", {"pay", "CNY 1500.00", "--to", bob}, "insufficient_ecash");
+  expect_refused("alice", {"pay", "CNY 0.00", "--to", bob}, "amount_zero");
+  expect_refused("alice", {"pay", "CNY -1.00", "--to", bob}, "amount_negative");
+  expect_refused("alice", {"pay", "CNY 99999999999999999.99", "--to", bob}, "amount_overflow");
+  expect_refused("alice", {"pay", "XYZ 1.00", "--to", bob}, "bad_currency");
+  expect_refused("alice", {"pay", "CNY 1.00", "--to", se("alice").se_id}, "misaddressed");
+  expect_refused("alice", {"topup", "CNY 500.00", "--bank", bank, "--account", acct}, "insufficient_funds");
+  expect_refused("alice", {"topup", "USD 5.00", "--bank", bank, "--account", acct}, "currency_mismatch");
+  expect_refused("alice", {"topup", "CNY 5.00", "--bank", bank, "--account", se("bob").account}, "not_owner");
+  expect_refused("alice", {"topup", "CNY 5.00", "--bank", bank, "--account", "nobody"}, "account_unknown");
+  expect_refused("alice", {"topup", "CNY 4500.00", "--bank", bank, "--account", acct}, "limit_exceeded");
+  expect_refused("alice", {"deposit", "CNY 1.00", "--bank", "bank-z", "--account", acct}, "not_found");
+}
+
+TEST_F(CliTest, OverTheSinglePaymentLimit) {
+  // Limits are per SE: 2000.00 per payment, 5000.00 balance (NetworkOptions).
+  ASSERT_EQ(wallet("alice", {"topup", "CNY 1000.00", "--bank", net_->bank_id, "--account", se("alice").account}).exit_code, 0);
+  expect_refused("alice", {"pay", "CNY 2000.01", "--to", se("bob").se_id}, "limit_exceeded");
+}
+
+TEST_F(CliTest, BadNotesAreRefusedByName) {
+  ASSERT_EQ(wallet("alice", {"topup", "CNY 50.00", "--bank", net_->bank_id, "--account", se("alice").account}).exit_code, 0);
+  std::string to_carol = (dir_ / "to-carol.jws").string();
+  ASSERT_EQ(wallet("alice", {"pay", "CNY 5.00", "--to", se("carol").se_id, "--out", to_carol}).exit_code, 0);
+  expect_refused("bob", {"receive", to_carol}, "misaddressed");
+
+  std::string to_bob = (dir_ / "to-bob.jws").string();
+  ASSERT_EQ(wallet("alice", {"pay", "CNY 5.00", "--to", se("bob").se_id, "--out", to_bob}).exit_code, 0);
+  std::string jws = slurp(to_bob);
+  std::string tampered = jws;
+  std::size_t pos = jws.find('.') + 20;  // inside the payload
+  tampered[pos] = tampered[pos] == 'A' ? 'B' : 'A';
+  expect_refused("bob", {"receive", write("tampered.jws", tampered)}, "bad_signature");
+  expect_refused("bob", {"receive", write("garbage.jws", "not a note")}, "malformed_json");
+  expect_refused("bob", {"receive", write("huge.jws", std::string(70 * 1024, 'a'))}, "too_large");
+
+  // A software key with a self-made certificate claiming the secure-element role.
+  auto key = *PrivateKey::generate();
+  IssueParams p;
+  p.common_name = "se-mallory";
+  p.roles = {Role::secure_element};
+  p.not_before = std::time(nullptr) - 60;
+  p.not_after = p.not_before + 86400;
+  p.serial = new_serial();
+  auto self_made = *make_self_signed_ca(key, p);
+  IssueParams leaf = p;
+  leaf.serial = new_serial();
+  auto leaf_key = *PrivateKey::generate();
+  auto cert = *issue_certificate(self_made, key, leaf_key.public_key(), leaf);
+  KeySigner signer(leaf_key);
+  Json forged{{"type", "payment.note"}, {"v", 1}, {"id", "se-mallory:1"}, {"issuer", "se-mallory"}, {"seq", 1},
+              {"iat", std::time(nullptr)}, {"amount", 100}, {"currency", "CNY"}, {"payer", "se-mallory"},
+              {"payee", se("bob").se_id}};
+  expect_refused("bob", {"receive", write("forged.jws", *sign_document(forged, JwsSigner{&signer, {cert}}))},
+                 "cert_untrusted");
+
+  // The payer's SE is revoked; once the payee's SE has the new CRL, its notes are refused.
+  auto root = *Certificate::from_pem(slurp(net_->root_file));
+  std::string admin = slurp(std::filesystem::path(net_->ca_dir) / "admin.token");
+  admin.pop_back();
+  auto ca = ca::CaClient::connect(net_->ca_url, root, admin);
+  auto alice = terminal("alice");
+  auto alice_cert = *Certificate::from_pem(*alice->se().certificate_pem());
+  ASSERT_TRUE(ca->revoke(alice_cert.serial_hex(), "keyCompromise"));
+  ASSERT_EQ(wallet("bob", {"refresh-crl"}).exit_code, 0);
+  expect_refused("bob", {"receive", to_bob}, "cert_revoked");
+}
+
+TEST_F(CliTest, WrongPinsBlockTheSeUntilThePukUnblocksIt) {
+  ASSERT_EQ(wallet("alice", {"topup", "CNY 50.00", "--bank", net_->bank_id, "--account", se("alice").account}).exit_code, 0);
+  const std::string bob = se("bob").se_id;
+  Json before = books();
+  CmdResult w1 = wallet("alice", {"pay", "CNY 1.00", "--to", bob}, "000000");
+  EXPECT_NE(w1.out.find("pin_wrong"), std::string::npos) << w1.out;
+  EXPECT_NE(w1.out.find("63C2"), std::string::npos) << w1.out;
+  CmdResult w2 = wallet("alice", {"pay", "CNY 1.00", "--to", bob}, "000000");
+  EXPECT_NE(w2.out.find("63C1"), std::string::npos) << w2.out;
+  CmdResult w3 = wallet("alice", {"pay", "CNY 1.00", "--to", bob}, "000000");
+  EXPECT_NE(w3.out.find("pin_blocked"), std::string::npos) << w3.out;
+  CmdResult right = wallet("alice", {"pay", "CNY 1.00", "--to", bob});
+  EXPECT_NE(right.exit_code, 0);
+  EXPECT_NE(right.out.find("pin_blocked"), std::string::npos) << "blocked even with the right PIN: " << right.out;
+  EXPECT_EQ(books(), before);
+
+  std::string cmd = "ZF_PUK=12345678 ZF_PIN=654321 " + std::string(ZF_BINARY) + " wallet unblock --wallet '" +
+                    se("alice").wallet + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  CmdResult after = wallet("alice", {"pay", "CNY 1.00", "--to", bob, "--out", (dir_ / "n.jws").string()}, "654321");
+  EXPECT_EQ(after.exit_code, 0) << after.out;
+  EXPECT_EQ(se_balance("alice"), 4900);
+}
+
+}  // namespace
+}  // namespace zf::test

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "cli/network.h"
+#include "se_host/device.h"
 #include "wallet/wallet.h"
 
 namespace zf::test {
@@ -28,6 +29,7 @@ class NetworkTest : public ::testing::Test {
     o.users = users();
     o.detach = false;
     o.zf_binary = ZF_BINARY;
+    customize(o);
     opts_ = o;
     auto n = cli::network_up(o, [](const std::string&) {});
     ASSERT_TRUE(n) << n.error().message();
@@ -39,6 +41,7 @@ class NetworkTest : public ::testing::Test {
     else std::fprintf(stderr, "network kept in %s\n", dir_.c_str());
   }
   virtual std::vector<std::string> users() const { return {"alice", "bob"}; }
+  virtual void customize(cli::NetworkOptions&) const {}
 
   // A fresh terminal for `user` with the PIN verified.
   std::unique_ptr<wallet::Wallet> terminal(const std::string& user) {
@@ -61,12 +64,11 @@ class NetworkTest : public ::testing::Test {
     EXPECT_TRUE(r) << r.error().message();
     return r ? *r : Json{{"ok", false}};
   }
+  // Reads the SE's balance from its sealed state file, without taking over the
+  // SE's link from the terminal that holds it.
   std::int64_t se_balance(const std::string& user) {
-    auto w = terminal(user);
-    auto info = w ? w->balance() : Result<Json>(fail(Errc::unavailable));
-    if (!info) return -1;
-    const Json& b = (*info)["balances"];
-    return b.contains("CNY") ? b["CNY"].get<std::int64_t>() : 0;
+    auto device = se::Device::open(se(user).dir);
+    return device ? (*device)->applet().balance("CNY") : -1;
   }
 
   std::filesystem::path dir_;

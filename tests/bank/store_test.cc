@@ -1,0 +1,198 @@
+// One suite for every BankStore backend (STYLE.md §3). SQLite is the only one
+// today; a PostgreSQL store joins by adding a factory to kBackends.
+#include "bank/store.h"
+
+#include "ca_fixture.h"
+#include "store/sqlite.h"
+
+namespace zf::test {
+namespace {
+
+using bank::AccountRecord;
+using bank::BankStore;
+using bank::DocKey;
+using ledger::AccountKind;
+
+struct Backend {
+  const char* name;
+  // Opens the store for `dir`; opening twice reaches the same data.
+  std::function<Result<std::unique_ptr<BankStore>>(const std::filesystem::path& dir)> open;
+  // Overwrites an account's balance behind the store's back (to prove the audit notices).
+  std::function<void(const std::filesystem::path& dir, const std::string& account,
+                     std::int64_t balance)>
+      corrupt;
+};
+
+const Backend kBackends[] = {
+    {"sqlite",
+     [](const std::filesystem::path& dir) {
+       return bank::open_sqlite_store((dir / "bank.db").string());
+     },
+     [](const std::filesystem::path& dir, const std::string& account, std::int64_t balance) {
+       auto db = store::Db::open((dir / "bank.db").string());
+       ASSERT_TRUE(db);
+       auto st = (*db)->prepare("UPDATE accounts SET balance_minor = ?1 WHERE id = ?2");
+       ASSERT_TRUE(st);
+       ASSERT_TRUE(st->bind(1, balance).bind(2, account).run());
+     }},
+};
+
+// Names the backend in test output instead of dumping its bytes.
+void PrintTo(const Backend& b, std::ostream* os) { *os << b.name; }
+
+class BankStoreTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    auto s = GetParam().open(tmp.path());
+    ASSERT_TRUE(s) << s.error().message();
+    store = std::move(*s);
+    ASSERT_TRUE(store->open_account(
+        AccountRecord{"alice", AccountKind::customer, "CNY", "alice", {}, 0, 1}));
+    ASSERT_TRUE(
+        store->apply(key("cash-1"), *ledger::cash_in("cash-1", "alice", cny(1000)), "r-cash-1", 1));
+  }
+
+  void TearDown() override {
+    // Conservation holds after every test, except where a test broke it on purpose.
+    if (store && !corrupted) {
+      EXPECT_TRUE(audit_ok());
+    }
+  }
+
+  static Amount cny(std::int64_t minor) { return *Amount::of("CNY", minor); }
+  static DocKey key(const std::string& id, const std::string& payload = "p",
+                    const std::string& signer = "se-1") {
+    return DocKey{id, signer, "topup.request", sha256(as_bytes(payload))};
+  }
+  std::int64_t balance(const std::string& id) {
+    auto a = store->find_account(id);
+    return a && *a ? (*a)->balance_minor : -1;
+  }
+  bool audit_ok() {
+    auto r = store->audit();
+    EXPECT_TRUE(r) << r.error().message();
+    return r && r->ok();
+  }
+
+  TempDir tmp;
+  std::unique_ptr<BankStore> store;
+  bool corrupted = false;
+};
+
+TEST_P(BankStoreTest, OpeningAnAccountCreatesTheCurrencySystemAccounts) {
+  auto all = store->list_accounts();
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ(balance(ledger::issuance_account_id("CNY")), -1000);
+  EXPECT_EQ(balance(ledger::outstanding_account_id("CNY")), 0);
+  auto sys = store->find_account(ledger::outstanding_account_id("CNY"));
+  EXPECT_EQ((*sys)->kind, AccountKind::ecash_outstanding);
+}
+
+TEST_P(BankStoreTest, ApplyMovesMoneyAndRecordsTheResponse) {
+  auto a = store->apply(key("t-1"), *ledger::topup("t-1", "alice", cny(300)), "receipt-1", 2);
+  ASSERT_TRUE(a) << a.error().message();
+  EXPECT_FALSE(a->replayed);
+  EXPECT_GT(a->entry_id, 0);
+  EXPECT_EQ(a->response, "receipt-1");
+  EXPECT_EQ(balance("alice"), 700);
+  auto p = store->find_processed("t-1");
+  ASSERT_TRUE(p && *p);
+  EXPECT_EQ((*p)->response, "receipt-1");
+  EXPECT_EQ((*p)->key.signer, "se-1");
+  auto h = store->history("alice", 10);
+  ASSERT_TRUE(h);
+  ASSERT_EQ(h->size(), 2u);
+  EXPECT_EQ((*h)[0].amount_minor, -300);
+  EXPECT_TRUE(audit_ok());
+}
+
+TEST_P(BankStoreTest, SameDocumentReturnsTheStoredResponseAndMovesNothing) {
+  ASSERT_TRUE(store->apply(key("t-1"), *ledger::topup("t-1", "alice", cny(300)), "receipt-1", 2));
+  // The retry brings a freshly built response; the stored one wins.
+  auto again =
+      store->apply(key("t-1"), *ledger::topup("t-1", "alice", cny(300)), "receipt-1-rebuilt", 3);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->replayed);
+  EXPECT_EQ(again->response, "receipt-1");
+  EXPECT_EQ(balance("alice"), 700);
+  EXPECT_TRUE(audit_ok());
+}
+
+TEST_P(BankStoreTest, ADifferentDocumentWithAUsedIdChangesNothing) {
+  ASSERT_TRUE(store->apply(key("t-1"), *ledger::topup("t-1", "alice", cny(300)), "receipt-1", 2));
+  for (const DocKey& k : {key("t-1", "other payload"), key("t-1", "p", "se-2")}) {
+    auto r = store->apply(k, *ledger::topup("t-1", "alice", cny(50)), "receipt-x", 3);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::doc_id_reused);
+  }
+  EXPECT_EQ(balance("alice"), 700);
+  EXPECT_EQ((*store->find_processed("t-1"))->response, "receipt-1");
+}
+
+TEST_P(BankStoreTest, ARefusedMovementLeavesNoTrace) {
+  auto r =
+      store->apply(key("t-big"), *ledger::topup("t-big", "alice", cny(1001)), "receipt-big", 2);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::insufficient_funds);
+  EXPECT_EQ(balance("alice"), 1000);
+  // The id was not claimed: the same document can succeed once funds arrive.
+  auto p = store->find_processed("t-big");
+  ASSERT_TRUE(p);
+  EXPECT_FALSE(*p);
+  ASSERT_TRUE(store->apply(key("cash-2"), *ledger::cash_in("cash-2", "alice", cny(1)), "r", 3));
+  EXPECT_TRUE(
+      store->apply(key("t-big"), *ledger::topup("t-big", "alice", cny(1001)), "receipt-big", 4));
+  EXPECT_EQ(balance("alice"), 0);
+  EXPECT_TRUE(audit_ok());
+}
+
+TEST_P(BankStoreTest, AnUnbalancedEntryIsNeverWritten) {
+  ledger::JournalEntry bad = *ledger::topup("t-bad", "alice", cny(300));
+  bad.postings[1].amount_minor = 299;  // a fen goes missing
+  auto r = store->apply(key("t-bad"), bad, "receipt", 2);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::internal);
+  EXPECT_EQ(balance("alice"), 1000);
+  EXPECT_FALSE(*store->find_processed("t-bad"));
+  auto audit = store->audit();
+  ASSERT_TRUE(audit);
+  EXPECT_TRUE(audit->ok());
+  EXPECT_EQ(audit->entries, 1u);
+}
+
+TEST_P(BankStoreTest, PostingToAnUnknownAccountIsRefused) {
+  auto r = store->apply(key("t-x"), *ledger::topup("t-x", "ghost", cny(1)), "receipt", 2);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::account_unknown);
+}
+
+TEST_P(BankStoreTest, AuditCatchesABalanceChangedBehindTheLedger) {
+  ASSERT_TRUE(audit_ok());
+  store.reset();
+  corrupted = true;
+  GetParam().corrupt(tmp.path(), "alice", 1001);
+  auto s = GetParam().open(tmp.path());
+  ASSERT_TRUE(s);
+  store = std::move(*s);
+  auto r = store->audit();
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->ok());
+  ASSERT_EQ(r->currencies.size(), 1u);
+  EXPECT_FALSE(r->currencies[0].conserved);
+  EXPECT_EQ(r->currencies[0].customer_minor, 1001);
+  EXPECT_EQ(r->currencies[0].issued_minor, 1000);
+}
+
+TEST_P(BankStoreTest, AdminTokensAreLookedUpByHash) {
+  Bytes h = sha256(as_bytes("secret"));
+  ASSERT_TRUE(store->add_admin_token(h, "admin"));
+  EXPECT_TRUE(*store->is_admin_token(h));
+  EXPECT_FALSE(*store->is_admin_token(sha256(as_bytes("guess"))));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, BankStoreTest, ::testing::ValuesIn(kBackends),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace zf::test

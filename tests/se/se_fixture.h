@@ -1,0 +1,192 @@
+// Shared set-up for the SE tests: a real CA (with a manufacturer) opened
+// in-process on a controllable clock, a bank with a CA-issued custody
+// certificate that signs receipts, and the steps that take an SE from the
+// factory to active over its APDU interface (personalize -> CSR + attestation
+// -> CA issues with a one-time enrollment code -> install -> CRL -> PIN).
+#pragma once
+
+#include <algorithm>
+#include <ctime>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ca/authority.h"
+#include "ca/ca_fixture.h"
+#include "ca/manufacturer.h"
+#include "core/document.h"
+#include "core/enroll.h"
+#include "core/test_util.h"
+#include "se/applet.h"
+#include "wallet/se_client.h"
+
+namespace zf::test {
+
+inline constexpr const char* kPin = "123456";
+inline constexpr const char* kPuk = "12345678";
+inline constexpr const char* kBank = "bank-a";
+inline constexpr const char* kAccount = "acct-1";
+
+// A key held by the test and the certificate that binds it.
+struct KeyCert {
+  PrivateKey key;
+  Certificate cert;
+};
+
+// The payload of a compact JWS (no verification: the tests check what the SE signed).
+inline Json jws_payload(const std::string& jws) {
+  auto parsed = must(jws_parse(jws), "JWS");
+  return must(parse_json_strict(to_string(parsed.payload)), "JWS payload");
+}
+
+// Signs a document payload with `key` and puts `chain` in x5c.
+inline std::string sign_with(const PrivateKey& key, const std::vector<Certificate>& chain,
+                             const Json& payload) {
+  KeySigner signer(key);
+  return must(sign_document(payload, JwsSigner{&signer, chain}), "sign_document");
+}
+
+// A root the CA never heard of, for "self-made certificate" attacks.
+inline KeyCert self_made_root(const std::string& cn, std::time_t now) {
+  PrivateKey key = must(PrivateKey::generate(), "fake root key");
+  IssueParams p;
+  p.common_name = cn;
+  p.not_before = now - 3600;
+  p.not_after = now + 365 * 86400;
+  p.serial = new_serial();
+  Certificate cert = must(make_self_signed_ca(key, p), "fake root");
+  return {std::move(key), std::move(cert)};
+}
+
+// A leaf under `issuer` with one role, for a fresh software key.
+inline KeyCert issue_under(const KeyCert& issuer, Role role, const std::string& cn,
+                           const std::string& user_id, std::time_t now) {
+  PrivateKey key = must(PrivateKey::generate(), "leaf key");
+  IssueParams p;
+  p.common_name = cn;
+  p.user_id = user_id;
+  p.roles = {role};
+  p.not_before = now - 3600;
+  p.not_after = now + 365 * 86400;
+  p.serial = new_serial();
+  Certificate cert = must(issue_certificate(issuer.cert, issuer.key, key.public_key(), p), "leaf");
+  return {std::move(key), std::move(cert)};
+}
+
+// The CA, the manufacturer and one bank, all in a temporary directory.
+class SeWorld {
+ public:
+  SeWorld() {
+    ca = must(ca::Authority::open(world.ca_dir), "open CA");
+    ca->set_clock([this] { return static_cast<std::time_t>(now); });
+    bank = custody_key(kBank);
+  }
+
+  std::string root_pem() const { return ca->root().pem(); }
+  std::string crl_pem() { return must(ca->crl(), "CRL").pem(); }
+  std::function<std::int64_t()> clock() {
+    return [this] { return now; };
+  }
+
+  // A bank key with a `custody` certificate issued by the CA (admin).
+  KeyCert custody_key(const std::string& bank_id) {
+    PrivateKey key = must(PrivateKey::generate(), "bank key");
+    ca::CertRequest req;
+    req.role = "custody";
+    req.csr_pem = must(make_csr_pem(key, CsrInfo{bank_id, ""}), "bank CSR");
+    auto issued = must(ca->issue(ca::Caller::admin, req), "issue custody");
+    return {std::move(key), std::move(issued.cert)};
+  }
+
+  // A key outside any SE, enrolled as `se_id` with a genuine device attestation:
+  // only possible here because the test holds the manufacturer key.
+  KeyCert enrolled_software_se(const std::string& se_id, const std::string& user) {
+    PrivateKey key = must(PrivateKey::generate(), "software SE key");
+    auto dev = must(ca::make_device(world.mfr_dir, se_id), "device");
+    KeySigner attest(dev.key);
+    auto att = must(make_attestation(attest, dev.chain, key.public_key()), "attestation");
+    auto code = must(ca->issue_enrollment_code(ca::Caller::registration_authority, user, 600));
+    ca::CertRequest req;
+    req.role = "secure-element";
+    req.csr_pem = must(make_csr_pem(key, CsrInfo{se_id, user}), "CSR");
+    req.attestation = attestation_to_json(att);
+    req.enrollment_code = code.code;
+    auto issued = must(ca->issue(ca::Caller::anonymous, req), "issue SE");
+    return {std::move(key), std::move(issued.cert)};
+  }
+
+  // Factory -> active over the SE's own commands; returns the certificate serial.
+  // The session ends verified with kPin.
+  std::string activate(wallet::SeClient& se, const std::string& user, const Json& limits = {}) {
+    Json params{{"user_id", user}, {"pin", kPin}, {"puk", kPuk}, {"root", root_pem()}};
+    if (limits.is_object()) params.update(limits);
+    Json csr = must(se.personalize(params), "personalize");
+    auto code = must(ca->issue_enrollment_code(ca::Caller::registration_authority, user, 600));
+    ca::CertRequest req;
+    req.role = "secure-element";
+    req.csr_pem = csr.at("csr").get<std::string>();
+    req.attestation = csr.at("attestation");
+    req.enrollment_code = code.code;
+    auto issued = must(ca->issue(ca::Caller::anonymous, req), "CA issue");
+    must(se.install_certificate(issued.cert.pem()), "install certificate");
+    must(se.update_crl(crl_pem()), "update CRL");
+    must(se.select(), "select");
+    must(se.verify_pin(kPin), "verify PIN");
+    return issued.serial;
+  }
+
+  // A topup.receipt for a topup.request payload; `change` overrides fields.
+  Json topup_receipt_payload(const Json& request, const Json& change = Json::object()) {
+    Json p{{"type", "topup.receipt"},
+           {"v", 1},
+           {"id", std::string(kBank) + ":r" + std::to_string(++receipt_counter)},
+           {"issuer", kBank},
+           {"iat", now},
+           {"request_id", request.at("id")},
+           {"se", request.at("issuer")},
+           {"amount", request.at("amount")},
+           {"currency", request.at("currency")},
+           {"account", request.at("account")},
+           {"bank", request.at("bank")}};
+    p.update(change);
+    return p;
+  }
+  std::string topup_receipt(const Json& request, const Json& change = Json::object()) {
+    return sign_with(bank.key, {bank.cert}, topup_receipt_payload(request, change));
+  }
+
+  // A deposit.receipt for a deposit.note payload; `change` overrides fields.
+  std::string deposit_receipt(const Json& note, const Json& change = Json::object()) {
+    Json p{{"type", "deposit.receipt"},
+           {"v", 1},
+           {"id", std::string(kBank) + ":d" + std::to_string(++receipt_counter)},
+           {"issuer", kBank},
+           {"iat", now},
+           {"note_id", note.at("id")},
+           {"se", note.at("issuer")},
+           {"amount", note.at("amount")},
+           {"currency", note.at("currency")},
+           {"account", note.at("account")},
+           {"bank", note.at("bank")}};
+    p.update(change);
+    return sign_with(bank.key, {bank.cert}, p);
+  }
+
+  // Request, bank receipt, apply: the SE ends `amount` richer.
+  void topup(wallet::SeClient& se, std::int64_t amount, const std::string& currency = "CNY") {
+    Json r = must(
+        se.topup_request(
+            {{"amount", amount}, {"currency", currency}, {"bank", kBank}, {"account", kAccount}}),
+        "topup request");
+    must(se.apply_topup_receipt(topup_receipt(jws_payload(r.at("request")))), "topup receipt");
+  }
+
+  CaWorld world;
+  std::unique_ptr<ca::Authority> ca;
+  std::int64_t now = std::time(nullptr);
+  KeyCert bank{PrivateKey{nullptr}, Certificate{nullptr}};
+  int receipt_counter = 0;
+};
+
+}  // namespace zf::test
