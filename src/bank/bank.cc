@@ -308,12 +308,38 @@ Result<std::string> Bank::deposit(std::string_view note_jws) {
   if (!v) return up(v);
   const Document& doc = v->doc.doc;
   auto account = document_account(doc);
-  if (!account) return up(account);
   auto prior = prior_response(v->key);
   if (!prior) return up(prior);
   if (*prior) return **prior;
-
   const Amount& amount = *doc.amount();
+  if (!account) {
+    // The SE already debited itself for this note. A note for this bank that no
+    // account here can take is answered with a signed refusal, which returns the
+    // value to the SE, and the note is consumed so it can never be credited later.
+    // A note for another bank is not ours to consume: it stays valid there.
+    Errc code = account.error().code;
+    if (code != Errc::account_unknown && code != Errc::currency_mismatch) return up(account);
+    Json refusal{{"type", "deposit.receipt"},
+                 {"v", 1},
+                 {"id", answer_id(id_, "d", doc.id())},
+                 {"issuer", id_},
+                 {"iat", static_cast<std::int64_t>(now())},
+                 {"note_id", doc.id()},
+                 {"se", v->signer.subject_cn()},
+                 {"amount", amount.minor()},
+                 {"currency", std::string(amount.currency().code())},
+                 {"account", doc.str("account")},
+                 {"bank", id_},
+                 {"status", "refused"},
+                 {"reason", std::string(errc_name(code))}};
+    auto signed_refusal = sign_receipt(refusal);
+    if (!signed_refusal) return up(signed_refusal);
+    ledger::JournalEntry none{0, doc.id(), "deposit_refused", {}};
+    auto recorded = store_->apply(v->key, none, *signed_refusal, now());
+    if (!recorded) return up(recorded);
+    return recorded->response;
+  }
+
   Json receipt{{"type", "deposit.receipt"},
                {"v", 1},
                {"id", answer_id(id_, "d", doc.id())},

@@ -200,6 +200,12 @@ class SqliteBankStore final : public BankStore {
         return {};  // an idempotent retry: commit nothing new
       }
 
+      // An entry without postings records a refusal: the document is consumed
+      // (it can never move money later) and nothing else is written.
+      if (entry.postings.empty()) {
+        out.response = response;
+        return {};
+      }
       // The books' invariant is asserted before anything is written.
       if (auto c = ledger::check_entry(entry); !c) return c;
       std::vector<ledger::Account> touched;

@@ -88,6 +88,7 @@ class BankStore {
   //   2. check that the entry sums to zero, load the accounts it touches, apply
   //      it with ledger::apply_entry (insufficient_funds etc. roll everything back);
   //   3. write the journal entry, its postings, the new balances and `response`.
+  // An entry with no postings records a refusal: step 1 only, nothing moves.
   virtual Result<Applied> apply(const DocKey& doc, const ledger::JournalEntry& entry,
                                 const std::string& response, std::int64_t now) = 0;
 

@@ -13,6 +13,7 @@
 #include "ca/authority.h"
 #include "ca/client.h"
 #include "ca/manufacturer.h"
+#include "core/document.h"
 #include "se_host/device.h"
 #include "store/sealed.h"
 #include "store/sqlite.h"
@@ -254,11 +255,16 @@ Result<Json> network_audit(const std::string& dir) {
   if (!report) return std::unexpected(report.error());
   auto db = store::Db::open((fs::path(net->bank_dir) / "bank.db").string());
   if (!db) return std::unexpected(db.error());
+  // Whether the bank moved money for a document (a signed refusal moved none).
   auto processed = [&](const std::string& doc_id) -> bool {
-    auto st = (*db)->prepare("SELECT 1 FROM processed_documents WHERE doc_id = ?1");
+    auto st = (*db)->prepare("SELECT response FROM processed_documents WHERE doc_id = ?1");
     if (!st) return false;
     auto row = st->bind(1, doc_id).step();
-    return row && *row;
+    if (!row || !*row) return false;
+    auto jws = jws_parse(st->col_text(0));
+    if (!jws) return true;
+    auto doc = Document::parse(to_string(jws->payload));
+    return !doc || doc->str("status") != "refused";
   };
 
   struct Figures {

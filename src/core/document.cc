@@ -25,9 +25,10 @@ const std::vector<DocTypeSpec> kTypes = {
     {"payment.ack", 1, true, {{"note_id", K::id}, {"payer", K::id}, {"payee", K::id}}},
     {"deposit.note", 1, true,
      {{"amount", K::minor}, {"currency", K::currency}, {"account", K::id}, {"bank", K::id}}},
+    // status "refused" (with a reason) returns the note's value to the SE that signed it.
     {"deposit.receipt", 1, false,
      {{"note_id", K::id}, {"se", K::id}, {"amount", K::minor}, {"currency", K::currency},
-      {"account", K::id}, {"bank", K::id}}},
+      {"account", K::id}, {"bank", K::id}, {"status", K::id, false}, {"reason", K::id, false}}},
     {"f2f.payment", 1, true,
      {{"amount", K::minor}, {"currency", K::currency}, {"payer", K::id}, {"payee", K::id},
       {"session", K::id}}},

@@ -593,6 +593,21 @@ Result<Bytes> Applet::deposit_receipt(const Command& c, std::int64_t now_s) {
     if (doc.json().at(f) != it->second.at(f)) return fail(Errc::receipt_mismatch, "receipt differs from the note", f);
   if (signed_doc->signers.front().subject_cn() != it->second.at("bank").get<std::string>())
     return fail(Errc::receipt_mismatch, "receipt signed by another bank", "bank");
+  std::string status = doc.str("status");
+  if (!status.empty() && status != "credited" && status != "refused")
+    return fail(Errc::bad_field, "unknown deposit status", "status");
+  if (status == "refused") {
+    // The bank refused the note and consumed it: its value comes back here, once.
+    if (auto s = credit(*doc.amount()); !s) return std::unexpected(s.error());
+    pending_deposits_.erase(it);
+    settled_deposits_.insert(note_id);
+    log("deposit.refund", doc.id(), &*doc.amount(), true, doc.str("bank"), now_s);
+    dirty_ = true;
+    return json_bytes(Json{{"settled", note_id},
+                           {"refunded_minor", doc.amount()->minor()},
+                           {"reason", doc.str("reason")},
+                           {"balance_minor", balance(doc.amount()->currency().code())}});
+  }
   pending_deposits_.erase(it);
   settled_deposits_.insert(note_id);
   log("deposit", doc.id(), &*doc.amount(), false, doc.str("bank"), now_s);

@@ -218,7 +218,11 @@ Result<Json> Wallet::deposit(const Amount& amount, const std::string& bank, cons
   if (!note) return std::unexpected(note.error());
   OutboxEntry e{(*note)["id"], "deposit", (*note)["note"], bank, "pending", "", ""};
   if (auto s = save_entry(e); !s) return std::unexpected(s.error());
-  return settle(e);
+  auto settled = settle(e);
+  if (settled && settled->contains("refunded_minor"))
+    return fail(errc_from_name((*settled)["reason"].get<std::string>()),
+                "the bank refused the deposit; the e-cash is back in the SE", "account");
+  return settled;
 }
 
 Result<Json> Wallet::retry() {

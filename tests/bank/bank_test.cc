@@ -75,6 +75,29 @@ class BankTest : public ::testing::Test {
     expect_books_ok();
   }
 
+  // A deposit note for this bank that no account can take: the SE already debited
+  // itself, so the bank answers with a signed refusal (which returns the value to
+  // the SE) and consumes the note. No money moves here, now or on a retry.
+  void expect_deposit_refused(const std::string& note, const std::string& reason) {
+    std::int64_t before = balance("alice-cny"), out_before = outstanding();
+    auto r = bank->deposit(note);
+    ASSERT_TRUE(r) << r.error().message();
+    auto jws = jws_parse(*r);
+    ASSERT_TRUE(jws);
+    auto doc = Document::parse(to_string(jws->payload));
+    ASSERT_TRUE(doc) << doc.error().message();
+    EXPECT_EQ(doc->type(), "deposit.receipt");
+    EXPECT_EQ(doc->str("status"), "refused");
+    EXPECT_EQ(doc->str("reason"), reason);
+    EXPECT_EQ(balance("alice-cny"), before);
+    EXPECT_EQ(outstanding(), out_before);
+    auto again = bank->deposit(note);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(*again, *r) << "a retry gets the same signed refusal";
+    EXPECT_EQ(balance("alice-cny"), before);
+    expect_books_ok();
+  }
+
   CaWorld world;
   std::unique_ptr<ca::Authority> authority;
   CertSource src;
@@ -240,17 +263,17 @@ TEST_F(BankTest, RefusesDocumentsThatDoNotFitTheAccount) {
   expect_refused(
       bank->topup(alice.sign(alice.topup(kBank, ledger::issuance_account_id("CNY"), 100))),
       Errc::account_unknown, 10000, 0);
-  expect_refused(
-      bank->deposit(alice.sign(alice.deposit(kBank, ledger::outstanding_account_id("CNY"), 100))),
-      Errc::account_unknown, 10000, 0);
+  expect_deposit_refused(alice.sign(alice.deposit(kBank, ledger::outstanding_account_id("CNY"), 100)),
+                         "account_unknown");
   expect_refused(bank->topup(bob.sign(bob.topup(kBank, "alice-cny", 100))), Errc::not_owner, 10000,
                  0);
   expect_refused(bank->topup(alice.sign(alice.topup(kBank, "alice-cny", 10001))),
                  Errc::insufficient_funds, 10000, 0);
   expect_refused(bank->topup(alice.sign(alice.topup(kBank, "alice-cny", 100, "USD"))),
                  Errc::currency_mismatch, 10000, 0);
-  expect_refused(bank->deposit(alice.sign(alice.deposit(kBank, "alice-cny", 100, "HKD"))),
-                 Errc::currency_mismatch, 10000, 0);
+  expect_deposit_refused(alice.sign(alice.deposit(kBank, "alice-cny", 100, "HKD")), "currency_mismatch");
+  expect_refused(bank->deposit(alice.sign(alice.deposit("bank-b", "alice-cny", 100))), Errc::misaddressed,
+                 10000, 0);
   // An account bound to one SE refuses the same user's other SE.
   TestSigner alice2 = enroll_se(src, world, "se-alice-2", "alice");
   ASSERT_TRUE(bank->open_account({"alice-bound", "CNY", "alice", "se-alice"}));

@@ -811,6 +811,26 @@ TEST_F(AppletTest, DepositNoteDebitsAndItsReceiptSettlesOnce) {
                  a.client->apply_deposit_receipt(sign_with(w.bank.key, {w.bank.cert}, as_topup)));
 }
 
+TEST_F(AppletTest, RefusedDepositReturnsTheValueOnce) {
+  Se& a = active_se("se-a", "alice");
+  w.topup(*a.client, 1000);
+  Json made = must(a.client->deposit_note(bank_params(400)));
+  EXPECT_EQ(a.applet->balance("CNY"), 600);
+  Json p = jws_payload(made.at("note").get<std::string>());
+  EXPECT_REFUSED(a, Errc::bad_field,
+                 a.client->apply_deposit_receipt(w.deposit_receipt(p, {{"status", "lost"}})));
+  std::string refusal = w.deposit_receipt(p, {{"status", "refused"}, {"reason", "account_unknown"}});
+  Json back = must(a.client->apply_deposit_receipt(refusal));
+  EXPECT_EQ(back.at("refunded_minor"), 400);
+  EXPECT_EQ(back.at("reason"), "account_unknown");
+  EXPECT_EQ(a.applet->balance("CNY"), 1000);
+  EXPECT_EQ(must(a.client->info()).at("pending_deposits"), Json::array());
+  // Neither the refusal nor a "credited" receipt for the same note moves value again.
+  EXPECT_REFUSED(a, Errc::replayed, a.client->apply_deposit_receipt(refusal));
+  EXPECT_REFUSED(a, Errc::replayed, a.client->apply_deposit_receipt(w.deposit_receipt(p)));
+  EXPECT_EQ(a.applet->balance("CNY"), 1000);
+}
+
 TEST_F(AppletTest, DepositNeedsEnoughECash) {
   Se& a = active_se("se-a", "alice");
   w.topup(*a.client, 1000);

@@ -110,6 +110,10 @@ TEST_F(CliTest, BadAmountsAndLimitsAreRefusedByName) {
   expect_refused("alice", {"topup", "CNY 5.00", "--bank", bank, "--account", "nobody"}, "account_unknown");
   expect_refused("alice", {"topup", "CNY 4500.00", "--bank", bank, "--account", acct}, "limit_exceeded");
   expect_refused("alice", {"deposit", "CNY 1.00", "--bank", "bank-z", "--account", acct}, "not_found");
+  // The SE debits itself before the bank sees the note; the bank's signed refusal
+  // returns the value, so the books end as they began.
+  expect_refused("alice", {"deposit", "CNY 1.00", "--bank", bank, "--account", "nobody"}, "account_unknown");
+  expect_refused("alice", {"deposit", "USD 1.00", "--bank", bank, "--account", acct}, "insufficient_ecash");
 }
 
 TEST_F(CliTest, OverTheSinglePaymentLimit) {
