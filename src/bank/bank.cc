@@ -270,32 +270,52 @@ Result<std::string> Bank::topup(std::string_view request_jws) {
   auto v = verify(request_jws, "topup.request");
   if (!v) return up(v);
   const Document& doc = v->doc.doc;
-  auto account = document_account(doc);
-  if (!account) return up(account);
-  if (v->signer.user_id() != account->user_id ||
-      (account->se_id && *account->se_id != v->signer.subject_cn()))
-    return fail(Errc::not_owner, "the signer does not own account " + account->id, "account");
   auto prior = prior_response(v->key);
   if (!prior) return up(prior);
   if (*prior) return **prior;
-
   const Amount& amount = *doc.amount();
-  Json receipt{{"type", "topup.receipt"},
-               {"v", 1},
-               {"id", answer_id(id_, "r", doc.id())},
-               {"issuer", id_},
-               {"iat", static_cast<std::int64_t>(now())},
-               {"request_id", doc.id()},
-               {"se", v->signer.subject_cn()},
-               {"amount", amount.minor()},
-               {"currency", std::string(amount.currency().code())},
-               {"account", account->id},
-               {"bank", id_}};
-  auto signed_receipt = sign_receipt(receipt);
+  auto receipt_for = [&](const std::string& account_id) {
+    return Json{{"type", "topup.receipt"},
+                {"v", 1},
+                {"id", answer_id(id_, "r", doc.id())},
+                {"issuer", id_},
+                {"iat", static_cast<std::int64_t>(now())},
+                {"request_id", doc.id()},
+                {"se", v->signer.subject_cn()},
+                {"amount", amount.minor()},
+                {"currency", std::string(amount.currency().code())},
+                {"account", account_id},
+                {"bank", id_}};
+  };
+  // A request for this bank that it will not serve is answered with a signed
+  // refusal and consumed, so the SE can drop it from its pending top-ups (the
+  // terminal, untrusted, cannot) and it can never move money later.
+  auto refuse = [&](const Error& why) -> Result<std::string> {
+    Json refusal = receipt_for(doc.str("account"));
+    refusal["status"] = "refused";
+    refusal["reason"] = std::string(errc_name(why.code));
+    auto signed_refusal = sign_receipt(refusal);
+    if (!signed_refusal) return up(signed_refusal);
+    ledger::JournalEntry none{0, doc.id(), "topup_refused", {}};
+    auto recorded = store_->apply(v->key, none, *signed_refusal, now());
+    if (!recorded) return up(recorded);
+    return recorded->response;
+  };
+  auto account = document_account(doc);
+  if (!account) {
+    if (account.error().code == Errc::misaddressed) return up(account);  // not ours to consume
+    return refuse(account.error());
+  }
+  if (v->signer.user_id() != account->user_id ||
+      (account->se_id && *account->se_id != v->signer.subject_cn()))
+    return refuse(Error{Errc::not_owner, "account", "the signer does not own account " + account->id});
+
+  auto signed_receipt = sign_receipt(receipt_for(account->id));
   if (!signed_receipt) return up(signed_receipt);
   auto entry = ledger::topup(doc.id(), account->id, amount);
   if (!entry) return up(entry);
   auto applied = store_->apply(v->key, *entry, *signed_receipt, now());
+  if (!applied && applied.error().code == Errc::insufficient_funds) return refuse(applied.error());
   if (!applied) return up(applied);
   return applied->response;
 }

@@ -17,9 +17,10 @@ const std::vector<FieldSpec> kCommon = {
 const std::vector<DocTypeSpec> kTypes = {
     {"topup.request", 1, true,
      {{"amount", K::minor}, {"currency", K::currency}, {"account", K::id}, {"bank", K::id}}},
+    // status "refused" (with a reason): the bank consumed the request and moved nothing.
     {"topup.receipt", 1, false,
      {{"request_id", K::id}, {"se", K::id}, {"amount", K::minor}, {"currency", K::currency},
-      {"account", K::id}, {"bank", K::id}}},
+      {"account", K::id}, {"bank", K::id}, {"status", K::id, false}, {"reason", K::id, false}}},
     {"payment.note", 1, true,
      {{"amount", K::minor}, {"currency", K::currency}, {"payer", K::id}, {"payee", K::id}}},
     {"payment.ack", 1, true, {{"note_id", K::id}, {"payer", K::id}, {"payee", K::id}}},

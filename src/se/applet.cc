@@ -470,6 +470,17 @@ Result<Bytes> Applet::topup_receipt(const Command& c, std::int64_t now_s) {
     if (doc.json().at(f) != req.at(f)) return fail(Errc::receipt_mismatch, "receipt differs from the request", f);
   if (signed_doc->signers.front().subject_cn() != req.at("bank").get<std::string>())
     return fail(Errc::receipt_mismatch, "receipt signed by another bank", "bank");
+  std::string status = doc.str("status");
+  if (!status.empty() && status != "credited" && status != "refused")
+    return fail(Errc::bad_field, "unknown top-up status", "status");
+  if (status == "refused") {
+    // The bank consumed the request without moving money: drop it, credit nothing.
+    pending_topups_.erase(it);
+    applied_topups_.insert(request_id);
+    log("topup.refused", doc.id(), nullptr, true, doc.str("bank"), now_s);
+    dirty_ = true;
+    return json_bytes(Json{{"refused", request_id}, {"reason", doc.str("reason")}});
+  }
   if (auto s = credit(*doc.amount()); !s) return std::unexpected(s.error());
   // Safety-critical: the request id moves to the applied set in the same state update as the credit.
   pending_topups_.erase(it);

@@ -186,7 +186,10 @@ Result<Json> Wallet::topup(const Amount& amount, const std::string& bank, const 
   OutboxEntry e{(*signed_req)["id"], "topup", (*signed_req)["request"], bank, "pending", "", ""};
   // Written before sending: after a crash `retry` sends exactly this document again.
   if (auto s = save_entry(e); !s) return std::unexpected(s.error());
-  return settle(e);
+  auto settled = settle(e);
+  if (settled && settled->contains("refused"))
+    return fail(errc_from_name((*settled)["reason"].get<std::string>()), "the bank refused the top-up", "account");
+  return settled;
 }
 
 Result<std::string> Wallet::pay(const Amount& amount, const std::string& payee) {

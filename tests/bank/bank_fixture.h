@@ -3,6 +3,8 @@
 // sign the documents an SE would sign.
 #pragma once
 
+#include <optional>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -157,6 +159,16 @@ inline std::string tamper_payload(std::string jws) {
 inline std::int64_t balance_of(bank::BankStore& store, const std::string& account) {
   auto a = store.find_account(account);
   return a && *a ? (*a)->balance_minor : -1;
+}
+
+
+// The reason of a signed refusal (a receipt with status "refused"), if `receipt` is one.
+inline std::optional<std::string> refusal_reason(const std::string& receipt) {
+  auto jws = jws_parse(receipt);
+  if (!jws) return std::nullopt;
+  auto doc = Document::parse(to_string(jws->payload));
+  if (!doc || doc->str("status") != "refused") return std::nullopt;
+  return doc->str("reason");
 }
 
 }  // namespace zf::test

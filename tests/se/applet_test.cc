@@ -305,6 +305,22 @@ TEST_F(AppletTest, InstallCertificateChecksChainRoleKeyAndSubject) {
 
 // ---------------------------------------------------------------- top-up (§6.2)
 
+TEST_F(AppletTest, RefusedTopupIsDroppedAndCreditsNothing) {
+  Se& a = active_se("se-a", "alice");
+  Json made = must(a.client->topup_request(bank_params(5000)));
+  Json req = jws_payload(made.at("request").get<std::string>());
+  EXPECT_REFUSED(a, Errc::bad_field, a.client->apply_topup_receipt(w.topup_receipt(req, {{"status", "maybe"}})));
+  Json answer = must(a.client->apply_topup_receipt(
+      w.topup_receipt(req, {{"status", "refused"}, {"reason", "insufficient_funds"}})));
+  EXPECT_EQ(answer.at("reason"), "insufficient_funds");
+  Json info = must(a.client->info());
+  EXPECT_EQ(info.at("balances"), Json::object());
+  EXPECT_EQ(info.at("pending_topups"), Json::array());
+  // The bank consumed the request: no credited receipt for it can ever apply.
+  EXPECT_REFUSED(a, Errc::replayed, a.client->apply_topup_receipt(w.topup_receipt(req)));
+  EXPECT_EQ(a.applet->balance("CNY"), 0);
+}
+
 TEST_F(AppletTest, TopupCreditsOnceAndTheSameReceiptIsReplayed) {
   Se& a = active_se("se-a", "alice");
   Json r = must(a.client->topup_request(bank_params(5000)));

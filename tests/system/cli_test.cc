@@ -114,6 +114,10 @@ TEST_F(CliTest, BadAmountsAndLimitsAreRefusedByName) {
   // returns the value, so the books end as they began.
   expect_refused("alice", {"deposit", "CNY 1.00", "--bank", bank, "--account", "nobody"}, "account_unknown");
   expect_refused("alice", {"deposit", "USD 1.00", "--bank", bank, "--account", acct}, "insufficient_ecash");
+  // The bank's signed refusals let the SE drop the refused top-ups: none is left pending.
+  auto device = se::Device::open(se("alice").dir);
+  ASSERT_TRUE(device);
+  EXPECT_EQ((*device)->applet().state_json()["pending_topups"], Json::object());
 }
 
 TEST_F(CliTest, OverTheSinglePaymentLimit) {
