@@ -9,6 +9,8 @@ namespace zf::cli {
 void add_ca_commands(CLI::App& app, int& exit_code);
 // Adds `zf bank ...` (custody server).
 void add_bank_commands(CLI::App& app, int& exit_code);
+// Adds `zf registry ...` (transfer-record server).
+void add_registry_commands(CLI::App& app, int& exit_code);
 // Adds `zf se ...` (the emulated secure element).
 void add_se_commands(CLI::App& app, int& exit_code);
 // Adds `zf wallet ...` (the terminal).
@@ -17,5 +19,7 @@ void add_wallet_commands(CLI::App& app, int& exit_code);
 void add_network_commands(CLI::App& app, int& exit_code);
 // Adds `zf demo`.
 void add_demo_command(CLI::App& app, int& exit_code);
+// Adds `zf bench` (the Google Benchmark suite of bench/, when built with ZF_BENCH).
+void add_bench_command(CLI::App& app, int& exit_code);
 
 }  // namespace zf::cli

@@ -12,10 +12,12 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   zf::cli::add_ca_commands(app, exit_code);
   zf::cli::add_bank_commands(app, exit_code);
+  zf::cli::add_registry_commands(app, exit_code);
   zf::cli::add_se_commands(app, exit_code);
   zf::cli::add_wallet_commands(app, exit_code);
   zf::cli::add_network_commands(app, exit_code);
   zf::cli::add_demo_command(app, exit_code);
+  zf::cli::add_bench_command(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

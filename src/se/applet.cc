@@ -158,6 +158,7 @@ Response Applet::process(const Command& cmd, std::int64_t now_s) {
       {0x80, ins::kTopupReceipt, &Applet::topup_receipt},
       {0x80, ins::kPaymentNote, &Applet::payment_note},
       {0x80, ins::kReceiveNote, &Applet::receive_note},
+      {0x80, ins::kClaimNote, &Applet::claim_note},
       {0x80, ins::kDepositNote, &Applet::deposit_note},
       {0x80, ins::kDepositReceipt, &Applet::deposit_receipt},
       {0x80, ins::kSignQuery, &Applet::sign_query},
@@ -522,7 +523,8 @@ Result<Bytes> Applet::payment_note(const Command& c, std::int64_t now_s) {
   return json_bytes(Json{{"note", *jws}, {"id", id}});
 }
 
-Result<Bytes> Applet::receive_note(const Command& c, std::int64_t now_s) {
+// Every check a payee SE makes on an incoming note before it would credit it.
+Result<SignedDocument> Applet::check_incoming_note(const Command& c, std::int64_t now_s) const {
   if (auto s = require_user(); !s) return std::unexpected(s.error());
   auto j = json_data(c);
   if (!j) return std::unexpected(j.error());
@@ -542,6 +544,14 @@ Result<Bytes> Applet::receive_note(const Command& c, std::int64_t now_s) {
   if (received_notes_.count(doc.id())) return fail(Errc::replayed, "note already received", "id");
   if (doc.amount()->minor() > headroom(doc.amount()->currency().code()))
     return fail(Errc::limit_exceeded, "would exceed the SE's maximum balance", "amount");
+  return signed_doc;
+}
+
+Result<Bytes> Applet::receive_note(const Command& c, std::int64_t now_s) {
+  auto signed_doc = check_incoming_note(c, now_s);
+  if (!signed_doc) return std::unexpected(signed_doc.error());
+  const Document& doc = signed_doc->doc;
+  const std::string signer = signed_doc->signers.front().subject_cn();
   if (auto s = credit(*doc.amount()); !s) return std::unexpected(s.error());
   // Safety-critical: the note id joins the received set in the same state update as the credit.
   received_notes_.insert(doc.id());
@@ -553,6 +563,25 @@ Result<Bytes> Applet::receive_note(const Command& c, std::int64_t now_s) {
                          {"payer", signer},
                          {"note_id", doc.id()},
                          {"balance_minor", balance(doc.amount()->currency().code())}});
+}
+
+// A claim for the registry (DESIGN.md §7), signed only for a note this SE would
+// accept now, so a terminal cannot make its SE claim notes it may not take.
+Result<Bytes> Applet::claim_note(const Command& c, std::int64_t now_s) {
+  auto signed_doc = check_incoming_note(c, now_s);
+  if (!signed_doc) return std::unexpected(signed_doc.error());
+  const Document& doc = signed_doc->doc;
+  Json claim{{"type", "claim"},
+             {"doc_id", doc.id()},
+             {"doc_issuer", doc.issuer()},
+             {"doc_seq", *doc.seq()},
+             {"doc_type", doc.type()},
+             {"processor", se_id_},
+             {"result_digest", b64url_encode(sha256(signed_doc->jws.payload))}};
+  auto jws = sign_next(claim, now_s);
+  if (!jws) return std::unexpected(jws.error());
+  dirty_ = true;  // the sequence counter moved
+  return json_bytes(Json{{"claim", *jws}});
 }
 
 // ---- Deposit (§6.4)

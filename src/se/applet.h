@@ -32,6 +32,7 @@ inline constexpr std::uint8_t kTopupRequest = 0x20;    // 80 20: sign a topup.re
 inline constexpr std::uint8_t kTopupReceipt = 0x22;    // 80 22: apply a topup.receipt
 inline constexpr std::uint8_t kPaymentNote = 0x30;     // 80 30: debit and sign a payment.note
 inline constexpr std::uint8_t kReceiveNote = 0x32;     // 80 32: verify and credit a payment.note
+inline constexpr std::uint8_t kClaimNote = 0x34;       // 80 34: sign a registry claim for a note it would accept
 inline constexpr std::uint8_t kDepositNote = 0x40;     // 80 40: debit and sign a deposit.note
 inline constexpr std::uint8_t kDepositReceipt = 0x42;  // 80 42: record a deposit.receipt
 inline constexpr std::uint8_t kSignQuery = 0x50;       // 80 50: sign an account.query
@@ -101,6 +102,8 @@ class Applet {
   Result<Bytes> topup_receipt(const Command&, std::int64_t);
   Result<Bytes> payment_note(const Command&, std::int64_t);
   Result<Bytes> receive_note(const Command&, std::int64_t);
+  Result<Bytes> claim_note(const Command&, std::int64_t);
+  Result<SignedDocument> check_incoming_note(const Command&, std::int64_t now_s) const;
   Result<Bytes> deposit_note(const Command&, std::int64_t);
   Result<Bytes> deposit_receipt(const Command&, std::int64_t);
   Result<Bytes> sign_query(const Command&, std::int64_t);

@@ -39,6 +39,8 @@ class SeClient {
   Result<Json> apply_topup_receipt(const std::string& receipt_jws);
   Result<Json> payment_note(const Json& params);
   Result<Json> receive_note(const std::string& note_jws);
+  // A registry claim for a note the SE would accept now: {"claim": JWS}.
+  Result<Json> claim_note(const std::string& note_jws);
   Result<Json> deposit_note(const Json& params);
   Result<Json> apply_deposit_receipt(const std::string& receipt_jws);
   Result<Json> sign_query(const Json& params);

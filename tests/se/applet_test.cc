@@ -620,6 +620,32 @@ TEST_F(AppletTest, AStaleCrlRefusesNotesUntilANewOneArrives) {
   EXPECT_THAT(b.client->receive_note(note), IsOk());
 }
 
+TEST_F(AppletTest, ClaimIsSignedOnlyForANoteThisSeWouldAccept) {
+  Se& a = active_se("se-a", "alice");
+  Se& b = active_se("se-b", "bob");
+  Se& c = active_se("se-c", "carol");
+  w.topup(*a.client, 1000);
+  std::string note = must(a.client->payment_note(pay_params("se-b", 300))).at("note");
+  std::int64_t seq_before = b.applet->seq();
+  Json claimed = must(b.client->claim_note(note));
+  EXPECT_EQ(b.applet->seq(), seq_before + 1);
+  EXPECT_EQ(b.applet->balance("CNY"), 0) << "a claim credits nothing";
+  CertVerifier v(w.ca->root());
+  v.set_time(w.now);
+  auto claim = must(open_signed_document(claimed.at("claim").get<std::string>(), v, Role::secure_element));
+  EXPECT_EQ(claim.doc.type(), "claim");
+  EXPECT_EQ(claim.doc.str("doc_id"), "se-a:2");
+  EXPECT_EQ(claim.doc.str("doc_issuer"), "se-a");
+  EXPECT_EQ(claim.doc.json().at("doc_seq"), 2);
+  EXPECT_EQ(claim.doc.str("doc_type"), "payment.note");
+  EXPECT_EQ(claim.doc.str("processor"), "se-b");
+  EXPECT_EQ(claim.doc.str("result_digest"), b64url_encode(sha256(must(jws_parse(note)).payload)));
+  // Not for a note addressed elsewhere, nor for one already received.
+  EXPECT_REFUSED(c, Errc::misaddressed, c.client->claim_note(note));
+  must(b.client->receive_note(note));
+  EXPECT_REFUSED(b, Errc::replayed, b.client->claim_note(note));
+}
+
 TEST_F(AppletTest, PaymentNeedsEnoughECashInThatCurrency) {
   Se& a = active_se("se-a", "alice");
   w.topup(*a.client, 1000);

@@ -1,0 +1,232 @@
+#include "bench_world.h"
+
+#include <stdlib.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "ca/manufacturer.h"
+#include "core/enroll.h"
+
+namespace zf::bench {
+
+namespace fs = std::filesystem;
+
+void must(const Status& s, std::string_view what) {
+  if (!s) throw std::runtime_error(std::string(what) + ": " + s.error().message());
+}
+
+TempDir::TempDir() {
+  std::string tmpl = (fs::temp_directory_path() / "zf-bench-XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp " + tmpl);
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::int64_t now_s() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::function<std::int64_t()> system_clock() {
+  return [] { return now_s(); };
+}
+
+}  // namespace
+
+CaWorld::CaWorld()
+    : ca_dir_((tmp_.path() / "ca").string()), mfr_dir_((tmp_.path() / "mfr").string()) {
+  must(ca::init_manufacturer(mfr_dir_, "Bench Manufacturer"), "init manufacturer");
+  ca::InitOptions o;
+  o.dir = ca_dir_;
+  o.manufacturer_roots_pem = slurp(fs::path(mfr_dir_) / "manufacturer.pem");
+  must(ca::init_ca(o), "init CA");
+  ca_ = must(ca::Authority::open(ca_dir_), "open CA");
+}
+
+Crl CaWorld::crl() { return must(ca_->crl(), "CRL"); }
+
+KeyCert CaWorld::custody_key(const std::string& bank_id) {
+  PrivateKey key = must(PrivateKey::generate(), "bank key");
+  ca::CertRequest req;
+  req.role = "custody";
+  req.csr_pem = must(make_csr_pem(key, CsrInfo{bank_id, ""}), "bank CSR");
+  auto issued = must(ca_->issue(ca::Caller::admin, req), "issue custody");
+  return {std::move(key), std::move(issued.cert)};
+}
+
+KeyCert CaWorld::enrolled_software_se(const std::string& se_id, const std::string& user_id) {
+  PrivateKey key = must(PrivateKey::generate(), "software SE key");
+  auto dev = must(ca::make_device(mfr_dir_, se_id), "device");
+  KeySigner attest(dev.key);
+  auto att = must(make_attestation(attest, dev.chain, key.public_key()), "attestation");
+  auto code = must(ca_->issue_enrollment_code(ca::Caller::registration_authority, user_id, 600),
+                   "enrollment code");
+  ca::CertRequest req;
+  req.role = "secure-element";
+  req.csr_pem = must(make_csr_pem(key, CsrInfo{se_id, user_id}), "SE CSR");
+  req.attestation = attestation_to_json(att);
+  req.enrollment_code = code.code;
+  auto issued = must(ca_->issue(ca::Caller::anonymous, req), "issue SE");
+  return {std::move(key), std::move(issued.cert)};
+}
+
+void CaWorld::activate(wallet::SeClient& se, const std::string& user_id) {
+  Json params{{"user_id", user_id}, {"pin", kPin}, {"puk", kPuk}, {"root", root().pem()}};
+  Json csr = must(se.personalize(params), "personalize");
+  auto code = must(ca_->issue_enrollment_code(ca::Caller::registration_authority, user_id, 600),
+                   "enrollment code");
+  ca::CertRequest req;
+  req.role = "secure-element";
+  req.csr_pem = csr.at("csr").get<std::string>();
+  req.attestation = csr.at("attestation");
+  req.enrollment_code = code.code;
+  auto issued = must(ca_->issue(ca::Caller::anonymous, req), "CA issue");
+  must(se.install_certificate(issued.cert.pem()), "install certificate");
+  must(se.update_crl(crl().pem()), "update CRL");
+  must(se.select(), "select");
+  must(se.verify_pin(kPin), "verify PIN");
+}
+
+std::string sign_payload(const PrivateKey& key, const std::vector<Certificate>& chain,
+                         const Json& payload) {
+  KeySigner signer(key);
+  return must(sign_document(payload, JwsSigner{&signer, chain}), "sign_document");
+}
+
+Json jws_payload(const std::string& jws) {
+  auto parsed = must(jws_parse(jws), "JWS");
+  return must(parse_json_strict(to_string(parsed.payload)), "JWS payload");
+}
+
+namespace {
+
+// A bank-signed topup.receipt for a topup.request payload (what Bank::topup answers).
+std::string receipt_for(const KeyCert& bank, const Json& request, std::int64_t n) {
+  Json p{{"type", "topup.receipt"},
+         {"v", 1},
+         {"id", std::string(kBankId) + ":r" + std::to_string(n)},
+         {"issuer", kBankId},
+         {"iat", now_s()},
+         {"request_id", request.at("id")},
+         {"se", request.at("issuer")},
+         {"amount", request.at("amount")},
+         {"currency", request.at("currency")},
+         {"account", request.at("account")},
+         {"bank", request.at("bank")}};
+  return sign_payload(bank.key, {bank.cert}, p);
+}
+
+void topup_via(wallet::SeClient& se, const KeyCert& bank, std::int64_t minor, std::int64_t n) {
+  Json r = must(
+      se.topup_request(
+          {{"amount", minor}, {"currency", kCurrency}, {"bank", kBankId}, {"account", kAccount}}),
+      "topup request");
+  must(se.apply_topup_receipt(receipt_for(bank, jws_payload(r.at("request")), n)), "topup receipt");
+}
+
+// Enough e-cash that no benchmark run of 1-minor payments can exhaust it.
+constexpr std::int64_t kFloat = 1'000'000'000'000;
+
+}  // namespace
+
+SeWorld::SeWorld() : bank(world.custody_key(kBankId)) {
+  auto make = [this](const std::string& id) {
+    auto dev = must(ca::make_device(world.manufacturer_dir(), id), "make_device");
+    return std::make_unique<se::Applet>(id, std::move(dev.key), std::move(dev.chain));
+  };
+  payer_applet = make("se-payer");
+  payee_applet = make(payee_id);
+  payer = std::make_unique<wallet::SeClient>(
+      wallet::SeClient::in_process(*payer_applet, system_clock()));
+  payee = std::make_unique<wallet::SeClient>(
+      wallet::SeClient::in_process(*payee_applet, system_clock()));
+  world.activate(*payer, "payer-user");
+  world.activate(*payee, "payee-user");
+  topup(*payer, kFloat);
+}
+
+std::string SeWorld::topup_receipt(const Json& request) {
+  return receipt_for(bank, request, ++receipts_);
+}
+
+void SeWorld::topup(wallet::SeClient& se, std::int64_t minor) {
+  topup_via(se, bank, minor, ++receipts_);
+}
+
+SeDeviceWorld::SeDeviceWorld() : bank(world.custody_key(kBankId)) {
+  std::string dir = (world.dir() / "se-device").string();
+  must(se::Device::create(dir, "se-device", world.manufacturer_dir()), "create device");
+  device = must(se::Device::open(dir), "open device");
+  client = std::make_unique<wallet::SeClient>(
+      [this](ByteView apdu) -> Result<Bytes> { return device->handle(apdu, now_s()); });
+  world.activate(*client, "device-user");
+  topup_via(*client, bank, kFloat, 1);
+}
+
+BankWorld::BankWorld() : se_(world.enrolled_software_se("se-bench", "bench-user")) {
+  std::string dir = (world.dir() / "bank").string();
+  bank::InitOptions o{dir, kBankId, "https://127.0.0.1:1", world.root().pem()};
+  auto issue = [this](const std::string& role, const std::string& csr) -> Result<Certificate> {
+    ca::CertRequest r;
+    r.role = role;
+    r.csr_pem = csr;
+    auto issued = world.ca().issue(ca::Caller::admin, r);
+    if (!issued) return std::unexpected(issued.error());
+    return issued->cert;
+  };
+  must(bank::init_bank(o, issue), "init bank");
+  bank = must(bank::Bank::open(dir), "open bank");
+  must(bank->install_crl(world.crl()), "install CRL");
+  se_chain_ = {se_.cert, world.root()};
+  must(bank->open_account({kAccount, kCurrency, "bench-user", std::nullopt}), "open account");
+  must(bank->cash_in(kAccount, must(Amount::of(kCurrency, 2 * kFloat), "amount"), "bench-float"),
+       "cash in");
+  // E-cash outstanding for the deposits to come back from.
+  must(bank->topup(topup_request(kFloat)), "first top-up");
+}
+
+Json BankWorld::se_payload(const std::string& type, std::int64_t minor) {
+  ++seq_;
+  return Json{{"type", type},
+              {"v", 1},
+              {"id", "se-bench:" + std::to_string(seq_)},
+              {"issuer", "se-bench"},
+              {"seq", seq_},
+              {"iat", now_s()},
+              {"amount", minor},
+              {"currency", kCurrency},
+              {"account", kAccount},
+              {"bank", kBankId}};
+}
+
+std::string BankWorld::topup_request(std::int64_t minor) {
+  return sign_payload(se_.key, se_chain_, se_payload("topup.request", minor));
+}
+
+std::string BankWorld::deposit_note(std::int64_t minor) {
+  return sign_payload(se_.key, se_chain_, se_payload("deposit.note", minor));
+}
+
+std::vector<std::function<void()>>& world_releasers() {
+  static std::vector<std::function<void()>> releasers;
+  return releasers;
+}
+
+void release_worlds() {
+  auto& r = world_releasers();
+  for (auto it = r.rbegin(); it != r.rend(); ++it) (*it)();
+  r.clear();
+}
+
+}  // namespace zf::bench

@@ -1,0 +1,101 @@
+// The SE applet (src/se/applet.h) in-process, driven through the terminal's
+// SeClient as a wallet drives it: every call is a real APDU with JSON data.
+// An SE-to-SE payment touches no server; these are its whole cost on the
+// devices, apart from the link and (for the emulator) sealing the state file,
+// which se/Device* measures.
+#include <benchmark/benchmark.h>
+
+#include "bench_world.h"
+
+namespace zf::bench {
+namespace {
+
+Json one_fen_to(const std::string& payee) {
+  return Json{{"amount", 1}, {"currency", kCurrency}, {"payee", payee}};
+}
+
+// Payer SE: check user, limits and balance, debit, sign a payment.note (ES256).
+void PaymentNote(benchmark::State& state) {
+  SeWorld& w = shared_world<SeWorld>();
+  Json params = one_fen_to(w.payee_id);
+  for (auto _ : state) {
+    auto note = w.payer->payment_note(params);
+    if (failed(state, note)) break;
+    benchmark::DoNotOptimize(note);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// Payee SE: open the note (signature, chain to the root, role, CRL, strict
+// payload), check payee, payer, replay and limits, credit.
+void ReceiveNote(benchmark::State& state) {
+  SeWorld& w = shared_world<SeWorld>();
+  Json params = one_fen_to(w.payee_id);
+  std::vector<std::string> notes;
+  std::size_t next = 0;
+  for (auto _ : state) {
+    if (next == notes.size()) {
+      // Fresh notes from the payer (each id is credited once), made untimed.
+      state.PauseTiming();
+      notes.clear();
+      next = 0;
+      for (int i = 0; i < 64; ++i)
+        notes.push_back(must(w.payer->payment_note(params), "payment note").at("note"));
+      state.ResumeTiming();
+    }
+    auto r = w.payee->receive_note(notes[next++]);
+    if (failed(state, r)) break;
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// Payee SE with a top-up receipt: open it (custody chain, CRL), match it to
+// the pending request, credit exactly once.
+void ApplyTopupReceipt(benchmark::State& state) {
+  SeWorld& w = shared_world<SeWorld>();
+  Json params{{"amount", 1}, {"currency", kCurrency}, {"bank", kBankId}, {"account", kAccount}};
+  std::vector<std::string> receipts;
+  std::size_t next = 0;
+  for (auto _ : state) {
+    if (next == receipts.size()) {
+      // The applet keeps at most 16 requests awaiting receipts.
+      state.PauseTiming();
+      receipts.clear();
+      next = 0;
+      for (int i = 0; i < 16; ++i) {
+        Json r = must(w.payee->topup_request(params), "topup request");
+        receipts.push_back(w.topup_receipt(jws_payload(r.at("request"))));
+      }
+      state.ResumeTiming();
+    }
+    auto r = w.payee->apply_topup_receipt(receipts[next++]);
+    if (failed(state, r)) break;
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+  // Settle what this run left pending, so the next run has room for 16 more.
+  for (; next < receipts.size(); ++next) (void)w.payee->apply_topup_receipt(receipts[next]);
+}
+
+// The emulated device: the same payment note, then the new state is sealed
+// (AES-256-GCM) and replaced atomically (write, fsync, rename, fsync dir)
+// before the answer leaves the SE. Wall time: the disk is part of it.
+void DevicePaymentNote(benchmark::State& state) {
+  SeDeviceWorld& w = shared_world<SeDeviceWorld>();
+  Json params = one_fen_to("se-payee");
+  for (auto _ : state) {
+    auto note = w.client->payment_note(params);
+    if (failed(state, note)) break;
+    benchmark::DoNotOptimize(note);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+BENCHMARK(PaymentNote)->Name("se/PaymentNote");
+BENCHMARK(ReceiveNote)->Name("se/ReceiveNote");
+BENCHMARK(ApplyTopupReceipt)->Name("se/ApplyTopupReceipt");
+BENCHMARK(DevicePaymentNote)->Name("se/DevicePaymentNote")->UseRealTime();
+
+}  // namespace
+}  // namespace zf::bench

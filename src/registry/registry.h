@@ -1,0 +1,133 @@
+// The transfer-record server's logic (DESIGN.md §1, §7; issue 4): verifies
+// claims signed by certified processors (banks, SEs through their terminals),
+// decides "first claim wins" atomically in its store, and answers with `record`
+// documents signed by its `registry` key. No HTTP here; service.cc maps
+// requests onto these calls. See docs/registry-api.md.
+#pragma once
+
+#include <ctime>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/document.h"
+#include "core/x509.h"
+#include "registry/claims.h"
+#include "registry/store.h"
+
+namespace zf::registry {
+
+// Files of a registry state directory.
+inline constexpr std::string_view kConfigFile = "registry.json";    // {"id", "ca_url"}
+inline constexpr std::string_view kRegistryKey = "registry.key";    // 0600
+inline constexpr std::string_view kRegistryChain = "registry.pem";  // registry cert, root
+inline constexpr std::string_view kTlsKey = "tls.key";              // 0600
+inline constexpr std::string_view kTlsChain = "tls.pem";            // tls cert, root
+inline constexpr std::string_view kRootFile = "root.pem";
+inline constexpr std::string_view kAdminTokenFile = "admin.token";  // 0600
+inline constexpr std::string_view kDbFile = "registry.db";
+inline constexpr std::string_view kCrlCache = "crl.pem";  // the last CRL accepted
+
+struct InitOptions {
+  std::string dir;
+  std::string registry_id;  // 1..64 of [A-Za-z0-9._-]; the registry certificate's CN
+  std::string ca_url;       // where the CRL is fetched from
+  std::string ca_root_pem;
+};
+
+// Asks the CA to certify `csr_pem` for `role` ("registry", "tls-server").
+using CertificateIssuer =
+    std::function<Result<Certificate>(const std::string& role, const std::string& csr_pem)>;
+
+// Creates a registry state directory: registry key (0600) and certificate (CN =
+// registry id, role registry), TLS key and certificate, admin token (0600, only
+// its hash is stored), registry.db, and registry.json last. Fails (conflict) if
+// the directory already holds a registry.
+Status init_registry(const InitOptions& opts, const CertificateIssuer& issue);
+
+// A registry's settings as read from registry.json.
+struct RegistryConfig {
+  std::string id;
+  std::string ca_url;
+};
+Result<RegistryConfig> read_config(const std::string& dir);
+
+// The answer to a claim: the signed record and its status.
+struct ClaimAnswer {
+  RecordStatus status = RecordStatus::claimed;
+  std::string record_jws;
+};
+
+class Registry {
+ public:
+  // `signer` is the registry key; `chain` is [registry certificate, root].
+  Registry(std::string id, std::shared_ptr<const Signer> signer, std::vector<Certificate> chain,
+           Certificate root, std::unique_ptr<RegistryStore> store);
+  // Opens a state directory written by init_registry (and the cached CRL, if still valid).
+  static Result<std::unique_ptr<Registry>> open(const std::string& dir);
+
+  // Replaces the clock (tests); seconds since the epoch.
+  void set_clock(std::function<std::time_t()> clock) { clock_ = std::move(clock); }
+  const std::string& id() const { return id_; }
+  const Certificate& certificate() const { return chain_.front(); }
+  const std::vector<Certificate>& chain() const { return chain_; }
+  const Certificate& root() const { return root_; }
+  RegistryStore& store() { return *store_; }
+
+  // Accepts a CRL signed by our root whose next update is in the future and
+  // that is not older than the one in use; claims are checked against it.
+  Status install_crl(const Crl& crl);
+  // The CRL in use, if any (it may have expired).
+  std::optional<Crl> crl() const;
+  // True when a CRL is installed and its next update is still in the future.
+  bool has_valid_crl() const;
+
+  // True for a bearer token whose hash is an admin token.
+  bool authenticate_admin(std::string_view bearer);
+
+  // Verifies a signed `claim` and claims its document id atomically. Every
+  // accepted claim is answered with a signed record (status claimed,
+  // already_processed or seq_reused); an error means the claim was not
+  // considered and nothing was stored.
+  Result<ClaimAnswer> claim(std::string_view claim_jws);
+  // The stored record (status claimed) of a document id; not_found if none.
+  Result<std::string> query(std::string_view doc_id);
+  // Admin: clone/rollback alerts with id > after_id, oldest first (limit 1..1000).
+  Result<std::vector<Alert>> alerts(std::int64_t after_id = 0, int limit = 100);
+
+ private:
+  struct VerifiedClaim {
+    SignedDocument doc;
+    RecordRow row;  // record_jws and claimed_at not yet set
+  };
+  // CRL in hand, signature, chain, role (custody or secure-element), revocation,
+  // type `claim`, time, processor = signer, known doc_type, doc_seq for SE documents.
+  Result<VerifiedClaim> verify(std::string_view claim_jws);
+  // Signs a record payload about `row` with `status`.
+  Result<std::string> sign_record(const RecordRow& row, RecordStatus status,
+                                  std::optional<std::int64_t> claimed_at);
+  std::time_t now() const { return clock_ ? clock_() : std::time(nullptr); }
+
+  std::string id_;
+  std::shared_ptr<const Signer> signer_;
+  std::vector<Certificate> chain_;
+  Certificate root_;
+  std::unique_ptr<RegistryStore> store_;
+  std::function<std::time_t()> clock_;
+  mutable std::shared_mutex crl_mu_;
+  std::optional<Crl> crl_;
+};
+
+// True for a document id as DESIGN.md §4 defines it: 1..128 of [A-Za-z0-9._:-].
+bool is_doc_id(std::string_view s);
+
+// File helpers shared by the service and the CLI.
+Result<std::string> read_text_file(const std::string& path);
+// Writes atomically (temp file + rename) with `mode`.
+Status write_text_file(const std::string& path, std::string_view data, unsigned mode);
+
+}  // namespace zf::registry

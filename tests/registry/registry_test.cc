@@ -1,0 +1,418 @@
+// The registry's rules in-process: a real CA (Authority), banks and SEs with
+// certificates from it, claims signed with their keys, a SQLite registry.db in
+// a temp dir. Every answer must verify as a `record` signed by a registry key.
+#include "registry/registry.h"
+
+#include <barrier>
+#include <thread>
+
+#include "registry_fixture.h"
+
+namespace zf::test {
+namespace {
+
+using registry::Registry;
+using registry::RecordStatus;
+
+constexpr const char* kRegistry = "registry-1";
+
+class RegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto a = ca::Authority::open(world.ca_dir);
+    ASSERT_TRUE(a) << a.error().message();
+    authority = std::move(*a);
+    issue = in_process_issuer(*authority);
+    reg_dir = (world.tmp.path() / "registry").string();
+    registry::InitOptions o{reg_dir, kRegistry, "https://127.0.0.1:1", world.root().pem()};
+    ASSERT_TRUE(registry::init_registry(o, [this](const std::string& role, const std::string& csr) {
+      return issue(role, csr, std::nullopt, "");
+    }));
+    ASSERT_NO_FATAL_FAILURE(open_registry());
+    bank_a = certified(issue, world, "bank-a");
+    bank_b = certified(issue, world, "bank-b");
+    se_pay = enrolled_se(issue, in_process_codes(*authority), world, "se-pay", "carol");
+  }
+
+  void open_registry() {
+    reg.reset();
+    auto r = Registry::open(reg_dir);
+    ASSERT_TRUE(r) << r.error().message();
+    reg = std::move(*r);
+    ASSERT_TRUE(reg->install_crl(*authority->crl()));
+  }
+
+  // Claims and expects a signed answer; returns it opened.
+  registry::RecordView claim_ok(const std::string& jws, RecordStatus expected) {
+    auto a = reg->claim(jws);
+    EXPECT_TRUE(a) << a.error().message();
+    if (!a) return {};
+    EXPECT_EQ(a->status, expected);
+    auto r = open_ok(a->record_jws, world.root(), kRegistry);
+    EXPECT_EQ(r.status, expected);
+    EXPECT_TRUE(r.signer.has_role(Role::registry));
+    EXPECT_EQ(r.signer.subject_cn(), kRegistry);
+    last_record = a->record_jws;
+    return r;
+  }
+
+  registry::RegistryStats stats() {
+    auto s = reg->store().stats();
+    EXPECT_TRUE(s);
+    return s ? *s : registry::RegistryStats{-1, -1};
+  }
+
+  // Expects the claim to be refused with `code` and nothing to be stored.
+  void expect_refused(const std::string& jws, Errc code, const std::string& why = {}) {
+    auto before = stats();
+    auto r = reg->claim(jws);
+    ASSERT_FALSE(r) << "expected " << errc_name(code) << " " << why;
+    EXPECT_EQ(r.error().code, code) << r.error().message() << " " << why;
+    auto after = stats();
+    EXPECT_EQ(after.records, before.records) << why;
+    EXPECT_EQ(after.alerts, before.alerts) << why;
+  }
+
+  CaWorld world;
+  std::unique_ptr<ca::Authority> authority;
+  IssueFn issue;
+  std::string reg_dir;
+  std::unique_ptr<Registry> reg;
+  Processor bank_a, bank_b, se_pay;
+  std::string last_record;
+};
+
+TEST_F(RegistryTest, FirstClaimWinsWithASignedRecord) {
+  auto f = bank_a.fields("se-x:1", "receipt-1", "se-x", 1, "deposit.note");
+  auto r = claim_ok(bank_a.claim(f), RecordStatus::claimed);
+  EXPECT_EQ(r.id, std::string(kRegistry) + ":rec:se-x:1");
+  EXPECT_EQ(r.registry, kRegistry);
+  EXPECT_EQ(r.doc_id, "se-x:1");
+  EXPECT_EQ(r.processor, "bank-a");
+  EXPECT_EQ(r.result_digest, f.result_digest);
+  EXPECT_EQ(r.doc_issuer, "se-x");
+  EXPECT_EQ(r.doc_seq, 1);
+  EXPECT_EQ(r.doc_type, "deposit.note");
+  ASSERT_TRUE(r.claimed_at);
+  EXPECT_LE(std::abs(*r.claimed_at - std::time(nullptr)), 5);
+  EXPECT_TRUE(r.won_by("bank-a", f.result_digest));
+  EXPECT_FALSE(r.won_by("bank-b", f.result_digest));
+  EXPECT_TRUE(registry::check_record_answers(r, f));
+  // The query answers the stored record, byte for byte.
+  auto q = reg->query("se-x:1");
+  ASSERT_TRUE(q) << q.error().message();
+  EXPECT_EQ(*q, last_record);
+  EXPECT_EQ(stats().records, 1);
+}
+
+TEST_F(RegistryTest, ALaterClaimIsAlreadyProcessedAndNamesTheFirstProcessor) {
+  auto first = bank_a.fields("note-7", "a-result");
+  std::string winner = reg->claim(bank_a.claim(first))->record_jws;
+  auto r = claim_ok(bank_b.claim("note-7", "b-result"), RecordStatus::already_processed);
+  EXPECT_EQ(r.doc_id, "note-7");
+  EXPECT_EQ(r.processor, "bank-a");
+  EXPECT_EQ(r.result_digest, first.result_digest);
+  auto stored = open_ok(winner, world.root(), kRegistry);
+  EXPECT_EQ(r.claimed_at, stored.claimed_at);
+  EXPECT_NE(r.id, stored.id) << "a fresh answer never reuses the stored record's id";
+  EXPECT_FALSE(r.won_by("bank-b", bank_b.fields("note-7", "b-result").result_digest));
+  // An SE claiming through its terminal is told the same.
+  auto s = claim_ok(se_pay.claim("note-7", "se-result"), RecordStatus::already_processed);
+  EXPECT_EQ(s.processor, "bank-a");
+  EXPECT_EQ(*reg->query("note-7"), winner);
+  EXPECT_EQ(stats().records, 1);
+}
+
+TEST_F(RegistryTest, AnIdempotentRetryGetsTheOriginalRecordUnchanged) {
+  auto f = bank_a.fields("se-x:9", "r", "se-x", 9, "deposit.note");
+  auto first = reg->claim(bank_a.claim(f));
+  ASSERT_TRUE(first);
+  // A new claim document (new claim id, new iat, new signature) with the same facts.
+  auto again = reg->claim(bank_a.claim(f));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, RecordStatus::claimed);
+  EXPECT_EQ(again->record_jws, first->record_jws);
+  // The same claim bytes again, too.
+  std::string jws = bank_a.claim(f);
+  EXPECT_EQ(reg->claim(jws)->record_jws, first->record_jws);
+  EXPECT_EQ(reg->claim(jws)->record_jws, first->record_jws);
+  // The same processor with another result is not a retry: it already processed the id.
+  auto other = claim_ok(bank_a.claim(bank_a.fields("se-x:9", "another", "se-x", 9, "deposit.note")),
+                        RecordStatus::already_processed);
+  EXPECT_EQ(other.processor, "bank-a");
+  EXPECT_EQ(other.result_digest, f.result_digest);
+  EXPECT_EQ(stats().records, 1);
+}
+
+TEST_F(RegistryTest, AReusedSequenceNumberIsRefusedAndRaisesAnAlertNamingTheSe) {
+  // se-pay signed note 41 and its holder deposited it at bank-a...
+  auto first = bank_a.fields("se-pay:41", "dep", "se-pay", 41, "payment.note");
+  claim_ok(bank_a.claim(first), RecordStatus::claimed);
+  // ...then a restored copy of se-pay's state signs another note with seq 41.
+  auto clone = bank_b.fields("se-pay:41b", "dep2", "se-pay", 41, "payment.note");
+  auto r = claim_ok(bank_b.claim(clone), RecordStatus::seq_reused);
+  EXPECT_EQ(r.doc_id, "se-pay:41b");
+  EXPECT_EQ(r.processor, "bank-b") << "a refusal echoes the refused claim";
+  EXPECT_EQ(r.doc_issuer, "se-pay");
+  EXPECT_EQ(r.doc_seq, 41);
+  EXPECT_FALSE(r.claimed_at);
+  EXPECT_FALSE(r.won_by("bank-b", clone.result_digest));
+  EXPECT_TRUE(registry::check_record_answers(r, clone));
+  EXPECT_EQ(registry::check_record_answers(r, first).error().code, Errc::receipt_mismatch);
+  EXPECT_EQ(stats().records, 1);
+  EXPECT_EQ(reg->query("se-pay:41b").error().code, Errc::not_found);
+
+  auto alerts = reg->alerts();
+  ASSERT_TRUE(alerts) << alerts.error().message();
+  ASSERT_EQ(alerts->size(), 1u);
+  const auto& a = alerts->front();
+  EXPECT_EQ(a.se_id, "se-pay");
+  EXPECT_EQ(a.seq, 41);
+  EXPECT_EQ(a.first_doc_id, "se-pay:41");
+  EXPECT_EQ(a.first_processor, "bank-a");
+  EXPECT_EQ(a.second_doc_id, "se-pay:41b");
+  EXPECT_EQ(a.second_processor, "bank-b");
+  // The refused claim is kept as evidence and still verifies.
+  CertVerifier v(world.root());
+  auto evidence = open_signed_document(a.second_claim_jws, v, Role::custody);
+  ASSERT_TRUE(evidence) << evidence.error().message();
+  EXPECT_EQ(evidence->doc.str("doc_id"), "se-pay:41b");
+  // Retrying the refused claim refuses it again without a second alert.
+  claim_ok(bank_b.claim(clone), RecordStatus::seq_reused);
+  EXPECT_EQ(reg->alerts()->size(), 1u);
+  // The first document's own retry is still fine.
+  claim_ok(bank_a.claim(first), RecordStatus::claimed);
+}
+
+TEST_F(RegistryTest, SecureElementsClaimThroughTheirTerminals) {
+  auto f = se_pay.fields("bank-a:r:se-q:3", "credited", "bank-a", std::nullopt, "topup.receipt");
+  auto r = claim_ok(se_pay.claim(f), RecordStatus::claimed);
+  EXPECT_EQ(r.processor, "se-pay");
+  claim_ok(bank_a.claim(bank_a.fields("bank-a:r:se-q:3", "x", "bank-a", std::nullopt,
+                                      "topup.receipt")),
+           RecordStatus::already_processed);
+}
+
+TEST_F(RegistryTest, QueriesNameUnknownAndMalformedIds) {
+  EXPECT_EQ(reg->query("never-seen").error().code, Errc::not_found);
+  for (std::string bad : {std::string(), std::string("has space"), std::string("a/b"),
+                          std::string("é"), std::string(129, 'a')})
+    EXPECT_EQ(reg->query(bad).error().code, Errc::bad_field) << bad;
+  EXPECT_EQ(reg->alerts(-1).error().code, Errc::bad_field);
+  EXPECT_EQ(reg->alerts(0, 0).error().code, Errc::bad_field);
+}
+
+TEST_F(RegistryTest, LongIdsGetAHashedRecordId) {
+  std::string id(128, 'n');
+  auto r = claim_ok(bank_a.claim(id), RecordStatus::claimed);
+  EXPECT_EQ(r.doc_id, id);
+  EXPECT_EQ(r.id.rfind(std::string(kRegistry) + ":rec:h", 0), 0u) << r.id;
+  EXPECT_LE(r.id.size(), 128u);
+  EXPECT_EQ(*reg->query(id), last_record);
+}
+
+TEST_F(RegistryTest, BadClaimsGetNamedErrorsAndNothingIsStored) {
+  ASSERT_TRUE(reg->claim(bank_a.claim("existing")));
+  ASSERT_TRUE(reg->claim(bank_a.claim(bank_a.fields("se-z:1", "r", "se-z", 1, "payment.note"))));
+  ASSERT_TRUE(reg->claim(bank_b.claim(bank_b.fields("se-z:1b", "r", "se-z", 1, "payment.note"))));
+  ASSERT_EQ(stats().records, 2);
+  ASSERT_EQ(stats().alerts, 1);
+
+  // Not a signed document at all.
+  expect_refused("", Errc::bad_header, "empty");
+  expect_refused("garbage", Errc::bad_header, "garbage");
+  expect_refused("{\"payload\": 1}", Errc::bad_header, "json garbage");
+  expect_refused(tamper_payload(bank_a.claim("new-1")), Errc::bad_signature, "tampered");
+  // Unsigned: alg none, and an empty signature.
+  Json payload = registry::claim_payload(bank_a.fields("new-2"), std::time(nullptr));
+  std::string body = b64url_encode(as_bytes(dump_json(payload)));
+  expect_refused(b64url_encode(as_bytes(R"({"alg":"none"})")) + "." + body + ".", Errc::alg_none,
+                 "alg none");
+  std::string signed_claim = bank_a.claim("new-2");
+  expect_refused(signed_claim.substr(0, signed_claim.rfind('.') + 1), Errc::bad_header,
+                 "no signature");
+
+  // Signed by a key nobody certified, though its certificate says custody.
+  Processor self_made = rogue("bank-a");
+  expect_refused(self_made.claim("new-3"), Errc::cert_untrusted, "self-made certificate");
+  // Signed by certified keys of roles that do not process documents.
+  Processor reg_key;
+  reg_key.id = kRegistry;
+  reg_key.key =
+      std::make_shared<PrivateKey>(*PrivateKey::load_pem_file(reg_dir + "/registry.key"));
+  reg_key.chain = *certificates_from_pem(slurp(reg_dir + "/registry.pem"));
+  expect_refused(reg_key.claim("new-4"), Errc::cert_wrong_role, "registry key");
+  Processor tls_key;
+  tls_key.id = kRegistry;
+  tls_key.key = std::make_shared<PrivateKey>(*PrivateKey::load_pem_file(reg_dir + "/tls.key"));
+  tls_key.chain = *certificates_from_pem(slurp(reg_dir + "/tls.pem"));
+  expect_refused(tls_key.claim("new-4"), Errc::cert_wrong_role, "tls key");
+  Processor admin = certified(issue, world, "ops", "ca-admin");
+  expect_refused(admin.claim("new-4"), Errc::cert_wrong_role, "ca-admin key");
+
+  // A processor claiming in another's name.
+  auto as_b = bank_a.fields("new-5");
+  as_b.processor = "bank-b";
+  expect_refused(bank_a.claim(as_b), Errc::not_owner, "processor is not the signer");
+  Json p = registry::claim_payload(bank_a.fields("new-5"), std::time(nullptr));
+  p["issuer"] = "bank-b";
+  expect_refused(bank_a.sign_raw(p), Errc::not_owner, "issuer is not the signer");
+  // Even for an id someone else holds: the claim is refused before the store is asked.
+  auto stolen = bank_b.fields("existing");
+  stolen.processor = "bank-a";
+  expect_refused(bank_b.claim(stolen), Errc::not_owner, "claiming for the holder");
+
+  // Fields.
+  auto with = [&](const char* field, Json value) {
+    Json q = registry::claim_payload(bank_a.fields("new-6"), std::time(nullptr));
+    if (value.is_null())
+      q.erase(field);
+    else
+      q[field] = std::move(value);
+    return bank_a.sign_raw(q);
+  };
+  expect_refused(with("doc_id", "has space"), Errc::bad_field, "doc_id with a space");
+  expect_refused(with("doc_id", std::string(129, 'a')), Errc::bad_field, "doc_id too long");
+  expect_refused(with("doc_id", ""), Errc::bad_field, "empty doc_id");
+  expect_refused(with("doc_id", 7), Errc::bad_field, "numeric doc_id");
+  expect_refused(with("doc_id", nullptr), Errc::missing_field, "no doc_id");
+  expect_refused(with("doc_issuer", "a/b"), Errc::bad_field, "doc_issuer");
+  expect_refused(with("doc_seq", -1), Errc::bad_field, "negative seq");
+  expect_refused(with("doc_seq", "1"), Errc::bad_field, "string seq");
+  expect_refused(with("result_digest", b64url_encode(Bytes(31, 1))), Errc::bad_field,
+                 "short digest");
+  expect_refused(with("result_digest", "not base64!"), Errc::bad_field, "digest not base64url");
+  expect_refused(with("result_digest", nullptr), Errc::missing_field, "no digest");
+  expect_refused(with("extra", 1), Errc::unknown_field, "unknown field");
+  expect_refused(with("type", "claim.v2"), Errc::unknown_type, "unknown claim type");
+  expect_refused(with("type", "topup.request"), Errc::missing_field, "another type's fields");
+  expect_refused(with("v", 2), Errc::unknown_version, "unknown version");
+  expect_refused(with("doc_type", "cheque"), Errc::unknown_type, "unknown document type");
+  expect_refused(with("doc_type", "record"), Errc::unknown_type, "records are not claimed");
+  expect_refused(with("doc_type", "payment.note"), Errc::missing_field, "SE document without seq");
+  expect_refused(with("exp", std::time(nullptr) - 1), Errc::expired, "expired claim");
+  expect_refused(with("iat", std::time(nullptr) + 3600), Errc::not_yet_valid, "future claim");
+  // A valid document of another type is not a claim.
+  Json ack{{"type", "payment.ack"}, {"v", 1},           {"id", "ack-1"},
+           {"issuer", "bank-a"},    {"seq", 1},         {"iat", std::time(nullptr)},
+           {"note_id", "n"},        {"payer", "se-x"},  {"payee", "se-y"}};
+  expect_refused(bank_a.sign_raw(ack), Errc::unknown_type, "not a claim");
+
+  // A revoked processor.
+  ASSERT_TRUE(authority->revoke(ca::Caller::admin, bank_b.cert().serial_hex(), "key stolen"));
+  ASSERT_TRUE(reg->install_crl(*authority->crl()));
+  expect_refused(bank_b.claim("new-7"), Errc::cert_revoked, "revoked");
+  expect_refused(bank_b.claim("existing"), Errc::cert_revoked, "revoked, existing id");
+
+  EXPECT_EQ(stats().records, 2);
+  EXPECT_EQ(stats().alerts, 1);
+  for (const char* id : {"new-1", "new-2", "new-3", "new-4", "new-5", "new-6", "new-7"})
+    EXPECT_EQ(reg->query(id).error().code, Errc::not_found) << id;
+  // The unrevoked bank still claims.
+  claim_ok(bank_a.claim("new-8"), RecordStatus::claimed);
+}
+
+TEST_F(RegistryTest, WithoutACurrentCrlClaimsAreUnavailable) {
+  std::string jws = bank_a.claim("d-1");
+  // A fresh registry has no CRL until its refresher brings one.
+  reg.reset();
+  auto r = Registry::open(reg_dir);
+  ASSERT_TRUE(r);
+  reg = std::move(*r);
+  EXPECT_FALSE(reg->has_valid_crl());
+  expect_refused(jws, Errc::unavailable, "no CRL");
+  // A CRL from another CA, or a stale one, is not accepted.
+  ASSERT_TRUE(reg->install_crl(*authority->crl()));
+  EXPECT_TRUE(reg->has_valid_crl());
+  // Two days later the CRL (next update one day ahead) is stale: claims wait for a new one.
+  std::time_t later = std::time(nullptr) + 2 * 86400;
+  reg->set_clock([later] { return later; });
+  EXPECT_FALSE(reg->has_valid_crl());
+  expect_refused(jws, Errc::unavailable, "stale CRL");
+  reg->set_clock(nullptr);
+  EXPECT_EQ(reg->claim(jws)->status, RecordStatus::claimed);
+  // Queries need no CRL: the record is the registry's own.
+  EXPECT_TRUE(reg->query("d-1"));
+}
+
+TEST_F(RegistryTest, RecordsSurviveReopening) {
+  std::string rec = reg->claim(bank_a.claim("kept-1"))->record_jws;
+  ASSERT_NO_FATAL_FAILURE(open_registry());
+  EXPECT_EQ(*reg->query("kept-1"), rec);
+  claim_ok(bank_b.claim("kept-1", "late"), RecordStatus::already_processed);
+  // A second init on the same directory is refused.
+  registry::InitOptions o{reg_dir, kRegistry, "https://127.0.0.1:1", world.root().pem()};
+  auto again = registry::init_registry(o, [this](const std::string& role, const std::string& csr) {
+    return issue(role, csr, std::nullopt, "");
+  });
+  EXPECT_EQ(again.error().code, Errc::conflict);
+}
+
+TEST_F(RegistryTest, RecordsAreCheckedByWhoeverOpensThem) {
+  std::string rec = reg->claim(bank_a.claim("doc-r"))->record_jws;
+  CertVerifier v(world.root());
+  EXPECT_EQ(registry::open_record(rec, v, "registry-2").error().code, Errc::cert_untrusted);
+  EXPECT_EQ(registry::open_record(tamper_payload(rec), v).error().code, Errc::bad_signature);
+  // A claim is not a record, and a bank cannot sign records.
+  EXPECT_EQ(registry::open_record(bank_a.claim("doc-r"), v).error().code, Errc::cert_wrong_role);
+  CertVerifier other(rogue("x").chain.back());
+  EXPECT_EQ(registry::open_record(rec, other).error().code, Errc::cert_untrusted);
+}
+
+// Four processors (two banks, two SEs) race on the same document id, 200 times:
+// exactly one claim wins each round; every other one is told who won.
+TEST_F(RegistryTest, RacingProcessorsWinEachDocumentExactlyOnce) {
+  constexpr int kRounds = 200;
+  Processor se_2 = enrolled_se(issue, in_process_codes(*authority), world, "se-two", "dave");
+  std::vector<Processor*> procs = {&bank_a, &bank_b, &se_pay, &se_2};
+  const int n = static_cast<int>(procs.size());
+  // Claims are signed up front so that the threads only race on the registry.
+  std::vector<std::vector<std::string>> claims(kRounds);
+  for (int round = 0; round < kRounds; ++round)
+    for (int t = 0; t < n; ++t)
+      claims[round].push_back(procs[t]->claim("race-" + std::to_string(round), procs[t]->id));
+  std::vector<std::vector<registry::ClaimAnswer>> answers(
+      kRounds, std::vector<registry::ClaimAnswer>(n));
+  std::barrier sync(n);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < n; ++t)
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < kRounds; ++round) {
+        sync.arrive_and_wait();
+        auto a = reg->claim(claims[round][t]);
+        ASSERT_TRUE(a) << a.error().message();
+        answers[round][t] = *a;
+      }
+    });
+  for (auto& th : threads) th.join();
+
+  std::map<std::string, int> wins;
+  for (int round = 0; round < kRounds; ++round) {
+    std::string doc = "race-" + std::to_string(round);
+    int winner = -1;
+    for (int t = 0; t < n; ++t)
+      if (answers[round][t].status == RecordStatus::claimed) {
+        EXPECT_EQ(winner, -1) << "two winners in round " << round;
+        winner = t;
+      }
+    ASSERT_NE(winner, -1) << "no winner in round " << round;
+    ++wins[procs[winner]->id];
+    auto stored = reg->query(doc);
+    ASSERT_TRUE(stored);
+    EXPECT_EQ(*stored, answers[round][winner].record_jws);
+    for (int t = 0; t < n; ++t) {
+      auto r = open_ok(answers[round][t].record_jws, world.root(), kRegistry);
+      EXPECT_EQ(r.doc_id, doc);
+      EXPECT_EQ(r.processor, procs[winner]->id) << "round " << round;
+      EXPECT_EQ(r.result_digest, sha256(as_bytes(procs[winner]->id)));
+      if (t != winner) EXPECT_EQ(r.status, RecordStatus::already_processed);
+    }
+  }
+  EXPECT_EQ(stats().records, kRounds);
+  EXPECT_EQ(stats().alerts, 0);
+  // Not a proof of fairness, but a sign the race was real: more than one processor won.
+  RecordProperty("distinct_winners", static_cast<int>(wins.size()));
+}
+
+}  // namespace
+}  // namespace zf::test
