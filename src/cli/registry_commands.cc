@@ -190,7 +190,8 @@ void add_registry_commands(CLI::App& app, int& exit_code) {
     auto remote = std::make_shared<RegistryRemote>();
     auto after = std::make_shared<std::int64_t>(0);
     remote->add_to(cmd, true);
-    cmd->add_option("--after", *after, "only alerts with a larger id")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--after", *after, "only alerts with a larger id")
+        ->check(CLI::NonNegativeNumber);
     cmd->callback([=, &exit_code] {
       auto c = remote->connect();
       if (!c) return void(exit_code = complain(c.error(), "registry alerts"));

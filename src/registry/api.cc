@@ -30,13 +30,12 @@ Result<Alert> alert_from_json(const Json& j) {
     out = *v;
     return {};
   };
-  for (Status s : {num("id", a.id), str("se_id", 128, a.se_id), num("seq", a.seq),
-                   str("first_doc_id", 128, a.first_doc_id),
-                   str("first_processor", 128, a.first_processor),
-                   str("second_doc_id", 128, a.second_doc_id),
-                   str("second_processor", 128, a.second_processor),
-                   str("second_claim", kMaxJoseBytes, a.second_claim_jws),
-                   num("created_at", a.created_at)})
+  for (Status s :
+       {num("id", a.id), str("se_id", 128, a.se_id), num("seq", a.seq),
+        str("first_doc_id", 128, a.first_doc_id), str("first_processor", 128, a.first_processor),
+        str("second_doc_id", 128, a.second_doc_id),
+        str("second_processor", 128, a.second_processor),
+        str("second_claim", kMaxJoseBytes, a.second_claim_jws), num("created_at", a.created_at)})
     if (!s) return std::unexpected(s.error());
   return a;
 }

@@ -45,8 +45,7 @@ Result<std::vector<Alert>> RegistryClient::alerts(std::int64_t after_id, int lim
                           "&limit=" + std::to_string(limit));
   if (!r) return std::unexpected(r.error());
   auto it = r->find("alerts");
-  if (it == r->end() || !it->is_array())
-    return fail(Errc::bad_field, "must be an array", "alerts");
+  if (it == r->end() || !it->is_array()) return fail(Errc::bad_field, "must be an array", "alerts");
   std::vector<Alert> out;
   for (const auto& j : *it) {
     auto a = alert_from_json(j);

@@ -185,9 +185,9 @@ Result<std::unique_ptr<Registry>> Registry::open(const std::string& dir) {
   if (!root) return up(root);
   auto store = open_sqlite_store((d / kDbFile).string());
   if (!store) return up(store);
-  auto registry = std::make_unique<Registry>(
-      config->id, std::make_shared<OwnedKeySigner>(std::move(*key)), std::move(*chain),
-      std::move(*root), std::move(*store));
+  auto registry =
+      std::make_unique<Registry>(config->id, std::make_shared<OwnedKeySigner>(std::move(*key)),
+                                 std::move(*chain), std::move(*root), std::move(*store));
   // A cached CRL lets the registry work while the CA is briefly unreachable; an
   // expired or foreign one is simply not installed.
   if (auto cached = read_text_file((d / kCrlCache).string()); cached)
@@ -242,10 +242,9 @@ Result<Registry::VerifiedClaim> Registry::verify(std::string_view claim_jws) {
   if (clock_) verifier.set_time(t);
   // Claims come from banks (custody) and from SEs through their terminals.
   Role role = Role::custody;
-  if (auto parsed = jws_parse(claim_jws); parsed && !parsed->signatures.empty() &&
-                                          !parsed->signatures.front().x5c.empty() &&
-                                          parsed->signatures.front().x5c.front().has_role(
-                                              Role::secure_element))
+  if (auto parsed = jws_parse(claim_jws);
+      parsed && !parsed->signatures.empty() && !parsed->signatures.front().x5c.empty() &&
+      parsed->signatures.front().x5c.front().has_role(Role::secure_element))
     role = Role::secure_element;
   auto signed_doc = open_signed_document(claim_jws, verifier, role);
   if (!signed_doc) return up(signed_doc);

@@ -188,8 +188,7 @@ int serve(const ServeOptions& opts) {
   g_server = &server.raw();
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
-  std::printf("zf registry %s: serving https://127.0.0.1:%d\n", (*registry)->id().c_str(),
-              *bound);
+  std::printf("zf registry %s: serving https://127.0.0.1:%d\n", (*registry)->id().c_str(), *bound);
   std::fflush(stdout);
   server.run();
   g_server = nullptr;

@@ -196,8 +196,7 @@ class SqliteRegistryStore final : public RegistryStore {
 
   Result<RegistryStats> stats() override {
     std::lock_guard lock(mu_);
-    auto st = db_->prepare(
-        "SELECT (SELECT COUNT(*) FROM records), (SELECT COUNT(*) FROM alerts)");
+    auto st = db_->prepare("SELECT (SELECT COUNT(*) FROM records), (SELECT COUNT(*) FROM alerts)");
     if (!st) return up(st);
     auto row = st->step();
     if (!row) return up(row);
@@ -207,8 +206,8 @@ class SqliteRegistryStore final : public RegistryStore {
 
  private:
   Result<std::optional<RecordRow>> find_locked(const std::string& doc_id) {
-    auto st = db_->prepare("SELECT " + std::string(kRecordColumns) +
-                           " FROM records WHERE doc_id = ?1");
+    auto st =
+        db_->prepare("SELECT " + std::string(kRecordColumns) + " FROM records WHERE doc_id = ?1");
     if (!st) return up(st);
     auto row = st->bind(1, doc_id).step();
     if (!row) return up(row);
@@ -216,8 +215,7 @@ class SqliteRegistryStore final : public RegistryStore {
     return std::optional<RecordRow>(row_to_record(*st));
   }
 
-  Result<std::optional<RecordRow>> find_by_seq_locked(const std::string& issuer,
-                                                      std::int64_t seq) {
+  Result<std::optional<RecordRow>> find_by_seq_locked(const std::string& issuer, std::int64_t seq) {
     auto st = db_->prepare("SELECT " + std::string(kRecordColumns) +
                            " FROM records WHERE doc_issuer = ?1 AND doc_seq = ?2");
     if (!st) return up(st);

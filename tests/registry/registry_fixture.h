@@ -19,6 +19,11 @@
 #include "registry/claims.h"
 #include "registry/registry.h"
 
+namespace zf {
+// Error codes print by name in test failures.
+inline void PrintTo(Errc code, std::ostream* os) { *os << errc_name(code); }
+}  // namespace zf
+
 namespace zf::test {
 
 // A key with a certificate chain that signs claims: a bank, an SE, or a rogue.
@@ -31,9 +36,9 @@ struct Processor {
 
   // Claim fields for document `doc_id` with a digest derived from `result`.
   registry::ClaimFields fields(const std::string& doc_id, const std::string& result = "ok",
-                               const std::string& doc_issuer = "se-x",
+                               const std::string& doc_issuer = "bank-z",
                                std::optional<std::int64_t> doc_seq = std::nullopt,
-                               const std::string& doc_type = "payment.ack") const {
+                               const std::string& doc_type = "topup.receipt") const {
     return registry::ClaimFields{doc_id,   doc_issuer, doc_seq,
                                  doc_type, id,         sha256(as_bytes(result))};
   }
@@ -62,18 +67,18 @@ using IssueFn = std::function<Result<Certificate>(
 using CodeFn = std::function<Result<std::string>(const std::string& user)>;
 
 inline IssueFn in_process_issuer(ca::Authority& ca) {
-  return [&ca](const std::string& role, const std::string& csr,
-               const std::optional<Attestation>& att,
-               const std::string& code) -> Result<Certificate> {
-    ca::CertRequest r;
-    r.role = role;
-    r.csr_pem = csr;
-    if (att) r.attestation = attestation_to_json(*att);
-    r.enrollment_code = code;
-    auto issued = ca.issue(att ? ca::Caller::anonymous : ca::Caller::admin, r);
-    if (!issued) return std::unexpected(issued.error());
-    return issued->cert;
-  };
+  return
+      [&ca](const std::string& role, const std::string& csr, const std::optional<Attestation>& att,
+            const std::string& code) -> Result<Certificate> {
+        ca::CertRequest r;
+        r.role = role;
+        r.csr_pem = csr;
+        if (att) r.attestation = attestation_to_json(*att);
+        r.enrollment_code = code;
+        auto issued = ca.issue(att ? ca::Caller::anonymous : ca::Caller::admin, r);
+        if (!issued) return std::unexpected(issued.error());
+        return issued->cert;
+      };
 }
 
 inline CodeFn in_process_codes(ca::Authority& ca) {

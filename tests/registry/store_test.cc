@@ -177,9 +177,9 @@ TEST_P(RegistryStoreTest, RacingConnectionsClaimEachIdOnce) {
       RegistryStore& s = *conns[t % 2];
       for (int round = 0; round < kRounds; ++round) {
         sync.arrive_and_wait();
-        auto r = s.claim(row("doc-" + std::to_string(round), "p" + std::to_string(t),
-                             std::to_string(t), round),
-                         1);
+        auto r = s.claim(
+            row("doc-" + std::to_string(round), "p" + std::to_string(t), std::to_string(t), round),
+            1);
         ASSERT_TRUE(r) << r.error().message();
         outcomes[round][t] = r->outcome;
       }
