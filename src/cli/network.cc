@@ -10,6 +10,7 @@
 
 #include "bank/bank.h"
 #include "bank/client.h"
+#include "registry/registry.h"
 #include "ca/authority.h"
 #include "ca/client.h"
 #include "ca/manufacturer.h"
@@ -98,6 +99,7 @@ Json Network::to_json() const {
     ses_json.push_back(Json{{"user", s.user}, {"se_id", s.se_id}, {"dir", s.dir}, {"wallet", s.wallet},
                             {"account", s.account}, {"port", s.port}});
   return Json{{"ca", {{"url", ca_url}, {"dir", ca_dir}, {"root", root_file}}},
+              {"registry", {{"url", registry_url}, {"dir", registry_dir}}},
               {"bank", {{"id", bank_id}, {"url", bank_url}, {"dir", bank_dir}}},
               {"ses", ses_json}};
 }
@@ -111,6 +113,8 @@ Result<Network> Network::load(const std::string& dir) {
     n.ca_url = j->at("ca").at("url");
     n.ca_dir = j->at("ca").at("dir");
     n.root_file = j->at("ca").at("root");
+    n.registry_url = j->at("registry").at("url");
+    n.registry_dir = j->at("registry").at("dir");
     n.bank_id = j->at("bank").at("id");
     n.bank_url = j->at("bank").at("url");
     n.bank_dir = j->at("bank").at("dir");
@@ -156,6 +160,18 @@ Result<Network> network_up(const NetworkOptions& opts, const Say& say) {
   auto ca_admin_client = ca::CaClient::connect(net.ca_url, *root, ca_admin);
   if (!ca_admin_client) return std::unexpected(ca_admin_client.error());
 
+  // The registry: every payee terminal claims a note there before its SE takes it.
+  net.registry_dir = (d / "registry").string();
+  registry::InitOptions reg_init{net.registry_dir, "registry", net.ca_url, root->pem()};
+  auto reg_issue = [&](const std::string& role, const std::string& csr) {
+    return ca_admin_client->request_certificate(role, csr);
+  };
+  if (auto s = check(registry::init_registry(reg_init, reg_issue), "registry init"); !s) return std::unexpected(s.error());
+  auto reg_port = start(net, opts, "registry", {"registry", "serve", "--dir", net.registry_dir});
+  if (!reg_port) return std::unexpected(reg_port.error());
+  net.registry_url = "https://127.0.0.1:" + std::to_string(*reg_port);
+  say("registry    " + net.registry_url + "  (state " + net.registry_dir + ")");
+
   net.bank_id = opts.bank_id;
   net.bank_dir = (d / "banks" / opts.bank_id).string();
   bank::InitOptions bank_init{net.bank_dir, opts.bank_id, net.ca_url, root->pem()};
@@ -193,6 +209,7 @@ Result<Network> network_up(const NetworkOptions& opts, const Say& say) {
     wc.ca_url = net.ca_url;
     wc.root_pem = root->pem();
     wc.banks[opts.bank_id] = wallet::BankEndpoint{net.bank_url};
+    wc.registry_url = net.registry_url;
     if (auto s = check(wallet::Wallet::init(se.wallet, wc), "wallet " + user); !s) return std::unexpected(s.error());
 
     // Personalization through the terminal (DESIGN.md §6.1).

@@ -72,6 +72,7 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--ca-url", cfg->ca_url, "CA base URL")->required();
     cmd->add_option("--root", *root, "CA root certificate (PEM)")->required()->check(CLI::ExistingFile);
     cmd->add_option("--bank", *banks, "ID=URL of a bank (repeatable)");
+    cmd->add_option("--registry", cfg->registry_url, "registry URL: claim every note there before receiving it");
     cmd->callback([=, &exit_code] {
       std::ifstream in(*root);
       std::stringstream ss;

@@ -66,6 +66,7 @@ constexpr std::array kInfo = {
     ErrcInfo{Errc::replayed, "replayed", 409, 0x6985},
     ErrcInfo{Errc::doc_id_reused, "doc_id_reused", 409, 0x6985},
     ErrcInfo{Errc::receipt_mismatch, "receipt_mismatch", 400, 0x6A80},
+    ErrcInfo{Errc::seq_reused, "seq_reused", 409, 0x6985},
     ErrcInfo{Errc::pin_wrong, "pin_wrong", 403, 0x63C0},
     ErrcInfo{Errc::pin_blocked, "pin_blocked", 403, 0x6983},
     ErrcInfo{Errc::not_verified, "not_verified", 403, 0x6982},

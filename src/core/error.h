@@ -68,6 +68,7 @@ enum class Errc : std::uint16_t {
   replayed,             // this document (id) was already applied
   doc_id_reused,        // a different document reuses an applied id
   receipt_mismatch,     // a receipt does not answer our own request
+  seq_reused,           // the registry saw another document with this (SE, seq): clone or rollback
   // Secure element.
   pin_wrong,
   pin_blocked,

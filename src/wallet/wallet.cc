@@ -6,6 +6,8 @@
 
 #include "core/document.h"
 #include "net/http.h"
+#include "registry/claims.h"
+#include "registry/client.h"
 #include "store/sealed.h"
 
 namespace zf::wallet {
@@ -57,7 +59,8 @@ Status Wallet::init(const std::string& dir, const WalletConfig& c) {
   if (fs::exists(fs::path(dir) / "wallet.json")) return fail(Errc::conflict, "a wallet exists in " + dir);
   Json banks = Json::object();
   for (const auto& [id, b] : c.banks) banks[id] = Json{{"url", b.url}};
-  Json j{{"se_port", c.se_port}, {"ca_url", c.ca_url}, {"root", c.root_pem}, {"banks", banks}};
+  Json j{{"se_port", c.se_port}, {"ca_url", c.ca_url}, {"root", c.root_pem}, {"banks", banks},
+         {"registry", c.registry_url}};
   return store::write_file_atomic((fs::path(dir) / "wallet.json").string(), as_bytes(j.dump(2)), 0600);
 }
 
@@ -73,6 +76,7 @@ Result<std::unique_ptr<Wallet>> Wallet::open(const std::string& dir) {
     w->config_.ca_url = j->at("ca_url");
     w->config_.root_pem = j->at("root");
     for (const auto& [id, b] : j->at("banks").items()) w->config_.banks[id] = BankEndpoint{b.at("url")};
+    w->config_.registry_url = j->value("registry", "");
   } catch (const Json::exception& e) {
     return fail(Errc::bad_field, std::string("wallet.json: ") + e.what());
   }
@@ -203,12 +207,51 @@ Result<std::string> Wallet::pay(const Amount& amount, const std::string& payee) 
   return e.doc;
 }
 
+// Receiving a note (DESIGN.md §6.3, §7):
+//   1. the SE checks the note and signs a claim for it (it credits nothing yet);
+//   2. the registry answers with a signed record: only the first claim of a
+//      document id wins, and a reused (payer SE, seq) is refused and reported;
+//   3. the record is kept as proof, and only a won claim goes on to the SE.
 Result<Json> Wallet::receive(const std::string& note_jws) {
   if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  if (!config_.registry_url.empty()) {
+    if (auto claimed = claim_at_registry(note_jws); !claimed) return std::unexpected(claimed.error());
+  }
   auto r = se_->receive_note(note_jws);
   if (!r) return std::unexpected(r.error());
   (void)append_history(Json{{"op", "receive"}, {"result", *r}});
   return r;
+}
+
+Status Wallet::claim_at_registry(const std::string& note_jws) {
+  auto claim = se_->claim_note(note_jws);
+  if (!claim) return std::unexpected(claim.error());
+  auto info = se_->info();
+  if (!info) return std::unexpected(info.error());
+  auto note = jws_parse(note_jws);
+  if (!note) return std::unexpected(note.error());
+  auto doc = Document::parse(to_string(note->payload));
+  if (!doc) return std::unexpected(doc.error());
+  auto client = registry::RegistryClient::connect(config_.registry_url, *root_);
+  if (!client) return std::unexpected(client.error());
+  auto record_jws = client->claim((*claim)["claim"].get<std::string>());
+  if (!record_jws) return std::unexpected(record_jws.error());
+  CertVerifier verifier(*root_);
+  auto record = registry::open_record(*record_jws, verifier);
+  if (!record) return std::unexpected(record.error());
+  if (record->doc_id != doc->id()) return fail(Errc::receipt_mismatch, "the record answers another document", "doc_id");
+  // Kept as proof of what the registry said, whatever it said.
+  std::error_code ec;
+  fs::create_directories(fs::path(dir_) / "records", ec);
+  (void)store::write_file_atomic((fs::path(dir_) / "records" / fs::path(file_name(doc->id())).replace_extension(".jws")).string(),
+                                 as_bytes(*record_jws), 0600);
+  std::string me = (*info)["se_id"].get<std::string>();
+  if (record->won_by(me, sha256(note->payload))) return {};
+  if (record->status == registry::RecordStatus::seq_reused)
+    return fail(Errc::seq_reused, "payer " + doc->issuer() + " already used seq " + std::to_string(*doc->seq()) +
+                                      " for another document (record " + record->id + ")",
+                "seq");
+  return fail(Errc::replayed, "already processed by " + record->processor + " (record " + record->id + ")", "id");
 }
 
 Result<Json> Wallet::deposit(const Amount& amount, const std::string& bank, const std::string& account) {

@@ -24,6 +24,7 @@ struct WalletConfig {
   std::string ca_url;
   std::string root_pem;  // the CA root this wallet trusts
   std::map<std::string, BankEndpoint> banks;
+  std::string registry_url;  // optional: claim every note at the registry before receiving it
 };
 
 // One signed document on its way to a bank, or a note on its way to a payee.
@@ -68,6 +69,8 @@ class Wallet {
   // Sends one topup/deposit entry to its bank and hands the receipt to the SE.
   Result<Json> settle(OutboxEntry& e);
   Status ensure_se();
+  // Claims a note at the registry through the SE; ok only if this SE's claim holds it.
+  Status claim_at_registry(const std::string& note_jws);
 
   std::string dir_;
   WalletConfig config_;
