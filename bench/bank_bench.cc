@@ -5,6 +5,7 @@
 #include <benchmark/benchmark.h>
 
 #include "bench_world.h"
+#include "store/sqlite.h"
 
 namespace zf::bench {
 namespace {
@@ -82,6 +83,30 @@ void Deposit(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// The floor under every bank write: one transaction inserting a receipt-sized
+// row, committed with the bank's settings (WAL, synchronous=FULL).
+struct CommitWorld {
+  TempDir tmp;
+  std::unique_ptr<store::Db> db = must(store::Db::open((tmp.path() / "commit.db").string()), "db");
+};
+
+void SqliteCommit(benchmark::State& state) {
+  CommitWorld& w = shared_world<CommitWorld>();
+  must(w.db->exec("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v BLOB NOT NULL)"),
+       "create");
+  Bytes row = random_bytes(1024);
+  for (auto _ : state) {
+    auto s = w.db->transaction([&]() -> Status {
+      auto insert = w.db->prepare("INSERT INTO t (v) VALUES (?1)");
+      if (!insert) return std::unexpected(insert.error());
+      return insert->bind(1, row).run();
+    });
+    if (failed(state, s)) break;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+BENCHMARK(SqliteCommit)->Name("bank/SqliteCommit")->UseRealTime();
 BENCHMARK(Topup)->Name("bank/Topup")->UseRealTime();
 BENCHMARK(TopupReplay)->Name("bank/TopupReplay")->UseRealTime();
 BENCHMARK(Deposit)->Name("bank/Deposit")->UseRealTime();

@@ -54,7 +54,10 @@ CaWorld::CaWorld()
   ca_ = must(ca::Authority::open(ca_dir_), "open CA");
 }
 
-Crl CaWorld::crl() { return must(ca_->crl(), "CRL"); }
+Crl CaWorld::crl() {
+  // As a bank or an SE receives it: DER over the wire, parsed.
+  return must(Crl::from_der(must(ca_->crl(), "CRL").der()), "CRL DER");
+}
 
 KeyCert CaWorld::custody_key(const std::string& bank_id) {
   PrivateKey key = must(PrivateKey::generate(), "bank key");
