@@ -19,7 +19,9 @@ class Child {
   Child& operator=(Child&& o) noexcept;
   ~Child();
   // Starts argv[0] with `args`; stdout and stderr go to `log_path` (appended).
-  // Unless `die_with_parent` is false the child gets SIGTERM when its parent dies.
+  // Unless `die_with_parent` is false the child gets SIGTERM when the parent
+  // *thread* that spawned it exits (PR_SET_PDEATHSIG): spawn from a thread that
+  // outlives the child, e.g. the main thread.
   static Result<Child> spawn(const std::vector<std::string>& argv, const std::string& log_path,
                              bool die_with_parent = true);
   pid_t pid() const { return pid_; }
