@@ -1,7 +1,7 @@
 // The custody server's logic in-process (src/bank/bank.h) on its SQLite store
 // in a temporary directory: WAL, synchronous=FULL, as `zf bank serve` runs it
-// (DESIGN.md §8). No HTTP. Wall time is reported: a commit waits for fsync,
-// and that wait, not the CPU, bounds one bank connection's rate.
+// (DESIGN.md §8). No HTTP. Wall time is reported: each commit waits for fsync,
+// which bounds a bank's rate whenever the disk is slower than the CPU work.
 #include <benchmark/benchmark.h>
 
 #include "bench_world.h"
