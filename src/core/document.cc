@@ -52,7 +52,8 @@ const std::vector<DocTypeSpec> kTypes = {
     {"joint.spend", 1, true,
      {{"amount", K::minor}, {"currency", K::currency}, {"account", K::id}, {"bank", K::id},
       {"action", K::id}, {"to", K::id, false}, {"signers", K::id_list}}},
-    {"account.query", 1, true, {{"account", K::id}, {"bank", K::id}}},
+    // Moves no value, so it spends no seq (src/se/applet.cc sign_unsequenced).
+    {"account.query", 1, false, {{"account", K::id}, {"bank", K::id}}},
     // A processor's claim to the registry (DESIGN.md §7): "I am acting on doc_id".
     {"claim", 1, false,
      {{"doc_id", K::id}, {"doc_issuer", K::id}, {"doc_seq", K::uint, false}, {"doc_type", K::id},

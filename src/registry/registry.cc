@@ -271,6 +271,10 @@ Result<Registry::VerifiedClaim> Registry::verify(std::string_view claim_jws) {
   if (spec->se_issued && !seq)
     return fail(Errc::missing_field, doc_type + " is signed by an SE: its seq is required",
                 "doc_seq");
+  // An SE names its documents "<se id>:<seq>" (DESIGN.md §4), so one id is one
+  // (issuer, seq) pair and a reused seq cannot hide behind another id.
+  if (spec->se_issued && doc.str("doc_id") != doc.str("doc_issuer") + ":" + std::to_string(*seq))
+    return fail(Errc::bad_field, "an SE document's id is <doc_issuer>:<doc_seq>", "doc_id");
   auto digest = b64url_decode(doc.str("result_digest"));
   if (!digest) return up(digest);
   RecordRow row;
@@ -304,7 +308,8 @@ Result<std::string> Registry::sign_record(const RecordRow& row, RecordStatus sta
 
 // Claim (DESIGN.md §7):
 //   1. verify the claim (no transaction);
-//   2. fast path: the id is already held -> answer from the stored row;
+//   2. fast path: the id is already held (and not by another document under
+//      the same SE seq) -> answer from the stored row;
 //   3. sign the "claimed" record this claim would get (claimed_at = now);
 //   4. ONE store transaction: insert-if-absent on doc_id and (doc_issuer,
 //      doc_seq); a lost insert reads the holder; a reused seq stores an alert;
@@ -337,7 +342,8 @@ Result<ClaimAnswer> Registry::claim(std::string_view claim_jws) {
 
   auto held = store_->find(row.doc_id);
   if (!held) return up(held);
-  if (*held) {
+  // A reused SE sequence number goes through the store, which records the alert.
+  if (*held && !is_seq_reuse(**held, row)) {
     ClaimOutcome outcome =
         is_retry_of(**held, row) ? ClaimOutcome::retry : ClaimOutcome::already_processed;
     return answer(ClaimResult{outcome, std::move(**held), std::nullopt});

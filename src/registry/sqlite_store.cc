@@ -128,16 +128,23 @@ class SqliteRegistryStore final : public RegistryStore {
       // Lost: the id is taken (first), or the (issuer, seq) pair is.
       auto existing = find_locked(row.doc_id);
       if (!existing) return up(existing);
+      std::optional<RecordRow> holder;
       if (*existing) {
-        out.outcome =
-            is_retry_of(**existing, row) ? ClaimOutcome::retry : ClaimOutcome::already_processed;
-        out.record = std::move(**existing);
-        return {};
+        if (!is_seq_reuse(**existing, row)) {
+          out.outcome =
+              is_retry_of(**existing, row) ? ClaimOutcome::retry : ClaimOutcome::already_processed;
+          out.record = std::move(**existing);
+          return {};
+        }
+        // The same SE document id, with another document behind it.
+        holder = std::move(*existing);
+      } else {
+        if (!row.doc_seq) return fail(Errc::internal, "claim insert lost without a conflict");
+        auto by_seq = find_by_seq_locked(row.doc_issuer, *row.doc_seq);
+        if (!by_seq) return up(by_seq);
+        if (!*by_seq) return fail(Errc::internal, "claim insert lost without a conflict");
+        holder = std::move(*by_seq);
       }
-      if (!row.doc_seq) return fail(Errc::internal, "claim insert lost without a conflict");
-      auto holder = find_by_seq_locked(row.doc_issuer, *row.doc_seq);
-      if (!holder) return up(holder);
-      if (!*holder) return fail(Errc::internal, "claim insert lost without a conflict");
       // The alert is written in this same transaction: a refused clone is never unrecorded.
       auto al = db_->prepare(
           "INSERT INTO alerts(se_id, seq, first_doc_id, second_doc_id, second_processor,"
@@ -146,7 +153,7 @@ class SqliteRegistryStore final : public RegistryStore {
       if (!al) return up(al);
       if (auto r = al->bind(1, row.doc_issuer)
                        .bind(2, *row.doc_seq)
-                       .bind(3, (*holder)->doc_id)
+                       .bind(3, holder->doc_id)
                        .bind(4, row.doc_id)
                        .bind(5, row.processor)
                        .bind(6, row.claim_jws)
@@ -167,7 +174,7 @@ class SqliteRegistryStore final : public RegistryStore {
       if (!*found) return fail(Errc::internal, "alert vanished");
       out.outcome = ClaimOutcome::seq_reused;
       out.alert = row_to_alert(*get);
-      out.record = std::move(**holder);
+      out.record = std::move(*holder);
       return {};
     });
     if (!s) return std::unexpected(s.error());

@@ -37,6 +37,15 @@ inline bool is_retry_of(const RecordRow& held, const RecordRow& claim) {
          held.doc_type == claim.doc_type;
 }
 
+// True when `claim` names the same SE document (issuer, seq) as `held` but
+// another document: for SE documents the result digest is the digest of the
+// document's payload (docs/registry-api.md), so a different digest is a
+// different document signed under a sequence number already spent.
+inline bool is_seq_reuse(const RecordRow& held, const RecordRow& claim) {
+  return held.doc_seq && claim.doc_seq == held.doc_seq && claim.doc_issuer == held.doc_issuer &&
+         claim.result_digest != held.result_digest;
+}
+
 // A clone/rollback signal: (se_id, seq) was claimed for a second, different document.
 struct Alert {
   std::int64_t id = 0;
@@ -83,12 +92,14 @@ class RegistryStore {
   virtual Result<bool> is_admin_token(ByteView token_hash) = 0;
 
   // Claims `row.doc_id` for `row.processor`, in ONE transaction:
-  //   1. the id is present: same processor, result digest, issuer, seq and type
-  //      -> retry (the stored row, unchanged); otherwise -> already_processed
-  //      (the stored row). Nothing is written.
-  //   2. row.doc_seq is set and (doc_issuer, doc_seq) is held by another id ->
-  //      seq_reused: an alert is stored (once per second document and
-  //      processor), the claim is not recorded.
+  //   1. the id is present and names the same SE (issuer, seq) with another
+  //      result digest (is_seq_reuse) -> seq_reused, as in 2;
+  //      same processor, result digest, issuer, seq and type -> retry (the
+  //      stored row, unchanged); otherwise -> already_processed (the stored
+  //      row). Nothing is written.
+  //   2. row.doc_seq is set and (doc_issuer, doc_seq) is held by another
+  //      document -> seq_reused: an alert is stored (once per second document
+  //      id and processor), the claim is not recorded.
   //   3. otherwise the row is inserted -> claimed.
   // `now` stamps an alert.
   virtual Result<ClaimResult> claim(const RecordRow& row, std::int64_t now) = 0;

@@ -96,6 +96,19 @@ CertVerifier Applet::verifier(std::int64_t now_s) const {
   return v;
 }
 
+// Documents that move no value (claims, account queries) spend no sequence
+// number: every seq an SE spends is then recorded at the registry once what it
+// signed takes effect, so a restored state that spends a seq again is caught
+// there (DESIGN.md §5, docs/registry-api.md).
+Result<std::string> Applet::sign_unsequenced(Json payload, std::string_view tag, std::int64_t now_s) {
+  payload["v"] = 1;
+  payload["id"] = se_id_ + ":" + std::string(tag) + ":" + b64url_encode(random_bytes(12));
+  payload["issuer"] = se_id_;
+  payload["iat"] = now_s;
+  KeySigner signer(*key_);
+  return sign_document(payload, JwsSigner{&signer, chain_});
+}
+
 Result<std::string> Applet::sign_next(Json payload, std::int64_t now_s) {
   std::int64_t seq = seq_ + 1;
   payload["v"] = 1;
@@ -578,9 +591,8 @@ Result<Bytes> Applet::claim_note(const Command& c, std::int64_t now_s) {
              {"doc_type", doc.type()},
              {"processor", se_id_},
              {"result_digest", b64url_encode(sha256(signed_doc->jws.payload))}};
-  auto jws = sign_next(claim, now_s);
+  auto jws = sign_unsequenced(claim, "c", now_s);
   if (!jws) return std::unexpected(jws.error());
-  dirty_ = true;  // the sequence counter moved
   return json_bytes(Json{{"claim", *jws}});
 }
 
@@ -664,9 +676,8 @@ Result<Bytes> Applet::sign_query(const Command& c, std::int64_t now_s) {
   if (!payload) return std::unexpected(payload.error());
   (*payload)["type"] = "account.query";
   (*payload)["exp"] = now_s + 300;
-  auto jws = sign_next(*payload, now_s);
+  auto jws = sign_unsequenced(*payload, "q", now_s);
   if (!jws) return std::unexpected(jws.error());
-  dirty_ = true;
   return json_bytes(Json{{"query", *jws}});
 }
 

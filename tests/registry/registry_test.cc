@@ -136,22 +136,31 @@ TEST_F(RegistryTest, AnIdempotentRetryGetsTheOriginalRecordUnchanged) {
   std::string jws = bank_a.claim(f);
   EXPECT_EQ(reg->claim(jws)->record_jws, first->record_jws);
   EXPECT_EQ(reg->claim(jws)->record_jws, first->record_jws);
-  // The same processor with another result is not a retry: it already processed the id.
-  auto other = claim_ok(bank_a.claim(bank_a.fields("se-x:9", "another", "se-x", 9, "deposit.note")),
-                        RecordStatus::already_processed);
+  // The same processor with another result for a document no SE signed is not a
+  // retry: it already processed the id.
+  auto g = bank_a.fields("bank-doc-9", "r", "bank-a", std::nullopt, "topup.receipt");
+  claim_ok(bank_a.claim(g), RecordStatus::claimed);
+  auto other = claim_ok(
+      bank_a.claim(bank_a.fields("bank-doc-9", "another", "bank-a", std::nullopt, "topup.receipt")),
+      RecordStatus::already_processed);
   EXPECT_EQ(other.processor, "bank-a");
-  EXPECT_EQ(other.result_digest, f.result_digest);
-  EXPECT_EQ(stats().records, 1);
+  EXPECT_EQ(other.result_digest, g.result_digest);
+  // For an SE document the digest is the document's: another digest under its
+  // id "<se>:<seq>" is another document under a spent seq (see the next test).
+  claim_ok(bank_a.claim(bank_a.fields("se-x:9", "another", "se-x", 9, "deposit.note")),
+           RecordStatus::seq_reused);
+  EXPECT_EQ(stats().records, 2);
 }
 
 TEST_F(RegistryTest, AReusedSequenceNumberIsRefusedAndRaisesAnAlertNamingTheSe) {
   // se-pay signed note 41 and its holder deposited it at bank-a...
   auto first = bank_a.fields("se-pay:41", "dep", "se-pay", 41, "payment.note");
   claim_ok(bank_a.claim(first), RecordStatus::claimed);
-  // ...then a restored copy of se-pay's state signs another note with seq 41.
-  auto clone = bank_b.fields("se-pay:41b", "dep2", "se-pay", 41, "payment.note");
+  // ...then a restored copy of se-pay's state signs another note with seq 41:
+  // the same id "se-pay:41", another document.
+  auto clone = bank_b.fields("se-pay:41", "dep2", "se-pay", 41, "payment.note");
   auto r = claim_ok(bank_b.claim(clone), RecordStatus::seq_reused);
-  EXPECT_EQ(r.doc_id, "se-pay:41b");
+  EXPECT_EQ(r.doc_id, "se-pay:41");
   EXPECT_EQ(r.processor, "bank-b") << "a refusal echoes the refused claim";
   EXPECT_EQ(r.doc_issuer, "se-pay");
   EXPECT_EQ(r.doc_seq, 41);
@@ -160,7 +169,10 @@ TEST_F(RegistryTest, AReusedSequenceNumberIsRefusedAndRaisesAnAlertNamingTheSe) 
   EXPECT_TRUE(registry::check_record_answers(r, clone));
   EXPECT_EQ(registry::check_record_answers(r, first).error().code, Errc::receipt_mismatch);
   EXPECT_EQ(stats().records, 1);
-  EXPECT_EQ(reg->query("se-pay:41b").error().code, Errc::not_found);
+  // The id's record still names the first document and its processor.
+  auto held = open_ok(*reg->query("se-pay:41"), world.root(), kRegistry);
+  EXPECT_EQ(held.processor, "bank-a");
+  EXPECT_EQ(held.result_digest, first.result_digest);
 
   auto alerts = reg->alerts();
   ASSERT_TRUE(alerts) << alerts.error().message();
@@ -170,13 +182,13 @@ TEST_F(RegistryTest, AReusedSequenceNumberIsRefusedAndRaisesAnAlertNamingTheSe) 
   EXPECT_EQ(a.seq, 41);
   EXPECT_EQ(a.first_doc_id, "se-pay:41");
   EXPECT_EQ(a.first_processor, "bank-a");
-  EXPECT_EQ(a.second_doc_id, "se-pay:41b");
+  EXPECT_EQ(a.second_doc_id, "se-pay:41");
   EXPECT_EQ(a.second_processor, "bank-b");
   // The refused claim is kept as evidence and still verifies.
   CertVerifier v(world.root());
   auto evidence = open_signed_document(a.second_claim_jws, v, Role::custody);
   ASSERT_TRUE(evidence) << evidence.error().message();
-  EXPECT_EQ(evidence->doc.str("doc_id"), "se-pay:41b");
+  EXPECT_EQ(evidence->doc.str("result_digest"), b64url_encode(clone.result_digest));
   // Retrying the refused claim refuses it again without a second alert.
   claim_ok(bank_b.claim(clone), RecordStatus::seq_reused);
   EXPECT_EQ(reg->alerts()->size(), 1u);
@@ -191,19 +203,17 @@ TEST_F(RegistryTest, SecureElementsClaimThroughTheirTerminals) {
   claim_ok(
       bank_a.claim(bank_a.fields("bank-a:r:se-q:3", "x", "bank-a", std::nullopt, "topup.receipt")),
       RecordStatus::already_processed);
-  // The SE applet's CLAIM NOTE signs its claims like every document it signs:
-  // id "<se>:<seq>" and its own `seq`. Two payees handed copies of one note:
-  // the second payee's SE is told the first one took it.
+  // The SE applet's CLAIM NOTE signs its claims without spending a seq: id
+  // "<se>:c:<random>". Two payees handed copies of one note: the second
+  // payee's SE is told the first one took it.
   Processor se_two = enrolled_se(issue, in_process_codes(*authority), world, "se-two", "dave");
   Json note_claim = registry::claim_payload(
       se_pay.fields("se-payer:17", "note", "se-payer", 17, "payment.note"), std::time(nullptr));
-  note_claim["id"] = "se-pay:90";
-  note_claim["seq"] = 90;
+  note_claim["id"] = "se-pay:c:Zm9yLXRlc3Q";
   claim_ok(se_pay.sign_raw(note_claim), RecordStatus::claimed);
   Json copy_claim = registry::claim_payload(
       se_two.fields("se-payer:17", "note", "se-payer", 17, "payment.note"), std::time(nullptr));
-  copy_claim["id"] = "se-two:4";
-  copy_claim["seq"] = 4;
+  copy_claim["id"] = "se-two:c:b3RoZXItb25l";
   auto lost = claim_ok(se_two.sign_raw(copy_claim), RecordStatus::already_processed);
   EXPECT_EQ(lost.processor, "se-pay");
 }
@@ -229,7 +239,7 @@ TEST_F(RegistryTest, LongIdsGetAHashedRecordId) {
 TEST_F(RegistryTest, BadClaimsGetNamedErrorsAndNothingIsStored) {
   ASSERT_TRUE(reg->claim(bank_a.claim("existing")));
   ASSERT_TRUE(reg->claim(bank_a.claim(bank_a.fields("se-z:1", "r", "se-z", 1, "payment.note"))));
-  ASSERT_TRUE(reg->claim(bank_b.claim(bank_b.fields("se-z:1b", "r", "se-z", 1, "payment.note"))));
+  ASSERT_TRUE(reg->claim(bank_b.claim(bank_b.fields("se-z:1", "r2", "se-z", 1, "payment.note"))));
   ASSERT_EQ(stats().records, 2);
   ASSERT_EQ(stats().alerts, 1);
 
@@ -291,6 +301,10 @@ TEST_F(RegistryTest, BadClaimsGetNamedErrorsAndNothingIsStored) {
   expect_refused(with("doc_id", 7), Errc::bad_field, "numeric doc_id");
   expect_refused(with("doc_id", nullptr), Errc::missing_field, "no doc_id");
   expect_refused(with("doc_issuer", "a/b"), Errc::bad_field, "doc_issuer");
+  expect_refused(bank_a.claim(bank_a.fields("se-z:2x", "r", "se-z", 2, "payment.note")),
+                 Errc::bad_field, "an SE document id that is not <issuer>:<seq>");
+  expect_refused(bank_a.claim(bank_a.fields("se-z:3", "r", "se-z", 2, "payment.note")),
+                 Errc::bad_field, "an SE document id with another seq");
   expect_refused(with("doc_seq", -1), Errc::bad_field, "negative seq");
   expect_refused(with("doc_seq", "1"), Errc::bad_field, "string seq");
   expect_refused(with("result_digest", b64url_encode(Bytes(31, 1))), Errc::bad_field,

@@ -96,9 +96,10 @@ TEST_P(RegistryStoreTest, LaterClaimsGetTheHolder) {
   ASSERT_TRUE(retry);
   EXPECT_EQ(retry->outcome, ClaimOutcome::retry);
   EXPECT_EQ(retry->record.record_jws, "record-d1-bank-a");
-  // Another processor, or the same one with another result: already processed.
+  // Another processor, or the same one with other document facts: already
+  // processed. (The same SE seq with another digest is a reused seq: see below.)
   for (const RecordRow& other :
-       {row("d1", "bank-b", "ok", 1), row("d1", "bank-a", "other", 1), row("d1", "bank-a", "ok", 2),
+       {row("d1", "bank-b", "ok", 1), row("d1", "bank-a", "ok", 2),
         row("d1", "bank-a", "ok", std::nullopt), row("d1", "bank-a", "ok", 1, "se-2")}) {
     auto r = store->claim(other, 7);
     ASSERT_TRUE(r) << r.error().message();
@@ -107,8 +108,46 @@ TEST_P(RegistryStoreTest, LaterClaimsGetTheHolder) {
     EXPECT_EQ(r->record.result_digest, sha256(as_bytes("ok")));
     EXPECT_EQ(r->record.record_jws, "record-d1-bank-a");
   }
-  EXPECT_EQ(stats().records, 1);
+  // A document no SE signed (no seq) with another result: already processed, no alert.
+  ASSERT_TRUE(store->claim(row("d2", "bank-a", "ok", std::nullopt), 8));
+  auto other_result = store->claim(row("d2", "bank-a", "other", std::nullopt), 8);
+  ASSERT_TRUE(other_result);
+  EXPECT_EQ(other_result->outcome, ClaimOutcome::already_processed);
+  EXPECT_EQ(stats().records, 2);
   EXPECT_EQ(stats().alerts, 0);
+}
+
+// An SE's document id is "<se>:<seq>": another document under a held id is the
+// same seq spent twice (a restored or cloned SE), whoever claims it.
+TEST_P(RegistryStoreTest, AnotherDocumentUnderAHeldSeDocumentIdIsASeqReuse) {
+  ASSERT_TRUE(store->claim(row("se-1:7", "bank-a", "ok", 7), 5));
+  for (const char* processor : {"bank-a", "bank-b"}) {
+    RecordRow second = row("se-1:7", processor, "another-note", 7);
+    auto r = store->claim(second, 9);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->outcome, ClaimOutcome::seq_reused) << processor;
+    EXPECT_EQ(r->record.processor, "bank-a");
+    EXPECT_EQ(r->record.result_digest, sha256(as_bytes("ok")));
+    ASSERT_TRUE(r->alert);
+    EXPECT_EQ(r->alert->se_id, "se-1");
+    EXPECT_EQ(r->alert->seq, 7);
+    EXPECT_EQ(r->alert->first_doc_id, "se-1:7");
+    EXPECT_EQ(r->alert->first_processor, "bank-a");
+    EXPECT_EQ(r->alert->second_doc_id, "se-1:7");
+    EXPECT_EQ(r->alert->second_processor, processor);
+    EXPECT_EQ(r->alert->second_claim_jws, second.claim_jws);
+    // Asked again, the same alert, not a second one.
+    auto again = store->claim(second, 10);
+    ASSERT_TRUE(again && again->alert);
+    EXPECT_EQ(again->alert->id, r->alert->id);
+  }
+  // The first document keeps its record untouched.
+  auto found = store->find("se-1:7");
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->processor, "bank-a");
+  EXPECT_EQ((*found)->record_jws, "record-se-1:7-bank-a");
+  EXPECT_EQ(stats().records, 1);
+  EXPECT_EQ(stats().alerts, 2);
 }
 
 TEST_P(RegistryStoreTest, AReusedSeqIsRefusedAndRaisesOneAlertPerDocumentAndProcessor) {
@@ -177,9 +216,8 @@ TEST_P(RegistryStoreTest, RacingConnectionsClaimEachIdOnce) {
       RegistryStore& s = *conns[t % 2];
       for (int round = 0; round < kRounds; ++round) {
         sync.arrive_and_wait();
-        auto r = s.claim(
-            row("doc-" + std::to_string(round), "p" + std::to_string(t), std::to_string(t), round),
-            1);
+        // Every thread is another processor acting on the same document.
+        auto r = s.claim(row("doc-" + std::to_string(round), "p" + std::to_string(t), "ok", round), 1);
         ASSERT_TRUE(r) << r.error().message();
         outcomes[round][t] = r->outcome;
       }

@@ -628,12 +628,19 @@ TEST_F(AppletTest, ClaimIsSignedOnlyForANoteThisSeWouldAccept) {
   std::string note = must(a.client->payment_note(pay_params("se-b", 300))).at("note");
   std::int64_t seq_before = b.applet->seq();
   Json claimed = must(b.client->claim_note(note));
-  EXPECT_EQ(b.applet->seq(), seq_before + 1);
+  EXPECT_EQ(b.applet->seq(), seq_before) << "a claim moves no value and spends no seq";
   EXPECT_EQ(b.applet->balance("CNY"), 0) << "a claim credits nothing";
   CertVerifier v(w.ca->root());
   v.set_time(w.now);
   auto claim = must(open_signed_document(claimed.at("claim").get<std::string>(), v, Role::secure_element));
   EXPECT_EQ(claim.doc.type(), "claim");
+  EXPECT_EQ(claim.doc.id().rfind("se-b:c:", 0), 0u) << claim.doc.id();
+  EXPECT_FALSE(claim.doc.seq());
+  EXPECT_NE(must(open_signed_document(must(b.client->claim_note(note)).at("claim").get<std::string>(), v,
+                                      Role::secure_element))
+                .doc.id(),
+            claim.doc.id())
+      << "every claim has its own id";
   EXPECT_EQ(claim.doc.str("doc_id"), "se-a:2");
   EXPECT_EQ(claim.doc.str("doc_issuer"), "se-a");
   EXPECT_EQ(claim.doc.json().at("doc_seq"), 2);
@@ -889,7 +896,8 @@ TEST_F(AppletTest, SignQueryMakesAShortLivedAccountQuery) {
   auto doc = must(open_signed_document(q.at("query").get<std::string>(), v, Role::secure_element));
   EXPECT_EQ(doc.doc.type(), "account.query");
   EXPECT_EQ(doc.doc.exp(), w.now + 300);
-  EXPECT_EQ(a.applet->seq(), 1);
+  EXPECT_EQ(a.applet->seq(), 0) << "a query moves no value and spends no seq";
+  EXPECT_EQ(doc.doc.id().rfind("se-a:q:", 0), 0u) << doc.doc.id();
   EXPECT_REFUSED(a, Errc::unknown_field,
                  a.client->sign_query({{"account", kAccount}, {"bank", kBank}, {"exp", 1}}));
   EXPECT_REFUSED(a, Errc::missing_field, a.client->sign_query({{"account", kAccount}}));

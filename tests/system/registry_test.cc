@@ -54,20 +54,22 @@ TEST_F(RegistryPathTest, RestoredPayerStateCannotSpendTheSameSequenceTwice) {
     to_carol = *note;
   }
   // Carol's SE alone would accept the note (it is genuine and addressed to her);
-  // the registry already holds se-alice:2 for Bob and refuses with a signed record.
+  // the registry already holds se-alice:2 (Bob's note) and refuses this second
+  // document under the same seq with a signed record.
   auto carol = terminal("carol");
   auto refused = carol->receive(to_carol);
   ASSERT_FALSE(refused);
-  EXPECT_EQ(refused.error().code, Errc::replayed) << refused.error().message();
-  EXPECT_NE(refused.error().detail.find("se-bob"), std::string::npos) << refused.error().detail;
+  EXPECT_EQ(refused.error().code, Errc::seq_reused) << refused.error().message();
   EXPECT_EQ(se_balance("carol"), 0);
   std::ifstream rec(fs::path(se("carol").wallet) / "records" / "se-alice_2.jws");
   std::string record_jws((std::istreambuf_iterator<char>(rec)), {});
   CertVerifier v(*Certificate::from_pem(carol->config().root_pem));
   auto record = registry::open_record(record_jws, v);
   ASSERT_TRUE(record) << record.error().message();
-  EXPECT_EQ(record->status, registry::RecordStatus::already_processed);
-  EXPECT_EQ(record->processor, se("bob").se_id);
+  EXPECT_EQ(record->status, registry::RecordStatus::seq_reused);
+  EXPECT_EQ(record->doc_issuer, se("alice").se_id);
+  EXPECT_EQ(record->doc_seq, 2);
+  EXPECT_EQ(record->processor, se("carol").se_id) << "the refusal answers Carol's own claim";
 }
 
 }  // namespace
