@@ -179,7 +179,7 @@ SeDeviceWorld::SeDeviceWorld() : bank(world.custody_key(kBankId)) {
 
 BankWorld::BankWorld() : se_(world.enrolled_software_se("se-bench", "bench-user")) {
   std::string dir = (world.dir() / "bank").string();
-  bank::InitOptions o{dir, kBankId, "https://127.0.0.1:1", world.root().pem()};
+  bank::InitOptions o{dir, kBankId, "https://127.0.0.1:1", world.root().pem(), {}, {}};
   auto issue = [this](const std::string& role, const std::string& csr) -> Result<Certificate> {
     ca::CertRequest r;
     r.role = role;

@@ -9,6 +9,8 @@
 #include <mutex>
 #include <sstream>
 
+#include "registry/claims.h"
+
 namespace zf::bank {
 namespace fs = std::filesystem;
 namespace {
@@ -73,6 +75,11 @@ Status write_text_file(const std::string& path, std::string_view data, unsigned 
 // Initialization: generate keys and CSRs, have the CA certify them, then write
 // the files. bank.json is written last: its presence marks a complete directory.
 Status init_bank(const InitOptions& opts, const CertificateIssuer& issue) {
+  if (!opts.registry_url.empty() && !valid_name(opts.registry_id, 64, "._-"))
+    return fail(Errc::bad_field, "a registry URL needs the registry's id (1..64 of [A-Za-z0-9._-])",
+                "registry_id");
+  if (!opts.registry_url.empty() && opts.registry_url.rfind("https://", 0) != 0)
+    return fail(Errc::bad_field, "the registry URL must be https://", "registry_url");
   if (!valid_name(opts.bank_id, 64, "._-"))
     return fail(Errc::bad_field, "bank id: 1..64 of [A-Za-z0-9._-]", "id");
   fs::path dir(opts.dir);
@@ -119,6 +126,10 @@ Status init_bank(const InitOptions& opts, const CertificateIssuer& issue) {
     return s;
   if (auto s = write_text_file((dir / kAdminTokenFile).string(), admin + "\n", 0600); !s) return s;
   Json config{{"id", opts.bank_id}, {"ca_url", opts.ca_url}};
+  if (!opts.registry_url.empty()) {
+    config["registry_url"] = opts.registry_url;
+    config["registry_id"] = opts.registry_id;
+  }
   return write_text_file((dir / kConfigFile).string(), config.dump(2) + "\n", 0644);
 }
 
@@ -131,7 +142,16 @@ Result<BankConfig> read_config(const std::string& dir) {
   if (!id) return up(id);
   auto url = get_string(*j, "ca_url", 1024);
   if (!url) return up(url);
-  return BankConfig{*id, *url};
+  BankConfig config{*id, *url, {}, {}};
+  if (j->contains("registry_url")) {
+    auto reg_url = get_string(*j, "registry_url", 1024);
+    if (!reg_url) return up(reg_url);
+    auto reg_id = get_string(*j, "registry_id", 64);
+    if (!reg_id) return up(reg_id);
+    config.registry_url = *reg_url;
+    config.registry_id = *reg_id;
+  }
+  return config;
 }
 
 Bank::Bank(std::string id, std::shared_ptr<const Signer> signer, std::vector<Certificate> chain,
@@ -253,6 +273,53 @@ Result<std::optional<std::string>> Bank::prior_response(const DocKey& key) {
   return std::optional<std::string>((*prior)->response);
 }
 
+void Bank::set_registry(std::string registry_id, RegistryLink link) {
+  registry_id_ = std::move(registry_id);
+  registry_link_ = std::move(link);
+}
+
+// SAFETY-CRITICAL: the registry half of exactly-once (DESIGN.md §7). The claim
+// comes before the store transaction that moves money (or records a refusal),
+// so no document is acted on unless this bank holds it at the registry. A crash
+// between the claim and the commit is harmless: the retry claims again, gets
+// the same record (same processor, same digest) and goes on.
+Status Bank::claim_at_registry(const Verified& v) {
+  if (!registry_link_) return {};
+  // The digest of an SE document is its payload's (docs/registry-api.md).
+  registry::ClaimFields fields = registry::claim_fields_for(v.doc, id_);
+  auto claim = registry::sign_claim(fields, JwsSigner{signer_.get(), chain_}, now());
+  if (!claim) return up(claim);
+  auto unavailable = [](const std::string& why) {
+    return fail(Errc::unavailable,
+                "the registry could not record this document (" + why + "); nothing moved, try again");
+  };
+  auto record_jws = registry_link_(*claim);
+  if (!record_jws) return unavailable(record_jws.error().message());
+  CertVerifier verifier(root_);
+  {
+    std::shared_lock lock(crl_mu_);
+    if (crl_) verifier.set_crl(crl_);
+  }
+  if (clock_) verifier.set_time(now());
+  auto record = registry::open_record(*record_jws, verifier, registry_id_);
+  if (!record) return unavailable("its answer does not verify: " + record.error().message());
+  if (auto s = registry::check_record_answers(*record, fields); !s)
+    return unavailable("its answer is about another claim");
+  if (record->won_by(id_, fields.result_digest)) return {};
+  Error e;
+  e.field = "id";
+  e.evidence = *record_jws;
+  if (record->status == registry::RecordStatus::seq_reused) {
+    e.code = Errc::seq_reused;
+    e.detail = v.key.signer + " already spent seq " + std::to_string(v.doc.doc.seq().value_or(0)) +
+               " on another document (registry record " + record->id + ")";
+  } else {
+    e.code = Errc::replayed;
+    e.detail = "already processed by " + record->processor + " (registry record " + record->id + ")";
+  }
+  return std::unexpected(std::move(e));
+}
+
 Result<std::string> Bank::sign_receipt(const Json& payload) {
   return sign_document(payload, JwsSigner{signer_.get(), chain_});
 }
@@ -262,8 +329,10 @@ Result<std::string> Bank::sign_receipt(const Json& payload) {
 //   2. check it against the account: this bank, account exists, currency, the
 //      signer's user owns the account (the SE too, if the account names one);
 //   3. a retry of a processed request returns its stored receipt (fast path);
-//   4. build and sign the receipt;
-//   5. ONE store transaction: claim the id, debit the account (insufficient_funds
+//   4. claim the request at the registry (if the bank has one): only a request
+//      this bank holds there goes on, refused or not;
+//   5. build and sign the receipt;
+//   6. ONE store transaction: claim the id, debit the account (insufficient_funds
 //      rolls back), credit e-cash outstanding, store the receipt. A retry racing
 //      us is settled inside that transaction and gets the stored receipt.
 Result<std::string> Bank::topup(std::string_view request_jws) {
@@ -302,10 +371,9 @@ Result<std::string> Bank::topup(std::string_view request_jws) {
     return recorded->response;
   };
   auto account = document_account(doc);
-  if (!account) {
-    if (account.error().code == Errc::misaddressed) return up(account);  // not ours to consume
-    return refuse(account.error());
-  }
+  if (!account && account.error().code == Errc::misaddressed) return up(account);  // not ours
+  if (auto claimed = claim_at_registry(*v); !claimed) return up(claimed);
+  if (!account) return refuse(account.error());
   if (v->signer.user_id() != account->user_id ||
       (account->se_id && *account->se_id != v->signer.subject_cn()))
     return refuse(Error{Errc::not_owner, "account", "the signer does not own account " + account->id});
@@ -332,13 +400,16 @@ Result<std::string> Bank::deposit(std::string_view note_jws) {
   if (!prior) return up(prior);
   if (*prior) return **prior;
   const Amount& amount = *doc.amount();
+  if (!account && account.error().code != Errc::account_unknown &&
+      account.error().code != Errc::currency_mismatch)
+    return up(account);
+  if (auto claimed = claim_at_registry(*v); !claimed) return up(claimed);
   if (!account) {
     // The SE already debited itself for this note. A note for this bank that no
     // account here can take is answered with a signed refusal, which returns the
     // value to the SE, and the note is consumed so it can never be credited later.
     // A note for another bank is not ours to consume: it stays valid there.
     Errc code = account.error().code;
-    if (code != Errc::account_unknown && code != Errc::currency_mismatch) return up(account);
     Json refusal{{"type", "deposit.receipt"},
                  {"v", 1},
                  {"id", answer_id(id_, "d", doc.id())},

@@ -34,6 +34,10 @@ struct InitOptions {
   std::string bank_id;  // 1..64 of [A-Za-z0-9._-]
   std::string ca_url;   // where the CRL is fetched from
   std::string ca_root_pem;
+  // The registry every document is claimed at before it moves money (DESIGN.md
+  // §7). Empty: a bank that is the only processor of its documents.
+  std::string registry_url;
+  std::string registry_id;  // the registry certificate's CN; required with the URL
 };
 
 // Asks the CA to certify `csr_pem` for `role` ("custody", "tls-server").
@@ -49,6 +53,8 @@ Status init_bank(const InitOptions& opts, const CertificateIssuer& issue);
 struct BankConfig {
   std::string id;
   std::string ca_url;
+  std::string registry_url;  // empty: no registry
+  std::string registry_id;
 };
 Result<BankConfig> read_config(const std::string& dir);
 
@@ -75,6 +81,11 @@ struct OpenAccountRequest {
   std::string user_id;
   std::optional<std::string> se_id;
 };
+
+// Sends a signed claim to the registry and returns the registry's signed
+// record (compact JWS). The service sends it over HTTPS; tests may call an
+// in-process registry.
+using RegistryLink = std::function<Result<std::string>(const std::string& claim_jws)>;
 
 class Bank {
  public:
@@ -103,6 +114,11 @@ class Bank {
 
   // True for a bearer token whose hash is an admin token.
   bool authenticate_admin(std::string_view bearer);
+
+  // From now on every top-up request and deposit note is claimed at the registry
+  // `registry_id` through `link` before it moves money or is refused. Without a
+  // registry the bank's own processed-documents table is the only guard.
+  void set_registry(std::string registry_id, RegistryLink link);
 
   // §6.2: verifies a topup.request, debits the account, credits e-cash
   // outstanding and returns the signed topup.receipt (compact JWS). A retry of
@@ -135,6 +151,11 @@ class Bank {
   // The same document again: its stored response; another one with its id: doc_id_reused.
   Result<std::optional<std::string>> prior_response(const DocKey& key);
   Result<std::string> sign_receipt(const Json& payload);
+  // Claims the document at the registry (if one is set): ok when this bank holds
+  // it; replayed / seq_reused with the registry's record as evidence when another
+  // document or processor holds it; unavailable (retryable) when the registry
+  // cannot be reached or its answer does not verify. Nothing moves unrecorded.
+  Status claim_at_registry(const Verified& v);
   std::time_t now() const { return clock_ ? clock_() : std::time(nullptr); }
 
   std::string id_;
@@ -143,6 +164,8 @@ class Bank {
   Certificate root_;
   std::unique_ptr<BankStore> store_;
   std::function<std::time_t()> clock_;
+  std::string registry_id_;
+  RegistryLink registry_link_;
   mutable std::shared_mutex crl_mu_;
   std::optional<Crl> crl_;
 };

@@ -8,6 +8,7 @@
 
 #include "bank/api.h"
 #include "ca/client.h"
+#include "registry/client.h"
 
 namespace zf::bank {
 namespace {
@@ -203,6 +204,22 @@ int serve(const ServeOptions& opts) {
         stderr, "zf bank serve: cannot fetch the CRL from %s (%s); %s\n", ca_url.c_str(),
         s.error().message().c_str(),
         (*bank)->has_valid_crl() ? "using the cached CRL" : "refusing documents until it can");
+
+  std::string registry_url = opts.registry_url.empty() ? config->registry_url : opts.registry_url;
+  if (!registry_url.empty()) {
+    // One connection per claim: handlers run on several threads and an
+    // httplib client is not shared between them.
+    Certificate root = (*bank)->root();
+    (*bank)->set_registry(config->registry_id, [registry_url, root](const std::string& claim) {
+      auto client = registry::RegistryClient::connect(registry_url, root);
+      if (!client) return Result<std::string>(std::unexpected(client.error()));
+      return client->claim(claim);
+    });
+  } else {
+    std::fprintf(stderr,
+                 "zf bank serve: no registry configured; this bank's own table is the only "
+                 "guard against a document being processed twice\n");
+  }
 
   net::HttpsServer server(*tls, *tls_key);
   server.install_defaults();

@@ -52,6 +52,7 @@ struct ServeOptions {
   int port = 0;
   std::string port_file;
   std::string ca_url;  // overrides bank.json when set
+  std::string registry_url;  // overrides bank.json when set (the registry id stays)
   int crl_refresh_s = 60;
   // Fault injection for crash tests: hold every answer this long after the
   // handler finished (so after the money moved), widening the window in which

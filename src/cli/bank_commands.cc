@@ -81,6 +81,11 @@ void add_bank_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--ca-token-file", *token_file, "file holding the CA admin token")
         ->required()
         ->check(CLI::ExistingFile);
+    auto* reg_url = cmd->add_option(
+        "--registry-url", opts->registry_url,
+        "registry base URL: claim every document there before moving money (DESIGN.md §7)");
+    cmd->add_option("--registry-id", opts->registry_id, "the registry's id (its certificate's CN)")
+        ->needs(reg_url);
     cmd->callback([opts, root_file, token_file, &exit_code] {
       opts->ca_root_pem = read_all(*root_file);
       auto root = Certificate::from_pem(opts->ca_root_pem);
@@ -103,6 +108,8 @@ void add_bank_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--port", opts->port, "TCP port (0 picks a free one)");
     cmd->add_option("--port-file", opts->port_file, "write the bound port here");
     cmd->add_option("--ca-url", opts->ca_url, "CA base URL (default: the one given at init)");
+    cmd->add_option("--registry-url", opts->registry_url,
+                    "registry base URL (default: the one given at init)");
     cmd->add_option("--crl-refresh-s", opts->crl_refresh_s,
                     "seconds between CRL fetches (default 60)")
         ->check(CLI::Range(1, 86400));

@@ -1,6 +1,8 @@
 // `zf demo`: a narrated tour on a fresh local network in a temporary directory:
 // top-up, online payment (the note travels as a file), deposit, refusals of
-// replayed, tampered and forged notes, revocation, and an audit after each act.
+// replayed, tampered and forged notes, a note checked at the registry before it
+// is accepted, a payer who restores an old copy of her SE state caught by the
+// registry's signed record and alert, revocation, and an audit after each act.
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,6 +15,8 @@
 #include "cli/commands.h"
 #include "cli/network.h"
 #include "core/document.h"
+#include "registry/claims.h"
+#include "registry/client.h"
 #include "wallet/wallet.h"
 
 namespace zf::cli {
@@ -55,6 +59,21 @@ std::string money(std::int64_t minor) {
   return a ? a->to_string() : std::to_string(minor);
 }
 
+// The id of a document we signed ourselves (for the narration).
+std::string payload_id(const std::string& jws) {
+  auto parsed = jws_parse(jws);
+  if (!parsed) return "?";
+  auto doc = Document::parse(to_string(parsed->payload));
+  return doc ? doc->id() : "?";
+}
+
+// How the terminal names a document's files (wallet/records/<id with ':' as '_'>.jws).
+std::string replace_colons(std::string id) {
+  for (auto& c : id)
+    if (c == ':') c = '_';
+  return id;
+}
+
 struct Party {
   NetworkSe se;
   std::unique_ptr<wallet::Wallet> wallet;
@@ -67,10 +86,10 @@ int run_demo(const std::string& keep_dir) {
   fs::remove_all(dir);
   std::printf("zhuanfu demo in %s\n", dir.c_str());
 
-  n.step("A local network starts: manufacturer, CA, bank-a, and SEs for Alice and Bob, each its own process");
+  n.step("A local network starts: manufacturer, CA, registry, bank-a, and SEs for Alice, Bob and Carol, each its own process");
   NetworkOptions opts;
   opts.dir = dir.string();
-  opts.users = {"alice", "bob"};
+  opts.users = {"alice", "bob", "carol"};
   opts.detach = false;  // the services stop when the demo ends
   auto net = network_up(opts, [&](const std::string& line) { n.say(line); });
   if (!n.expect(net.has_value(), "network up" + (net ? "" : ": " + net.error().message()))) return 1;
@@ -86,6 +105,7 @@ int run_demo(const std::string& keep_dir) {
   }
   Party& alice = p[0];
   Party& bob = p[1];
+  Party& carol = p[2];
   auto se_balance = [&](Party& x) -> std::int64_t {
     auto info = x.wallet->balance();
     return info && (*info)["balances"].contains("CNY") ? (*info)["balances"]["CNY"].get<std::int64_t>() : 0;
@@ -98,19 +118,25 @@ int run_demo(const std::string& keep_dir) {
     return st ? st->account.balance_minor : -1;
   };
   auto show = [&]() {
-    for (auto& x : p)
-      n.say(x.se.user + ": SE " + money(se_balance(x)) + ", account " + x.se.account + " " + money(account_balance(x)));
-  };
-  auto audit = [&](const std::string& when) {
-    auto r = network_audit(net->dir);
-    bool ok = r && (*r)["ok"].get<bool>();
-    std::string detail;
-    if (r) {
-      const Json& c = (*r)["system"]["CNY"];
-      detail = ": outstanding " + money(c["ecash_outstanding_minor"]) + " = SE balances " +
-               money(c["se_balances_minor"]) + " + notes in flight " + money(c["notes_in_flight_minor"]);
+    for (auto& x : p) {
+      // A revoked SE's account queries are refused by the bank.
+      std::int64_t account = account_balance(x);
+      n.say(x.se.user + ": SE " + money(se_balance(x)) + ", account " + x.se.account + " " +
+            (account < 0 ? "(query refused)" : money(account)));
     }
-    n.expect(ok, "audit " + when + detail);
+  };
+  // Runs `zf audit`; expects it to pass unless told it must fail (`expect_ok`).
+  auto audit = [&](const std::string& when, bool expect_ok = true) -> Json {
+    auto r = network_audit(net->dir);
+    if (!r) return n.expect(false, "audit " + when + ": " + r.error().message()), Json::object();
+    const Json& c = (*r)["system"]["CNY"];
+    const Json& items = (*r)["notes"]["currencies"]["CNY"];
+    std::string detail = ": outstanding " + money(c["ecash_outstanding_minor"]) + " = SE balances " +
+                         money(c["se_balances_minor"]) + " + notes in flight " + money(c["notes_in_flight_minor"]) +
+                         " (registry: " + money(items["in_transit_minor"]) + " unclaimed, " +
+                         money(items["claimed_minor"]) + " claimed, not yet received)";
+    n.expect((*r)["ok"].get<bool>() == expect_ok, "audit " + when + (expect_ok ? " passes" : " fails") + detail);
+    return *r;
   };
   show();
 
@@ -175,15 +201,118 @@ int run_demo(const std::string& keep_dir) {
   show();
   audit("after the deposit");
 
-  n.step("Alice reports her SE lost: the CA revokes it; Bob's terminal installs the new CRL");
+  n.step("Bob's terminal asks the registry about a note before accepting it (zf wallet check)");
+  // Alice quietly keeps a copy of her SE's sealed state file as it is now.
+  fs::path alice_state = fs::path(alice.se.dir) / "state.seal";
+  fs::path alice_backup = dir / "alice-state.backup";
+  std::error_code copy_ec;
+  fs::copy_file(alice_state, alice_backup, fs::copy_options::overwrite_existing, copy_ec);
+  n.expect(!copy_ec, "Alice copied her SE's sealed state file aside (" + alice_backup.string() + ")");
+  std::int64_t alice_before = se_balance(alice);
+  auto to_bob = alice.wallet->pay(*Amount::parse("CNY 20.00"), bob.se.se_id);
+  if (!n.expect(to_bob.has_value(), "Alice paid Bob CNY 20.00")) return 1;
+  std::string to_bob_id = payload_id(*to_bob);
+  auto before = bob.wallet->check(*to_bob);
+  n.expect(before && (*before)["status"] == "unclaimed" && (*before)["for_me"] == true,
+           "note " + to_bob_id + " before Bob takes it: " +
+               (before ? (*before)["status"].get<std::string>() + ", for Bob's SE" : before.error().message()));
+  auto got_20 = bob.wallet->receive(*to_bob);
+  n.expect(got_20.has_value(), "Bob's SE claimed it at the registry, won, and credited " +
+                                   (got_20 ? money((*got_20)["credited_minor"]) : got_20.error().message()));
+  auto after = bob.wallet->check(*to_bob);
+  bool kept = fs::exists(fs::path(bob.se.wallet) / "records" / (replace_colons(to_bob_id) + ".jws"));
+  n.expect(after && (*after)["status"] == "claimed" && (*after)["processor"] == bob.se.se_id &&
+               (*after)["same_document"] == true && kept,
+           "the same note now: " + (after ? (*after)["status"].get<std::string>() + " by " +
+                                                (*after)["processor"].get<std::string>() +
+                                                "; Bob's terminal keeps the signed record"
+                                          : after.error().message()));
+  show();
+  audit("after the checked payment");
+
+  n.step("Alice restores the old copy of her SE state and pays Carol with the same money");
+  net->kill9(alice.se.se_id);
+  fs::copy_file(alice_backup, alice_state, fs::copy_options::overwrite_existing, copy_ec);
+  auto restarted = net->restart(alice.se.se_id);
+  auto reopened = wallet::Wallet::open(alice.se.wallet);
+  if (!n.expect(!copy_ec && restarted && reopened && (*reopened)->unlock(opts.pin),
+                "Alice's SE was stopped, its old state put back and started again"))
+    return 1;
+  alice.wallet = std::move(*reopened);
+  n.expect(se_balance(alice) == alice_before, "her SE holds " + money(se_balance(alice)) + " again, as before paying Bob");
+  auto to_carol = alice.wallet->pay(*Amount::parse("CNY 20.00"), carol.se.se_id);
+  if (!n.expect(to_carol.has_value(), "her SE signed a note to Carol")) return 1;
+  n.expect(payload_id(*to_carol) == to_bob_id, "under the id " + payload_id(*to_carol) +
+                                                   ": the sequence number it already spent on Bob's note");
+  auto seen = carol.wallet->check(*to_carol);
+  n.expect(seen && (*seen)["status"] == "claimed" && (*seen)["same_document"] == false,
+           "Carol's terminal checks first: the id is " +
+               (seen ? (*seen)["status"].get<std::string>() + " by " + (*seen)["processor"].get<std::string>() +
+                           " for another document"
+                     : seen.error().message()));
+  std::int64_t carol_before = se_balance(carol);
+  auto reused = carol.wallet->receive(*to_carol);
+  n.expect(refusal(reused) == "seq_reused", "Carol's terminal claims it anyway: " + refusal(reused) +
+                                                ", nothing credited");
+  n.expect(se_balance(carol) == carol_before, "Carol's SE still holds " + money(se_balance(carol)));
+  std::string record_jws =
+      slurp(fs::path(carol.se.wallet) / "records" / (replace_colons(to_bob_id) + ".jws"));
+  auto record = registry::open_record(record_jws, CertVerifier(*root), "registry");
+  if (n.expect(record.has_value(), "the registry's signed record kept by Carol's terminal verifies against the CA root" +
+                                       (record ? "" : ": " + record.error().message()))) {
+    n.say("record " + record->id + " from " + record->registry + ": status " +
+          std::string(registry::record_status_name(record->status)) + ", doc_issuer " + record->doc_issuer.value_or("?") +
+          ", doc_seq " + std::to_string(record->doc_seq.value_or(-1)) + ", claimant " + record->processor);
+    n.expect(record->status == registry::RecordStatus::seq_reused && record->doc_issuer == alice.se.se_id &&
+                 record->doc_id == to_bob_id,
+             "it says: " + alice.se.se_id + " already used seq " + std::to_string(record->doc_seq.value_or(-1)) +
+                 " for another document");
+  }
+
+  n.step("The registry's alert names Alice's SE; the CA revokes it and everyone takes the new CRL");
+  auto registry_admin = registry::RegistryClient::connect(net->registry_url, *root,
+                                                          slurp(fs::path(net->registry_dir) / "admin.token"));
+  Result<std::vector<registry::Alert>> alerts = std::unexpected(Error{Errc::unavailable, "", "no registry"});
+  if (registry_admin) alerts = registry_admin->alerts();
+  if (n.expect(alerts && alerts->size() == 1 && alerts->front().se_id == alice.se.se_id,
+               "one alert: " + (alerts && !alerts->empty()
+                                    ? alerts->front().se_id + " seq " + std::to_string(alerts->front().seq) +
+                                          ", first claimed by " + alerts->front().first_processor +
+                                          ", reused in a claim by " + alerts->front().second_processor
+                                    : (alerts ? std::string("none") : alerts.error().message())))) {
+    auto evidence = open_signed_document(alerts->front().second_claim_jws, CertVerifier(*root), Role::secure_element);
+    n.expect(evidence && evidence->signers.front().subject_cn() == carol.se.se_id,
+             "it keeps the refused claim, signed by Carol's SE, as evidence for the operator who revokes");
+  }
   std::string admin = slurp(fs::path(net->ca_dir) / "admin.token");
   auto ca = ca::CaClient::connect(net->ca_url, *root, admin);
   auto alice_cert = Certificate::from_pem(*alice.wallet->se().certificate_pem());
-  n.expect(ca->revoke(alice_cert->serial_hex(), "keyCompromise").has_value(), "revoked " + alice_cert->serial_hex());
-  n.expect(bob.wallet->refresh_crl().has_value(), "Bob's SE accepted the newer CRL (signed by the root)");
+  n.expect(ca->revoke(alice_cert->serial_hex(), "keyCompromise").has_value(), "the CA revoked " + alice.se.se_id +
+                                                                                  " (serial " + alice_cert->serial_hex() + ")");
+  n.expect(registry_admin && registry_admin->refresh_crl().has_value(), "the registry fetched the new CRL");
+  auto bank_admin = bank::BankClient::connect(net->bank_url, *root, slurp(fs::path(net->bank_dir) / "admin.token"));
+  n.expect(bank_admin && bank_admin->refresh_crl().has_value(), "bank-a fetched the new CRL");
+  n.expect(bob.wallet->refresh_crl().has_value() && carol.wallet->refresh_crl().has_value(),
+           "Bob's and Carol's SEs accepted the newer CRL (signed by the root)");
+  auto late = alice.wallet->pay(*Amount::parse("CNY 5.00"), bob.se.se_id);
+  n.expect(late.has_value(), "Alice's SE, which never installed that CRL, still signs a new note to Bob");
+  if (late) n.expect(refusal(bob.wallet->receive(*late)) == "cert_revoked",
+                     "Bob's SE refuses it: " + refusal(bob.wallet->receive(*late)));
   n.expect(refusal(bob.wallet->receive(*carol_note)) == "cert_revoked",
-           "any note from Alice's SE is now refused: " + refusal(bob.wallet->receive(*carol_note)));
-  audit("at the end");
+           "and any older note from Alice's SE: " + refusal(bob.wallet->receive(*carol_note)));
+  show();
+  Json final_audit = audit("at the end", false);
+  if (!final_audit.empty()) {
+    bool reused_listed = false;
+    for (const auto& item : final_audit["notes"]["not_received"])
+      reused_listed = reused_listed || (item["id"] == to_bob_id && item["state"] == "seq_reused");
+    n.expect(final_audit["alerts"] == 1 && final_audit["alerted_ses"] == Json::array({alice.se.se_id}),
+             "it fails because of the registry's alert naming " + alice.se.se_id);
+    n.expect(reused_listed, "and lists Alice's second note " + to_bob_id + " as seq_reused (the registry holds that id "
+                            "for the note Bob received)");
+    n.expect(final_audit["system"]["CNY"]["conserved"] == true,
+             "e-cash still adds up: the value the restore brought back left Alice's SE again in the refused note");
+  }
 
   std::printf("\n%s: %d expectation(s) failed\n", n.failures() == 0 ? "demo passed" : "DEMO FAILED", n.failures());
   net->stop_all();

@@ -56,6 +56,21 @@ CLI::App* with_common(CLI::App* cmd, const std::shared_ptr<Common>& c) {
 
 void print(const Json& j) { std::printf("%s\n", j.dump(2).c_str()); }
 
+// A note as a file holds it ('-' for stdin), without the trailing newline.
+Result<std::string> read_note(const std::string& file) {
+  std::stringstream ss;
+  if (file == "-") {
+    ss << std::cin.rdbuf();
+  } else {
+    std::ifstream in(file);
+    if (!in) return fail(Errc::not_found, "cannot read " + file);
+    ss << in.rdbuf();
+  }
+  std::string note = ss.str();
+  while (!note.empty() && (note.back() == '\n' || note.back() == '\r' || note.back() == ' ')) note.pop_back();
+  return note;
+}
+
 }  // namespace
 
 void add_wallet_commands(CLI::App& app, int& exit_code) {
@@ -147,21 +162,30 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
     auto* cmd = with_common(w->add_subcommand("receive", "hand a payment note to the SE"), c);
     cmd->add_option("note", *file, "file holding the note ('-' for stdin)")->required();
     cmd->callback([=, &exit_code] {
-      std::stringstream ss;
-      if (*file == "-") {
-        ss << std::cin.rdbuf();
-      } else {
-        std::ifstream in(*file);
-        if (!in) return void(exit_code = report(Error{Errc::not_found, "", "cannot read " + *file}, "receive"));
-        ss << in.rdbuf();
-      }
-      std::string note = ss.str();
-      while (!note.empty() && (note.back() == '\n' || note.back() == '\r' || note.back() == ' ')) note.pop_back();
+      auto note = read_note(*file);
+      if (!note) return void(exit_code = report(note.error(), "receive"));
       auto wl = open_unlocked(*c, "receive", exit_code);
       if (!wl) return;
-      auto r = wl->receive(note);
+      auto r = wl->receive(*note);
       if (!r) return void(exit_code = report(r.error(), "receive"));
       print(*r);
+    });
+  }
+  {
+    auto c = std::make_shared<Common>();
+    auto file = std::make_shared<std::string>();
+    auto* cmd = with_common(
+        w->add_subcommand("check", "ask the registry whether a payment note was already claimed (no PIN)"), c);
+    cmd->add_option("note", *file, "file holding the note ('-' for stdin)")->required();
+    cmd->callback([=, &exit_code] {
+      auto note = read_note(*file);
+      if (!note) return void(exit_code = report(note.error(), "check"));
+      auto wl = wallet::Wallet::open(c->dir);
+      if (!wl) return void(exit_code = report(wl.error(), "check"));
+      auto r = (*wl)->check(*note);
+      if (!r) return void(exit_code = report(r.error(), "check"));
+      // One line, like `zf registry query`: the record JWS inside is the proof.
+      std::printf("%s\n", r->dump().c_str());
     });
   }
   {

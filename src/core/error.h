@@ -6,6 +6,7 @@
 #include <expected>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace zf {
 
@@ -99,9 +100,16 @@ Errc errc_from_name(std::string_view name);
 
 // An error value: what went wrong, which field (if any), and a human detail.
 struct Error {
+  Error() = default;
+  Error(Errc c, std::string f = {}, std::string d = {}, std::string e = {})
+      : code(c), field(std::move(f)), detail(std::move(d)), evidence(std::move(e)) {}
+
   Errc code = Errc::internal;
   std::string field;
   std::string detail;
+  // A signed document that backs the refusal (e.g. the registry's record of who
+  // already processed a document), for the refused party to keep and show.
+  std::string evidence;
 
   // "code: detail (field)" for logs and CLI messages.
   std::string message() const;

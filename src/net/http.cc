@@ -4,6 +4,8 @@
 #include <openssl/x509_vfy.h>
 #include <unistd.h>
 
+#include "core/jose.h"
+
 namespace zf::net {
 namespace {
 
@@ -18,6 +20,9 @@ Result<Json> decode_response(const httplib::Result& res) {
         e.code = errc_from_name(p->value("code", "internal"));
         e.detail = p->value("detail", "");
         e.field = p->value("field", "");
+        if (auto it = p->find("evidence"); it != p->end() && it->is_string() &&
+                                           it->get_ref<const std::string&>().size() <= kMaxJoseBytes)
+          e.evidence = it->get<std::string>();
         return std::unexpected(e);
       }
     }
@@ -35,6 +40,7 @@ void write_problem(httplib::Response& res, const Error& err) {
             {"code", std::string(errc_name(err.code))},
             {"detail", err.detail}};
   if (!err.field.empty()) body["field"] = err.field;
+  if (!err.evidence.empty()) body["evidence"] = err.evidence;
   res.status = http_status(err.code);
   res.set_content(dump_json(body), "application/problem+json");
 }

@@ -254,6 +254,63 @@ Status Wallet::claim_at_registry(const std::string& note_jws) {
   return fail(Errc::replayed, "already processed by " + record->processor + " (record " + record->id + ")", "id");
 }
 
+// Checking a note before accepting it (read-only: nothing is claimed, the SE
+// only tells its id):
+//   1. the note must be a genuine payment.note: signature, chain to our root with
+//      role secure-element, one signer, and payer = issuer = signer, id =
+//      signer:seq as the payee's SE requires, so a note cannot borrow another
+//      note's record by naming its id. Revocation is not checked here: the
+//      terminal keeps no CRL, its SE does and checks it at receive;
+//   2. GET /v1/records/{id}: not_found means nobody has claimed the id yet;
+//   3. a record must verify (role registry under our root) and answer this id.
+Result<Json> Wallet::check(const std::string& note_jws) {
+  if (config_.registry_url.empty())
+    return fail(Errc::missing_field, "this wallet has no registry to ask (zf wallet init --registry URL)",
+                "registry");
+  CertVerifier verifier(*root_);
+  auto note = open_signed_document(note_jws, verifier, Role::secure_element);
+  if (!note) return std::unexpected(note.error());
+  const Document& doc = note->doc;
+  if (doc.type() != "payment.note") return fail(Errc::unknown_type, "expected a payment.note, not " + doc.type(), "type");
+  if (note->signers.size() != 1) return fail(Errc::bad_header, "exactly one signature expected", "signatures");
+  const std::string signer = note->signers.front().subject_cn();
+  if (doc.str("payer") != signer || doc.issuer() != signer || !doc.seq() ||
+      doc.id() != signer + ":" + std::to_string(*doc.seq()))
+    return fail(Errc::bad_field, "payer, issuer, id and signing SE disagree", "payer");
+  if (auto s = ensure_se(); !s) return std::unexpected(s.error());
+  auto info = se_->info();
+  if (!info) return std::unexpected(info.error());
+  Json out{{"doc_id", doc.id()},
+           {"payer", signer},
+           {"payee", doc.str("payee")},
+           {"amount_minor", doc.amount()->minor()},
+           {"currency", std::string(doc.amount()->currency().code())},
+           {"for_me", doc.str("payee") == info->value("se_id", "")}};
+  auto client = registry::RegistryClient::connect(config_.registry_url, *root_);
+  if (!client) return std::unexpected(client.error());
+  auto record_jws = client->query(doc.id());
+  if (!record_jws && record_jws.error().code == Errc::not_found) {
+    out["status"] = "unclaimed";
+    return out;
+  }
+  if (!record_jws) return std::unexpected(record_jws.error());
+  auto record = registry::open_record(*record_jws, verifier);
+  if (!record) return std::unexpected(record.error());
+  if (record->doc_id != doc.id()) return fail(Errc::receipt_mismatch, "the record answers another document", "doc_id");
+  if (record->status != registry::RecordStatus::claimed)
+    return fail(Errc::bad_field, "a stored record must say claimed", "status");
+  out["status"] = "claimed";
+  out["processor"] = record->processor;
+  out["claimed_at"] = record->claimed_at.value_or(record->iat);
+  out["registry"] = record->registry;
+  // A payment note's claim commits to the digest of the note's payload
+  // (docs/registry-api.md): another digest means another document holds this
+  // (payer, seq), i.e. the payer signed two notes under one sequence number.
+  out["same_document"] = record->result_digest == sha256(note->jws.payload);
+  out["record"] = *record_jws;
+  return out;
+}
+
 Result<Json> Wallet::deposit(const Amount& amount, const std::string& bank, const std::string& account) {
   if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
   if (!config_.banks.count(bank)) return fail(Errc::not_found, "no bank '" + bank + "' in wallet.json", "bank");

@@ -55,6 +55,12 @@ class Wallet {
   // Debits the SE and returns the signed payment note (kept in the outbox until acknowledged).
   Result<std::string> pay(const Amount& amount, const std::string& payee);
   Result<Json> receive(const std::string& note_jws);
+  // What the registry says about a note before this terminal accepts it
+  // (DESIGN.md §7 "query, then process"): verifies the note against the CA root,
+  // queries its id and verifies the record. Returns {doc_id, status "unclaimed"}
+  // or {doc_id, status "claimed", processor, claimed_at, record, same_document},
+  // plus the note's facts and for_me (payee is this wallet's SE). Needs no PIN.
+  Result<Json> check(const std::string& note_jws);
   Result<Json> deposit(const Amount& amount, const std::string& bank, const std::string& account);
   // Re-sends every pending outbox entry, first adopting documents the SE signed
   // that the outbox never saw (a crash between SE and disk). Returns a summary.

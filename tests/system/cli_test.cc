@@ -7,6 +7,7 @@
 
 #include "ca/client.h"
 #include "core/document.h"
+#include "registry/claims.h"
 #include "system_fixture.h"
 
 namespace zf::test {
@@ -172,6 +173,73 @@ TEST_F(CliTest, BadNotesAreRefusedByName) {
   ASSERT_TRUE(ca->revoke(alice_cert.serial_hex(), "keyCompromise"));
   ASSERT_EQ(wallet("bob", {"refresh-crl"}).exit_code, 0);
   expect_refused("bob", {"receive", to_bob}, "cert_revoked");
+}
+
+// `zf wallet check`: a terminal asks the registry about a note before it takes it.
+TEST_F(CliTest, CheckTellsWhetherTheRegistryHoldsANote) {
+  ASSERT_EQ(wallet("alice", {"topup", "CNY 50.00", "--bank", net_->bank_id, "--account", se("alice").account}).exit_code, 0);
+  std::string note = (dir_ / "to-bob.jws").string();
+  ASSERT_EQ(wallet("alice", {"pay", "CNY 5.00", "--to", se("bob").se_id, "--out", note}).exit_code, 0);
+  const std::string id = "se-alice:2";  // seq 1 was the top-up request
+
+  // No PIN is needed: a wrong one is never even read.
+  CmdResult before = wallet("bob", {"check", note}, "000000");
+  ASSERT_EQ(before.exit_code, 0) << before.out;
+  Json b = Json::parse(before.out);
+  EXPECT_EQ(b["doc_id"], id);
+  EXPECT_EQ(b["status"], "unclaimed");
+  EXPECT_EQ(b["for_me"], true);
+  EXPECT_EQ(b["amount_minor"], 500);
+  EXPECT_FALSE(b.contains("record"));
+  Json other = Json::parse(wallet("carol", {"check", note}).out);
+  EXPECT_EQ(other["status"], "unclaimed");
+  EXPECT_EQ(other["for_me"], false) << "the note is addressed to Bob's SE, not Carol's";
+  EXPECT_EQ(se_balance("bob"), 0) << "checking claims nothing and credits nothing";
+
+  ASSERT_EQ(wallet("bob", {"receive", note}).exit_code, 0);
+  CmdResult after = wallet("carol", {"check", note});
+  ASSERT_EQ(after.exit_code, 0) << after.out;
+  Json a = Json::parse(after.out);
+  EXPECT_EQ(a["status"], "claimed");
+  EXPECT_EQ(a["processor"], se("bob").se_id);
+  EXPECT_EQ(a["same_document"], true);
+  EXPECT_GT(a["claimed_at"].get<std::int64_t>(), 0);
+  // The record is the registry's signed statement: anyone with the root can verify it.
+  auto root = *Certificate::from_pem(slurp(net_->root_file));
+  auto record = registry::open_record(a["record"].get<std::string>(), CertVerifier(root), "registry");
+  ASSERT_TRUE(record) << record.error().message();
+  EXPECT_EQ(record->doc_id, id);
+  EXPECT_EQ(record->processor, se("bob").se_id);
+  EXPECT_EQ(record->status, registry::RecordStatus::claimed);
+
+  std::string jws = slurp(note);
+  jws.pop_back();
+  std::string tampered = jws;
+  std::size_t pos = jws.find('.') + 20;  // inside the payload
+  tampered[pos] = tampered[pos] == 'A' ? 'B' : 'A';
+  CmdResult bad = wallet("bob", {"check", write("tampered.jws", tampered)});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.out.find("bad_signature"), std::string::npos) << bad.out;
+
+  // A terminal without a registry says so instead of guessing.
+  std::string bare = (dir_ / "bare-wallet").string();
+  std::string init = std::string(ZF_BINARY) + " wallet init --wallet '" + bare + "' --se-port " +
+                     std::to_string(se("bob").port) + " --ca-url " + net_->ca_url + " --root '" + net_->root_file +
+                     "' > /dev/null 2>&1";
+  ASSERT_EQ(std::system(init.c_str()), 0);
+  std::string cmd = std::string(ZF_BINARY) + " wallet check '" + note + "' --wallet '" + bare + "' > '" +
+                    (dir_ / "out.txt").string() + "' 2>&1";
+  int status = std::system(cmd.c_str());
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  std::string out = slurp(dir_ / "out.txt");
+  EXPECT_NE(out.find("missing_field"), std::string::npos) << out;
+  EXPECT_NE(out.find("no registry"), std::string::npos) << out;
+
+  // The registry is down: the check cannot tell, and says so by name.
+  net_->kill9("registry");
+  CmdResult down = wallet("bob", {"check", note});
+  EXPECT_NE(down.exit_code, 0);
+  EXPECT_NE(down.out.find("unavailable"), std::string::npos) << down.out;
 }
 
 TEST_F(CliTest, WrongPinsBlockTheSeUntilThePukUnblocksIt) {
