@@ -320,6 +320,17 @@ Status Bank::claim_at_registry(const Verified& v) {
   return std::unexpected(std::move(e));
 }
 
+// Our own table already holds another document under this id. For an SE
+// document that is a second document under a spent (SE, seq): the claim makes
+// the registry refuse it with a signed seq_reused record and raise the alert
+// naming the SE, which our table alone would keep to itself.
+std::unexpected<Error> Bank::refuse_reused(const Verified& v, const Error& why) {
+  if (why.code != Errc::doc_id_reused || !v.doc.doc.seq()) return std::unexpected(why);
+  auto claimed = claim_at_registry(v);
+  if (!claimed && claimed.error().code == Errc::seq_reused) return std::unexpected(claimed.error());
+  return std::unexpected(why);
+}
+
 Result<std::string> Bank::sign_receipt(const Json& payload) {
   return sign_document(payload, JwsSigner{signer_.get(), chain_});
 }
@@ -340,7 +351,7 @@ Result<std::string> Bank::topup(std::string_view request_jws) {
   if (!v) return up(v);
   const Document& doc = v->doc.doc;
   auto prior = prior_response(v->key);
-  if (!prior) return up(prior);
+  if (!prior) return refuse_reused(*v, prior.error());
   if (*prior) return **prior;
   const Amount& amount = *doc.amount();
   auto receipt_for = [&](const std::string& account_id) {
@@ -397,7 +408,7 @@ Result<std::string> Bank::deposit(std::string_view note_jws) {
   const Document& doc = v->doc.doc;
   auto account = document_account(doc);
   auto prior = prior_response(v->key);
-  if (!prior) return up(prior);
+  if (!prior) return refuse_reused(*v, prior.error());
   if (*prior) return **prior;
   const Amount& amount = *doc.amount();
   if (!account && account.error().code != Errc::account_unknown &&

@@ -156,6 +156,9 @@ class Bank {
   // document or processor holds it; unavailable (retryable) when the registry
   // cannot be reached or its answer does not verify. Nothing moves unrecorded.
   Status claim_at_registry(const Verified& v);
+  // `why` from prior_response; for doc_id_reused on an SE document, reports the
+  // reuse to the registry and answers with its seq_reused record if it gives one.
+  std::unexpected<Error> refuse_reused(const Verified& v, const Error& why);
   std::time_t now() const { return clock_ ? clock_() : std::time(nullptr); }
 
   std::string id_;
