@@ -1,10 +1,15 @@
 // The registry in the payment path (DESIGN.md §5 persistence, §7): a payer who
 // restores an old copy of its SE state and spends the same sequence number
-// again is stopped at the registry, which answers with a signed record.
+// again is stopped at the registry, which answers with a signed record and
+// raises an alert; after the CA revokes that SE its notes are refused
+// everywhere. A bank that cannot reach the registry moves no money.
 #include <filesystem>
 #include <fstream>
 
+#include "bank/client.h"
+#include "ca/client.h"
 #include "registry/claims.h"
+#include "registry/client.h"
 #include "system_fixture.h"
 
 namespace zf::test {
@@ -13,6 +18,13 @@ namespace {
 class RegistryPathTest : public NetworkTest {
  protected:
   std::vector<std::string> users() const override { return {"alice", "bob", "carol"}; }
+  // The admin token a service wrote into its state directory.
+  static std::string token(const std::string& dir) {
+    std::ifstream in(std::filesystem::path(dir) / "admin.token");
+    std::string t;
+    std::getline(in, t);
+    return t;
+  }
 };
 
 TEST_F(RegistryPathTest, RestoredPayerStateCannotSpendTheSameSequenceTwice) {
@@ -70,6 +82,92 @@ TEST_F(RegistryPathTest, RestoredPayerStateCannotSpendTheSameSequenceTwice) {
   EXPECT_EQ(record->doc_issuer, se("alice").se_id);
   EXPECT_EQ(record->doc_seq, 2);
   EXPECT_EQ(record->processor, se("carol").se_id) << "the refusal answers Carol's own claim";
+
+  // The registry raised an alert naming Alice's SE and the seq it spent twice.
+  auto root = *Certificate::from_pem(carol->config().root_pem);
+  auto registry_admin =
+      registry::RegistryClient::connect(net_->registry_url, root, token(net_->registry_dir));
+  ASSERT_TRUE(registry_admin);
+  auto alerts = registry_admin->alerts();
+  ASSERT_TRUE(alerts) << alerts.error().message();
+  ASSERT_EQ(alerts->size(), 1u);
+  EXPECT_EQ(alerts->front().se_id, se("alice").se_id);
+  EXPECT_EQ(alerts->front().seq, 2);
+  EXPECT_EQ(alerts->front().first_processor, se("bob").se_id);
+  EXPECT_EQ(alerts->front().second_processor, se("carol").se_id);
+
+  // The CA revokes Alice's SE; once the new CRL is out, its notes are refused everywhere.
+  std::string alice_cert_pem;
+  {
+    auto alice = terminal("alice");
+    auto pem = alice->se().certificate_pem();
+    ASSERT_TRUE(pem) << pem.error().message();
+    alice_cert_pem = *pem;
+  }
+  auto ca_admin = ca::CaClient::connect(net_->ca_url, root, token(net_->ca_dir));
+  ASSERT_TRUE(ca_admin);
+  ASSERT_TRUE(ca_admin->revoke(Certificate::from_pem(alice_cert_pem)->serial_hex(), "keyCompromise"));
+  ASSERT_TRUE(registry_admin->refresh_crl());
+  auto bank_admin = bank::BankClient::connect(net_->bank_url, root, token(net_->bank_dir));
+  ASSERT_TRUE(bank_admin && bank_admin->refresh_crl());
+  ASSERT_TRUE(carol->refresh_crl());
+  carol.reset();
+  {
+    auto bob = terminal("bob");
+    ASSERT_TRUE(bob->refresh_crl());
+  }
+  std::int64_t bob_before = se_balance("bob");
+  {
+    auto alice = terminal("alice");
+    auto note = alice->pay(*Amount::parse("CNY 1.00"), se("bob").se_id);
+    ASSERT_TRUE(note) << "Alice's SE itself still signs: " << note.error().message();
+    auto bob = terminal("bob");
+    auto r = bob->receive(*note);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::cert_revoked) << r.error().message();
+    // Bob's SE refuses the old note from Alice's SE now too (and it was received once already).
+    auto c = terminal("carol");
+    auto again = c->receive(to_carol);
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().code, Errc::cert_revoked) << again.error().message();
+    auto dep = alice->deposit(*Amount::parse("CNY 1.00"), net_->bank_id, se("alice").account);
+    ASSERT_FALSE(dep);
+    EXPECT_EQ(dep.error().code, Errc::cert_revoked) << dep.error().message();
+  }
+  EXPECT_EQ(se_balance("bob"), bob_before);
+  EXPECT_EQ(se_balance("carol"), 0);
+}
+
+// The bank moves no money while it cannot claim at the registry: a top-up is
+// refused with the retryable `unavailable`, the request stays in the terminal's
+// outbox, and once the registry is back the retry moves the money exactly once.
+TEST_F(RegistryPathTest, WhileTheRegistryIsDownTheBankMovesNoMoneyAndTheRetryFinishes) {
+  auto before = audit();
+  ASSERT_TRUE(before["ok"].get<bool>()) << before.dump();
+  net_->kill9("registry");
+  {
+    auto alice = terminal("alice");
+    auto r = alice->topup(*Amount::parse("CNY 25.00"), net_->bank_id, se("alice").account);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::unavailable) << r.error().message();
+  }
+  EXPECT_EQ(se_balance("alice"), 0);
+  auto during = audit();
+  EXPECT_TRUE(during["ok"].get<bool>()) << during.dump();
+  EXPECT_EQ(during["banks"][0]["currencies"]["CNY"]["ecash_outstanding_minor"], 0);
+
+  ASSERT_TRUE(net_->restart("registry"));
+  {
+    auto alice = terminal("alice");
+    auto r = alice->retry();
+    ASSERT_TRUE(r) << r.error().message();
+    auto again = alice->retry();
+    ASSERT_TRUE(again) << again.error().message();
+  }
+  EXPECT_EQ(se_balance("alice"), 2500);
+  auto after = audit();
+  EXPECT_TRUE(after["ok"].get<bool>()) << after.dump();
+  EXPECT_EQ(after["banks"][0]["currencies"]["CNY"]["ecash_outstanding_minor"], 2500);
 }
 
 }  // namespace
