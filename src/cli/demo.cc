@@ -86,7 +86,8 @@ int run_demo(const std::string& keep_dir) {
   fs::remove_all(dir);
   std::printf("zhuanfu demo in %s\n", dir.c_str());
 
-  n.step("A local network starts: manufacturer, CA, registry, bank-a, and SEs for Alice, Bob and Carol, each its own process");
+  n.step("A local network starts: manufacturer, CA, registry, bank-a, and SEs for Alice, Bob and Carol,"
+         " each its own process");
   NetworkOptions opts;
   opts.dir = dir.string();
   opts.users = {"alice", "bob", "carol"};
@@ -239,7 +240,8 @@ int run_demo(const std::string& keep_dir) {
                 "Alice's SE was stopped, its old state put back and started again"))
     return 1;
   alice.wallet = std::move(*reopened);
-  n.expect(se_balance(alice) == alice_before, "her SE holds " + money(se_balance(alice)) + " again, as before paying Bob");
+  n.expect(se_balance(alice) == alice_before,
+           "her SE holds " + money(se_balance(alice)) + " again, as before paying Bob");
   auto to_carol = alice.wallet->pay(*Amount::parse("CNY 20.00"), carol.se.se_id);
   if (!n.expect(to_carol.has_value(), "her SE signed a note to Carol")) return 1;
   n.expect(payload_id(*to_carol) == to_bob_id, "under the id " + payload_id(*to_carol) +
@@ -261,8 +263,9 @@ int run_demo(const std::string& keep_dir) {
   if (n.expect(record.has_value(), "the registry's signed record kept by Carol's terminal verifies against the CA root" +
                                        (record ? "" : ": " + record.error().message()))) {
     n.say("record " + record->id + " from " + record->registry + ": status " +
-          std::string(registry::record_status_name(record->status)) + ", doc_issuer " + record->doc_issuer.value_or("?") +
-          ", doc_seq " + std::to_string(record->doc_seq.value_or(-1)) + ", claimant " + record->processor);
+          std::string(registry::record_status_name(record->status)) + ", doc_issuer " +
+          record->doc_issuer.value_or("?") + ", doc_seq " + std::to_string(record->doc_seq.value_or(-1)) +
+          ", claimant " + record->processor);
     n.expect(record->status == registry::RecordStatus::seq_reused && record->doc_issuer == alice.se.se_id &&
                  record->doc_id == to_bob_id,
              "it says: " + alice.se.se_id + " already used seq " + std::to_string(record->doc_seq.value_or(-1)) +
@@ -280,26 +283,30 @@ int run_demo(const std::string& keep_dir) {
                                           ", first claimed by " + alerts->front().first_processor +
                                           ", reused in a claim by " + alerts->front().second_processor
                                     : (alerts ? std::string("none") : alerts.error().message())))) {
-    auto evidence = open_signed_document(alerts->front().second_claim_jws, CertVerifier(*root), Role::secure_element);
+    auto evidence =
+        open_signed_document(alerts->front().second_claim_jws, CertVerifier(*root), Role::secure_element);
     n.expect(evidence && evidence->signers.front().subject_cn() == carol.se.se_id,
              "it keeps the refused claim, signed by Carol's SE, as evidence for the operator who revokes");
   }
   std::string admin = slurp(fs::path(net->ca_dir) / "admin.token");
   auto ca = ca::CaClient::connect(net->ca_url, *root, admin);
   auto alice_cert = Certificate::from_pem(*alice.wallet->se().certificate_pem());
-  n.expect(ca->revoke(alice_cert->serial_hex(), "keyCompromise").has_value(), "the CA revoked " + alice.se.se_id +
-                                                                                  " (serial " + alice_cert->serial_hex() + ")");
+  n.expect(ca->revoke(alice_cert->serial_hex(), "keyCompromise").has_value(),
+           "the CA revoked " + alice.se.se_id + " (serial " + alice_cert->serial_hex() + ")");
   n.expect(registry_admin && registry_admin->refresh_crl().has_value(), "the registry fetched the new CRL");
-  auto bank_admin = bank::BankClient::connect(net->bank_url, *root, slurp(fs::path(net->bank_dir) / "admin.token"));
+  auto bank_admin =
+      bank::BankClient::connect(net->bank_url, *root, slurp(fs::path(net->bank_dir) / "admin.token"));
   n.expect(bank_admin && bank_admin->refresh_crl().has_value(), "bank-a fetched the new CRL");
   n.expect(bob.wallet->refresh_crl().has_value() && carol.wallet->refresh_crl().has_value(),
            "Bob's and Carol's SEs accepted the newer CRL (signed by the root)");
   auto late = alice.wallet->pay(*Amount::parse("CNY 5.00"), bob.se.se_id);
   n.expect(late.has_value(), "Alice's SE, which never installed that CRL, still signs a new note to Bob");
-  if (late) n.expect(refusal(bob.wallet->receive(*late)) == "cert_revoked",
-                     "Bob's SE refuses it: " + refusal(bob.wallet->receive(*late)));
-  n.expect(refusal(bob.wallet->receive(*carol_note)) == "cert_revoked",
-           "and any older note from Alice's SE: " + refusal(bob.wallet->receive(*carol_note)));
+  if (late) {
+    std::string why = refusal(bob.wallet->receive(*late));
+    n.expect(why == "cert_revoked", "Bob's SE refuses it: " + why);
+  }
+  std::string why_old = refusal(bob.wallet->receive(*carol_note));
+  n.expect(why_old == "cert_revoked", "and any older note from Alice's SE: " + why_old);
   show();
   Json final_audit = audit("at the end", false);
   if (!final_audit.empty()) {
@@ -308,8 +315,8 @@ int run_demo(const std::string& keep_dir) {
       reused_listed = reused_listed || (item["id"] == to_bob_id && item["state"] == "seq_reused");
     n.expect(final_audit["alerts"] == 1 && final_audit["alerted_ses"] == Json::array({alice.se.se_id}),
              "it fails because of the registry's alert naming " + alice.se.se_id);
-    n.expect(reused_listed, "and lists Alice's second note " + to_bob_id + " as seq_reused (the registry holds that id "
-                            "for the note Bob received)");
+    n.expect(reused_listed, "and lists Alice's second note " + to_bob_id +
+                                " as seq_reused (the registry holds that id for the note Bob received)");
     n.expect(final_audit["system"]["CNY"]["conserved"] == true,
              "e-cash still adds up: the value the restore brought back left Alice's SE again in the refused note");
   }

@@ -45,7 +45,8 @@ void add_network_commands(CLI::App& app, int& exit_code) {
     });
   }
   {
-    auto* cmd = app.add_subcommand("audit", "check every bank's books and system-wide e-cash conservation");
+    auto* cmd = app.add_subcommand(
+        "audit", "check every bank's books, system-wide e-cash conservation, notes in flight and registry alerts");
     auto dir = std::make_shared<std::string>();
     cmd->add_option("dir", *dir, "network directory")->required();
     cmd->callback([dir, &exit_code] {

@@ -271,7 +271,8 @@ Result<Json> Wallet::check(const std::string& note_jws) {
   auto note = open_signed_document(note_jws, verifier, Role::secure_element);
   if (!note) return std::unexpected(note.error());
   const Document& doc = note->doc;
-  if (doc.type() != "payment.note") return fail(Errc::unknown_type, "expected a payment.note, not " + doc.type(), "type");
+  if (doc.type() != "payment.note")
+    return fail(Errc::unknown_type, "expected a payment.note, not " + doc.type(), "type");
   if (note->signers.size() != 1) return fail(Errc::bad_header, "exactly one signature expected", "signatures");
   const std::string signer = note->signers.front().subject_cn();
   if (doc.str("payer") != signer || doc.issuer() != signer || !doc.seq() ||
