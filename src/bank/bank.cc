@@ -1,34 +1,20 @@
 #include "bank/bank.h"
 
-#include <openssl/x509.h>
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <mutex>
-#include <sstream>
 
 #include "registry/claims.h"
 
 namespace zf::bank {
 namespace fs = std::filesystem;
+using service::token_hash;
+using service::valid_name;
 namespace {
 
 template <class T>
 std::unexpected<Error> up(const Result<T>& r) {
   return std::unexpected(r.error());
 }
-
-bool valid_name(std::string_view s, std::size_t max_len, std::string_view extra) {
-  if (s.empty() || s.size() > max_len) return false;
-  for (char c : s)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || extra.find(c) != std::string_view::npos))
-      return false;
-  return true;
-}
-
-Bytes token_hash(std::string_view token) { return sha256(as_bytes(token)); }
 
 // "<bank>:<tag>:<document id>", or a digest of the id when that would not fit a document id.
 std::string answer_id(const std::string& bank, std::string_view tag, const std::string& doc_id) {
@@ -38,39 +24,7 @@ std::string answer_id(const std::string& bank, std::string_view tag, const std::
          b64url_encode(sha256(as_bytes(doc_id)));
 }
 
-// The CRL's thisUpdate, for "never go back to an older list".
-std::time_t crl_this_update(const Crl& crl) {
-  const ASN1_TIME* t = X509_CRL_get0_lastUpdate(crl.get());
-  if (!t) return 0;
-  struct tm tm {};
-  if (ASN1_TIME_to_tm(t, &tm) != 1) return 0;
-  return timegm(&tm);
-}
-
 }  // namespace
-
-Result<std::string> read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(Errc::io_error, "cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-Status write_text_file(const std::string& path, std::string_view data, unsigned mode) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return fail(Errc::io_error, "cannot write " + tmp);
-    ::chmod(tmp.c_str(), static_cast<mode_t>(mode));
-    out << data;
-    if (!out.flush()) return fail(Errc::io_error, "cannot write " + tmp);
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return fail(Errc::io_error, "cannot rename to " + path);
-  return {};
-}
 
 // Initialization: generate keys and CSRs, have the CA certify them, then write
 // the files. bank.json is written last: its presence marks a complete directory.
@@ -87,44 +41,13 @@ Status init_bank(const InitOptions& opts, const CertificateIssuer& issue) {
   fs::create_directories(dir, ec);
   if (fs::exists(dir / kConfigFile))
     return fail(Errc::conflict, "a bank already exists in " + opts.dir);
-  auto root = Certificate::from_pem(opts.ca_root_pem);
-  if (!root) return up(root);
-
-  auto custody_key = PrivateKey::generate();
-  if (!custody_key) return up(custody_key);
-  auto custody_csr = make_csr_pem(*custody_key, CsrInfo{opts.bank_id, ""});
-  if (!custody_csr) return up(custody_csr);
-  auto custody = issue("custody", *custody_csr);
-  if (!custody) return up(custody);
-  if (!custody->has_role(Role::custody) || custody->subject_cn() != opts.bank_id ||
-      custody->public_key().spki_der() != custody_key->public_key().spki_der())
-    return fail(Errc::cert_wrong_role,
-                "the CA returned a certificate that is not our custody certificate");
-  CertVerifier v(*root);
-  if (auto ok = v.verify({*custody}, Role::custody); !ok) return up(ok);
-
-  auto tls_key = PrivateKey::generate();
-  if (!tls_key) return up(tls_key);
-  auto tls_csr = make_csr_pem(*tls_key, CsrInfo{opts.bank_id, ""});
-  if (!tls_csr) return up(tls_csr);
-  auto tls = issue("tls-server", *tls_csr);
-  if (!tls) return up(tls);
-  if (auto ok = v.verify({*tls}, Role::tls_server); !ok) return up(ok);
-
-  std::string admin = b64url_encode(random_bytes(32));
+  service::IdentitySpec spec{opts.dir, opts.bank_id, Role::custody, std::string(kCustodyKey),
+                            std::string(kCustodyChain)};
+  auto admin = service::provision_identity(spec, opts.ca_root_pem, issue);
+  if (!admin) return up(admin);
   auto store = open_sqlite_store((dir / kDbFile).string());
   if (!store) return up(store);
-  if (auto s = (*store)->add_admin_token(token_hash(admin), "admin"); !s) return s;
-
-  if (auto s = write_text_file((dir / kRootFile).string(), root->pem(), 0644); !s) return s;
-  if (auto s = custody_key->save_pem_file((dir / kCustodyKey).string()); !s) return s;
-  if (auto s = write_text_file((dir / kCustodyChain).string(), custody->pem() + root->pem(), 0644);
-      !s)
-    return s;
-  if (auto s = tls_key->save_pem_file((dir / kTlsKey).string()); !s) return s;
-  if (auto s = write_text_file((dir / kTlsChain).string(), tls->pem() + root->pem(), 0644); !s)
-    return s;
-  if (auto s = write_text_file((dir / kAdminTokenFile).string(), admin + "\n", 0600); !s) return s;
+  if (auto s = (*store)->add_admin_token(token_hash(*admin), "admin"); !s) return s;
   Json config{{"id", opts.bank_id}, {"ca_url", opts.ca_url}};
   if (!opts.registry_url.empty()) {
     config["registry_url"] = opts.registry_url;
@@ -159,55 +82,24 @@ Bank::Bank(std::string id, std::shared_ptr<const Signer> signer, std::vector<Cer
     : id_(std::move(id)),
       signer_(std::move(signer)),
       chain_(std::move(chain)),
-      root_(std::move(root)),
+      trust_(std::move(root)),
       store_(std::move(store)) {}
 
 Result<std::unique_ptr<Bank>> Bank::open(const std::string& dir) {
   fs::path d(dir);
   auto config = read_config(dir);
   if (!config) return up(config);
-  auto key = PrivateKey::load_pem_file((d / kCustodyKey).string());
-  if (!key) return up(key);
-  auto chain_pem = read_text_file((d / kCustodyChain).string());
-  if (!chain_pem) return up(chain_pem);
-  auto chain = certificates_from_pem(*chain_pem);
-  if (!chain) return up(chain);
-  auto root_pem = read_text_file((d / kRootFile).string());
-  if (!root_pem) return up(root_pem);
-  auto root = Certificate::from_pem(*root_pem);
-  if (!root) return up(root);
+  auto identity = service::load_identity(
+      {dir, config->id, Role::custody, std::string(kCustodyKey), std::string(kCustodyChain)});
+  if (!identity) return up(identity);
   auto store = open_sqlite_store((d / kDbFile).string());
   if (!store) return up(store);
-  auto bank = std::make_unique<Bank>(config->id, std::make_shared<OwnedKeySigner>(std::move(*key)),
-                                     std::move(*chain), std::move(*root), std::move(*store));
-  // A cached CRL lets the bank work while the CA is briefly unreachable; an
-  // expired or foreign one is simply not installed.
-  if (auto cached = read_text_file((d / kCrlCache).string()); cached)
-    if (auto crl = Crl::from_pem(*cached); crl) (void)bank->install_crl(*crl);
+  auto bank = std::make_unique<Bank>(config->id, std::move(identity->signer),
+                                     std::move(identity->chain), std::move(identity->root),
+                                     std::move(*store));
+  // A cached CRL lets the bank work while the CA is briefly unreachable.
+  bank->trust_.install_cached((d / kCrlCache).string(), bank->now());
   return bank;
-}
-
-Status Bank::install_crl(const Crl& crl) {
-  if (X509_NAME_cmp(X509_CRL_get_issuer(crl.get()), X509_get_subject_name(root_.get())) != 0)
-    return fail(Errc::cert_untrusted, "CRL names another issuer", "crl");
-  if (X509_CRL_verify(crl.get(), X509_get0_pubkey(root_.get())) != 1)
-    return fail(Errc::bad_signature, "CRL signature does not verify", "crl");
-  if (crl.next_update() <= now()) return fail(Errc::expired, "CRL is past its next update", "crl");
-  std::unique_lock lock(crl_mu_);
-  if (crl_ && crl_this_update(crl) < crl_this_update(*crl_))
-    return fail(Errc::conflict, "CRL is older than the one in use", "crl");
-  crl_ = crl;
-  return {};
-}
-
-std::optional<Crl> Bank::crl() const {
-  std::shared_lock lock(crl_mu_);
-  return crl_;
-}
-
-bool Bank::has_valid_crl() const {
-  std::shared_lock lock(crl_mu_);
-  return crl_ && crl_->next_update() > now();
 }
 
 bool Bank::authenticate_admin(std::string_view bearer) {
@@ -222,15 +114,10 @@ bool Bank::authenticate_admin(std::string_view bearer) {
 // type this operation takes; issue and expiry times.
 Result<Bank::Verified> Bank::verify(std::string_view jws, std::string_view expected_type) {
   std::time_t t = now();
-  CertVerifier verifier(root_);
-  {
-    std::shared_lock lock(crl_mu_);
-    if (!crl_ || crl_->next_update() <= t)
-      return fail(Errc::unavailable, "no current revocation list from the CA; try again later");
-    verifier.set_crl(crl_);
-  }
-  if (clock_) verifier.set_time(t);
-  auto signed_doc = open_signed_document(jws, verifier, Role::secure_element);
+  auto verifier = trust_.verifier(t);
+  if (!verifier) return up(verifier);
+  if (clock_) verifier->set_time(t);
+  auto signed_doc = open_signed_document(jws, *verifier, Role::secure_element);
   if (!signed_doc) return up(signed_doc);
   const Document& doc = signed_doc->doc;
   if (doc.type() != expected_type)
@@ -295,13 +182,10 @@ Status Bank::claim_at_registry(const Verified& v) {
   };
   auto record_jws = registry_link_(*claim);
   if (!record_jws) return unavailable(record_jws.error().message());
-  CertVerifier verifier(root_);
-  {
-    std::shared_lock lock(crl_mu_);
-    if (crl_) verifier.set_crl(crl_);
-  }
-  if (clock_) verifier.set_time(now());
-  auto record = registry::open_record(*record_jws, verifier, registry_id_);
+  auto verifier = trust_.verifier(now());
+  if (!verifier) return up(verifier);
+  if (clock_) verifier->set_time(now());
+  auto record = registry::open_record(*record_jws, *verifier, registry_id_);
   if (!record) return unavailable("its answer does not verify: " + record.error().message());
   if (auto s = registry::check_record_answers(*record, fields); !s)
     return unavailable("its answer is about another claim");

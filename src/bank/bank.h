@@ -8,26 +8,27 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <vector>
 
 #include "bank/store.h"
 #include "core/document.h"
 #include "core/x509.h"
+#include "service/identity.h"
+#include "service/trust.h"
 
 namespace zf::bank {
 
-// Files of a bank state directory.
-inline constexpr std::string_view kConfigFile = "bank.json";      // {"id", "ca_url"}
+// Files of a bank state directory (and those of every service: service/identity.h).
+inline constexpr std::string_view kConfigFile = "bank.json";      // {"id", "ca_url", registry}
 inline constexpr std::string_view kCustodyKey = "custody.key";    // 0600
 inline constexpr std::string_view kCustodyChain = "custody.pem";  // custody cert, root
-inline constexpr std::string_view kTlsKey = "tls.key";            // 0600
-inline constexpr std::string_view kTlsChain = "tls.pem";          // tls cert, root
-inline constexpr std::string_view kRootFile = "root.pem";
-inline constexpr std::string_view kAdminTokenFile = "admin.token";  // 0600
 inline constexpr std::string_view kDbFile = "bank.db";
-inline constexpr std::string_view kCrlCache = "crl.pem";  // the last CRL accepted
+using service::kAdminTokenFile;
+using service::kCrlCache;
+using service::kRootFile;
+using service::kTlsChain;
+using service::kTlsKey;
 
 struct InitOptions {
   std::string dir;
@@ -41,8 +42,7 @@ struct InitOptions {
 };
 
 // Asks the CA to certify `csr_pem` for `role` ("custody", "tls-server").
-using CertificateIssuer =
-    std::function<Result<Certificate>(const std::string& role, const std::string& csr_pem)>;
+using service::CertificateIssuer;
 
 // Creates a bank state directory: custody key (0600) and certificate (CN = bank
 // id), TLS key and certificate, admin token (0600, only its hash is stored),
@@ -87,7 +87,7 @@ struct OpenAccountRequest {
 // in-process registry.
 using RegistryLink = std::function<Result<std::string>(const std::string& claim_jws)>;
 
-class Bank {
+class Bank final : public service::CrlHolder {
  public:
   // `signer` is the custody key; `chain` is [custody certificate, root].
   Bank(std::string id, std::shared_ptr<const Signer> signer, std::vector<Certificate> chain,
@@ -100,17 +100,17 @@ class Bank {
   const std::string& id() const { return id_; }
   const Certificate& custody_certificate() const { return chain_.front(); }
   const std::vector<Certificate>& chain() const { return chain_; }
-  const Certificate& root() const { return root_; }
+  const Certificate& root() const override { return trust_.root(); }
   BankStore& store() { return *store_; }
 
   // Accepts a CRL signed by our root whose next update is in the future and
   // that is not older than the one in use. From then on every document is
   // checked against it.
-  Status install_crl(const Crl& crl);
+  Status install_crl(const Crl& crl) override { return trust_.install_crl(crl, now()); }
   // The CRL in use, if any (it may have expired).
-  std::optional<Crl> crl() const;
+  std::optional<Crl> crl() const { return trust_.crl(); }
   // True when a CRL is installed and its next update is still in the future.
-  bool has_valid_crl() const;
+  bool has_valid_crl() const override { return trust_.has_valid_crl(now()); }
 
   // True for a bearer token whose hash is an admin token.
   bool authenticate_admin(std::string_view bearer);
@@ -164,29 +164,15 @@ class Bank {
   std::string id_;
   std::shared_ptr<const Signer> signer_;
   std::vector<Certificate> chain_;
-  Certificate root_;
+  service::TrustStore trust_;
   std::unique_ptr<BankStore> store_;
   std::function<std::time_t()> clock_;
   std::string registry_id_;
   RegistryLink registry_link_;
-  mutable std::shared_mutex crl_mu_;
-  std::optional<Crl> crl_;
 };
 
-// A Signer over a key the bank owns (loaded from custody.key).
-class OwnedKeySigner final : public Signer {
- public:
-  explicit OwnedKeySigner(PrivateKey key) : key_(std::move(key)) {}
-  SigAlg alg() const override { return key_.alg(); }
-  Result<Bytes> sign(ByteView message) const override { return key_.sign(message); }
-
- private:
-  PrivateKey key_;
-};
-
-// Helpers shared by the CLI and tests.
-Result<std::string> read_text_file(const std::string& path);
-// Writes atomically (temp file + rename) with `mode`.
-Status write_text_file(const std::string& path, std::string_view data, unsigned mode);
+using service::OwnedKeySigner;
+using service::read_text_file;
+using service::write_text_file;
 
 }  // namespace zf::bank

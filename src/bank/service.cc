@@ -1,7 +1,5 @@
 #include "bank/service.h"
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
@@ -9,15 +7,10 @@
 #include "bank/api.h"
 #include "ca/client.h"
 #include "registry/client.h"
+#include "service/serve.h"
 
 namespace zf::bank {
 namespace {
-
-std::atomic<httplib::Server*> g_server{nullptr};
-
-void on_signal(int) {
-  if (auto* s = g_server.load()) s->stop();
-}
 
 // Admin routes check the token before looking at the body.
 bool require_admin(Bank& bank, const httplib::Request& req, httplib::Response& res) {
@@ -36,61 +29,6 @@ Result<std::string> jws_field(const httplib::Request& req, std::string_view fiel
 }
 
 }  // namespace
-
-CrlRefresher::CrlRefresher(Bank& bank, std::string ca_url, std::string cache_path,
-                           std::chrono::seconds interval)
-    : bank_(bank),
-      ca_url_(std::move(ca_url)),
-      cache_path_(std::move(cache_path)),
-      interval_(interval) {}
-
-CrlRefresher::~CrlRefresher() { stop(); }
-
-Status CrlRefresher::refresh_now() {
-  std::lock_guard fetch(fetch_mu_);
-  auto client = ca::CaClient::connect(ca_url_, bank_.root());
-  if (!client) return std::unexpected(client.error());
-  auto crl = client->crl();
-  if (!crl) return std::unexpected(crl.error());
-  if (auto s = bank_.install_crl(*crl); !s) return s;
-  if (!cache_path_.empty()) {
-    if (auto s = write_text_file(cache_path_, crl->pem(), 0644); !s) return s;
-  }
-  return {};
-}
-
-void CrlRefresher::start() {
-  std::lock_guard lock(mu_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  thread_ = std::thread([this] { loop(); });
-}
-
-void CrlRefresher::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void CrlRefresher::loop() {
-  for (;;) {
-    // Without a valid CRL the bank refuses documents, so it asks again soon.
-    auto wait = bank_.has_valid_crl() ? interval_ : std::min(interval_, std::chrono::seconds(2));
-    {
-      std::unique_lock lock(mu_);
-      if (cv_.wait_for(lock, wait, [this] { return stopping_; })) return;
-    }
-    if (auto s = refresh_now(); !s) {
-      std::fprintf(stderr, "zf bank: CRL refresh failed (%s); %s\n", s.error().message().c_str(),
-                   bank_.has_valid_crl() ? "keeping the last CRL"
-                                         : "refusing documents until a CRL arrives");
-      std::fflush(stderr);
-    }
-  }
-}
 
 void register_routes(httplib::Server& server, Bank& bank, CrlRefresher* crl) {
   server.Get("/v1/info", [&](const httplib::Request&, httplib::Response& res) {
@@ -188,22 +126,15 @@ int serve(const ServeOptions& opts) {
   if (!bank) return fail_with(bank.error());
   auto config = read_config(opts.dir);
   if (!config) return fail_with(config.error());
-  namespace fs = std::filesystem;
-  auto tls_pem = read_text_file((fs::path(opts.dir) / kTlsChain).string());
-  if (!tls_pem) return fail_with(tls_pem.error());
-  auto tls = Certificate::from_pem(*tls_pem);
+  auto tls = service::load_tls(opts.dir);
   if (!tls) return fail_with(tls.error());
-  auto tls_key = PrivateKey::load_pem_file((fs::path(opts.dir) / kTlsKey).string());
-  if (!tls_key) return fail_with(tls_key.error());
 
+  namespace fs = std::filesystem;
   std::string ca_url = opts.ca_url.empty() ? config->ca_url : opts.ca_url;
-  CrlRefresher refresher(**bank, ca_url, (fs::path(opts.dir) / kCrlCache).string(),
+  CrlRefresher refresher(**bank, "bank", "documents", ca_url,
+                         (fs::path(opts.dir) / kCrlCache).string(),
                          std::chrono::seconds(std::max(1, opts.crl_refresh_s)));
-  if (auto s = refresher.refresh_now(); !s)
-    std::fprintf(
-        stderr, "zf bank serve: cannot fetch the CRL from %s (%s); %s\n", ca_url.c_str(),
-        s.error().message().c_str(),
-        (*bank)->has_valid_crl() ? "using the cached CRL" : "refusing documents until it can");
+  service::first_crl(refresher, **bank, "bank", ca_url, "documents");
 
   std::string registry_url = opts.registry_url.empty() ? config->registry_url : opts.registry_url;
   if (!registry_url.empty()) {
@@ -221,7 +152,7 @@ int serve(const ServeOptions& opts) {
                  "guard against a document being processed twice\n");
   }
 
-  net::HttpsServer server(*tls, *tls_key);
+  net::HttpsServer server(tls->cert, tls->key);
   server.install_defaults();
   register_routes(server.raw(), **bank, &refresher);
   if (opts.fault_reply_delay_ms > 0) {
@@ -230,20 +161,8 @@ int serve(const ServeOptions& opts) {
       std::this_thread::sleep_for(delay);
     });
   }
-  auto bound = server.bind("127.0.0.1", opts.port);
-  if (!bound) return fail_with(bound.error());
-  if (!opts.port_file.empty())
-    if (auto s = net::write_port_file(opts.port_file, *bound); !s) return fail_with(s.error());
-  refresher.start();
-  g_server = &server.raw();
-  std::signal(SIGTERM, on_signal);
-  std::signal(SIGINT, on_signal);
-  std::printf("zf bank %s: serving https://127.0.0.1:%d\n", (*bank)->id().c_str(), *bound);
-  std::fflush(stdout);
-  server.run();
-  g_server = nullptr;
-  refresher.stop();
-  return 0;
+  return service::serve_until_signal(
+      server, {"bank " + (*bank)->id(), opts.port, opts.port_file, &refresher});
 }
 
 }  // namespace zf::bank

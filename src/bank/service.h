@@ -2,47 +2,16 @@
 // See docs/bank-api.md.
 #pragma once
 
-#include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "bank/bank.h"
 #include "net/http.h"
+#include "service/trust.h"
 
 namespace zf::bank {
 
-// Keeps the bank's CRL current: fetches it from the CA now and then every
-// `interval` (every few seconds while the bank has none that is valid), caches
-// the last accepted one in `cache_path`. If the CA is unreachable the last CRL
-// stays in use until its next update; after that the bank refuses documents.
-class CrlRefresher {
- public:
-  CrlRefresher(Bank& bank, std::string ca_url, std::string cache_path,
-               std::chrono::seconds interval);
-  ~CrlRefresher();
-  CrlRefresher(const CrlRefresher&) = delete;
-
-  // Fetches, verifies and installs the CA's current CRL (and caches it).
-  Status refresh_now();
-  // Starts / stops the background thread.
-  void start();
-  void stop();
-
- private:
-  void loop();
-
-  Bank& bank_;
-  std::string ca_url_;
-  std::string cache_path_;
-  std::chrono::seconds interval_;
-  std::mutex fetch_mu_;  // one fetch at a time
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread thread_;
-};
+// The bank's CRL refresher (service/trust.h).
+using service::CrlRefresher;
 
 // Registers the bank routes on `server`. `crl` may be null (no refresh endpoint).
 void register_routes(httplib::Server& server, Bank& bank, CrlRefresher* crl);

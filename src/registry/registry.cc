@@ -1,32 +1,18 @@
 #include "registry/registry.h"
 
-#include <openssl/x509.h>
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <mutex>
-#include <sstream>
 
 namespace zf::registry {
 namespace fs = std::filesystem;
+using service::token_hash;
+using service::valid_name;
 namespace {
 
 template <class T>
 std::unexpected<Error> up(const Result<T>& r) {
   return std::unexpected(r.error());
 }
-
-bool valid_name(std::string_view s, std::size_t max_len, std::string_view extra) {
-  if (s.empty() || s.size() > max_len) return false;
-  for (char c : s)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || extra.find(c) != std::string_view::npos))
-      return false;
-  return true;
-}
-
-Bytes token_hash(std::string_view token) { return sha256(as_bytes(token)); }
 
 // "<registry>:rec:<document id>", or a digest of the id when that would not fit
 // a document id. Only the stored "claimed" record carries this id.
@@ -42,41 +28,9 @@ std::string answer_id(const std::string& registry) {
   return registry.substr(0, 64) + ":ans:" + b64url_encode(random_bytes(16));
 }
 
-// The CRL's thisUpdate, for "never go back to an older list".
-std::time_t crl_this_update(const Crl& crl) {
-  const ASN1_TIME* t = X509_CRL_get0_lastUpdate(crl.get());
-  if (!t) return 0;
-  struct tm tm {};
-  if (ASN1_TIME_to_tm(t, &tm) != 1) return 0;
-  return timegm(&tm);
-}
-
 }  // namespace
 
 bool is_doc_id(std::string_view s) { return valid_name(s, 128, "._:-"); }
-
-Result<std::string> read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(Errc::io_error, "cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-Status write_text_file(const std::string& path, std::string_view data, unsigned mode) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return fail(Errc::io_error, "cannot write " + tmp);
-    ::chmod(tmp.c_str(), static_cast<mode_t>(mode));
-    out << data;
-    if (!out.flush()) return fail(Errc::io_error, "cannot write " + tmp);
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return fail(Errc::io_error, "cannot rename to " + path);
-  return {};
-}
 
 // Initialization: generate keys and CSRs, have the CA certify them, then write
 // the files. registry.json is written last: its presence marks a complete directory.
@@ -88,44 +42,13 @@ Status init_registry(const InitOptions& opts, const CertificateIssuer& issue) {
   fs::create_directories(dir, ec);
   if (fs::exists(dir / kConfigFile))
     return fail(Errc::conflict, "a registry already exists in " + opts.dir);
-  auto root = Certificate::from_pem(opts.ca_root_pem);
-  if (!root) return up(root);
-  CertVerifier v(*root);
-
-  auto key = PrivateKey::generate();
-  if (!key) return up(key);
-  auto csr = make_csr_pem(*key, CsrInfo{opts.registry_id, ""});
-  if (!csr) return up(csr);
-  auto cert = issue("registry", *csr);
-  if (!cert) return up(cert);
-  if (!cert->has_role(Role::registry) || cert->subject_cn() != opts.registry_id ||
-      cert->public_key().spki_der() != key->public_key().spki_der())
-    return fail(Errc::cert_wrong_role,
-                "the CA returned a certificate that is not our registry certificate");
-  if (auto ok = v.verify({*cert}, Role::registry); !ok) return up(ok);
-
-  auto tls_key = PrivateKey::generate();
-  if (!tls_key) return up(tls_key);
-  auto tls_csr = make_csr_pem(*tls_key, CsrInfo{opts.registry_id, ""});
-  if (!tls_csr) return up(tls_csr);
-  auto tls = issue("tls-server", *tls_csr);
-  if (!tls) return up(tls);
-  if (auto ok = v.verify({*tls}, Role::tls_server); !ok) return up(ok);
-
-  std::string admin = b64url_encode(random_bytes(32));
+  service::IdentitySpec spec{opts.dir, opts.registry_id, Role::registry,
+                            std::string(kRegistryKey), std::string(kRegistryChain)};
+  auto admin = service::provision_identity(spec, opts.ca_root_pem, issue);
+  if (!admin) return up(admin);
   auto store = open_sqlite_store((dir / kDbFile).string());
   if (!store) return up(store);
-  if (auto s = (*store)->add_admin_token(token_hash(admin), "admin"); !s) return s;
-
-  if (auto s = write_text_file((dir / kRootFile).string(), root->pem(), 0644); !s) return s;
-  if (auto s = key->save_pem_file((dir / kRegistryKey).string()); !s) return s;
-  if (auto s = write_text_file((dir / kRegistryChain).string(), cert->pem() + root->pem(), 0644);
-      !s)
-    return s;
-  if (auto s = tls_key->save_pem_file((dir / kTlsKey).string()); !s) return s;
-  if (auto s = write_text_file((dir / kTlsChain).string(), tls->pem() + root->pem(), 0644); !s)
-    return s;
-  if (auto s = write_text_file((dir / kAdminTokenFile).string(), admin + "\n", 0600); !s) return s;
+  if (auto s = (*store)->add_admin_token(token_hash(*admin), "admin"); !s) return s;
   Json config{{"id", opts.registry_id}, {"ca_url", opts.ca_url}};
   return write_text_file((dir / kConfigFile).string(), config.dump(2) + "\n", 0644);
 }
@@ -142,20 +65,6 @@ Result<RegistryConfig> read_config(const std::string& dir) {
   return RegistryConfig{*id, *url};
 }
 
-namespace {
-
-// A Signer over a key the registry owns (loaded from registry.key).
-class OwnedKeySigner final : public Signer {
- public:
-  explicit OwnedKeySigner(PrivateKey key) : key_(std::move(key)) {}
-  SigAlg alg() const override { return key_.alg(); }
-  Result<Bytes> sign(ByteView message) const override { return key_.sign(message); }
-
- private:
-  PrivateKey key_;
-};
-
-}  // namespace
 
 Registry::Registry(std::string id, std::shared_ptr<const Signer> signer,
                    std::vector<Certificate> chain, Certificate root,
@@ -163,59 +72,24 @@ Registry::Registry(std::string id, std::shared_ptr<const Signer> signer,
     : id_(std::move(id)),
       signer_(std::move(signer)),
       chain_(std::move(chain)),
-      root_(std::move(root)),
+      trust_(std::move(root)),
       store_(std::move(store)) {}
 
 Result<std::unique_ptr<Registry>> Registry::open(const std::string& dir) {
   fs::path d(dir);
   auto config = read_config(dir);
   if (!config) return up(config);
-  auto key = PrivateKey::load_pem_file((d / kRegistryKey).string());
-  if (!key) return up(key);
-  auto chain_pem = read_text_file((d / kRegistryChain).string());
-  if (!chain_pem) return up(chain_pem);
-  auto chain = certificates_from_pem(*chain_pem);
-  if (!chain) return up(chain);
-  if (chain->empty() || chain->front().subject_cn() != config->id ||
-      !chain->front().has_role(Role::registry))
-    return fail(Errc::cert_wrong_role, "registry.pem does not hold this registry's certificate");
-  auto root_pem = read_text_file((d / kRootFile).string());
-  if (!root_pem) return up(root_pem);
-  auto root = Certificate::from_pem(*root_pem);
-  if (!root) return up(root);
+  auto identity = service::load_identity({dir, config->id, Role::registry,
+                                          std::string(kRegistryKey), std::string(kRegistryChain)});
+  if (!identity) return up(identity);
   auto store = open_sqlite_store((d / kDbFile).string());
   if (!store) return up(store);
-  auto registry =
-      std::make_unique<Registry>(config->id, std::make_shared<OwnedKeySigner>(std::move(*key)),
-                                 std::move(*chain), std::move(*root), std::move(*store));
-  // A cached CRL lets the registry work while the CA is briefly unreachable; an
-  // expired or foreign one is simply not installed.
-  if (auto cached = read_text_file((d / kCrlCache).string()); cached)
-    if (auto crl = Crl::from_pem(*cached); crl) (void)registry->install_crl(*crl);
+  auto registry = std::make_unique<Registry>(config->id, std::move(identity->signer),
+                                             std::move(identity->chain),
+                                             std::move(identity->root), std::move(*store));
+  // A cached CRL lets the registry work while the CA is briefly unreachable.
+  registry->trust_.install_cached((d / kCrlCache).string(), registry->now());
   return registry;
-}
-
-Status Registry::install_crl(const Crl& crl) {
-  if (X509_NAME_cmp(X509_CRL_get_issuer(crl.get()), X509_get_subject_name(root_.get())) != 0)
-    return fail(Errc::cert_untrusted, "CRL names another issuer", "crl");
-  if (X509_CRL_verify(crl.get(), X509_get0_pubkey(root_.get())) != 1)
-    return fail(Errc::bad_signature, "CRL signature does not verify", "crl");
-  if (crl.next_update() <= now()) return fail(Errc::expired, "CRL is past its next update", "crl");
-  std::unique_lock lock(crl_mu_);
-  if (crl_ && crl_this_update(crl) < crl_this_update(*crl_))
-    return fail(Errc::conflict, "CRL is older than the one in use", "crl");
-  crl_ = crl;
-  return {};
-}
-
-std::optional<Crl> Registry::crl() const {
-  std::shared_lock lock(crl_mu_);
-  return crl_;
-}
-
-bool Registry::has_valid_crl() const {
-  std::shared_lock lock(crl_mu_);
-  return crl_ && crl_->next_update() > now();
 }
 
 bool Registry::authenticate_admin(std::string_view bearer) {
@@ -232,21 +106,16 @@ bool Registry::authenticate_admin(std::string_view bearer) {
 // doc_type is a document type we know; SE documents carry their doc_seq.
 Result<Registry::VerifiedClaim> Registry::verify(std::string_view claim_jws) {
   std::time_t t = now();
-  CertVerifier verifier(root_);
-  {
-    std::shared_lock lock(crl_mu_);
-    if (!crl_ || crl_->next_update() <= t)
-      return fail(Errc::unavailable, "no current revocation list from the CA; try again later");
-    verifier.set_crl(crl_);
-  }
-  if (clock_) verifier.set_time(t);
+  auto verifier = trust_.verifier(t);
+  if (!verifier) return up(verifier);
+  if (clock_) verifier->set_time(t);
   // Claims come from banks (custody) and from SEs through their terminals.
   Role role = Role::custody;
   if (auto parsed = jws_parse(claim_jws);
       parsed && !parsed->signatures.empty() && !parsed->signatures.front().x5c.empty() &&
       parsed->signatures.front().x5c.front().has_role(Role::secure_element))
     role = Role::secure_element;
-  auto signed_doc = open_signed_document(claim_jws, verifier, role);
+  auto signed_doc = open_signed_document(claim_jws, *verifier, role);
   if (!signed_doc) return up(signed_doc);
   const Document& doc = signed_doc->doc;
   if (doc.type() != "claim")

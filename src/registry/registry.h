@@ -9,28 +9,29 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/document.h"
 #include "core/x509.h"
+#include "service/identity.h"
+#include "service/trust.h"
 #include "registry/claims.h"
 #include "registry/store.h"
 
 namespace zf::registry {
 
-// Files of a registry state directory.
+// Files of a registry state directory (and those of every service: service/identity.h).
 inline constexpr std::string_view kConfigFile = "registry.json";    // {"id", "ca_url"}
 inline constexpr std::string_view kRegistryKey = "registry.key";    // 0600
 inline constexpr std::string_view kRegistryChain = "registry.pem";  // registry cert, root
-inline constexpr std::string_view kTlsKey = "tls.key";              // 0600
-inline constexpr std::string_view kTlsChain = "tls.pem";            // tls cert, root
-inline constexpr std::string_view kRootFile = "root.pem";
-inline constexpr std::string_view kAdminTokenFile = "admin.token";  // 0600
 inline constexpr std::string_view kDbFile = "registry.db";
-inline constexpr std::string_view kCrlCache = "crl.pem";  // the last CRL accepted
+using service::kAdminTokenFile;
+using service::kCrlCache;
+using service::kRootFile;
+using service::kTlsChain;
+using service::kTlsKey;
 
 struct InitOptions {
   std::string dir;
@@ -40,8 +41,7 @@ struct InitOptions {
 };
 
 // Asks the CA to certify `csr_pem` for `role` ("registry", "tls-server").
-using CertificateIssuer =
-    std::function<Result<Certificate>(const std::string& role, const std::string& csr_pem)>;
+using service::CertificateIssuer;
 
 // Creates a registry state directory: registry key (0600) and certificate (CN =
 // registry id, role registry), TLS key and certificate, admin token (0600, only
@@ -62,7 +62,7 @@ struct ClaimAnswer {
   std::string record_jws;
 };
 
-class Registry {
+class Registry final : public service::CrlHolder {
  public:
   // `signer` is the registry key; `chain` is [registry certificate, root].
   Registry(std::string id, std::shared_ptr<const Signer> signer, std::vector<Certificate> chain,
@@ -75,16 +75,16 @@ class Registry {
   const std::string& id() const { return id_; }
   const Certificate& certificate() const { return chain_.front(); }
   const std::vector<Certificate>& chain() const { return chain_; }
-  const Certificate& root() const { return root_; }
+  const Certificate& root() const override { return trust_.root(); }
   RegistryStore& store() { return *store_; }
 
   // Accepts a CRL signed by our root whose next update is in the future and
   // that is not older than the one in use; claims are checked against it.
-  Status install_crl(const Crl& crl);
+  Status install_crl(const Crl& crl) override { return trust_.install_crl(crl, now()); }
   // The CRL in use, if any (it may have expired).
-  std::optional<Crl> crl() const;
+  std::optional<Crl> crl() const { return trust_.crl(); }
   // True when a CRL is installed and its next update is still in the future.
-  bool has_valid_crl() const;
+  bool has_valid_crl() const override { return trust_.has_valid_crl(now()); }
 
   // True for a bearer token whose hash is an admin token.
   bool authenticate_admin(std::string_view bearer);
@@ -115,19 +115,15 @@ class Registry {
   std::string id_;
   std::shared_ptr<const Signer> signer_;
   std::vector<Certificate> chain_;
-  Certificate root_;
+  service::TrustStore trust_;
   std::unique_ptr<RegistryStore> store_;
   std::function<std::time_t()> clock_;
-  mutable std::shared_mutex crl_mu_;
-  std::optional<Crl> crl_;
 };
 
 // True for a document id as DESIGN.md §4 defines it: 1..128 of [A-Za-z0-9._:-].
 bool is_doc_id(std::string_view s);
 
-// File helpers shared by the service and the CLI.
-Result<std::string> read_text_file(const std::string& path);
-// Writes atomically (temp file + rename) with `mode`.
-Status write_text_file(const std::string& path, std::string_view data, unsigned mode);
+using service::read_text_file;
+using service::write_text_file;
 
 }  // namespace zf::registry

@@ -1,23 +1,16 @@
 #include "registry/service.h"
 
-#include <atomic>
 #include <charconv>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 
-#include "ca/client.h"
 #include "registry/api.h"
+#include "service/serve.h"
 
 namespace zf::registry {
 namespace {
 
-std::atomic<httplib::Server*> g_server{nullptr};
-
-void on_signal(int) {
-  if (auto* s = g_server.load()) s->stop();
-}
-
+// Admin routes check the token before looking at the body.
 bool require_admin(Registry& registry, const httplib::Request& req, httplib::Response& res) {
   if (registry.authenticate_admin(net::bearer_token(req))) return true;
   net::write_problem(res, Error{Errc::unauthorized, {}, "admin token required"});
@@ -37,62 +30,6 @@ Result<std::int64_t> int_param(const httplib::Request& req, const char* name,
 }
 
 }  // namespace
-
-CrlRefresher::CrlRefresher(Registry& registry, std::string ca_url, std::string cache_path,
-                           std::chrono::seconds interval)
-    : registry_(registry),
-      ca_url_(std::move(ca_url)),
-      cache_path_(std::move(cache_path)),
-      interval_(interval) {}
-
-CrlRefresher::~CrlRefresher() { stop(); }
-
-Status CrlRefresher::refresh_now() {
-  std::lock_guard fetch(fetch_mu_);
-  auto client = ca::CaClient::connect(ca_url_, registry_.root());
-  if (!client) return std::unexpected(client.error());
-  auto crl = client->crl();
-  if (!crl) return std::unexpected(crl.error());
-  if (auto s = registry_.install_crl(*crl); !s) return s;
-  if (!cache_path_.empty())
-    if (auto s = write_text_file(cache_path_, crl->pem(), 0644); !s) return s;
-  return {};
-}
-
-void CrlRefresher::start() {
-  std::lock_guard lock(mu_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  thread_ = std::thread([this] { loop(); });
-}
-
-void CrlRefresher::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void CrlRefresher::loop() {
-  for (;;) {
-    // Without a valid CRL the registry refuses claims, so it asks again soon.
-    auto wait =
-        registry_.has_valid_crl() ? interval_ : std::min(interval_, std::chrono::seconds(2));
-    {
-      std::unique_lock lock(mu_);
-      if (cv_.wait_for(lock, wait, [this] { return stopping_; })) return;
-    }
-    if (auto s = refresh_now(); !s) {
-      std::fprintf(stderr, "zf registry: CRL refresh failed (%s); %s\n",
-                   s.error().message().c_str(),
-                   registry_.has_valid_crl() ? "keeping the last CRL"
-                                             : "refusing claims until a CRL arrives");
-      std::fflush(stderr);
-    }
-  }
-}
 
 void register_routes(httplib::Server& server, Registry& registry, CrlRefresher* crl) {
   server.Get("/v1/info", [&](const httplib::Request&, httplib::Response& res) {
@@ -160,40 +97,21 @@ int serve(const ServeOptions& opts) {
   if (!registry) return fail_with(registry.error());
   auto config = read_config(opts.dir);
   if (!config) return fail_with(config.error());
-  namespace fs = std::filesystem;
-  auto tls_pem = read_text_file((fs::path(opts.dir) / kTlsChain).string());
-  if (!tls_pem) return fail_with(tls_pem.error());
-  auto tls = Certificate::from_pem(*tls_pem);
+  auto tls = service::load_tls(opts.dir);
   if (!tls) return fail_with(tls.error());
-  auto tls_key = PrivateKey::load_pem_file((fs::path(opts.dir) / kTlsKey).string());
-  if (!tls_key) return fail_with(tls_key.error());
 
+  namespace fs = std::filesystem;
   std::string ca_url = opts.ca_url.empty() ? config->ca_url : opts.ca_url;
-  CrlRefresher refresher(**registry, ca_url, (fs::path(opts.dir) / kCrlCache).string(),
+  CrlRefresher refresher(**registry, "registry", "claims", ca_url,
+                         (fs::path(opts.dir) / kCrlCache).string(),
                          std::chrono::seconds(std::max(1, opts.crl_refresh_s)));
-  if (auto s = refresher.refresh_now(); !s)
-    std::fprintf(
-        stderr, "zf registry serve: cannot fetch the CRL from %s (%s); %s\n", ca_url.c_str(),
-        s.error().message().c_str(),
-        (*registry)->has_valid_crl() ? "using the cached CRL" : "refusing claims until it can");
+  service::first_crl(refresher, **registry, "registry", ca_url, "claims");
 
-  net::HttpsServer server(*tls, *tls_key);
+  net::HttpsServer server(tls->cert, tls->key);
   server.install_defaults();
   register_routes(server.raw(), **registry, &refresher);
-  auto bound = server.bind("127.0.0.1", opts.port);
-  if (!bound) return fail_with(bound.error());
-  if (!opts.port_file.empty())
-    if (auto s = net::write_port_file(opts.port_file, *bound); !s) return fail_with(s.error());
-  refresher.start();
-  g_server = &server.raw();
-  std::signal(SIGTERM, on_signal);
-  std::signal(SIGINT, on_signal);
-  std::printf("zf registry %s: serving https://127.0.0.1:%d\n", (*registry)->id().c_str(), *bound);
-  std::fflush(stdout);
-  server.run();
-  g_server = nullptr;
-  refresher.stop();
-  return 0;
+  return service::serve_until_signal(
+      server, {"registry " + (*registry)->id(), opts.port, opts.port_file, &refresher});
 }
 
 }  // namespace zf::registry
