@@ -148,6 +148,14 @@ std::vector<OutboxEntry> Wallet::outbox() const {
 //   1. send the stored JWS to the bank (the bank is idempotent on the document id);
 //   2. record the receipt in the outbox entry (so a crash here needs no bank call);
 //   3. hand the receipt to the SE; "replayed" means it was applied before.
+void Wallet::keep_record(const std::string& doc_id, const std::string& record_jws) {
+  std::error_code ec;
+  fs::create_directories(fs::path(dir_) / "records", ec);
+  (void)store::write_file_atomic(
+      (fs::path(dir_) / "records" / fs::path(file_name(doc_id)).replace_extension(".jws")).string(),
+      as_bytes(record_jws), 0600);
+}
+
 Result<Json> Wallet::settle(OutboxEntry& e) {
   auto endpoint = config_.banks.find(e.bank);
   if (endpoint == config_.banks.end()) return fail(Errc::not_found, "no bank '" + e.bank + "' in wallet.json", "bank");
@@ -157,6 +165,9 @@ Result<Json> Wallet::settle(OutboxEntry& e) {
     bool topup = e.kind == "topup";
     auto r = c->post_json(topup ? "/v1/topup" : "/v1/deposit", Json{{topup ? "request" : "note", e.doc}});
     if (!r) {
+      // A bank refusing because the registry says the document is someone else's
+      // (replayed, seq_reused) sends the registry's record: keep it as proof.
+      if (!r.error().evidence.empty()) keep_record(e.doc_id, r.error().evidence);
       if (!retryable(r.error().code)) {
         e.state = "refused";
         e.error = r.error().message();
@@ -241,10 +252,7 @@ Status Wallet::claim_at_registry(const std::string& note_jws) {
   if (!record) return std::unexpected(record.error());
   if (record->doc_id != doc->id()) return fail(Errc::receipt_mismatch, "the record answers another document", "doc_id");
   // Kept as proof of what the registry said, whatever it said.
-  std::error_code ec;
-  fs::create_directories(fs::path(dir_) / "records", ec);
-  (void)store::write_file_atomic((fs::path(dir_) / "records" / fs::path(file_name(doc->id())).replace_extension(".jws")).string(),
-                                 as_bytes(*record_jws), 0600);
+  keep_record(doc->id(), *record_jws);
   std::string me = (*info)["se_id"].get<std::string>();
   if (record->won_by(me, sha256(note->payload))) return {};
   if (record->status == registry::RecordStatus::seq_reused)

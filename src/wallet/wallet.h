@@ -75,6 +75,8 @@ class Wallet {
   // Sends one topup/deposit entry to its bank and hands the receipt to the SE.
   Result<Json> settle(OutboxEntry& e);
   Status ensure_se();
+  // Writes a registry record to records/<doc id>.jws, the terminal's proof of what the registry said.
+  void keep_record(const std::string& doc_id, const std::string& record_jws);
   // Claims a note at the registry through the SE; ok only if this SE's claim holds it.
   Status claim_at_registry(const std::string& note_jws);
 

@@ -18,6 +18,10 @@ namespace {
 class RegistryPathTest : public NetworkTest {
  protected:
   std::vector<std::string> users() const override { return {"alice", "bob", "carol"}; }
+  static std::string slurp_file(const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  }
   // The admin token a service wrote into its state directory.
   static std::string token(const std::string& dir) {
     std::ifstream in(std::filesystem::path(dir) / "admin.token");
@@ -136,6 +140,55 @@ TEST_F(RegistryPathTest, RestoredPayerStateCannotSpendTheSameSequenceTwice) {
   }
   EXPECT_EQ(se_balance("bob"), bob_before);
   EXPECT_EQ(se_balance("carol"), 0);
+}
+
+// A restored SE deposits again under a spent seq: the bank's own table holds
+// another document under that id, the bank reports it to the registry, and its
+// HTTPS refusal carries the registry's signed seq_reused record, which the
+// terminal keeps.
+TEST_F(RegistryPathTest, ARestoredStateDepositingASpentSeqAgainIsRefusedWithTheRegistryRecord) {
+  namespace fs = std::filesystem;
+  {
+    auto alice = terminal("alice");
+    ASSERT_TRUE(alice->topup(*Amount::parse("CNY 100.00"), net_->bank_id, se("alice").account));
+  }
+  fs::path state = fs::path(se("alice").dir) / "state.seal";
+  fs::path backup = dir_ / "alice-state.backup";
+  fs::copy_file(state, backup);
+  {
+    auto alice = terminal("alice");
+    ASSERT_TRUE(alice->deposit(*Amount::parse("CNY 30.00"), net_->bank_id, se("alice").account));
+  }
+  Json account_after_first = audit()["banks"][0]["currencies"]["CNY"]["customer_minor"];
+  ASSERT_TRUE(account_after_first.is_number()) << account_after_first.dump();
+  net_->kill9("se-alice");
+  fs::copy_file(backup, state, fs::copy_options::overwrite_existing);
+  ASSERT_TRUE(net_->restart("se-alice"));
+  {
+    auto alice = terminal("alice");
+    auto r = alice->deposit(*Amount::parse("CNY 50.00"), net_->bank_id, se("alice").account);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::seq_reused) << r.error().message();
+  }
+  std::ifstream rec(fs::path(se("alice").wallet) / "records" / "se-alice_2.jws");
+  std::string record_jws((std::istreambuf_iterator<char>(rec)), {});
+  auto root = *Certificate::from_pem(slurp_file(net_->root_file));
+  CertVerifier v(root);
+  auto record = registry::open_record(record_jws, v);
+  ASSERT_TRUE(record) << "the terminal keeps the record: " << record.error().message();
+  EXPECT_EQ(record->status, registry::RecordStatus::seq_reused);
+  EXPECT_EQ(record->doc_issuer, se("alice").se_id);
+  EXPECT_EQ(record->doc_seq, 2);
+  EXPECT_EQ(record->processor, net_->bank_id);
+  EXPECT_EQ(audit()["banks"][0]["currencies"]["CNY"]["customer_minor"], account_after_first)
+      << "the second deposit moved nothing";
+  auto registry_admin =
+      registry::RegistryClient::connect(net_->registry_url, root, token(net_->registry_dir));
+  ASSERT_TRUE(registry_admin);
+  auto alerts = registry_admin->alerts();
+  ASSERT_TRUE(alerts && alerts->size() == 1u);
+  EXPECT_EQ(alerts->front().se_id, se("alice").se_id);
+  EXPECT_EQ(alerts->front().second_processor, net_->bank_id);
 }
 
 // The bank moves no money while it cannot claim at the registry: a top-up is
