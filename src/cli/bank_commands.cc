@@ -10,26 +10,10 @@
 #include "bank/service.h"
 #include "ca/client.h"
 #include "cli/commands.h"
+#include "cli/util.h"
 
 namespace zf::cli {
 namespace {
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string strip(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
-int complain(const Error& e, const char* what) {
-  std::fprintf(stderr, "zf %s: %s\n", what, e.message().c_str());
-  return 2;
-}
 
 // Where a command finds the bank and how it authenticates.
 struct BankRemote {

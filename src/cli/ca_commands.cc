@@ -11,26 +11,10 @@
 #include "ca/manufacturer.h"
 #include "ca/service.h"
 #include "cli/commands.h"
+#include "cli/util.h"
 
 namespace zf::cli {
 namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
-int report(const Error& e, const char* what) {
-  std::fprintf(stderr, "zf %s: %s\n", what, e.message().c_str());
-  return 2;
-}
 
 // Where a command finds the CA and how it authenticates.
 struct Remote {
@@ -45,10 +29,10 @@ struct Remote {
       cmd->add_option("--token-file", token_file, "file holding a bearer token (or set ZF_TOKEN)");
   }
   Result<ca::CaClient> connect() const {
-    auto root = Certificate::from_pem(slurp(root_file));
+    auto root = Certificate::from_pem(read_all(root_file));
     if (!root) return std::unexpected(root.error());
     std::string token;
-    if (!token_file.empty()) token = trim(slurp(token_file));
+    if (!token_file.empty()) token = strip(read_all(token_file));
     else if (const char* env = std::getenv("ZF_TOKEN")) token = env;
     return ca::CaClient::connect(url, *root, token);
   }
@@ -68,9 +52,9 @@ void add_ca_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--name", opts->name, "root certificate common name");
     cmd->add_option("--trust-manufacturer", *trust, "PEM file of a manufacturer root to trust")->check(CLI::ExistingFile);
     cmd->callback([opts, trust, &exit_code] {
-      if (!trust->empty()) opts->manufacturer_roots_pem = slurp(*trust);
+      if (!trust->empty()) opts->manufacturer_roots_pem = read_all(*trust);
       if (auto s = zf::ca::init_ca(*opts); !s) {
-        exit_code = report(s.error(), "ca init");
+        exit_code = complain(s.error(), "ca init");
         return;
       }
       std::printf("CA created in %s (root.pem, admin.token)\n", opts->dir.c_str());
@@ -94,9 +78,9 @@ void add_ca_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--name", *name, "RA name, e.g. bank-a")->required();
     cmd->callback([=, &exit_code] {
       auto authority = zf::ca::Authority::open(*dir);
-      if (!authority) return void(exit_code = report(authority.error(), "ca add-ra"));
+      if (!authority) return void(exit_code = complain(authority.error(), "ca add-ra"));
       auto token = (*authority)->add_registration_authority(*name);
-      if (!token) return void(exit_code = report(token.error(), "ca add-ra"));
+      if (!token) return void(exit_code = complain(token.error(), "ca add-ra"));
       std::printf("%s\n", token->c_str());
     });
   }
@@ -108,9 +92,9 @@ void add_ca_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--cert", *cert, "manufacturer root (PEM)")->required()->check(CLI::ExistingFile);
     cmd->callback([=, &exit_code] {
       auto authority = zf::ca::Authority::open(*dir);
-      if (!authority) return void(exit_code = report(authority.error(), "ca trust-manufacturer"));
-      if (auto s = (*authority)->trust_manufacturer(slurp(*cert)); !s)
-        exit_code = report(s.error(), "ca trust-manufacturer");
+      if (!authority) return void(exit_code = complain(authority.error(), "ca trust-manufacturer"));
+      if (auto s = (*authority)->trust_manufacturer(read_all(*cert)); !s)
+        exit_code = complain(s.error(), "ca trust-manufacturer");
     });
   }
   {
@@ -123,9 +107,9 @@ void add_ca_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--ttl", *ttl, "seconds the code stays valid");
     cmd->callback([=, &exit_code] {
       auto c = remote->connect();
-      if (!c) return void(exit_code = report(c.error(), "ca enroll-code"));
+      if (!c) return void(exit_code = complain(c.error(), "ca enroll-code"));
       auto code = c->enrollment_code(*user, *ttl);
-      if (!code) return void(exit_code = report(code.error(), "ca enroll-code"));
+      if (!code) return void(exit_code = complain(code.error(), "ca enroll-code"));
       std::printf("%s\n", code->c_str());
     });
   }
@@ -149,25 +133,25 @@ void add_ca_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--enrollment-code", *code, "one-time enrollment code (secure-element)");
     cmd->callback([=, &exit_code] {
       auto key = PrivateKey::generate();
-      if (!key) return void(exit_code = report(key.error(), "ca request"));
+      if (!key) return void(exit_code = complain(key.error(), "ca request"));
       std::optional<Attestation> att;
       std::string subject = *cn;
       if (!device->empty()) {
         auto dev = zf::ca::load_device(*device);
-        if (!dev) return void(exit_code = report(dev.error(), "ca request"));
+        if (!dev) return void(exit_code = complain(dev.error(), "ca request"));
         if (subject.empty()) subject = dev->chain.front().subject_cn();
         KeySigner signer(dev->key);
         auto a = make_attestation(signer, dev->chain, key->public_key());
-        if (!a) return void(exit_code = report(a.error(), "ca request"));
+        if (!a) return void(exit_code = complain(a.error(), "ca request"));
         att = std::move(*a);
       }
       auto csr = make_csr_pem(*key, CsrInfo{subject, *user});
-      if (!csr) return void(exit_code = report(csr.error(), "ca request"));
+      if (!csr) return void(exit_code = complain(csr.error(), "ca request"));
       auto c = remote->connect();
-      if (!c) return void(exit_code = report(c.error(), "ca request"));
+      if (!c) return void(exit_code = complain(c.error(), "ca request"));
       auto cert = c->request_certificate(*role, *csr, att, *code);
-      if (!cert) return void(exit_code = report(cert.error(), "ca request"));
-      if (auto s = key->save_pem_file(*out + ".key"); !s) return void(exit_code = report(s.error(), "ca request"));
+      if (!cert) return void(exit_code = complain(cert.error(), "ca request"));
+      if (auto s = key->save_pem_file(*out + ".key"); !s) return void(exit_code = complain(s.error(), "ca request"));
       std::ofstream(*out + ".pem") << cert->pem();
       std::printf("%s\n", cert->serial_hex().c_str());
     });
@@ -182,8 +166,8 @@ void add_ca_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--reason", *reason, "why");
     cmd->callback([=, &exit_code] {
       auto c = remote->connect();
-      if (!c) return void(exit_code = report(c.error(), "ca revoke"));
-      if (auto s = c->revoke(*serial, *reason); !s) exit_code = report(s.error(), "ca revoke");
+      if (!c) return void(exit_code = complain(c.error(), "ca revoke"));
+      if (auto s = c->revoke(*serial, *reason); !s) exit_code = complain(s.error(), "ca revoke");
     });
   }
   {
@@ -194,9 +178,9 @@ void add_ca_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--out", *out, "write the PEM here instead of stdout");
     cmd->callback([=, &exit_code] {
       auto c = remote->connect();
-      if (!c) return void(exit_code = report(c.error(), "ca crl"));
+      if (!c) return void(exit_code = complain(c.error(), "ca crl"));
       auto crl = c->crl();
-      if (!crl) return void(exit_code = report(crl.error(), "ca crl"));
+      if (!crl) return void(exit_code = complain(crl.error(), "ca crl"));
       if (out->empty()) std::fputs(crl->pem().c_str(), stdout);
       else std::ofstream(*out) << crl->pem();
     });
@@ -211,7 +195,7 @@ void add_ca_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--dir", *dir, "manufacturer directory")->required();
     cmd->add_option("--name", *name, "manufacturer root common name");
     cmd->callback([=, &exit_code] {
-      if (auto s = zf::ca::init_manufacturer(*dir, *name); !s) exit_code = report(s.error(), "manufacturer init");
+      if (auto s = zf::ca::init_manufacturer(*dir, *name); !s) exit_code = complain(s.error(), "manufacturer init");
     });
   }
   {
@@ -224,8 +208,8 @@ void add_ca_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--out", *out, "device directory to write attest.key/attest.pem")->required();
     cmd->callback([=, &exit_code] {
       auto dev = zf::ca::make_device(*dir, *se);
-      if (!dev) return void(exit_code = report(dev.error(), "manufacturer device"));
-      if (auto s = zf::ca::save_device(*dev, *out); !s) exit_code = report(s.error(), "manufacturer device");
+      if (!dev) return void(exit_code = complain(dev.error(), "manufacturer device"));
+      if (auto s = zf::ca::save_device(*dev, *out); !s) exit_code = complain(s.error(), "manufacturer device");
     });
   }
 }
