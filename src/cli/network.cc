@@ -14,6 +14,7 @@
 #include "ca/authority.h"
 #include "ca/client.h"
 #include "ca/manufacturer.h"
+#include "cli/util.h"
 #include "core/document.h"
 #include "se_host/device.h"
 #include "store/sealed.h"
@@ -24,12 +25,7 @@ namespace zf::cli {
 namespace fs = std::filesystem;
 namespace {
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string slurp(const fs::path& p) { return read_all(p.string()); }
 
 std::string first_line(std::string s) {
   auto nl = s.find('\n');

@@ -22,6 +22,20 @@ class RegistryPathTest : public NetworkTest {
     std::ifstream in(path);
     return std::string((std::istreambuf_iterator<char>(in)), {});
   }
+  // Keeps a copy of the user's SE state file as it is now.
+  void back_up_state(const std::string& user) {
+    std::filesystem::copy_file(state_file(user), dir_ / (user + "-state.backup"));
+  }
+  // Stops the user's SE, puts the copy back and starts it again: a rolled-back device.
+  void restore_state(const std::string& user) {
+    net_->kill9(se(user).se_id);
+    std::filesystem::copy_file(dir_ / (user + "-state.backup"), state_file(user),
+                               std::filesystem::copy_options::overwrite_existing);
+    ASSERT_TRUE(net_->restart(se(user).se_id));
+  }
+  std::filesystem::path state_file(const std::string& user) {
+    return std::filesystem::path(se(user).dir) / "state.seal";
+  }
   // The admin token a service wrote into its state directory.
   static std::string token(const std::string& dir) {
     std::ifstream in(std::filesystem::path(dir) / "admin.token");
@@ -38,9 +52,7 @@ TEST_F(RegistryPathTest, RestoredPayerStateCannotSpendTheSameSequenceTwice) {
     ASSERT_TRUE(alice->topup(*Amount::parse("CNY 100.00"), net_->bank_id, se("alice").account));
   }
   // Alice keeps a copy of her SE's state as it is now.
-  fs::path state = fs::path(se("alice").dir) / "state.seal";
-  fs::path backup = dir_ / "alice-state.backup";
-  fs::copy_file(state, backup);
+  back_up_state("alice");
 
   std::string to_bob;
   {
@@ -58,9 +70,7 @@ TEST_F(RegistryPathTest, RestoredPayerStateCannotSpendTheSameSequenceTwice) {
       << "the payee keeps the registry's signed record";
 
   // Alice restores the old state: her SE has the CNY 60.00 again and reuses seq 2.
-  net_->kill9("se-alice");
-  fs::copy_file(backup, state, fs::copy_options::overwrite_existing);
-  ASSERT_TRUE(net_->restart("se-alice"));
+  ASSERT_NO_FATAL_FAILURE(restore_state("alice"));
   EXPECT_EQ(se_balance("alice"), 10000);
   std::string to_carol;
   {
@@ -152,18 +162,14 @@ TEST_F(RegistryPathTest, ARestoredStateDepositingASpentSeqAgainIsRefusedWithTheR
     auto alice = terminal("alice");
     ASSERT_TRUE(alice->topup(*Amount::parse("CNY 100.00"), net_->bank_id, se("alice").account));
   }
-  fs::path state = fs::path(se("alice").dir) / "state.seal";
-  fs::path backup = dir_ / "alice-state.backup";
-  fs::copy_file(state, backup);
+  back_up_state("alice");
   {
     auto alice = terminal("alice");
     ASSERT_TRUE(alice->deposit(*Amount::parse("CNY 30.00"), net_->bank_id, se("alice").account));
   }
   Json account_after_first = audit()["banks"][0]["currencies"]["CNY"]["customer_minor"];
   ASSERT_TRUE(account_after_first.is_number()) << account_after_first.dump();
-  net_->kill9("se-alice");
-  fs::copy_file(backup, state, fs::copy_options::overwrite_existing);
-  ASSERT_TRUE(net_->restart("se-alice"));
+  ASSERT_NO_FATAL_FAILURE(restore_state("alice"));
   {
     auto alice = terminal("alice");
     auto r = alice->deposit(*Amount::parse("CNY 50.00"), net_->bank_id, se("alice").account);
