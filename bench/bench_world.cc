@@ -177,7 +177,8 @@ SeDeviceWorld::SeDeviceWorld() : bank(world.custody_key(kBankId)) {
   topup_via(*client, bank, kFloat, 1);
 }
 
-BankWorld::BankWorld() : se_(world.enrolled_software_se("se-bench", "bench-user")) {
+BankWorld::BankWorld(bool with_registry)
+    : se_(world.enrolled_software_se("se-bench", "bench-user")) {
   std::string dir = (world.dir() / "bank").string();
   bank::InitOptions o{dir, kBankId, "https://127.0.0.1:1", world.root().pem(), {}, {}};
   auto issue = [this](const std::string& role, const std::string& csr) -> Result<Certificate> {
@@ -191,6 +192,20 @@ BankWorld::BankWorld() : se_(world.enrolled_software_se("se-bench", "bench-user"
   must(bank::init_bank(o, issue), "init bank");
   bank = must(bank::Bank::open(dir), "open bank");
   must(bank->install_crl(world.crl()), "install CRL");
+  if (with_registry) {
+    std::string reg_dir = (world.dir() / "registry").string();
+    must(registry::init_registry({reg_dir, "registry-bench", "https://127.0.0.1:1",
+                                  world.root().pem()},
+                                 issue),
+         "init registry");
+    registry = must(registry::Registry::open(reg_dir), "open registry");
+    must(registry->install_crl(world.crl()), "registry CRL");
+    bank->set_registry("registry-bench", [this](const std::string& claim) -> Result<std::string> {
+      auto answer = registry->claim(claim);
+      if (!answer) return std::unexpected(answer.error());
+      return answer->record_jws;
+    });
+  }
   se_chain_ = {se_.cert, world.root()};
   must(bank->open_account({kAccount, kCurrency, "bench-user", std::nullopt}), "open account");
   must(bank->cash_in(kAccount, must(Amount::of(kCurrency, 2 * kFloat), "amount"), "bench-float"),

@@ -21,6 +21,7 @@
 #include "bank/bank.h"
 #include "ca/authority.h"
 #include "core/document.h"
+#include "registry/registry.h"
 #include "se/applet.h"
 #include "se_host/device.h"
 #include "wallet/se_client.h"
@@ -136,15 +137,18 @@ class SeDeviceWorld {
 };
 
 // A bank on SQLite (WAL, synchronous=FULL) in a temporary directory, with one
-// customer account owned by an enrolled SE that has e-cash outstanding.
+// customer account owned by an enrolled SE that has e-cash outstanding. With a
+// registry, the bank claims every document at a Registry on its own SQLite
+// file in the same directory, called in-process (no HTTPS).
 class BankWorld {
  public:
-  BankWorld();
+  explicit BankWorld(bool with_registry = false);
   // A signed topup.request / deposit.note for `minor` from the enrolled SE, fresh id each time.
   std::string topup_request(std::int64_t minor);
   std::string deposit_note(std::int64_t minor);
 
   CaWorld world;
+  std::unique_ptr<registry::Registry> registry;  // set with_registry
   std::unique_ptr<bank::Bank> bank;
 
  private:
@@ -152,6 +156,11 @@ class BankWorld {
   KeyCert se_;
   std::vector<Certificate> se_chain_;
   std::int64_t seq_ = 0;
+};
+
+// The same bank claiming every document at an in-process registry.
+struct BankRegistryWorld : BankWorld {
+  BankRegistryWorld() : BankWorld(/*with_registry=*/true) {}
 };
 
 // Functions run by release_worlds().
