@@ -7,6 +7,9 @@
 #include <openssl/x509v3.h>
 
 #include <array>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
 
 namespace zf {
 namespace {
@@ -180,7 +183,52 @@ std::string_view role_oid(Role role) {
 
 // ---- Certificate
 
+namespace {
+
+// Parsed certificates by their exact DER bytes. Every signed document carries
+// its signer's chain in `x5c`, so the same few certificates are parsed over and
+// over; parsing is about half the cost of opening a document (BENCHMARKS.md).
+// The key is the whole DER, so a cached entry is exactly what parsing those
+// bytes again would give. Only successful parses are kept; the cache forgets
+// everything when full rather than tracking recency.
+class ParsedCertificateCache {
+ public:
+  std::optional<Certificate> find(ByteView der) {
+    std::lock_guard lock(mu_);
+    auto it = map_.find(key(der));
+    if (it == map_.end()) return std::nullopt;
+    return it->second;
+  }
+  void put(ByteView der, const Certificate& cert) {
+    std::lock_guard lock(mu_);
+    if (map_.size() >= kMaxEntries) map_.clear();
+    map_.emplace(key(der), cert);
+  }
+
+ private:
+  static constexpr std::size_t kMaxEntries = 4096;
+  static std::string key(ByteView der) {
+    return std::string(reinterpret_cast<const char*>(der.data()), der.size());
+  }
+  std::mutex mu_;
+  std::unordered_map<std::string, Certificate> map_;
+};
+
+ParsedCertificateCache& parsed_certificates() {
+  static ParsedCertificateCache cache;
+  return cache;
+}
+
+}  // namespace
+
 Result<Certificate> Certificate::from_der(ByteView der) {
+  if (auto cached = parsed_certificates().find(der)) return *cached;
+  auto cert = from_der_uncached(der);
+  if (cert) parsed_certificates().put(der, *cert);
+  return cert;
+}
+
+Result<Certificate> Certificate::from_der_uncached(ByteView der) {
   const unsigned char* p = der.data();
   X509* raw = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
   if (!raw || p != der.data() + der.size()) {

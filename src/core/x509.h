@@ -32,7 +32,11 @@ struct X509Deleter {
 // An immutable parsed certificate.
 class Certificate {
  public:
+  // Parses DER, or returns the certificate parsed earlier from the same bytes
+  // (a process-wide cache: every document carries its signer's chain).
   static Result<Certificate> from_der(ByteView der);
+  // Parses DER without the cache (to measure first sight).
+  static Result<Certificate> from_der_uncached(ByteView der);
   static Result<Certificate> from_pem(std::string_view pem);
   Bytes der() const;
   std::string pem() const;
