@@ -148,12 +148,25 @@ std::vector<OutboxEntry> Wallet::outbox() const {
 //   1. send the stored JWS to the bank (the bank is idempotent on the document id);
 //   2. record the receipt in the outbox entry (so a crash here needs no bank call);
 //   3. hand the receipt to the SE; "replayed" means it was applied before.
+// Records are evidence: one never replaces another. The first record of a
+// document is records/<id>.jws, later different ones <id>.2.jws, <id>.3.jws...;
+// the same record again (a retry answered from the registry's store) is not
+// written twice.
 void Wallet::keep_record(const std::string& doc_id, const std::string& record_jws) {
+  fs::path dir = fs::path(dir_) / "records";
   std::error_code ec;
-  fs::create_directories(fs::path(dir_) / "records", ec);
-  (void)store::write_file_atomic(
-      (fs::path(dir_) / "records" / fs::path(file_name(doc_id)).replace_extension(".jws")).string(),
-      as_bytes(record_jws), 0600);
+  fs::create_directories(dir, ec);
+  std::string stem = fs::path(file_name(doc_id)).replace_extension("").string();
+  for (int n = 1; n < 1000; ++n) {
+    fs::path p = dir / (n == 1 ? stem + ".jws" : stem + "." + std::to_string(n) + ".jws");
+    if (!fs::exists(p)) {
+      (void)store::write_file_atomic(p.string(), as_bytes(record_jws), 0600);
+      return;
+    }
+    std::ifstream in(p, std::ios::binary);
+    std::string held((std::istreambuf_iterator<char>(in)), {});
+    if (held == record_jws) return;
+  }
 }
 
 Result<Json> Wallet::settle(OutboxEntry& e) {

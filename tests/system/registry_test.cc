@@ -152,6 +152,58 @@ TEST_F(RegistryPathTest, RestoredPayerStateCannotSpendTheSameSequenceTwice) {
   EXPECT_EQ(se_balance("carol"), 0);
 }
 
+// The payee's terminal keeps every record the registry gave it, one file each:
+// here Bob's terminal claimed Alice's note and crashed before his SE credited it;
+// a second note under the same seq (Alice restored her SE) arrives first and is
+// refused; then the first note goes through. Neither record replaces the other.
+TEST_F(RegistryPathTest, APayeeKeepsEveryRecordItWasGiven) {
+  namespace fs = std::filesystem;
+  {
+    auto alice = terminal("alice");
+    ASSERT_TRUE(alice->topup(*Amount::parse("CNY 100.00"), net_->bank_id, se("alice").account));
+  }
+  back_up_state("alice");
+  std::string first, second;
+  {
+    auto alice = terminal("alice");
+    first = *alice->pay(*Amount::parse("CNY 60.00"), se("bob").se_id);
+  }
+  {
+    // Step 1 of Wallet::receive only: Bob's SE signs the claim, the registry records it.
+    auto bob = terminal("bob");
+    auto claim = bob->se().claim_note(first);
+    ASSERT_TRUE(claim) << claim.error().message();
+    auto reg = registry::RegistryClient::connect(
+        net_->registry_url, *Certificate::from_pem(bob->config().root_pem));
+    ASSERT_TRUE(reg && reg->claim((*claim)["claim"].get<std::string>()));
+  }
+  ASSERT_NO_FATAL_FAILURE(restore_state("alice"));
+  {
+    auto alice = terminal("alice");
+    second = *alice->pay(*Amount::parse("CNY 10.00"), se("bob").se_id);
+  }
+  {
+    auto bob = terminal("bob");
+    auto r = bob->receive(second);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::seq_reused) << r.error().message();
+    auto ok = bob->receive(first);
+    ASSERT_TRUE(ok) << ok.error().message();
+    EXPECT_FALSE(bob->receive(first)) << "received once";
+  }
+  EXPECT_EQ(se_balance("bob"), 6000);
+  fs::path records = fs::path(se("bob").wallet) / "records";
+  CertVerifier v(*Certificate::from_pem(slurp_file(net_->root_file)));
+  auto refused = registry::open_record(slurp_file((records / "se-alice_2.jws").string()), v);
+  ASSERT_TRUE(refused) << refused.error().message();
+  EXPECT_EQ(refused->status, registry::RecordStatus::seq_reused);
+  auto won = registry::open_record(slurp_file((records / "se-alice_2.2.jws").string()), v);
+  ASSERT_TRUE(won) << won.error().message();
+  EXPECT_EQ(won->status, registry::RecordStatus::claimed);
+  EXPECT_EQ(won->processor, se("bob").se_id);
+  EXPECT_FALSE(fs::exists(records / "se-alice_2.3.jws"));
+}
+
 // A restored SE deposits again under a spent seq: the bank's own table holds
 // another document under that id, the bank reports it to the registry, and its
 // HTTPS refusal carries the registry's signed seq_reused record, which the
