@@ -463,8 +463,14 @@ Result<Bytes> Applet::topup_request(const Command& c, std::int64_t now_s) {
   return json_bytes(Json{{"request", *jws}, {"id", id}});
 }
 
-Result<Bytes> Applet::topup_receipt(const Command& c, std::int64_t now_s) {
-  if (auto s = require_user(); !s) return std::unexpected(s.error());
+// A bank's receipt for one of our pending documents (top-up request, deposit
+// note): signed by a custody certificate of our CA and by the bank the
+// document named, of type `type`, for this SE, answering (`key_field`) an id
+// that is pending and not yet done, with the document's amount, currency,
+// account and bank, and a known status. Nothing changes here.
+Result<Applet::BankReceipt> Applet::open_bank_receipt(const Command& c, std::int64_t now_s, std::string_view type,
+                                                      std::string_view key_field, const std::set<std::string>& done,
+                                                      const std::map<std::string, Json>& pending) {
   auto j = json_data(c);
   if (!j) return std::unexpected(j.error());
   if (auto s = only_fields(*j, {"receipt"}); !s) return std::unexpected(s.error());
@@ -473,20 +479,31 @@ Result<Bytes> Applet::topup_receipt(const Command& c, std::int64_t now_s) {
   auto signed_doc = open_signed_document(*text, verifier(now_s), Role::custody);
   if (!signed_doc) return std::unexpected(signed_doc.error());
   const Document& doc = signed_doc->doc;
-  if (doc.type() != "topup.receipt") return fail(Errc::unknown_type, "expected a topup.receipt", "type");
-  std::string request_id = doc.str("request_id");
-  if (applied_topups_.count(request_id)) return fail(Errc::replayed, "receipt already applied", "request_id");
-  auto it = pending_topups_.find(request_id);
-  if (it == pending_topups_.end()) return fail(Errc::receipt_mismatch, "no pending request with this id", "request_id");
-  const Json& req = it->second;
+  const std::string field(key_field);
+  if (doc.type() != type) return fail(Errc::unknown_type, "expected a " + std::string(type), "type");
+  std::string answers = doc.str(field);
+  if (done.count(answers)) return fail(Errc::replayed, "receipt already applied", field);
+  auto it = pending.find(answers);
+  if (it == pending.end()) return fail(Errc::receipt_mismatch, "nothing pending with this id", field);
   if (doc.str("se") != se_id_) return fail(Errc::misaddressed, "receipt is for another SE", "se");
   for (const char* f : {"amount", "currency", "account", "bank"})
-    if (doc.json().at(f) != req.at(f)) return fail(Errc::receipt_mismatch, "receipt differs from the request", f);
-  if (signed_doc->signers.front().subject_cn() != req.at("bank").get<std::string>())
+    if (doc.json().at(f) != it->second.at(f)) return fail(Errc::receipt_mismatch, "receipt differs from what we signed", f);
+  if (signed_doc->signers.front().subject_cn() != it->second.at("bank").get<std::string>())
     return fail(Errc::receipt_mismatch, "receipt signed by another bank", "bank");
   std::string status = doc.str("status");
   if (!status.empty() && status != "credited" && status != "refused")
-    return fail(Errc::bad_field, "unknown top-up status", "status");
+    return fail(Errc::bad_field, "unknown receipt status", "status");
+  return BankReceipt{doc, std::move(answers), std::move(status)};
+}
+
+Result<Bytes> Applet::topup_receipt(const Command& c, std::int64_t now_s) {
+  if (auto s = require_user(); !s) return std::unexpected(s.error());
+  auto receipt = open_bank_receipt(c, now_s, "topup.receipt", "request_id", applied_topups_, pending_topups_);
+  if (!receipt) return std::unexpected(receipt.error());
+  const Document& doc = receipt->doc;
+  const std::string& request_id = receipt->answers;
+  auto it = pending_topups_.find(request_id);
+  const std::string& status = receipt->status;
   if (status == "refused") {
     // The bank consumed the request without moving money: drop it, credit nothing.
     pending_topups_.erase(it);
@@ -627,27 +644,12 @@ Result<Bytes> Applet::deposit_note(const Command& c, std::int64_t now_s) {
 
 Result<Bytes> Applet::deposit_receipt(const Command& c, std::int64_t now_s) {
   if (auto s = require_user(); !s) return std::unexpected(s.error());
-  auto j = json_data(c);
-  if (!j) return std::unexpected(j.error());
-  if (auto s = only_fields(*j, {"receipt"}); !s) return std::unexpected(s.error());
-  auto text = get_string(*j, "receipt", kMaxJoseBytes);
-  if (!text) return std::unexpected(text.error());
-  auto signed_doc = open_signed_document(*text, verifier(now_s), Role::custody);
-  if (!signed_doc) return std::unexpected(signed_doc.error());
-  const Document& doc = signed_doc->doc;
-  if (doc.type() != "deposit.receipt") return fail(Errc::unknown_type, "expected a deposit.receipt", "type");
-  std::string note_id = doc.str("note_id");
-  if (settled_deposits_.count(note_id)) return fail(Errc::replayed, "receipt already recorded", "note_id");
+  auto receipt = open_bank_receipt(c, now_s, "deposit.receipt", "note_id", settled_deposits_, pending_deposits_);
+  if (!receipt) return std::unexpected(receipt.error());
+  const Document& doc = receipt->doc;
+  const std::string& note_id = receipt->answers;
   auto it = pending_deposits_.find(note_id);
-  if (it == pending_deposits_.end()) return fail(Errc::receipt_mismatch, "no pending deposit with this id", "note_id");
-  if (doc.str("se") != se_id_) return fail(Errc::misaddressed, "receipt is for another SE", "se");
-  for (const char* f : {"amount", "currency", "account", "bank"})
-    if (doc.json().at(f) != it->second.at(f)) return fail(Errc::receipt_mismatch, "receipt differs from the note", f);
-  if (signed_doc->signers.front().subject_cn() != it->second.at("bank").get<std::string>())
-    return fail(Errc::receipt_mismatch, "receipt signed by another bank", "bank");
-  std::string status = doc.str("status");
-  if (!status.empty() && status != "credited" && status != "refused")
-    return fail(Errc::bad_field, "unknown deposit status", "status");
+  const std::string& status = receipt->status;
   if (status == "refused") {
     // The bank refused the note and consumed it: its value comes back here, once.
     if (auto s = credit(*doc.amount()); !s) return std::unexpected(s.error());

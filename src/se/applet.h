@@ -100,6 +100,14 @@ class Applet {
   Result<Bytes> update_crl(const Command&, std::int64_t);
   Result<Bytes> topup_request(const Command&, std::int64_t);
   Result<Bytes> topup_receipt(const Command&, std::int64_t);
+  struct BankReceipt {
+    Document doc;
+    std::string answers;  // the id of our pending document it answers
+    std::string status;   // "", "credited" or "refused"
+  };
+  Result<BankReceipt> open_bank_receipt(const Command& c, std::int64_t now_s, std::string_view type,
+                                        std::string_view key_field, const std::set<std::string>& done,
+                                        const std::map<std::string, Json>& pending);
   Result<Bytes> payment_note(const Command&, std::int64_t);
   Result<Bytes> receive_note(const Command&, std::int64_t);
   Result<Bytes> claim_note(const Command&, std::int64_t);
