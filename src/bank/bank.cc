@@ -57,19 +57,13 @@ Status init_bank(const InitOptions& opts, const CertificateIssuer& issue) {
 }
 
 Result<BankConfig> read_config(const std::string& dir) {
-  auto text = read_text_file((fs::path(dir) / kConfigFile).string());
-  if (!text) return fail(Errc::not_found, "no bank in " + dir + " (run `zf bank init`)");
-  auto j = parse_json_strict(*text);
-  if (!j) return up(j);
-  auto id = get_string(*j, "id", 64);
-  if (!id) return up(id);
-  auto url = get_string(*j, "ca_url", 1024);
-  if (!url) return up(url);
-  BankConfig config{*id, *url, {}, {}};
-  if (j->contains("registry_url")) {
-    auto reg_url = get_string(*j, "registry_url", 1024);
+  auto base = service::read_service_config(dir, kConfigFile, "bank");
+  if (!base) return up(base);
+  BankConfig config{base->id, base->ca_url, {}, {}};
+  if (base->json.contains("registry_url")) {
+    auto reg_url = get_string(base->json, "registry_url", 1024);
     if (!reg_url) return up(reg_url);
-    auto reg_id = get_string(*j, "registry_id", 64);
+    auto reg_id = get_string(base->json, "registry_id", 64);
     if (!reg_id) return up(reg_id);
     config.registry_url = *reg_url;
     config.registry_id = *reg_id;
@@ -103,9 +97,7 @@ Result<std::unique_ptr<Bank>> Bank::open(const std::string& dir) {
 }
 
 bool Bank::authenticate_admin(std::string_view bearer) {
-  if (bearer.empty() || bearer.size() > 256) return false;
-  auto ok = store_->is_admin_token(token_hash(bearer));
-  return ok && *ok;
+  return service::is_admin_bearer(bearer, [this](ByteView h) { return store_->is_admin_token(h); });
 }
 
 // Verification, in order: a valid CRL is in hand (else unavailable: money never

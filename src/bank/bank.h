@@ -15,6 +15,7 @@
 #include "core/document.h"
 #include "core/x509.h"
 #include "service/identity.h"
+#include "service/serve.h"
 #include "service/trust.h"
 
 namespace zf::bank {
@@ -87,7 +88,7 @@ struct OpenAccountRequest {
 // in-process registry.
 using RegistryLink = std::function<Result<std::string>(const std::string& claim_jws)>;
 
-class Bank final : public service::CrlHolder {
+class Bank final : public service::CrlHolder, public service::AdminGate {
  public:
   // `signer` is the custody key; `chain` is [custody certificate, root].
   Bank(std::string id, std::shared_ptr<const Signer> signer, std::vector<Certificate> chain,
@@ -108,12 +109,12 @@ class Bank final : public service::CrlHolder {
   // checked against it.
   Status install_crl(const Crl& crl) override { return trust_.install_crl(crl, now()); }
   // The CRL in use, if any (it may have expired).
-  std::optional<Crl> crl() const { return trust_.crl(); }
+  std::optional<Crl> crl() const override { return trust_.crl(); }
   // True when a CRL is installed and its next update is still in the future.
   bool has_valid_crl() const override { return trust_.has_valid_crl(now()); }
 
   // True for a bearer token whose hash is an admin token.
-  bool authenticate_admin(std::string_view bearer);
+  bool authenticate_admin(std::string_view bearer) override;
 
   // From now on every top-up request and deposit note is claimed at the registry
   // `registry_id` through `link` before it moves money or is refused. Without a

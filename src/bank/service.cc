@@ -12,12 +12,6 @@
 namespace zf::bank {
 namespace {
 
-// Admin routes check the token before looking at the body.
-bool require_admin(Bank& bank, const httplib::Request& req, httplib::Response& res) {
-  if (bank.authenticate_admin(net::bearer_token(req))) return true;
-  net::write_problem(res, Error{Errc::unauthorized, {}, "admin token required"});
-  return false;
-}
 
 // Reads {"<field>": "<compact JWS>"} and nothing else.
 Result<std::string> jws_field(const httplib::Request& req, std::string_view field) {
@@ -67,7 +61,7 @@ void register_routes(httplib::Server& server, Bank& bank, CrlRefresher* crl) {
   });
 
   server.Post("/v1/accounts", [&](const httplib::Request& req, httplib::Response& res) {
-    if (!require_admin(bank, req, res)) return;
+    if (!service::require_admin(bank, req, res)) return;
     auto body = net::read_json_body(req);
     if (!body) return net::write_problem(res, body.error());
     auto r = open_account_from_json(*body);
@@ -79,7 +73,7 @@ void register_routes(httplib::Server& server, Bank& bank, CrlRefresher* crl) {
 
   server.Get(R"(/v1/accounts/([A-Za-z0-9._:-]{1,128}))", [&](const httplib::Request& req,
                                                              httplib::Response& res) {
-    if (!require_admin(bank, req, res)) return;
+    if (!service::require_admin(bank, req, res)) return;
     auto a = bank.store().find_account(req.matches[1]);
     if (!a) return net::write_problem(res, a.error());
     if (!*a)
@@ -88,7 +82,7 @@ void register_routes(httplib::Server& server, Bank& bank, CrlRefresher* crl) {
   });
 
   server.Post("/v1/cash-in", [&](const httplib::Request& req, httplib::Response& res) {
-    if (!require_admin(bank, req, res)) return;
+    if (!service::require_admin(bank, req, res)) return;
     auto body = net::read_json_body(req);
     if (!body) return net::write_problem(res, body.error());
     auto r = cash_in_from_json(*body);
@@ -99,22 +93,13 @@ void register_routes(httplib::Server& server, Bank& bank, CrlRefresher* crl) {
   });
 
   server.Get("/v1/audit", [&](const httplib::Request& req, httplib::Response& res) {
-    if (!require_admin(bank, req, res)) return;
+    if (!service::require_admin(bank, req, res)) return;
     auto a = bank.audit();
     if (!a) return net::write_problem(res, a.error());
     net::write_json(res, audit_to_json(*a));
   });
 
-  server.Post("/v1/admin/refresh-crl",
-              [&bank, crl](const httplib::Request& req, httplib::Response& res) {
-                if (!require_admin(bank, req, res)) return;
-                if (!crl)
-                  return net::write_problem(res, Error{Errc::not_found, {}, "no CA configured"});
-                if (auto s = crl->refresh_now(); !s) return net::write_problem(res, s.error());
-                auto c = bank.crl();
-                net::write_json(res, Json{{"crl_next_update", c ? c->next_update() : 0},
-                                          {"crl_valid", bank.has_valid_crl()}});
-              });
+  service::register_refresh_crl_route(server, bank, bank, crl);
 }
 
 int serve(const ServeOptions& opts) {

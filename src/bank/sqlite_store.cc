@@ -55,16 +55,12 @@ class SqliteBankStore final : public BankStore {
 
   Status add_admin_token(ByteView token_hash, const std::string& name) override {
     std::lock_guard lock(mu_);
-    auto st = db_->prepare("INSERT INTO admin_tokens(token_hash, name) VALUES (?1, ?2)");
-    if (!st) return up(st);
-    return st->bind(1, token_hash).bind(2, name).run();
+    return store::add_admin_token(*db_, token_hash, name);
   }
 
   Result<bool> is_admin_token(ByteView token_hash) override {
     std::lock_guard lock(mu_);
-    auto st = db_->prepare("SELECT 1 FROM admin_tokens WHERE token_hash = ?1");
-    if (!st) return up(st);
-    return st->bind(1, token_hash).step();
+    return store::is_admin_token(*db_, token_hash);
   }
 
   Result<AccountRecord> open_account(const AccountRecord& account) override {

@@ -54,15 +54,9 @@ Status init_registry(const InitOptions& opts, const CertificateIssuer& issue) {
 }
 
 Result<RegistryConfig> read_config(const std::string& dir) {
-  auto text = read_text_file((fs::path(dir) / kConfigFile).string());
-  if (!text) return fail(Errc::not_found, "no registry in " + dir + " (run `zf registry init`)");
-  auto j = parse_json_strict(*text);
-  if (!j) return up(j);
-  auto id = get_string(*j, "id", 64);
-  if (!id) return up(id);
-  auto url = get_string(*j, "ca_url", 1024);
-  if (!url) return up(url);
-  return RegistryConfig{*id, *url};
+  auto base = service::read_service_config(dir, kConfigFile, "registry");
+  if (!base) return up(base);
+  return RegistryConfig{base->id, base->ca_url};
 }
 
 
@@ -93,9 +87,7 @@ Result<std::unique_ptr<Registry>> Registry::open(const std::string& dir) {
 }
 
 bool Registry::authenticate_admin(std::string_view bearer) {
-  if (bearer.empty() || bearer.size() > 256) return false;
-  auto ok = store_->is_admin_token(token_hash(bearer));
-  return ok && *ok;
+  return service::is_admin_bearer(bearer, [this](ByteView h) { return store_->is_admin_token(h); });
 }
 
 // Verification, in order: a valid CRL is in hand (else unavailable: nothing is

@@ -16,6 +16,7 @@
 #include "core/document.h"
 #include "core/x509.h"
 #include "service/identity.h"
+#include "service/serve.h"
 #include "service/trust.h"
 #include "registry/claims.h"
 #include "registry/store.h"
@@ -62,7 +63,7 @@ struct ClaimAnswer {
   std::string record_jws;
 };
 
-class Registry final : public service::CrlHolder {
+class Registry final : public service::CrlHolder, public service::AdminGate {
  public:
   // `signer` is the registry key; `chain` is [registry certificate, root].
   Registry(std::string id, std::shared_ptr<const Signer> signer, std::vector<Certificate> chain,
@@ -82,12 +83,12 @@ class Registry final : public service::CrlHolder {
   // that is not older than the one in use; claims are checked against it.
   Status install_crl(const Crl& crl) override { return trust_.install_crl(crl, now()); }
   // The CRL in use, if any (it may have expired).
-  std::optional<Crl> crl() const { return trust_.crl(); }
+  std::optional<Crl> crl() const override { return trust_.crl(); }
   // True when a CRL is installed and its next update is still in the future.
   bool has_valid_crl() const override { return trust_.has_valid_crl(now()); }
 
   // True for a bearer token whose hash is an admin token.
-  bool authenticate_admin(std::string_view bearer);
+  bool authenticate_admin(std::string_view bearer) override;
 
   // Verifies a signed `claim` and claims its document id atomically. Every
   // accepted claim is answered with a signed record (status claimed,

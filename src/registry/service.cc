@@ -10,12 +10,6 @@
 namespace zf::registry {
 namespace {
 
-// Admin routes check the token before looking at the body.
-bool require_admin(Registry& registry, const httplib::Request& req, httplib::Response& res) {
-  if (registry.authenticate_admin(net::bearer_token(req))) return true;
-  net::write_problem(res, Error{Errc::unauthorized, {}, "admin token required"});
-  return false;
-}
 
 // A non-negative decimal query parameter, or `fallback` when absent.
 Result<std::int64_t> int_param(const httplib::Request& req, const char* name,
@@ -62,7 +56,7 @@ void register_routes(httplib::Server& server, Registry& registry, CrlRefresher* 
   });
 
   server.Get("/v1/alerts", [&](const httplib::Request& req, httplib::Response& res) {
-    if (!require_admin(registry, req, res)) return;
+    if (!service::require_admin(registry, req, res)) return;
     auto after = int_param(req, "after", 0);
     if (!after) return net::write_problem(res, after.error());
     auto limit = int_param(req, "limit", 100);
@@ -76,16 +70,7 @@ void register_routes(httplib::Server& server, Registry& registry, CrlRefresher* 
     net::write_json(res, Json{{"alerts", list}});
   });
 
-  server.Post("/v1/admin/refresh-crl",
-              [&registry, crl](const httplib::Request& req, httplib::Response& res) {
-                if (!require_admin(registry, req, res)) return;
-                if (!crl)
-                  return net::write_problem(res, Error{Errc::not_found, {}, "no CA configured"});
-                if (auto s = crl->refresh_now(); !s) return net::write_problem(res, s.error());
-                auto c = registry.crl();
-                net::write_json(res, Json{{"crl_next_update", c ? c->next_update() : 0},
-                                          {"crl_valid", registry.has_valid_crl()}});
-              });
+  service::register_refresh_crl_route(server, registry, registry, crl);
 }
 
 int serve(const ServeOptions& opts) {

@@ -69,6 +69,21 @@ Status write_text_file(const std::string& path, std::string_view data, unsigned 
 
 Bytes token_hash(std::string_view token) { return sha256(as_bytes(token)); }
 
+Result<ServiceConfig> read_service_config(const std::string& dir, std::string_view file,
+                                          std::string_view what) {
+  auto text = read_text_file((fs::path(dir) / file).string());
+  if (!text)
+    return fail(Errc::not_found, "no " + std::string(what) + " in " + dir + " (run `zf " +
+                                     std::string(what) + " init`)");
+  auto j = parse_json_strict(*text);
+  if (!j) return up(j);
+  auto id = get_string(*j, "id", 64);
+  if (!id) return up(id);
+  auto url = get_string(*j, "ca_url", 1024);
+  if (!url) return up(url);
+  return ServiceConfig{std::move(*id), std::move(*url), std::move(*j)};
+}
+
 Result<std::string> provision_identity(const IdentitySpec& spec, const std::string& ca_root_pem,
                                        const CertificateIssuer& issue) {
   auto root = Certificate::from_pem(ca_root_pem);

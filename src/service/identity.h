@@ -12,6 +12,7 @@
 
 #include "core/crypto.h"
 #include "core/jose.h"
+#include "core/json.h"
 #include "core/x509.h"
 
 namespace zf::service {
@@ -30,6 +31,17 @@ Result<std::string> read_text_file(const std::string& path);
 Status write_text_file(const std::string& path, std::string_view data, unsigned mode);
 // What the database keeps of an admin token.
 Bytes token_hash(std::string_view token);
+
+// What every service's config file (bank.json, registry.json) holds, and the
+// whole parsed file for the service's own fields.
+struct ServiceConfig {
+  std::string id;
+  std::string ca_url;
+  Json json;
+};
+// Reads `path` strictly; `what` names the service for "no bank in ..." messages.
+Result<ServiceConfig> read_service_config(const std::string& dir, std::string_view file,
+                                          std::string_view what);
 
 // A Signer over a key the service owns (loaded from its key file).
 class OwnedKeySigner final : public Signer {

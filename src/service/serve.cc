@@ -4,6 +4,8 @@
 #include <csignal>
 #include <cstdio>
 
+#include "service/identity.h"
+
 namespace zf::service {
 namespace {
 
@@ -14,6 +16,32 @@ void on_signal(int) {
 }
 
 }  // namespace
+
+bool is_admin_bearer(std::string_view bearer,
+                     const std::function<Result<bool>(ByteView token_hash)>& is_admin_hash) {
+  if (bearer.empty() || bearer.size() > 256) return false;
+  auto ok = is_admin_hash(token_hash(bearer));
+  return ok && *ok;
+}
+
+bool require_admin(AdminGate& gate, const httplib::Request& req, httplib::Response& res) {
+  if (gate.authenticate_admin(net::bearer_token(req))) return true;
+  net::write_problem(res, Error{Errc::unauthorized, {}, "admin token required"});
+  return false;
+}
+
+void register_refresh_crl_route(httplib::Server& server, AdminGate& gate, const CrlHolder& holder,
+                                CrlRefresher* refresher) {
+  server.Post("/v1/admin/refresh-crl", [&gate, &holder, refresher](const httplib::Request& req,
+                                                                   httplib::Response& res) {
+    if (!require_admin(gate, req, res)) return;
+    if (!refresher) return net::write_problem(res, Error{Errc::not_found, {}, "no CA configured"});
+    if (auto s = refresher->refresh_now(); !s) return net::write_problem(res, s.error());
+    auto c = holder.crl();
+    net::write_json(res, Json{{"crl_next_update", c ? c->next_update() : 0},
+                              {"crl_valid", holder.has_valid_crl()}});
+  });
+}
 
 int serve_until_signal(net::HttpsServer& server, const ServeLoop& loop) {
   auto bound = server.bind("127.0.0.1", loop.port);

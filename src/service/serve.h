@@ -4,11 +4,33 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "net/http.h"
 #include "service/trust.h"
 
 namespace zf::service {
+
+// Who may call a service's admin routes.
+class AdminGate {
+ public:
+  virtual ~AdminGate() = default;
+  // True for a bearer token whose hash is one of the service's admin tokens.
+  virtual bool authenticate_admin(std::string_view bearer) = 0;
+};
+
+// The check both services make: a non-empty bearer of at most 256 bytes whose
+// SHA-256 `is_admin_hash` knows.
+bool is_admin_bearer(std::string_view bearer,
+                     const std::function<Result<bool>(ByteView token_hash)>& is_admin_hash);
+
+// Admin routes check the token before looking at the body; false after writing 401.
+bool require_admin(AdminGate& gate, const httplib::Request& req, httplib::Response& res);
+
+// POST /v1/admin/refresh-crl (admin): fetch the CA's CRL now; answers
+// {crl_next_update, crl_valid}. `refresher` may be null (no CA configured: 404).
+void register_refresh_crl_route(httplib::Server& server, AdminGate& gate, const CrlHolder& holder,
+                                CrlRefresher* refresher);
 
 struct ServeLoop {
   std::string name;       // "bank bank-a", "registry registry-1": for the log lines

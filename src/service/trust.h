@@ -47,6 +47,8 @@ class CrlHolder {
   virtual ~CrlHolder() = default;
   virtual const Certificate& root() const = 0;
   virtual Status install_crl(const Crl& crl) = 0;
+  // The CRL in use, if any (it may have expired).
+  virtual std::optional<Crl> crl() const = 0;
   virtual bool has_valid_crl() const = 0;
 };
 

@@ -111,4 +111,16 @@ Status Db::transaction(const std::function<Status()>& body) {
   return {};
 }
 
+Status add_admin_token(Db& db, ByteView token_hash, const std::string& name) {
+  auto st = db.prepare("INSERT INTO admin_tokens(token_hash, name) VALUES (?1, ?2)");
+  if (!st) return std::unexpected(st.error());
+  return st->bind(1, token_hash).bind(2, name).run();
+}
+
+Result<bool> is_admin_token(Db& db, ByteView token_hash) {
+  auto st = db.prepare("SELECT 1 FROM admin_tokens WHERE token_hash = ?1");
+  if (!st) return std::unexpected(st.error());
+  return st->bind(1, token_hash).step();
+}
+
 }  // namespace zf::store

@@ -63,4 +63,10 @@ class Db {
   sqlite3* db_;
 };
 
+// Admin tokens of a service (bank, registry): only the SHA-256 of each token is
+// stored, in a table `admin_tokens(token_hash BLOB PRIMARY KEY, name TEXT NOT
+// NULL UNIQUE)` the service's schema creates. The caller holds the connection.
+Status add_admin_token(Db& db, ByteView token_hash, const std::string& name);
+Result<bool> is_admin_token(Db& db, ByteView token_hash);
+
 }  // namespace zf::store
