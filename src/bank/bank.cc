@@ -211,6 +211,39 @@ Result<std::string> Bank::sign_receipt(const Json& payload) {
   return sign_document(payload, JwsSigner{signer_.get(), chain_});
 }
 
+// The receipt for a verified top-up request or deposit note, crediting `account`:
+// id "<bank>:r:<request id>" / "<bank>:d:<note id>", answering it by id.
+Json Bank::receipt_payload(const Verified& v, std::string_view type, const std::string& account) {
+  const Document& doc = v.doc.doc;
+  const Amount& amount = *doc.amount();
+  bool topup = type == "topup.receipt";
+  return Json{{"type", std::string(type)},
+              {"v", 1},
+              {"id", answer_id(id_, topup ? "r" : "d", doc.id())},
+              {"issuer", id_},
+              {"iat", static_cast<std::int64_t>(now())},
+              {topup ? "request_id" : "note_id", doc.id()},
+              {"se", v.signer.subject_cn()},
+              {"amount", amount.minor()},
+              {"currency", std::string(amount.currency().code())},
+              {"account", account},
+              {"bank", id_}};
+}
+
+// Signs `receipt` as a refusal for `reason` and records the document as
+// processed without a journal entry: it is consumed, no money moves.
+Result<std::string> Bank::record_refusal(const Verified& v, Json receipt, Errc reason) {
+  receipt["status"] = "refused";
+  receipt["reason"] = std::string(errc_name(reason));
+  auto signed_refusal = sign_receipt(receipt);
+  if (!signed_refusal) return up(signed_refusal);
+  std::string kind = receipt["type"] == "topup.receipt" ? "topup_refused" : "deposit_refused";
+  ledger::JournalEntry none{0, v.doc.doc.id(), kind, {}};
+  auto recorded = store_->apply(v.key, none, *signed_refusal, now());
+  if (!recorded) return up(recorded);
+  return recorded->response;
+}
+
 // Top-up (§6.2):
 //   1. verify the request (no transaction);
 //   2. check it against the account: this bank, account exists, currency, the
@@ -230,32 +263,11 @@ Result<std::string> Bank::topup(std::string_view request_jws) {
   if (!prior) return refuse_reused(*v, prior.error());
   if (*prior) return **prior;
   const Amount& amount = *doc.amount();
-  auto receipt_for = [&](const std::string& account_id) {
-    return Json{{"type", "topup.receipt"},
-                {"v", 1},
-                {"id", answer_id(id_, "r", doc.id())},
-                {"issuer", id_},
-                {"iat", static_cast<std::int64_t>(now())},
-                {"request_id", doc.id()},
-                {"se", v->signer.subject_cn()},
-                {"amount", amount.minor()},
-                {"currency", std::string(amount.currency().code())},
-                {"account", account_id},
-                {"bank", id_}};
-  };
   // A request for this bank that it will not serve is answered with a signed
   // refusal and consumed, so the SE can drop it from its pending top-ups (the
   // terminal, untrusted, cannot) and it can never move money later.
-  auto refuse = [&](const Error& why) -> Result<std::string> {
-    Json refusal = receipt_for(doc.str("account"));
-    refusal["status"] = "refused";
-    refusal["reason"] = std::string(errc_name(why.code));
-    auto signed_refusal = sign_receipt(refusal);
-    if (!signed_refusal) return up(signed_refusal);
-    ledger::JournalEntry none{0, doc.id(), "topup_refused", {}};
-    auto recorded = store_->apply(v->key, none, *signed_refusal, now());
-    if (!recorded) return up(recorded);
-    return recorded->response;
+  auto refuse = [&](const Error& why) {
+    return record_refusal(*v, receipt_payload(*v, "topup.receipt", doc.str("account")), why.code);
   };
   auto account = document_account(doc);
   if (!account && account.error().code == Errc::misaddressed) return up(account);  // not ours
@@ -265,7 +277,7 @@ Result<std::string> Bank::topup(std::string_view request_jws) {
       (account->se_id && *account->se_id != v->signer.subject_cn()))
     return refuse(Error{Errc::not_owner, "account", "the signer does not own account " + account->id});
 
-  auto signed_receipt = sign_receipt(receipt_for(account->id));
+  auto signed_receipt = sign_receipt(receipt_payload(*v, "topup.receipt", account->id));
   if (!signed_receipt) return up(signed_receipt);
   auto entry = ledger::topup(doc.id(), account->id, amount);
   if (!entry) return up(entry);
@@ -296,40 +308,11 @@ Result<std::string> Bank::deposit(std::string_view note_jws) {
     // account here can take is answered with a signed refusal, which returns the
     // value to the SE, and the note is consumed so it can never be credited later.
     // A note for another bank is not ours to consume: it stays valid there.
-    Errc code = account.error().code;
-    Json refusal{{"type", "deposit.receipt"},
-                 {"v", 1},
-                 {"id", answer_id(id_, "d", doc.id())},
-                 {"issuer", id_},
-                 {"iat", static_cast<std::int64_t>(now())},
-                 {"note_id", doc.id()},
-                 {"se", v->signer.subject_cn()},
-                 {"amount", amount.minor()},
-                 {"currency", std::string(amount.currency().code())},
-                 {"account", doc.str("account")},
-                 {"bank", id_},
-                 {"status", "refused"},
-                 {"reason", std::string(errc_name(code))}};
-    auto signed_refusal = sign_receipt(refusal);
-    if (!signed_refusal) return up(signed_refusal);
-    ledger::JournalEntry none{0, doc.id(), "deposit_refused", {}};
-    auto recorded = store_->apply(v->key, none, *signed_refusal, now());
-    if (!recorded) return up(recorded);
-    return recorded->response;
+    return record_refusal(*v, receipt_payload(*v, "deposit.receipt", doc.str("account")),
+                          account.error().code);
   }
 
-  Json receipt{{"type", "deposit.receipt"},
-               {"v", 1},
-               {"id", answer_id(id_, "d", doc.id())},
-               {"issuer", id_},
-               {"iat", static_cast<std::int64_t>(now())},
-               {"note_id", doc.id()},
-               {"se", v->signer.subject_cn()},
-               {"amount", amount.minor()},
-               {"currency", std::string(amount.currency().code())},
-               {"account", account->id},
-               {"bank", id_}};
-  auto signed_receipt = sign_receipt(receipt);
+  auto signed_receipt = sign_receipt(receipt_payload(*v, "deposit.receipt", account->id));
   if (!signed_receipt) return up(signed_receipt);
   auto entry = ledger::deposit(doc.id(), account->id, amount);
   if (!entry) return up(entry);

@@ -152,6 +152,10 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
   // The same document again: its stored response; another one with its id: doc_id_reused.
   Result<std::optional<std::string>> prior_response(const DocKey& key);
   Result<std::string> sign_receipt(const Json& payload);
+  // The receipt payload (topup.receipt / deposit.receipt) answering `v`, for `account`.
+  Json receipt_payload(const Verified& v, std::string_view type, const std::string& account);
+  // Signs `receipt` as refused for `reason` and consumes the document (no journal entry).
+  Result<std::string> record_refusal(const Verified& v, Json receipt, Errc reason);
   // Claims the document at the registry (if one is set): ok when this bank holds
   // it; replayed / seq_reused with the registry's record as evidence when another
   // document or processor holds it; unavailable (retryable) when the registry
