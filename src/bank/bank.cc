@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "registry/claims.h"
+#include "core/claims.h"
 
 namespace zf::bank {
 namespace fs = std::filesystem;

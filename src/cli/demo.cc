@@ -15,7 +15,7 @@
 #include "cli/commands.h"
 #include "cli/network.h"
 #include "core/document.h"
-#include "registry/claims.h"
+#include "core/claims.h"
 #include "registry/client.h"
 #include "wallet/wallet.h"
 

@@ -82,6 +82,11 @@ constexpr std::array kInfo = {
     ErrcInfo{Errc::io_error, "io_error", 500, 0x6F00},
     ErrcInfo{Errc::crypto_error, "crypto_error", 500, 0x6F00},
     ErrcInfo{Errc::internal, "internal", 500, 0x6F00},
+    ErrcInfo{Errc::record_required, "record_required", 403, 0x6982},
+    ErrcInfo{Errc::record_mismatch, "record_mismatch", 400, 0x6A80},
+    ErrcInfo{Errc::issuer_mismatch, "issuer_mismatch", 403, 0x6982},
+    ErrcInfo{Errc::unsupported_media_type, "unsupported_media_type", 415, 0x6A80},
+    ErrcInfo{Errc::method_not_allowed, "method_not_allowed", 405, 0x6D00},
 };
 
 // Every code has exactly one row, in enum order.
@@ -89,13 +94,13 @@ constexpr bool table_matches_enum() {
   for (std::size_t i = 0; i < kInfo.size(); ++i) {
     if (static_cast<std::size_t>(kInfo[i].code) != i) return false;
   }
-  return static_cast<std::size_t>(Errc::internal) + 1 == kInfo.size();
+  return static_cast<std::size_t>(Errc::kCount) == kInfo.size();
 }
 static_assert(table_matches_enum(), "error table out of order");
 
 const ErrcInfo& info(Errc code) {
   auto i = static_cast<std::size_t>(code);
-  return i < kInfo.size() ? kInfo[i] : kInfo.back();
+  return i < kInfo.size() ? kInfo[i] : kInfo[static_cast<std::size_t>(Errc::internal)];
 }
 
 }  // namespace

@@ -87,6 +87,13 @@ enum class Errc : std::uint16_t {
   io_error,
   crypto_error,
   internal,
+  // Appended after the first release of the list.
+  record_required,         // an SE credits online value only with the registry's record for it
+  record_mismatch,         // a registry record answers another document or another claimant
+  issuer_mismatch,         // an SE document's issuer or id is not its signer's (issuer:seq)
+  unsupported_media_type,  // a request body that is not application/json
+  method_not_allowed,      // a known path asked with another method
+  kCount,                  // not a code: the number of codes
 };
 
 // The stable wire name of a code, e.g. "amount_overflow".

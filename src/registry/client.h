@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "net/http.h"
-#include "registry/claims.h"
+#include "core/claims.h"
 #include "registry/store.h"
 
 namespace zf::registry {

@@ -18,7 +18,7 @@
 #include "service/identity.h"
 #include "service/serve.h"
 #include "service/trust.h"
-#include "registry/claims.h"
+#include "core/claims.h"
 #include "registry/store.h"
 
 namespace zf::registry {

@@ -6,7 +6,7 @@
 
 #include "core/document.h"
 #include "net/http.h"
-#include "registry/claims.h"
+#include "core/claims.h"
 #include "registry/client.h"
 #include "store/sealed.h"
 

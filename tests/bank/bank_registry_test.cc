@@ -8,7 +8,7 @@
 
 #include "bank/bank.h"
 #include "bank_fixture.h"
-#include "registry/claims.h"
+#include "core/claims.h"
 #include "registry/registry.h"
 
 namespace zf::test {

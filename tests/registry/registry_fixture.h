@@ -16,7 +16,7 @@
 #include "ca_fixture.h"
 #include "core/document.h"
 #include "core/enroll.h"
-#include "registry/claims.h"
+#include "core/claims.h"
 #include "registry/registry.h"
 
 namespace zf {

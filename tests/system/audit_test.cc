@@ -5,7 +5,7 @@
 // fails the audit.
 #include <filesystem>
 
-#include "registry/claims.h"
+#include "core/claims.h"
 #include "registry/client.h"
 #include "store/sqlite.h"
 #include "system_fixture.h"

@@ -7,7 +7,7 @@
 
 #include "ca/client.h"
 #include "core/document.h"
-#include "registry/claims.h"
+#include "core/claims.h"
 #include "system_fixture.h"
 
 namespace zf::test {

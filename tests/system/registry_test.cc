@@ -8,7 +8,7 @@
 
 #include "bank/client.h"
 #include "ca/client.h"
-#include "registry/claims.h"
+#include "core/claims.h"
 #include "registry/client.h"
 #include "system_fixture.h"
 

@@ -1,4 +1,4 @@
-#include "registry/claims.h"
+#include "core/claims.h"
 
 namespace zf::registry {
 namespace {

@@ -1,6 +1,6 @@
-// Claims and records as processors see them (DESIGN.md §7; docs/registry-api.md):
+// Registry claims and records as processors see them (DESIGN.md §7; docs/registry-api.md):
 // build and sign a `claim`, and open the registry's signed `record` answer.
-// Pure functions over core: banks, terminals and the registry share them.
+// Pure functions in core: banks, terminals, the SE applet and the registry share them.
 #pragma once
 
 #include <cstdint>
