@@ -59,12 +59,12 @@ Crl CaWorld::crl() {
   return must(Crl::from_der(must(ca_->crl(), "CRL").der()), "CRL DER");
 }
 
-KeyCert CaWorld::custody_key(const std::string& bank_id) {
-  PrivateKey key = must(PrivateKey::generate(), "bank key");
+KeyCert CaWorld::certified_key(const std::string& role, const std::string& cn) {
+  PrivateKey key = must(PrivateKey::generate(), "service key");
   ca::CertRequest req;
-  req.role = "custody";
-  req.csr_pem = must(make_csr_pem(key, CsrInfo{bank_id, ""}), "bank CSR");
-  auto issued = must(ca_->issue(ca::Caller::admin, req), "issue custody");
+  req.role = role;
+  req.csr_pem = must(make_csr_pem(key, CsrInfo{cn, ""}), "service CSR");
+  auto issued = must(ca_->issue(ca::Caller::admin, req), "issue " + role);
   return {std::move(key), std::move(issued.cert)};
 }
 
@@ -143,7 +143,8 @@ constexpr std::int64_t kFloat = 1'000'000'000'000;
 
 }  // namespace
 
-SeWorld::SeWorld() : bank(world.custody_key(kBankId)) {
+SeWorld::SeWorld()
+    : bank(world.certified_key("custody", kBankId)), registry(world.certified_key("registry", kRegistryId)) {
   auto make = [this](const std::string& id) {
     auto dev = must(ca::make_device(world.manufacturer_dir(), id), "make_device");
     return std::make_unique<se::Applet>(id, std::move(dev.key), std::move(dev.chain));
@@ -163,11 +164,24 @@ std::string SeWorld::topup_receipt(const Json& request) {
   return receipt_for(bank, request, ++receipts_);
 }
 
+std::string SeWorld::record_for(const std::string& note_jws) {
+  auto jws = must(jws_parse(note_jws), "note");
+  Json note = jws_payload(note_jws);
+  Json p{{"type", "record"},         {"v", 1},
+         {"id", std::string(kRegistryId) + ":rec:" + note.at("id").get<std::string>()},
+         {"issuer", kRegistryId},    {"iat", now_s()},
+         {"status", "claimed"},      {"doc_id", note.at("id")},
+         {"processor", payee_id},    {"result_digest", b64url_encode(sha256(jws.payload))},
+         {"doc_issuer", note.at("issuer")}, {"doc_seq", note.at("seq")},
+         {"doc_type", note.at("type")}, {"claimed_at", now_s()}};
+  return sign_payload(registry.key, {registry.cert}, p);
+}
+
 void SeWorld::topup(wallet::SeClient& se, std::int64_t minor) {
   topup_via(se, bank, minor, ++receipts_);
 }
 
-SeDeviceWorld::SeDeviceWorld() : bank(world.custody_key(kBankId)) {
+SeDeviceWorld::SeDeviceWorld() : bank(world.certified_key("custody", kBankId)) {
   std::string dir = (world.dir() / "se-device").string();
   must(se::Device::create(dir, "se-device", world.manufacturer_dir()), "create device");
   device = must(se::Device::open(dir), "open device");

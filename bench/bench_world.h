@@ -67,6 +67,7 @@ struct KeyCert {
 inline constexpr const char* kPin = "123456";
 inline constexpr const char* kPuk = "12345678";
 inline constexpr const char* kBankId = "bank-bench";
+inline constexpr const char* kRegistryId = "registry-bench";
 inline constexpr const char* kAccount = "acct-bench";
 inline constexpr const char* kCurrency = "CNY";
 
@@ -84,7 +85,8 @@ class CaWorld {
   Crl crl();
 
   // A key with a `custody` certificate issued by the CA (admin), chain [cert].
-  KeyCert custody_key(const std::string& bank_id);
+  // A key with a certificate for `role` ("custody", "registry") issued by the CA.
+  KeyCert certified_key(const std::string& role, const std::string& cn);
   // A key outside any SE enrolled as `se_id` with a genuine device attestation
   // and an enrollment code: possible only because we hold the manufacturer key.
   KeyCert enrolled_software_se(const std::string& se_id, const std::string& user_id);
@@ -114,9 +116,12 @@ class SeWorld {
   std::string topup_receipt(const Json& request);
   // Request, bank receipt, apply: `se` ends `minor` richer.
   void topup(wallet::SeClient& se, std::int64_t minor);
+  // The registry's record that the payee won its claim for `note_jws`.
+  std::string record_for(const std::string& note_jws);
 
   CaWorld world;
   KeyCert bank;
+  KeyCert registry;
   std::unique_ptr<se::Applet> payer_applet, payee_applet;
   std::unique_ptr<wallet::SeClient> payer, payee;
   std::string payee_id = "se-payee";

@@ -210,6 +210,21 @@ Result<SignedDocument> open_signed_document(std::string_view jws_text, const Cer
   if (!signers) return std::unexpected(signers.error());
   auto doc = Document::parse(to_string(jws->payload));
   if (!doc) return std::unexpected(doc.error());
+  // Safety-critical (DESIGN.md §7): a document an SE signs is bound to that SE.
+  // Without this one certified SE could sign under another's ids, and the
+  // registry would then raise a clone alert against the innocent one.
+  const bool se_type = find_doc_type(doc->type())->se_issued;
+  if (se_type && role != Role::secure_element)
+    return fail(Errc::cert_wrong_role, "a " + doc->type() + " is signed by a secure element", "x5c");
+  if (role == Role::secure_element) {
+    const std::string signer = signers->front().subject_cn();
+    if (doc->issuer() != signer)
+      return fail(Errc::issuer_mismatch, "issuer " + doc->issuer() + " is not the signing SE " + signer, "issuer");
+    // Sequenced ids are "<se>:<seq>": the (se, seq) pair the registry keys on.
+    // Unsequenced documents (claims, queries) carry random ids nobody can collide with.
+    if (se_type && doc->id() != signer + ":" + std::to_string(*doc->seq()))
+      return fail(Errc::issuer_mismatch, "id " + doc->id() + " is not <issuer>:<seq> of the signing SE", "id");
+  }
   return SignedDocument{std::move(*jws), std::move(*doc), std::move(*signers)};
 }
 

@@ -85,7 +85,11 @@ struct SignedDocument {
   std::vector<Certificate> signers;  // leaves, in signature order
 };
 
-// Parses a JWS, checks signatures and chains for `role`, then validates the payload.
+// Parses a JWS, checks signatures and chains for `role`, then validates the
+// payload. A type an SE sequences must be opened with Role::secure_element.
+// Anything opened with that role is bound to its (first) signer: issuer = the
+// signer's SE id, and id = "<issuer>:<seq>" for the sequenced types
+// (issuer_mismatch otherwise).
 Result<SignedDocument> open_signed_document(std::string_view jws_text, const CertVerifier& verifier,
                                             Role role);
 // Serializes and signs a payload (validated first) as compact JWS.

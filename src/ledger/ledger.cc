@@ -208,6 +208,13 @@ AuditReport Auditor::finish() {
     if (is_customer_money(a.kind) && a.balance_minor < 0)
       r.violations.push_back("account " + id + ": customer money is negative (" +
                              std::to_string(a.balance_minor) + ")");
+    // E-cash outstanding is what this bank's e-cash in SEs is worth; below zero
+    // the bank redeemed value it never issued (a credited note the registry never
+    // saw, a clone). E-cash of other banks is redeemed against an interbank
+    // claim, never against this account, so this is a violation in every network.
+    if (a.kind == AccountKind::ecash_outstanding && a.balance_minor < 0)
+      r.violations.push_back("account " + id + ": e-cash outstanding is negative (" +
+                             std::to_string(a.balance_minor) + "): more e-cash redeemed than issued");
     if (a.balance_minor > Amount::kMaxMinor || a.balance_minor < -Amount::kMaxMinor)
       r.violations.push_back("account " + id + ": balance beyond the maximum amount");
     Sums& s = per_currency[a.currency];

@@ -116,8 +116,8 @@ struct AuditReport {
 // Recomputes the books from accounts and the journal, streaming: add every
 // account, then every entry (with postings), then finish(). Checks that every
 // entry is balanced and names existing accounts of its currency, that every
-// balance equals the sum of its postings, that customer money is not negative,
-// and conservation per currency.
+// balance equals the sum of its postings, that customer money and e-cash
+// outstanding are not negative, and conservation per currency.
 class Auditor {
  public:
   void add_account(const Account& account);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/claims.h"
 #include "core/enroll.h"
 
 namespace zf::se {
@@ -554,12 +555,10 @@ Result<Bytes> Applet::payment_note(const Command& c, std::int64_t now_s) {
 }
 
 // Every check a payee SE makes on an incoming note before it would credit it.
-Result<SignedDocument> Applet::check_incoming_note(const Command& c, std::int64_t now_s) const {
+// `j` is the command's data; its "note" member is the note's JWS.
+Result<SignedDocument> Applet::check_incoming_note(const Json& j, std::int64_t now_s) const {
   if (auto s = require_user(); !s) return std::unexpected(s.error());
-  auto j = json_data(c);
-  if (!j) return std::unexpected(j.error());
-  if (auto s = only_fields(*j, {"note"}); !s) return std::unexpected(s.error());
-  auto text = get_string(*j, "note", kMaxJoseBytes);
+  auto text = get_string(j, "note", kMaxJoseBytes);
   if (!text) return std::unexpected(text.error());
   // Only a certified SE can create e-cash value: the note must chain to our root with that role.
   auto signed_doc = open_signed_document(*text, verifier(now_s), Role::secure_element);
@@ -569,17 +568,48 @@ Result<SignedDocument> Applet::check_incoming_note(const Command& c, std::int64_
   if (auto s = doc.check_time(now_s); !s) return std::unexpected(s.error());
   if (doc.str("payee") != se_id_) return fail(Errc::misaddressed, "note is addressed to another SE", "payee");
   const std::string signer = signed_doc->signers.front().subject_cn();
-  if (doc.str("payer") != signer || doc.issuer() != signer || doc.id() != signer + ":" + std::to_string(*doc.seq()))
-    return fail(Errc::bad_field, "payer, issuer, id and signing SE disagree", "payer");
+  // issuer and id are bound to the signer by open_signed_document; the payer is too.
+  if (doc.str("payer") != signer) return fail(Errc::issuer_mismatch, "the payer is not the signing SE", "payer");
   if (received_notes_.count(doc.id())) return fail(Errc::replayed, "note already received", "id");
   if (doc.amount()->minor() > headroom(doc.amount()->currency().code()))
     return fail(Errc::limit_exceeded, "would exceed the SE's maximum balance", "amount");
   return signed_doc;
 }
 
+// The registry's signed record that this SE won the claim for `note` (DESIGN.md
+// §7, docs/se-apdu.md "The registry rule"): signed by a certified `registry` key
+// (chain, role, CRL), about this note's id, issuer, seq and payload digest, and
+// held by this SE. The terminal carries the record but cannot make one, so a
+// terminal that skips the claim cannot get a note credited that a restored or
+// cloned payer also spent elsewhere. Nothing changes here.
+Status Applet::check_won_record(const Json& j, const SignedDocument& note, std::int64_t now_s) const {
+  if (!j.contains("record"))
+    return fail(Errc::record_required, "claim the note at the registry first; its signed record must come with it",
+                "record");
+  auto text = get_string(j, "record", kMaxJoseBytes);
+  if (!text) return std::unexpected(text.error());
+  auto record = registry::open_record(*text, verifier(now_s));
+  if (!record) return std::unexpected(record.error());
+  const auto ours = registry::claim_fields_for(note, se_id_);
+  if (record->doc_id != ours.doc_id || record->doc_issuer != ours.doc_issuer || record->doc_seq != ours.doc_seq ||
+      record->doc_type != ours.doc_type)
+    return fail(Errc::record_mismatch, "the record is about document " + record->doc_id, "record");
+  if (record->status == registry::RecordStatus::seq_reused)
+    return fail(Errc::seq_reused, "the payer signed another document under this sequence number", "record");
+  if (record->status == registry::RecordStatus::already_processed || record->processor != se_id_)
+    return fail(Errc::replayed, "the note is held at the registry by " + record->processor, "record");
+  if (!record->won_by(se_id_, ours.result_digest))
+    return fail(Errc::record_mismatch, "the record holds another document under this id", "record");
+  return {};
+}
+
 Result<Bytes> Applet::receive_note(const Command& c, std::int64_t now_s) {
-  auto signed_doc = check_incoming_note(c, now_s);
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  if (auto s = only_fields(*j, {"note", "record"}); !s) return std::unexpected(s.error());
+  auto signed_doc = check_incoming_note(*j, now_s);
   if (!signed_doc) return std::unexpected(signed_doc.error());
+  if (auto s = check_won_record(*j, *signed_doc, now_s); !s) return std::unexpected(s.error());
   const Document& doc = signed_doc->doc;
   const std::string signer = signed_doc->signers.front().subject_cn();
   if (auto s = credit(*doc.amount()); !s) return std::unexpected(s.error());
@@ -598,16 +628,14 @@ Result<Bytes> Applet::receive_note(const Command& c, std::int64_t now_s) {
 // A claim for the registry (DESIGN.md §7), signed only for a note this SE would
 // accept now, so a terminal cannot make its SE claim notes it may not take.
 Result<Bytes> Applet::claim_note(const Command& c, std::int64_t now_s) {
-  auto signed_doc = check_incoming_note(c, now_s);
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  if (auto s = only_fields(*j, {"note"}); !s) return std::unexpected(s.error());
+  auto signed_doc = check_incoming_note(*j, now_s);
   if (!signed_doc) return std::unexpected(signed_doc.error());
-  const Document& doc = signed_doc->doc;
-  Json claim{{"type", "claim"},
-             {"doc_id", doc.id()},
-             {"doc_issuer", doc.issuer()},
-             {"doc_seq", *doc.seq()},
-             {"doc_type", doc.type()},
-             {"processor", se_id_},
-             {"result_digest", b64url_encode(sha256(signed_doc->jws.payload))}};
+  // The same fields the record is checked against at RECEIVE NOTE.
+  Json claim = registry::claim_payload(registry::claim_fields_for(*signed_doc, se_id_), now_s);
+  for (const char* f : {"v", "id", "issuer", "iat"}) claim.erase(f);
   auto jws = sign_unsequenced(claim, "c", now_s);
   if (!jws) return std::unexpected(jws.error());
   return json_bytes(Json{{"claim", *jws}});

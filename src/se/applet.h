@@ -31,7 +31,7 @@ inline constexpr std::uint8_t kUpdateCrl = 0x14;       // 80 14: newer CRL signe
 inline constexpr std::uint8_t kTopupRequest = 0x20;    // 80 20: sign a topup.request
 inline constexpr std::uint8_t kTopupReceipt = 0x22;    // 80 22: apply a topup.receipt
 inline constexpr std::uint8_t kPaymentNote = 0x30;     // 80 30: debit and sign a payment.note
-inline constexpr std::uint8_t kReceiveNote = 0x32;     // 80 32: verify and credit a payment.note
+inline constexpr std::uint8_t kReceiveNote = 0x32;     // 80 32: verify and credit a payment.note with its registry record
 inline constexpr std::uint8_t kClaimNote = 0x34;       // 80 34: sign a registry claim for a note it would accept
 inline constexpr std::uint8_t kDepositNote = 0x40;     // 80 40: debit and sign a deposit.note
 inline constexpr std::uint8_t kDepositReceipt = 0x42;  // 80 42: record a deposit.receipt
@@ -111,7 +111,8 @@ class Applet {
   Result<Bytes> payment_note(const Command&, std::int64_t);
   Result<Bytes> receive_note(const Command&, std::int64_t);
   Result<Bytes> claim_note(const Command&, std::int64_t);
-  Result<SignedDocument> check_incoming_note(const Command&, std::int64_t now_s) const;
+  Result<SignedDocument> check_incoming_note(const Json& data, std::int64_t now_s) const;
+  Status check_won_record(const Json& data, const SignedDocument& note, std::int64_t now_s) const;
   Result<Bytes> deposit_note(const Command&, std::int64_t);
   Result<Bytes> deposit_receipt(const Command&, std::int64_t);
   Result<Bytes> sign_query(const Command&, std::int64_t);

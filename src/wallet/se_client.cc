@@ -114,7 +114,11 @@ Result<Json> SeClient::apply_topup_receipt(const std::string& jws) {
   return call_json(se::ins::kTopupReceipt, Json{{"receipt", jws}});
 }
 Result<Json> SeClient::payment_note(const Json& p) { return call_json(se::ins::kPaymentNote, p); }
-Result<Json> SeClient::receive_note(const std::string& jws) { return call_json(se::ins::kReceiveNote, Json{{"note", jws}}); }
+Result<Json> SeClient::receive_note(const std::string& jws, const std::string& record_jws) {
+  Json data{{"note", jws}};
+  if (!record_jws.empty()) data["record"] = record_jws;
+  return call_json(se::ins::kReceiveNote, data);
+}
 Result<Json> SeClient::claim_note(const std::string& jws) { return call_json(se::ins::kClaimNote, Json{{"note", jws}}); }
 Result<Json> SeClient::deposit_note(const Json& p) { return call_json(se::ins::kDepositNote, p); }
 Result<Json> SeClient::apply_deposit_receipt(const std::string& jws) {

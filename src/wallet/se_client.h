@@ -38,7 +38,9 @@ class SeClient {
   Result<Json> topup_request(const Json& params);
   Result<Json> apply_topup_receipt(const std::string& receipt_jws);
   Result<Json> payment_note(const Json& params);
-  Result<Json> receive_note(const std::string& note_jws);
+  // Credits a note; `record_jws` is the registry's record of this SE's won claim
+  // (empty: sent without one, and the SE refuses with record_required).
+  Result<Json> receive_note(const std::string& note_jws, const std::string& record_jws);
   // A registry claim for a note the SE would accept now: {"claim": JWS}.
   Result<Json> claim_note(const std::string& note_jws);
   Result<Json> deposit_note(const Json& params);

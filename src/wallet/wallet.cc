@@ -235,19 +235,21 @@ Result<std::string> Wallet::pay(const Amount& amount, const std::string& payee) 
 //   1. the SE checks the note and signs a claim for it (it credits nothing yet);
 //   2. the registry answers with a signed record: only the first claim of a
 //      document id wins, and a reused (payer SE, seq) is refused and reported;
-//   3. the record is kept as proof, and only a won claim goes on to the SE.
+//   3. the record is kept as proof, and the note goes to the SE together with
+//      it: the SE credits only on a record it verifies itself, won by itself.
 Result<Json> Wallet::receive(const std::string& note_jws) {
   if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
-  if (!config_.registry_url.empty()) {
-    if (auto claimed = claim_at_registry(note_jws); !claimed) return std::unexpected(claimed.error());
-  }
-  auto r = se_->receive_note(note_jws);
+  if (config_.registry_url.empty())
+    return fail(Errc::missing_field, "receiving a note needs the registry; set it in the wallet", "registry");
+  auto record = claim_at_registry(note_jws);
+  if (!record) return std::unexpected(record.error());
+  auto r = se_->receive_note(note_jws, *record);
   if (!r) return std::unexpected(r.error());
   (void)append_history(Json{{"op", "receive"}, {"result", *r}});
   return r;
 }
 
-Status Wallet::claim_at_registry(const std::string& note_jws) {
+Result<std::string> Wallet::claim_at_registry(const std::string& note_jws) {
   auto claim = se_->claim_note(note_jws);
   if (!claim) return std::unexpected(claim.error());
   auto info = se_->info();
@@ -267,7 +269,7 @@ Status Wallet::claim_at_registry(const std::string& note_jws) {
   // Kept as proof of what the registry said, whatever it said.
   keep_record(doc->id(), *record_jws);
   std::string me = (*info)["se_id"].get<std::string>();
-  if (record->won_by(me, sha256(note->payload))) return {};
+  if (record->won_by(me, sha256(note->payload))) return *record_jws;
   if (record->status == registry::RecordStatus::seq_reused)
     return fail(Errc::seq_reused, "payer " + doc->issuer() + " already used seq " + std::to_string(*doc->seq()) +
                                       " for another document (record " + record->id + ")",

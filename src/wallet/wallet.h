@@ -78,7 +78,7 @@ class Wallet {
   // Writes a registry record to records/<doc id>.jws, the terminal's proof of what the registry said.
   void keep_record(const std::string& doc_id, const std::string& record_jws);
   // Claims a note at the registry through the SE; ok only if this SE's claim holds it.
-  Status claim_at_registry(const std::string& note_jws);
+  Result<std::string> claim_at_registry(const std::string& note_jws);
 
   std::string dir_;
   WalletConfig config_;

@@ -148,6 +148,43 @@ TEST_F(BankRegistryTest, TopupsAndDepositsAreClaimedByTheBankBeforeMoneyMoves) {
   EXPECT_EQ(reg->store().stats()->records, 2);
 }
 
+// Issue 8 (2): se-mallory, a genuine SE, signed a top-up under Alice's ids into
+// an account that does not exist. The bank used to claim it as se-alice:1 and
+// record a signed refusal (so Mallory paid nothing), after which Alice's real
+// request was refused as seq_reused with an alert inviting her revocation.
+// Now a document is bound to its signer before anything is claimed.
+TEST_F(BankRegistryTest, AnSeCannotSignUnderAnotherSesIds) {
+  TestSigner mallory = enroll_se(src, world, "se-mallory", "mallory");
+  for (const auto& change : {Json{{"issuer", "se-alice"}, {"id", "se-alice:1"}},  // all of Alice's
+                             Json{{"id", "se-alice:1"}},                          // her id under his name
+                             Json{{"issuer", "se-alice"}}}) {                     // his id under her name
+    Json forged = mallory.topup(kBank, "no-such-account", 2500);
+    forged.update(change);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      auto r = bank->topup(mallory.sign(forged));
+      ASSERT_FALSE(r) << change.dump();
+      EXPECT_EQ(r.error().code, Errc::issuer_mismatch) << r.error().message();
+    }
+  }
+  EXPECT_FALSE(reg->query("se-alice:1")) << "nothing was claimed under Alice's id";
+  auto processed = bank->store().find_processed("se-alice:1");
+  ASSERT_TRUE(processed);
+  EXPECT_FALSE(*processed) << "no refusal was recorded under Alice's id";
+
+  auto receipt = bank->topup(alice.sign(alice.topup(kBank, "alice-cny", 2500)));
+  ASSERT_TRUE(receipt) << receipt.error().message();
+  EXPECT_EQ(balance("alice-cny"), 7500);
+  EXPECT_TRUE(reg->alerts()->empty()) << "no alert names Alice";
+  // The same binding holds for deposits.
+  Json note = mallory.deposit(kBank, "bob-cny", 100);
+  note["issuer"] = "se-alice";
+  note["id"] = "se-alice:2";
+  auto dep = bank->deposit(mallory.sign(note));
+  ASSERT_FALSE(dep);
+  EXPECT_EQ(dep.error().code, Errc::issuer_mismatch) << dep.error().message();
+  EXPECT_EQ(balance("bob-cny"), 0);
+}
+
 TEST_F(BankRegistryTest, ADocumentAnotherProcessorHoldsIsRefusedWithTheRegistryRecord) {
   // bank-b got a copy of Alice's deposit note and claimed it first.
   auto key_b = *PrivateKey::generate();
@@ -175,9 +212,10 @@ TEST_F(BankRegistryTest, ADocumentAnotherProcessorHoldsIsRefusedWithTheRegistryR
 }
 
 TEST_F(BankRegistryTest, ASecondDocumentUnderASpentSeqIsRefusedAndRaisesAnAlert) {
+  ASSERT_TRUE(bank->topup(alice.sign(alice.topup(kBank, "alice-cny", 5000))));
   ASSERT_TRUE(bank->deposit(alice.sign(alice.deposit(kBank, "bob-cny", 1000))));
-  // Alice's SE restored from an older state signs another note with seq 1.
-  alice.seq = 0;
+  // Alice's SE restored from an older state signs another note with seq 2.
+  alice.seq = 1;
   std::string clone = alice.sign(alice.deposit(kBank, "bob-cny", 3000));
   std::int64_t out_before = outstanding();
   auto r = bank->deposit(clone);
@@ -186,14 +224,14 @@ TEST_F(BankRegistryTest, ASecondDocumentUnderASpentSeqIsRefusedAndRaisesAnAlert)
   auto ev = evidence_of(r.error());
   EXPECT_EQ(ev.status, RecordStatus::seq_reused);
   EXPECT_EQ(ev.doc_issuer, "se-alice");
-  EXPECT_EQ(ev.doc_seq, 1);
+  EXPECT_EQ(ev.doc_seq, 2);
   EXPECT_EQ(balance("bob-cny"), 1000);
   EXPECT_EQ(outstanding(), out_before);
   auto alerts = reg->alerts();
   ASSERT_TRUE(alerts);
   ASSERT_EQ(alerts->size(), 1u);
   EXPECT_EQ(alerts->front().se_id, "se-alice");
-  EXPECT_EQ(alerts->front().seq, 1);
+  EXPECT_EQ(alerts->front().seq, 2);
   EXPECT_EQ(alerts->front().first_processor, kBank);
   EXPECT_EQ(alerts->front().second_processor, kBank);
   // The same clone as a top-up request is refused the same way.
@@ -201,7 +239,7 @@ TEST_F(BankRegistryTest, ASecondDocumentUnderASpentSeqIsRefusedAndRaisesAnAlert)
   auto as_topup = bank->topup(alice.sign(alice.topup(kBank, "alice-cny", 500)));
   ASSERT_FALSE(as_topup);
   EXPECT_EQ(as_topup.error().code, Errc::seq_reused);
-  EXPECT_EQ(balance("alice-cny"), 10000);
+  EXPECT_EQ(balance("alice-cny"), 5000);
 }
 
 TEST_F(BankRegistryTest, WithoutARegistryAnswerNothingMovesAndTheRetryMovesItOnce) {

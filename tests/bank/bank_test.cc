@@ -176,14 +176,18 @@ TEST_F(BankTest, AnotherDocumentReusingAnIdIsRefused) {
   // A deposit note with the topup's id is another document too.
   Json dep = alice.deposit(kBank, "alice-cny", 1000);
   dep["id"] = req["id"];
+  dep["seq"] = req["seq"];
   expect_refused(bank->deposit(alice.sign(dep)), Errc::doc_id_reused, 9000, 1000);
-  // So is the same id signed by another SE.
+  // Another SE cannot sign under Alice's id at all (issue 8: it could get her flagged as a clone).
   Json bobs = req;
   bobs["issuer"] = "se-bob";
   ASSERT_TRUE(bank->open_account({"bob-2", "CNY", "bob", std::nullopt}));
   bobs["account"] = "bob-2";
   ASSERT_TRUE(bank->cash_in("bob-2", *Amount::of("CNY", 5000), "counter-bob"));
-  expect_refused(bank->topup(bob.sign(bobs)), Errc::doc_id_reused, 9000, 1000);
+  expect_refused(bank->topup(bob.sign(bobs)), Errc::issuer_mismatch, 9000, 1000);
+  Json as_alice = req;
+  as_alice["account"] = "bob-2";
+  expect_refused(bank->topup(bob.sign(as_alice)), Errc::issuer_mismatch, 9000, 1000);
   EXPECT_EQ(balance("bob-2"), 5000);
 }
 

@@ -321,10 +321,15 @@ TEST_F(RegistryTest, BadClaimsGetNamedErrorsAndNothingIsStored) {
   expect_refused(with("exp", std::time(nullptr) - 1), Errc::expired, "expired claim");
   expect_refused(with("iat", std::time(nullptr) + 3600), Errc::not_yet_valid, "future claim");
   // A valid document of another type is not a claim.
+  Json receipt{{"type", "topup.receipt"}, {"v", 1},         {"id", "bank-a:r1"}, {"issuer", "bank-a"},
+               {"iat", std::time(nullptr)}, {"request_id", "se-x:1"}, {"se", "se-x"},  {"amount", 100},
+               {"currency", "CNY"},      {"account", "a-1"}, {"bank", "bank-a"}};
+  expect_refused(bank_a.sign_raw(receipt), Errc::unknown_type, "not a claim");
+  // An SE's document signed by a bank is not even a document.
   Json ack{{"type", "payment.ack"}, {"v", 1},          {"id", "ack-1"},
            {"issuer", "bank-a"},    {"seq", 1},        {"iat", std::time(nullptr)},
            {"note_id", "n"},        {"payer", "se-x"}, {"payee", "se-y"}};
-  expect_refused(bank_a.sign_raw(ack), Errc::unknown_type, "not a claim");
+  expect_refused(bank_a.sign_raw(ack), Errc::cert_wrong_role, "an SE document signed by a bank");
 
   // A revoked processor.
   ASSERT_TRUE(authority->revoke(ca::Caller::admin, bank_b.cert().serial_hex(), "key stolen"));

@@ -96,6 +96,18 @@ class AppletTest : public ::testing::Test {
     return must(se::parse_response(r), "response");
   }
 
+  // RECEIVE NOTE as an honest terminal sends it: with the registry's record of
+  // this SE's won claim (made by the fixture's registry key). A note too broken
+  // to describe in a record goes without one.
+  Result<Json> receive(Se& se, const std::string& note) {
+    std::string record;
+    try {
+      record = w.record_for(note, se.id);
+    } catch (const std::exception&) {
+    }
+    return se.client->receive_note(note, record);
+  }
+
   Snapshot snapshot(Se& se) { return {must(se.client->info(), "info"), se.applet->state_json()}; }
 
   // Checks that nothing changed since `before`, except the state fields in `may_change`.
@@ -450,14 +462,14 @@ TEST_F(AppletTest, ReceivingANoteCannotOutrunAPendingTopup) {
   Json pending = jws_payload(must(b.client->topup_request(bank_params(600))).at("request"));
   std::string note = must(a.client->payment_note(pay_params("se-b", 500))).at("note");
   // Crediting 500 now would let the pending 600 end at 1100.
-  EXPECT_REFUSED(b, Errc::limit_exceeded, b.client->receive_note(note));
+  EXPECT_REFUSED(b, Errc::limit_exceeded, receive(b, note));
   must(b.client->apply_topup_receipt(w.topup_receipt(pending)));
-  EXPECT_REFUSED(b, Errc::limit_exceeded, b.client->receive_note(note));
+  EXPECT_REFUSED(b, Errc::limit_exceeded, receive(b, note));
   // Once b spends, the same note (still in flight) fits.
   std::string spend = must(b.client->payment_note(pay_params("se-a", 200))).at("note");
-  EXPECT_THAT(b.client->receive_note(note), IsOk());
+  EXPECT_THAT(receive(b, note), IsOk());
   EXPECT_EQ(b.applet->balance("CNY"), 900);
-  EXPECT_THAT(a.client->receive_note(spend), IsOk());
+  EXPECT_THAT(receive(a, spend), IsOk());
   EXPECT_EQ(a.applet->balance("CNY"), 700);
 }
 
@@ -483,7 +495,7 @@ TEST_F(AppletTest, PaymentNoteDebitsPayerAndCreditsPayeeOnce) {
   EXPECT_EQ(note.at("amount"), 300);
   EXPECT_EQ(note.at("seq"), 2);
 
-  Json got = must(b.client->receive_note(made.at("note")));
+  Json got = must(receive(b, made.at("note")));
   EXPECT_TRUE(b.applet->dirty());
   EXPECT_EQ(got.at("credited_minor"), 300);
   EXPECT_EQ(got.at("payer"), "se-a");
@@ -494,7 +506,7 @@ TEST_F(AppletTest, PaymentNoteDebitsPayerAndCreditsPayeeOnce) {
   EXPECT_EQ(must(a.client->info()).at("sent_minor"), Json({{"CNY", 300}}));
   EXPECT_EQ(must(b.client->info()).at("received_minor"), Json({{"CNY", 300}}));
 
-  EXPECT_REFUSED(b, Errc::replayed, b.client->receive_note(made.at("note")));
+  EXPECT_REFUSED(b, Errc::replayed, receive(b, made.at("note")));
   EXPECT_EQ(b.applet->balance("CNY"), 300);
   EXPECT_EQ(a.applet->balance("CNY") + b.applet->balance("CNY"), 1000);
 }
@@ -505,9 +517,9 @@ TEST_F(AppletTest, NoteAddressedToAnotherSeIsMisaddressed) {
   Se& c = active_se("se-c", "carol");
   w.topup(*a.client, 1000);
   std::string note = must(a.client->payment_note(pay_params("se-c", 250))).at("note");
-  EXPECT_REFUSED(b, Errc::misaddressed, b.client->receive_note(note));
+  EXPECT_REFUSED(b, Errc::misaddressed, receive(b, note));
   // The refusal at b did not use the note up: its payee can still take it.
-  EXPECT_THAT(c.client->receive_note(note), IsOk());
+  EXPECT_THAT(receive(c, note), IsOk());
   EXPECT_EQ(c.applet->balance("CNY"), 250);
 }
 
@@ -528,15 +540,15 @@ TEST_F(AppletTest, TamperedNoteIsABadSignature) {
     std::string bad = note;
     bad[pos] = bad[pos] == 'A' ? 'B' : 'A';
     SCOPED_TRACE(pos);
-    EXPECT_REFUSED(b, Errc::bad_signature, b.client->receive_note(bad));
+    EXPECT_REFUSED(b, Errc::bad_signature, receive(b, bad));
   }
   // A note whose payload was rewritten to a larger amount and re-encoded.
   Json p = jws_payload(note);
   p["amount"] = 100000;
   std::string forged =
       note.substr(0, d1 + 1) + b64url_encode(as_bytes(dump_json(p))) + note.substr(d2);
-  EXPECT_REFUSED(b, Errc::bad_signature, b.client->receive_note(forged));
-  EXPECT_THAT(b.client->receive_note(note), IsOk());
+  EXPECT_REFUSED(b, Errc::bad_signature, receive(b, forged));
+  EXPECT_THAT(receive(b, note), IsOk());
   EXPECT_EQ(b.applet->balance("CNY"), 100);
 }
 
@@ -546,12 +558,12 @@ TEST_F(AppletTest, NoteFromASoftwareKeyWithASelfMadeCertificateIsUntrusted) {
   KeyCert forger = issue_under(fake, Role::secure_element, "se-a", "alice", w.now);
   Json payload = note_payload("se-a", "se-b", 1000, 1);
   EXPECT_REFUSED(b, Errc::cert_untrusted,
-                 b.client->receive_note(sign_with(forger.key, {forger.cert, fake.cert}, payload)));
+                 receive(b, sign_with(forger.key, {forger.cert, fake.cert}, payload)));
   EXPECT_REFUSED(b, Errc::cert_untrusted,
-                 b.client->receive_note(sign_with(forger.key, {forger.cert}, payload)));
+                 receive(b, sign_with(forger.key, {forger.cert}, payload)));
   // A self-signed certificate alone.
   EXPECT_REFUSED(b, Errc::cert_untrusted,
-                 b.client->receive_note(sign_with(fake.key, {fake.cert}, payload)));
+                 receive(b, sign_with(fake.key, {fake.cert}, payload)));
   EXPECT_EQ(b.applet->balance("CNY"), 0);
 }
 
@@ -560,7 +572,7 @@ TEST_F(AppletTest, OnlyASecureElementCertificateCreatesValue) {
   // The bank's genuine custody certificate cannot sign e-cash.
   Json payload = note_payload(kBank, "se-b", 1000, 1);
   EXPECT_REFUSED(b, Errc::cert_wrong_role,
-                 b.client->receive_note(sign_with(w.bank.key, {w.bank.cert}, payload)));
+                 receive(b, sign_with(w.bank.key, {w.bank.cert}, payload)));
 }
 
 TEST_F(AppletTest, NoteWhosePayerIsNotItsSignerIsRefused) {
@@ -570,17 +582,24 @@ TEST_F(AppletTest, NoteWhosePayerIsNotItsSignerIsRefused) {
   // A genuine SE certificate (se-x) signing a note that claims to come from se-a.
   KeyCert x = w.enrolled_software_se("se-x", "xavier");
   EXPECT_REFUSED(
-      b, Errc::bad_field,
-      b.client->receive_note(sign_with(x.key, {x.cert}, note_payload("se-a", "se-b", 10, 1))));
+      b, Errc::issuer_mismatch,
+      receive(b, sign_with(x.key, {x.cert}, note_payload("se-a", "se-b", 10, 1))));
   Json id_mismatch = note_payload("se-x", "se-b", 10, 5);
   id_mismatch["id"] = "se-x:6";
-  EXPECT_REFUSED(b, Errc::bad_field,
-                 b.client->receive_note(sign_with(x.key, {x.cert}, id_mismatch)));
+  EXPECT_REFUSED(b, Errc::issuer_mismatch, receive(b, sign_with(x.key, {x.cert}, id_mismatch)));
+  Json other_ids = note_payload("se-x", "se-b", 10, 5);
+  other_ids["id"] = "se-a:5";
+  EXPECT_REFUSED(b, Errc::issuer_mismatch, receive(b, sign_with(x.key, {x.cert}, other_ids)));
+  Json payer_only = note_payload("se-x", "se-b", 10, 5);
+  payer_only["payer"] = "se-a";
+  EXPECT_REFUSED(b, Errc::issuer_mismatch, receive(b, sign_with(x.key, {x.cert}, payer_only)));
+  // Nor will the SE sign a registry claim for any of them.
+  EXPECT_REFUSED(b, Errc::issuer_mismatch, b.client->claim_note(sign_with(x.key, {x.cert}, other_ids)));
   // Other document types are not notes.
   Json ack{{"type", "payment.ack"}, {"v", 1},          {"id", "se-x:7"},
            {"issuer", "se-x"},      {"seq", 7},        {"iat", w.now},
            {"note_id", "se-a:1"},   {"payer", "se-a"}, {"payee", "se-b"}};
-  EXPECT_REFUSED(b, Errc::unknown_type, b.client->receive_note(sign_with(x.key, {x.cert}, ack)));
+  EXPECT_REFUSED(b, Errc::unknown_type, receive(b, sign_with(x.key, {x.cert}, ack)));
 }
 
 TEST_F(AppletTest, NoteFromARevokedSeIsRefusedAfterTheCrlUpdate) {
@@ -589,12 +608,12 @@ TEST_F(AppletTest, NoteFromARevokedSeIsRefusedAfterTheCrlUpdate) {
   w.topup(*a.client, 1000);
   std::string before = must(a.client->payment_note(pay_params("se-b", 100))).at("note");
   std::string after = must(a.client->payment_note(pay_params("se-b", 200))).at("note");
-  EXPECT_THAT(b.client->receive_note(before), IsOk());
+  EXPECT_THAT(receive(b, before), IsOk());
 
   must(w.ca->revoke(ca::Caller::admin, a.serial, "device lost"));
   must(b.client->update_crl(w.crl_pem()));
   EXPECT_EQ(must(b.client->info()).at("crl_number"), 2);
-  EXPECT_REFUSED(b, Errc::cert_revoked, b.client->receive_note(after));
+  EXPECT_REFUSED(b, Errc::cert_revoked, receive(b, after));
   EXPECT_EQ(b.applet->balance("CNY"), 100);
 }
 
@@ -606,7 +625,7 @@ TEST_F(AppletTest, NoteIssuedInTheFutureIsNotYetValid) {
   w.now = real_now + 3600;  // the payer's clock runs an hour ahead
   std::string note = must(a.client->payment_note(pay_params("se-b", 100))).at("note");
   w.now = real_now;
-  EXPECT_REFUSED(b, Errc::not_yet_valid, b.client->receive_note(note));
+  EXPECT_REFUSED(b, Errc::not_yet_valid, receive(b, note));
 }
 
 TEST_F(AppletTest, AStaleCrlRefusesNotesUntilANewOneArrives) {
@@ -615,9 +634,9 @@ TEST_F(AppletTest, AStaleCrlRefusesNotesUntilANewOneArrives) {
   w.topup(*a.client, 1000);
   std::string note = must(a.client->payment_note(pay_params("se-b", 100))).at("note");
   w.now += 2 * 86400;  // the CRL said "next update within a day"
-  EXPECT_REFUSED(b, Errc::cert_untrusted, b.client->receive_note(note));
+  EXPECT_REFUSED(b, Errc::cert_untrusted, receive(b, note));
   must(b.client->update_crl(w.crl_pem()));
-  EXPECT_THAT(b.client->receive_note(note), IsOk());
+  EXPECT_THAT(receive(b, note), IsOk());
 }
 
 TEST_F(AppletTest, ClaimIsSignedOnlyForANoteThisSeWouldAccept) {
@@ -649,8 +668,69 @@ TEST_F(AppletTest, ClaimIsSignedOnlyForANoteThisSeWouldAccept) {
   EXPECT_EQ(claim.doc.str("result_digest"), b64url_encode(sha256(must(jws_parse(note)).payload)));
   // Not for a note addressed elsewhere, nor for one already received.
   EXPECT_REFUSED(c, Errc::misaddressed, c.client->claim_note(note));
-  must(b.client->receive_note(note));
+  must(receive(b, note));
   EXPECT_REFUSED(b, Errc::replayed, b.client->claim_note(note));
+}
+
+// DESIGN.md §7 "the receiver checks the evidence itself": a terminal that skips
+// the registry claim, or brings any record but the one this SE won for this
+// very note, gets nothing credited.
+TEST_F(AppletTest, ANoteIsCreditedOnlyWithTheRegistrysRecordWonByThisSe) {
+  Se& a = active_se("se-a", "alice");
+  Se& b = active_se("se-b", "bob");
+  w.topup(*a.client, 1000);
+  std::string note = must(a.client->payment_note(pay_params("se-b", 300))).at("note");
+  std::string other = must(a.client->payment_note(pay_params("se-b", 200))).at("note");
+
+  Error e = refused(b, Errc::record_required, [&] { return b.client->receive_note(note, ""); });
+  EXPECT_EQ(e.field, "record");
+  EXPECT_REFUSED(b, Errc::record_mismatch, b.client->receive_note(note, w.record_for(other, "se-b")));
+  EXPECT_REFUSED(b, Errc::replayed, b.client->receive_note(note, w.record_for(note, "se-c")));
+  EXPECT_REFUSED(b, Errc::replayed,
+                 b.client->receive_note(note, w.record_for(note, "se-b", {{"status", "already_processed"}})));
+  EXPECT_REFUSED(b, Errc::seq_reused,
+                 b.client->receive_note(note, w.record_for(note, "se-b", {{"status", "seq_reused"}})));
+  // The id is ours but the registry holds another document under it.
+  EXPECT_REFUSED(b, Errc::record_mismatch,
+                 b.client->receive_note(
+                     note, w.record_for(note, "se-b", {{"result_digest", b64url_encode(sha256(as_bytes("x")))}})));
+  EXPECT_REFUSED(b, Errc::record_mismatch,
+                 b.client->receive_note(note, w.record_for(note, "se-b", {{"doc_seq", 9}})));
+  // Records from anything but a certified registry key.
+  KeyCert fake = self_made_root("zhuanfu Root CA", w.now);
+  KeyCert fake_registry = issue_under(fake, Role::registry, kRegistry, "", w.now);
+  EXPECT_REFUSED(b, Errc::cert_untrusted,
+                 b.client->receive_note(note, sign_with(fake_registry.key, {fake_registry.cert, fake.cert},
+                                                        w.record_payload(note, "se-b"))));
+  Json bank_record = w.record_payload(note, "se-b");
+  bank_record["issuer"] = kBank;
+  EXPECT_REFUSED(b, Errc::cert_wrong_role,
+                 b.client->receive_note(note, sign_with(w.bank.key, {w.bank.cert}, bank_record)));
+  std::string tampered = w.record_for(note, "se-b");
+  std::size_t in_signature = tampered.size() - 10;  // an ES256 signature is 86 characters
+  tampered[in_signature] = tampered[in_signature] == 'A' ? 'B' : 'A';
+  EXPECT_REFUSED(b, Errc::bad_signature, b.client->receive_note(note, tampered));
+  EXPECT_REFUSED(b, Errc::bad_field, b.client->call(0x80, se::ins::kReceiveNote, 0, 0,
+                                                    as_bytes(dump_json(Json{{"note", note}, {"record", 7}}))));
+  EXPECT_EQ(b.applet->balance("CNY"), 0);
+
+  // The genuine record credits once; the same record again is a replay.
+  std::string record = w.record_for(note, "se-b");
+  EXPECT_EQ(must(b.client->receive_note(note, record)).at("credited_minor"), 300);
+  EXPECT_REFUSED(b, Errc::replayed, b.client->receive_note(note, record));
+  EXPECT_EQ(b.applet->balance("CNY"), 300);
+}
+
+TEST_F(AppletTest, ARecordFromARevokedRegistryKeyIsRefused) {
+  Se& a = active_se("se-a", "alice");
+  Se& b = active_se("se-b", "bob");
+  w.topup(*a.client, 1000);
+  std::string note = must(a.client->payment_note(pay_params("se-b", 300))).at("note");
+  std::string record = w.record_for(note, "se-b");
+  must(w.ca->revoke(ca::Caller::admin, w.registry.cert.serial_hex(), "key compromise"));
+  must(b.client->update_crl(w.crl_pem()));
+  EXPECT_REFUSED(b, Errc::cert_revoked, b.client->receive_note(note, record));
+  EXPECT_EQ(b.applet->balance("CNY"), 0);
 }
 
 TEST_F(AppletTest, PaymentNeedsEnoughECashInThatCurrency) {
@@ -687,9 +767,9 @@ TEST_F(AppletTest, ReceivingOverTheMaximumBalanceIsRefused) {
   w.topup(*a.client, 5000);
   w.topup(*b.client, 900);
   std::string note = must(a.client->payment_note(pay_params("se-b", 101))).at("note");
-  EXPECT_REFUSED(b, Errc::limit_exceeded, b.client->receive_note(note));
+  EXPECT_REFUSED(b, Errc::limit_exceeded, receive(b, note));
   std::string fits = must(a.client->payment_note(pay_params("se-b", 100))).at("note");
-  EXPECT_THAT(b.client->receive_note(fits), IsOk());
+  EXPECT_THAT(receive(b, fits), IsOk());
   EXPECT_EQ(b.applet->balance("CNY"), 1000);
 }
 
@@ -785,8 +865,8 @@ TEST_F(AppletTest, MalformedCommandDataIsRefused) {
   EXPECT_EQ(e.field, "extra");
   EXPECT_REFUSED(a, Errc::bad_field,
                  a.client->call(0x80, se::ins::kReceiveNote, 0, 0, as_bytes(R"({"note":5})")));
-  EXPECT_REFUSED(a, Errc::malformed_json, a.client->receive_note("no-dots-here"));
-  EXPECT_REFUSED(a, Errc::bad_base64url, a.client->receive_note("not.a.jws"));
+  EXPECT_REFUSED(a, Errc::malformed_json, receive(a, "no-dots-here"));
+  EXPECT_REFUSED(a, Errc::bad_base64url, receive(a, "not.a.jws"));
 }
 
 TEST_F(AppletTest, UnknownInstructionAndClassAreRefused) {
@@ -908,7 +988,7 @@ TEST_F(AppletTest, LogAndIssuedRecordWhatHappened) {
   Se& b = active_se("se-b", "bob");
   w.topup(*a.client, 1000);
   std::string note = must(a.client->payment_note(pay_params("se-b", 300))).at("note");
-  must(b.client->receive_note(note));
+  must(receive(b, note));
   Json log = must(a.client->log());
   ASSERT_EQ(log.size(), 3u);
   EXPECT_EQ(log[0].at("op"), "topup.request");
@@ -958,7 +1038,7 @@ TEST_F(AppletTest, WrongPinCountsDownWithStatusWordsThenBlocks) {
   EXPECT_REFUSED(a, Errc::pin_blocked, a.client->payment_note(pay_params("se-b", 1)));
   EXPECT_REFUSED(a, Errc::pin_blocked, a.client->topup_request(bank_params(1)));
   EXPECT_REFUSED(a, Errc::pin_blocked, a.client->deposit_note(bank_params(1)));
-  EXPECT_REFUSED(a, Errc::pin_blocked, a.client->receive_note("x.y.z"));
+  EXPECT_REFUSED(a, Errc::pin_blocked, receive(a, "x.y.z"));
   EXPECT_REFUSED(a, Errc::pin_blocked,
                  a.client->sign_query({{"account", kAccount}, {"bank", kBank}}));
   EXPECT_EQ(must(a.client->info()).at("pin_tries_left"), 0);
@@ -981,7 +1061,7 @@ TEST_F(AppletTest, ValueCommandsNeedAVerifiedUser) {
   EXPECT_REFUSED(a, Errc::not_verified, a.client->deposit_note(bank_params(1)));
   EXPECT_REFUSED(a, Errc::not_verified,
                  a.client->sign_query({{"account", kAccount}, {"bank", kBank}}));
-  EXPECT_REFUSED(b, Errc::not_verified, b.client->receive_note(note));
+  EXPECT_REFUSED(b, Errc::not_verified, receive(b, note));
   // GET DATA needs no PIN; VERIFY without data reports the counter without using a try.
   EXPECT_THAT(a.client->info(), IsOk());
   EXPECT_REFUSED_SW(a, 0x63C3, send(a, 0x00, se::ins::kVerify, 0x00, 0x80));
@@ -1119,7 +1199,7 @@ TEST_F(AppletTest, StateRoundTripKeepsValueCountersAndExactlyOnceSets) {
   w.topup(*a.client, 1000);
   std::string note = must(a.client->payment_note(pay_params("se-b", 300))).at("note");
   std::string note2 = must(a.client->payment_note(pay_params("se-b", 50))).at("note");
-  must(b.client->receive_note(note));
+  must(receive(b, note));
   Json pending = jws_payload(must(a.client->topup_request(bank_params(200))).at("request"));
   Json dep = jws_payload(must(a.client->deposit_note(bank_params(100))).at("note"));
   Json a_state = a.applet->state_json();
@@ -1137,11 +1217,11 @@ TEST_F(AppletTest, StateRoundTripKeepsValueCountersAndExactlyOnceSets) {
   EXPECT_EQ(info, b_info);
 
   // The restored SEs need the PIN again, then behave exactly as before.
-  EXPECT_REFUSED(b, Errc::not_verified, b.client->receive_note(note2));
+  EXPECT_REFUSED(b, Errc::not_verified, receive(b, note2));
   must(a.client->verify_pin(kPin));
   must(b.client->verify_pin(kPin));
-  EXPECT_REFUSED(b, Errc::replayed, b.client->receive_note(note));
-  EXPECT_THAT(b.client->receive_note(note2), IsOk());
+  EXPECT_REFUSED(b, Errc::replayed, receive(b, note));
+  EXPECT_THAT(receive(b, note2), IsOk());
   EXPECT_THAT(a.client->apply_topup_receipt(w.topup_receipt(pending)), IsOk());
   EXPECT_THAT(a.client->apply_deposit_receipt(w.deposit_receipt(dep)), IsOk());
   EXPECT_EQ(a.applet->balance("CNY"), 750);
@@ -1171,8 +1251,8 @@ TEST_F(AppletTest, ThePrivateKeyNeverLeavesInAnyResponse) {
   // Every command there is, successful and refused.
   w.topup(*a.client, 1000);
   std::string note = must(a.client->payment_note(pay_params("se-b", 300))).at("note");
-  must(b.client->receive_note(note));
-  (void)b.client->receive_note(note);
+  must(receive(b, note));
+  (void)receive(b, note);
   Json dep = jws_payload(must(a.client->deposit_note(bank_params(100))).at("note"));
   must(a.client->apply_deposit_receipt(w.deposit_receipt(dep)));
   must(a.client->sign_query({{"account", kAccount}, {"bank", kBank}}));

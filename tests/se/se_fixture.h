@@ -27,6 +27,7 @@ inline constexpr const char* kPin = "123456";
 inline constexpr const char* kPuk = "12345678";
 inline constexpr const char* kBank = "bank-a";
 inline constexpr const char* kAccount = "acct-1";
+inline constexpr const char* kRegistry = "registry-1";
 
 // A key held by the test and the certificate that binds it.
 struct KeyCert {
@@ -81,6 +82,7 @@ class SeWorld {
     ca = must(ca::Authority::open(world.ca_dir), "open CA");
     ca->set_clock([this] { return static_cast<std::time_t>(now); });
     bank = custody_key(kBank);
+    registry = certified_key("registry", kRegistry);
   }
 
   std::string root_pem() const { return ca->root().pem(); }
@@ -89,14 +91,44 @@ class SeWorld {
     return [this] { return now; };
   }
 
-  // A bank key with a `custody` certificate issued by the CA (admin).
-  KeyCert custody_key(const std::string& bank_id) {
-    PrivateKey key = must(PrivateKey::generate(), "bank key");
+  // A key with a certificate for `role` ("custody", "registry") issued by the CA (admin).
+  KeyCert certified_key(const std::string& role, const std::string& cn) {
+    PrivateKey key = must(PrivateKey::generate(), "service key");
     ca::CertRequest req;
-    req.role = "custody";
-    req.csr_pem = must(make_csr_pem(key, CsrInfo{bank_id, ""}), "bank CSR");
-    auto issued = must(ca->issue(ca::Caller::admin, req), "issue custody");
+    req.role = role;
+    req.csr_pem = must(make_csr_pem(key, CsrInfo{cn, ""}), "service CSR");
+    auto issued = must(ca->issue(ca::Caller::admin, req), "issue " + role);
     return {std::move(key), std::move(issued.cert)};
+  }
+  KeyCert custody_key(const std::string& bank_id) { return certified_key("custody", bank_id); }
+
+  // The payload of a registry record about `note_jws` (not verified: tests also
+  // make records for notes an SE must refuse), held by `processor`, status
+  // claimed; `change` overrides fields.
+  Json record_payload(const std::string& note_jws, const std::string& processor,
+                      const Json& change = Json::object()) {
+    auto jws = must(jws_parse(note_jws), "note JWS");
+    Json note = must(parse_json_strict(to_string(jws.payload)), "note payload");
+    Json p{{"type", "record"},
+           {"v", 1},
+           {"id", std::string(kRegistry) + ":rec:" + note.at("id").get<std::string>()},
+           {"issuer", kRegistry},
+           {"iat", now},
+           {"status", "claimed"},
+           {"doc_id", note.at("id")},
+           {"processor", processor},
+           {"result_digest", b64url_encode(sha256(jws.payload))},
+           {"doc_issuer", note.at("issuer")},
+           {"doc_type", note.at("type")},
+           {"claimed_at", now}};
+    if (note.contains("seq")) p["doc_seq"] = note.at("seq");
+    p.update(change);
+    return p;
+  }
+  // That record signed by the fixture's registry key.
+  std::string record_for(const std::string& note_jws, const std::string& processor,
+                         const Json& change = Json::object()) {
+    return sign_with(registry.key, {registry.cert}, record_payload(note_jws, processor, change));
   }
 
   // A key outside any SE, enrolled as `se_id` with a genuine device attestation:
@@ -186,6 +218,7 @@ class SeWorld {
   std::unique_ptr<ca::Authority> ca;
   std::int64_t now = std::time(nullptr);
   KeyCert bank{PrivateKey{nullptr}, Certificate{nullptr}};
+  KeyCert registry{PrivateKey{nullptr}, Certificate{nullptr}};
   int receipt_counter = 0;
 };
 

@@ -152,6 +152,82 @@ TEST_F(RegistryPathTest, RestoredPayerStateCannotSpendTheSameSequenceTwice) {
   EXPECT_EQ(se_balance("carol"), 0);
 }
 
+// The outside attack of issue 8 (1): a payer keeps a copy of its SE state, pays
+// Bob, and Bob's terminal hands the note to his SE with a raw RECEIVE NOTE and
+// no registry claim; the payer restores the copy and pays Carol under the same
+// seq. Before, both SEs credited, both deposited, and the bank's e-cash
+// outstanding went negative with no alert. Now Bob's SE refuses without the
+// registry's record; when Bob's claim arrives, Carol already holds the seq and
+// the registry raises the alert; nothing was created.
+TEST_F(RegistryPathTest, APayeeSeCreditsNothingWithoutTheRegistrysRecord) {
+  {
+    auto alice = terminal("alice");
+    ASSERT_TRUE(alice->topup(*Amount::parse("CNY 50.00"), net_->bank_id, se("alice").account));
+  }
+  back_up_state("alice");
+  std::string to_bob, to_carol;
+  {
+    auto alice = terminal("alice");
+    to_bob = *alice->pay(*Amount::parse("CNY 50.00"), se("bob").se_id);
+  }
+  {
+    // A modified terminal: straight to the SE, no claim.
+    auto bob = terminal("bob");
+    auto raw = bob->se().receive_note(to_bob, "");
+    ASSERT_FALSE(raw);
+    EXPECT_EQ(raw.error().code, Errc::record_required) << raw.error().message();
+    // Nor does a record of someone else's claim for the same note do.
+    auto carol_claim = terminal("carol")->se().claim_note(to_bob);
+    EXPECT_FALSE(carol_claim) << "Carol's SE signs no claim for a note addressed to Bob";
+  }
+  EXPECT_EQ(se_balance("bob"), 0);
+
+  ASSERT_NO_FATAL_FAILURE(restore_state("alice"));
+  {
+    auto alice = terminal("alice");
+    to_carol = *alice->pay(*Amount::parse("CNY 50.00"), se("carol").se_id);
+    auto got = terminal("carol")->receive(to_carol);
+    ASSERT_TRUE(got) << got.error().message();
+  }
+  EXPECT_EQ(se_balance("carol"), 5000);
+  {
+    // Bob's terminal now claims as it should: the seq is Carol's note's.
+    auto bob = terminal("bob");
+    auto r = bob->receive(to_bob);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::seq_reused) << r.error().message();
+    // The seq_reused record it was given does not get the note credited either.
+    std::ifstream in(std::filesystem::path(se("bob").wallet) / "records" / "se-alice_2.jws");
+    std::string record((std::istreambuf_iterator<char>(in)), {});
+    ASSERT_FALSE(record.empty());
+    auto forced = bob->se().receive_note(to_bob, record);
+    ASSERT_FALSE(forced);
+    EXPECT_EQ(forced.error().code, Errc::seq_reused) << forced.error().message();
+  }
+  EXPECT_EQ(se_balance("bob"), 0);
+  {
+    auto carol = terminal("carol");
+    ASSERT_TRUE(carol->deposit(*Amount::parse("CNY 50.00"), net_->bank_id, se("carol").account));
+  }
+
+  // The registry named Alice's SE; the books balance with nothing outstanding.
+  auto root = *Certificate::from_pem(slurp_file(net_->root_file));
+  auto registry_admin = registry::RegistryClient::connect(net_->registry_url, root, token(net_->registry_dir));
+  ASSERT_TRUE(registry_admin);
+  auto alerts = registry_admin->alerts();
+  ASSERT_TRUE(alerts) << alerts.error().message();
+  ASSERT_EQ(alerts->size(), 1u);
+  EXPECT_EQ(alerts->front().se_id, se("alice").se_id);
+  EXPECT_EQ(alerts->front().first_processor, se("carol").se_id);
+  EXPECT_EQ(alerts->front().second_processor, se("bob").se_id);
+  Json a = audit();
+  ASSERT_EQ(a["banks"].size(), 1u) << a.dump();
+  EXPECT_EQ(a["banks"][0]["ok"], true) << a.dump();
+  EXPECT_EQ(a["banks"][0]["currencies"]["CNY"]["ecash_outstanding_minor"], 0) << a.dump();
+  EXPECT_EQ(a["alerted_ses"], Json::array({se("alice").se_id})) << a.dump();
+  EXPECT_EQ(a["ok"], false) << "the alert fails the network audit";
+}
+
 // The payee's terminal keeps every record the registry gave it, one file each:
 // here Bob's terminal claimed Alice's note and crashed before his SE credited it;
 // a second note under the same seq (Alice restored her SE) arrives first and is
