@@ -1,5 +1,7 @@
 #include "ca/authority.h"
 
+#include "store/file.h"
+
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -51,18 +53,7 @@ Result<std::string> read_file(const fs::path& p) {
 }
 
 Status write_file(const fs::path& p, std::string_view data, mode_t mode) {
-  fs::path tmp = p.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return fail(Errc::io_error, "cannot write " + tmp.string());
-    out << data;
-    if (!out.flush()) return fail(Errc::io_error, "cannot write " + tmp.string());
-  }
-  ::chmod(tmp.c_str(), mode);
-  std::error_code ec;
-  fs::rename(tmp, p, ec);
-  if (ec) return fail(Errc::io_error, "cannot rename to " + p.string());
-  return {};
+  return store::write_file_atomic(p.string(), data, mode);
 }
 
 Bytes token_hash(std::string_view token) { return sha256(as_bytes(token)); }
@@ -137,10 +128,10 @@ Status init_ca(const InitOptions& opts) {
   if (!s) return s;
   if (auto w = write_file(dir / "root.pem", root->pem(), 0644); !w) return w;
   if (auto w = write_file(dir / "tls.pem", tls->pem() + root->pem(), 0644); !w) return w;
-  if (auto w = tls_key->save_pem_file((dir / "tls.key").string()); !w) return w;
+  if (auto w = store::save_private_key((dir / "tls.key").string(), *tls_key); !w) return w;
   if (auto w = write_file(dir / "admin.token", admin + "\n", 0600); !w) return w;
   // The root key is written last: its presence marks a complete CA directory.
-  if (auto w = key->save_pem_file((dir / "root.key").string()); !w) return w;
+  if (auto w = store::save_private_key((dir / "root.key").string(), *key); !w) return w;
   if (!opts.manufacturer_roots_pem.empty()) {
     auto ca = Authority::open(opts.dir);
     if (!ca) return std::unexpected(ca.error());

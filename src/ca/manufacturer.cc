@@ -1,5 +1,7 @@
 #include "ca/manufacturer.h"
 
+#include "store/file.h"
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -17,9 +19,7 @@ Result<std::string> slurp(const fs::path& p) {
 }
 
 Status put(const fs::path& p, const std::string& data) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  if (!out || !(out << data) || !out.flush()) return fail(Errc::io_error, "cannot write " + p.string());
-  return {};
+  return store::write_file_atomic(p.string(), std::string_view(data), 0644);
 }
 
 }  // namespace
@@ -39,7 +39,7 @@ Status init_manufacturer(const std::string& dir, const std::string& name) {
   auto root = make_self_signed_ca(*key, p);
   if (!root) return std::unexpected(root.error());
   if (auto s = put(fs::path(dir) / "manufacturer.pem", root->pem()); !s) return s;
-  return key->save_pem_file((fs::path(dir) / "manufacturer.key").string());
+  return store::save_private_key((fs::path(dir) / "manufacturer.key").string(), *key);
 }
 
 Result<DeviceIdentity> make_device(const std::string& manufacturer_dir, const std::string& se_id) {
@@ -69,7 +69,7 @@ Status save_device(const DeviceIdentity& dev, const std::string& out_dir) {
   std::string chain;
   for (const auto& c : dev.chain) chain += c.pem();
   if (auto s = put(fs::path(out_dir) / "attest.pem", chain); !s) return s;
-  return dev.key.save_pem_file((fs::path(out_dir) / "attest.key").string());
+  return store::save_private_key((fs::path(out_dir) / "attest.key").string(), dev.key);
 }
 
 Result<DeviceIdentity> load_device(const std::string& dir) {

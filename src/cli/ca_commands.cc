@@ -12,6 +12,7 @@
 #include "ca/service.h"
 #include "cli/commands.h"
 #include "cli/util.h"
+#include "store/file.h"
 
 namespace zf::cli {
 namespace {
@@ -151,8 +152,9 @@ void add_ca_commands(CLI::App& app, int& exit_code) {
       if (!c) return void(exit_code = complain(c.error(), "ca request"));
       auto cert = c->request_certificate(*role, *csr, att, *code);
       if (!cert) return void(exit_code = complain(cert.error(), "ca request"));
-      if (auto s = key->save_pem_file(*out + ".key"); !s) return void(exit_code = complain(s.error(), "ca request"));
-      std::ofstream(*out + ".pem") << cert->pem();
+      if (auto s = store::save_private_key(*out + ".key", *key); !s) return void(exit_code = complain(s.error(), "ca request"));
+      if (auto s = store::write_file_atomic(*out + ".pem", cert->pem(), 0644); !s)
+        return void(exit_code = complain(s.error(), "ca request"));
       std::printf("%s\n", cert->serial_hex().c_str());
     });
   }

@@ -217,6 +217,18 @@ Result<PrivateKey> PrivateKey::load_pem_file(const std::string& path) {
   return PrivateKey(std::move(key));
 }
 
+Result<SecretBytes> PrivateKey::export_pem() const {
+  Own<BIO> mem(BIO_new(BIO_s_mem()));
+  if (!mem || !PEM_write_bio_PKCS8PrivateKey(mem.get(), key_.get(), nullptr, nullptr, 0, nullptr, nullptr))
+    return ossl_fail(Errc::crypto_error, "encoding key");
+  char* data = nullptr;
+  long len = BIO_get_mem_data(mem.get(), &data);
+  if (len <= 0 || !data) return fail(Errc::crypto_error, "encoding key");
+  SecretBytes out(Bytes(data, data + len));
+  OPENSSL_cleanse(data, static_cast<size_t>(len));
+  return out;
+}
+
 Status PrivateKey::save_pem_file(const std::string& path) const {
   Own<BIO> mem(BIO_new(BIO_s_mem()));
   if (!PEM_write_bio_PKCS8PrivateKey(mem.get(), key_.get(), nullptr, nullptr, 0, nullptr, nullptr))

@@ -66,14 +66,18 @@ class PublicKey {
 };
 
 // A private key that stays in this process. Sign and derive; export only into a
-// sealed key file (save_pem) or a sealed SE state (export_pkcs8).
+// 0600 key file (export_pem, written by store::save_private_key) or a sealed SE
+// state (export_pkcs8).
 class PrivateKey {
  public:
   explicit PrivateKey(PkeyPtr key) : key_(std::move(key)) {}
   static Result<PrivateKey> generate(SigAlg alg = SigAlg::ES256);
   static Result<PrivateKey> from_pkcs8_der(ByteView der);
   static Result<PrivateKey> load_pem_file(const std::string& path);
-  // Writes PKCS#8 PEM to `path` with mode 0600, atomically.
+  // PKCS#8 PEM of the key, for a 0600 key file (core writes no files).
+  Result<SecretBytes> export_pem() const;
+  // Writes PKCS#8 PEM to `path` with mode 0600, atomically. Going away: use
+  // store::save_private_key.
   Status save_pem_file(const std::string& path) const;
   SecretBytes export_pkcs8() const;
 

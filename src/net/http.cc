@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "core/jose.h"
+#include "store/file.h"
 
 namespace zf::net {
 namespace {
@@ -94,14 +95,7 @@ Result<int> HttpsServer::bind(const std::string& host, int port) {
 void HttpsServer::run() { server_->listen_after_bind(); }
 
 Status write_port_file(const std::string& path, int port) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fail(Errc::io_error, "cannot write " + tmp);
-  std::string text = std::to_string(port) + "\n";
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) return fail(Errc::io_error, "cannot write " + path);
-  return {};
+  return store::write_file_atomic(path, std::to_string(port) + "\n", 0600);
 }
 
 Result<HttpsClient> HttpsClient::connect(const std::string& base_url, const Certificate& root) {

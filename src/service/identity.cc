@@ -1,5 +1,7 @@
 #include "service/identity.h"
 
+#include "store/file.h"
+
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -53,18 +55,7 @@ Result<std::string> read_text_file(const std::string& path) {
 }
 
 Status write_text_file(const std::string& path, std::string_view data, unsigned mode) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return fail(Errc::io_error, "cannot write " + tmp);
-    ::chmod(tmp.c_str(), static_cast<mode_t>(mode));
-    out << data;
-    if (!out.flush()) return fail(Errc::io_error, "cannot write " + tmp);
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return fail(Errc::io_error, "cannot rename to " + path);
-  return {};
+  return store::write_file_atomic(path, data, mode);
 }
 
 Bytes token_hash(std::string_view token) { return sha256(as_bytes(token)); }
@@ -97,12 +88,12 @@ Result<std::string> provision_identity(const IdentitySpec& spec, const std::stri
   fs::path dir(spec.dir);
   std::string admin = b64url_encode(random_bytes(32));
   if (auto s = write_text_file((dir / kRootFile).string(), root->pem(), 0644); !s) return up(s);
-  if (auto s = own->first.save_pem_file((dir / spec.key_file).string()); !s) return up(s);
+  if (auto s = store::save_private_key((dir / spec.key_file).string(), own->first); !s) return up(s);
   if (auto s = write_text_file((dir / spec.chain_file).string(), own->second.pem() + root->pem(),
                                0644);
       !s)
     return up(s);
-  if (auto s = tls->first.save_pem_file((dir / kTlsKey).string()); !s) return up(s);
+  if (auto s = store::save_private_key((dir / kTlsKey).string(), tls->first); !s) return up(s);
   if (auto s = write_text_file((dir / kTlsChain).string(), tls->second.pem() + root->pem(), 0644);
       !s)
     return up(s);

@@ -1,9 +1,5 @@
 #include "store/sealed.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -27,36 +23,6 @@ Bytes aad_for(std::string_view label) {
 }
 
 }  // namespace
-
-Status write_file_atomic(const std::string& path, ByteView data, unsigned mode) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return fail(Errc::io_error, "cannot create " + tmp);
-  ::fchmod(fd, mode);
-  std::size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n <= 0) {
-      ::close(fd);
-      return fail(Errc::io_error, "cannot write " + tmp);
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    ::close(fd);
-    return fail(Errc::io_error, "fsync failed for " + tmp);
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(Errc::io_error, "cannot rename onto " + path);
-  // The rename itself must reach the disk before we report success.
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return {};
-}
 
 Status create_device_key(const std::string& path) {
   if (std::filesystem::exists(path)) return fail(Errc::conflict, "device key exists: " + path);

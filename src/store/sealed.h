@@ -1,11 +1,12 @@
 // Sealed state files: AES-256-GCM under a device key, replaced atomically
-// (write temp, fsync, rename, fsync dir) so a crash leaves the old or the new
+// (store/file.h: write temp, fsync, rename, fsync dir) so a crash leaves the old or the new
 // state, never a mix (DESIGN.md §5 Persistence).
 #pragma once
 
 #include <string>
 
 #include "core/crypto.h"
+#include "store/file.h"  // write_file_atomic
 
 namespace zf::store {
 
@@ -17,8 +18,5 @@ Result<SecretBytes> load_device_key(const std::string& path);
 Status write_sealed(const std::string& path, ByteView key, std::string_view label, ByteView plaintext);
 // Opens a sealed file; decrypt_failed if it was altered or sealed under another key/label.
 Result<SecretBytes> read_sealed(const std::string& path, ByteView key, std::string_view label);
-
-// Writes `data` to `path` atomically with `mode` (temp file, fsync, rename, fsync dir).
-Status write_file_atomic(const std::string& path, ByteView data, unsigned mode = 0600);
 
 }  // namespace zf::store
