@@ -1,12 +1,18 @@
 // zf: one command for every party of zhuanfu (DESIGN.md §9).
 #include <openssl/ssl.h>
 
+#include <sys/stat.h>
+
 #include <csignal>
 
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
+  // Everything zf writes (databases and their WAL/SHM files, keys, state,
+  // history, logs) is for the party that runs it alone; the services started
+  // by `zf up` inherit this.
+  ::umask(077);
   CLI::App app{"zhuanfu (转付): e-cash in secure elements, banks, a CA and a transfer-record registry"};
   app.require_subcommand(1);
   int exit_code = 0;

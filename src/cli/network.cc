@@ -3,6 +3,8 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <limits>
+#include <optional>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -17,6 +19,7 @@
 #include "cli/util.h"
 #include "core/document.h"
 #include "se_host/device.h"
+#include "store/file.h"
 #include "store/sealed.h"
 #include "store/sqlite.h"
 #include "wallet/wallet.h"
@@ -54,7 +57,13 @@ Result<int> launch(Network& net, bool detach, const std::string& name, std::vect
   if (!child) return std::unexpected(child.error());
   auto bound = net::wait_for_port_file(port_file, *child);
   if (!bound) return fail(bound.error().code, name + ": " + bound.error().detail + " (see run/" + name + ".log)");
-  std::ofstream(run / "pids", std::ios::app) << child->pid() << " " << name << "\n";
+  // The start time beside the pid lets `zf down` tell our process from a later one
+  // that was given the same pid.
+  if (auto s = store::append_line_durable((run / "pids").string(),
+                                         std::to_string(child->pid()) + " " + name + " " +
+                                             std::to_string(process_start_time(child->pid()).value_or(0)));
+      !s)
+    return std::unexpected(s.error());
   if (detach) child->detach();
   else net.children[name] = std::move(*child);
   return bound;
@@ -238,16 +247,81 @@ Result<Network> network_up(const NetworkOptions& opts, const Say& say) {
         se.account + " (" + cash->to_string() + "), wallet " + se.wallet);
     net.ses.push_back(std::move(se));
   }
-  std::ofstream(d / "network.json") << net.to_json().dump(2) << "\n";
+  if (auto s = store::write_file_atomic((d / "network.json").string(), net.to_json().dump(2) + "\n"); !s)
+    return std::unexpected(s.error());
   return net;
 }
 
-Status network_down(const std::string& dir) {
+std::optional<std::uint64_t> process_start_time(pid_t pid) {
+  // /proc/<pid>/stat: "pid (comm) state ..." with the start time as field 22; comm
+  // may hold spaces and parentheses, so fields are counted after the last ')'.
+  std::string stat = slurp(fs::path("/proc") / std::to_string(pid) / "stat");
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(stat.substr(close + 1));
+  std::string field;
+  for (int i = 3; i <= 22; ++i)
+    if (!(fields >> field)) return std::nullopt;
+  try {
+    return std::stoull(field);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+bool is_network_process(pid_t pid, const std::string& dir, const std::string& name,
+                        std::uint64_t start_time) {
+  if (pid <= 1) return false;
+  auto now = process_start_time(pid);
+  if (!now || (start_time != 0 && *now != start_time)) return false;
+  // Its command line names this network's port file for that service.
+  fs::path proc = fs::path("/proc") / std::to_string(pid);
+  std::string cmdline = slurp(proc / "cmdline");
+  std::vector<std::string> args;
+  for (std::size_t at = 0; at < cmdline.size();) {
+    auto end = cmdline.find('\0', at);
+    if (end == std::string::npos) end = cmdline.size();
+    args.push_back(cmdline.substr(at, end - at));
+    at = end + 1;
+  }
+  std::error_code ec;
+  fs::path want = fs::weakly_canonical(fs::path(dir) / "run" / (name + ".port"), ec);
+  if (ec) return false;
+  fs::path cwd = fs::read_symlink(proc / "cwd", ec);
+  for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] != "--port-file") continue;
+    fs::path got = args[i + 1];
+    if (got.is_relative()) {
+      if (cwd.empty()) return false;
+      got = cwd / got;
+    }
+    fs::path canon = fs::weakly_canonical(got, ec);
+    if (!ec && canon == want) return true;
+  }
+  return false;
+}
+
+Status network_down(const std::string& dir, const std::function<void(const std::string&)>& say) {
   std::ifstream in(fs::path(dir) / "run" / "pids");
   if (!in) return fail(Errc::not_found, "no running network in " + dir);
-  pid_t pid;
-  std::string name;
-  while (in >> pid >> name) ::kill(pid, SIGTERM);
+  // "pid name start_time" per line (older files have no start time). A pid is
+  // signalled only while it is still the process `zf up` started: same start
+  // time, and a command line that names this network's port file for it.
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    long long pid = 0;
+    std::string name;
+    std::uint64_t start_time = 0;
+    if (!(f >> pid >> name)) continue;
+    f >> start_time;
+    if (pid <= 1 || pid > std::numeric_limits<pid_t>::max()) continue;
+    if (!is_network_process(static_cast<pid_t>(pid), dir, name, start_time)) {
+      if (say) say("zf down: " + name + " (pid " + std::to_string(pid) + ") is not running; left alone");
+      continue;
+    }
+    ::kill(static_cast<pid_t>(pid), SIGTERM);
+  }
   in.close();
   fs::remove(fs::path(dir) / "run" / "pids");
   return {};

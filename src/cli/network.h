@@ -3,8 +3,12 @@
 // `zf up` builds and starts one, `zf down` stops it, `zf audit` checks it.
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,8 +65,18 @@ using Say = std::function<void(const std::string&)>;
 
 // Creates the directories, starts every service and personalizes every SE.
 Result<Network> network_up(const NetworkOptions& opts, const Say& say);
-// Stops every process recorded in DIR/pids.
-Status network_down(const std::string& dir);
+// Stops every process recorded in DIR/run/pids that is still ours (SIGTERM);
+// `say` hears about each one left alone.
+Status network_down(const std::string& dir,
+                    const std::function<void(const std::string&)>& say = {});
+
+// The start time of a process (clock ticks after boot, /proc/<pid>/stat), if it exists.
+std::optional<std::uint64_t> process_start_time(pid_t pid);
+// True while `pid` is still the `name` service that `zf up` started for `dir`:
+// the same start time (when recorded, non-zero) and a command line naming
+// <dir>/run/<name>.port as its port file.
+bool is_network_process(pid_t pid, const std::string& dir, const std::string& name,
+                        std::uint64_t start_time);
 // Every bank's books, and Σ SE balances + value in flight = Σ e-cash outstanding.
 Result<Json> network_audit(const std::string& dir);
 

@@ -38,7 +38,8 @@ void add_network_commands(CLI::App& app, int& exit_code) {
     auto dir = std::make_shared<std::string>();
     cmd->add_option("dir", *dir, "network directory")->required();
     cmd->callback([dir, &exit_code] {
-      if (auto s = network_down(*dir); !s) {
+      auto say = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+      if (auto s = network_down(*dir, say); !s) {
         std::fprintf(stderr, "zf down: %s\n", s.error().message().c_str());
         exit_code = 2;
       }

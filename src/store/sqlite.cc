@@ -1,5 +1,12 @@
 #include "store/sqlite.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 namespace zf::store {
 namespace {
 
@@ -62,6 +69,21 @@ Bytes Stmt::col_blob(int i) const {
 bool Stmt::col_null(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }
 
 Result<std::unique_ptr<Db>> Db::open(const std::string& path) {
+  // The file is created 0600 before SQLite sees it: SQLite gives the -wal and
+  // -shm files the database file's mode, so all three are the owner's alone
+  // whatever the process umask. Files left more open by an older version are
+  // tightened.
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return fail(Errc::io_error, "cannot open database " + path + ": " + std::strerror(errno));
+  struct stat st {};
+  bool ok = ::fstat(fd, &st) == 0 && ((st.st_mode & 077) == 0 || ::fchmod(fd, st.st_mode & 0700) == 0);
+  ::close(fd);
+  if (!ok) return fail(Errc::io_error, "cannot make database " + path + " private");
+  for (const char* suffix : {"-wal", "-shm"}) {
+    std::string side = path + suffix;
+    if (::stat(side.c_str(), &st) == 0 && (st.st_mode & 077) != 0 && ::chmod(side.c_str(), st.st_mode & 0700) != 0)
+      return fail(Errc::io_error, "cannot make " + side + " private");
+  }
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);

@@ -1,0 +1,145 @@
+// `zf up` and `zf down` as a person runs them: the real binary, a network
+// directory in a temp dir, the services left running between the two commands.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "cli/network.h"
+#include "net/process.h"
+
+namespace zf::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Run {
+  int exit_code;
+  std::string output;
+};
+
+Run run_zf(const std::vector<std::string>& args, const fs::path& out) {
+  std::string cmd = ZF_BINARY;
+  for (const auto& a : args) cmd += " '" + a + "'";
+  cmd += " > '" + out.string() + "' 2>&1 < /dev/null";
+  int status = std::system(cmd.c_str());
+  std::ifstream in(out);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ss.str()};
+}
+
+bool alive(pid_t pid) { return ::kill(pid, 0) == 0; }
+
+class UpDownTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "zf-updown-XXXXXX").string();
+    tmp = ::mkdtemp(tmpl.data());
+    net = tmp / "net";
+    auto up = run_zf({"up", net.string(), "--users", "alice"}, tmp / "up.out");
+    ASSERT_EQ(up.exit_code, 0) << up.output;
+    std::ifstream in(net / "run" / "pids");
+    Service s;
+    while (in >> s.pid >> s.name >> s.start_time) services.push_back(s);
+    ASSERT_GE(services.size(), 4u);  // CA, registry, bank, alice's SE
+  }
+  void TearDown() override {
+    // Whatever a failed test left running is ours to stop: only the recorded pids.
+    for (const auto& s : services)
+      if (cli::is_network_process(s.pid, net.string(), s.name, s.start_time))
+        ::kill(s.pid, SIGKILL);
+    if (!HasFailure()) fs::remove_all(tmp);
+  }
+
+  struct Service {
+    pid_t pid = 0;
+    std::string name;
+    std::uint64_t start_time = 0;
+  };
+  fs::path tmp, net;
+  std::vector<Service> services;
+};
+
+// Public by design, and nothing else: certificates and CRLs, a device's id and
+// the services' configs (URLs and ids) may be read by anyone.
+bool is_public_file(const fs::path& p) {
+  std::string name = p.filename().string();
+  if (name == "se.id" || name == "bank.json" || name == "registry.json") return true;
+  if (p.extension() != ".pem") return false;
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  return text.find("PRIVATE KEY") == std::string::npos &&
+         (text.rfind("-----BEGIN CERTIFICATE-----", 0) == 0 ||
+          text.rfind("-----BEGIN X509 CRL-----", 0) == 0);
+}
+
+TEST_F(UpDownTest, EveryFileOfANetworkButCertificatesIsTheOwnersAlone) {
+  // `zf up` opened accounts and cashed in, so the services' WAL and SHM files exist.
+  std::vector<std::string> open_files;
+  int dbs = 0, side_files = 0, keys = 0;
+  for (const auto& e : fs::recursive_directory_iterator(net)) {
+    if (!e.is_regular_file()) continue;
+    struct stat st {};
+    ASSERT_EQ(::stat(e.path().c_str(), &st), 0);
+    std::string name = e.path().filename().string();
+    if (e.path().extension() == ".db") ++dbs;
+    if (name.ends_with(".db-wal") || name.ends_with(".db-shm")) ++side_files;
+    if (e.path().extension() == ".key") ++keys;
+    if ((st.st_mode & 077) != 0 && !is_public_file(e.path())) {
+      std::ostringstream os;
+      os << e.path().lexically_relative(net).string() << " " << std::oct << (st.st_mode & 0777);
+      open_files.push_back(os.str());
+    }
+  }
+  EXPECT_GE(dbs, 2) << "bank and registry databases";
+  EXPECT_GE(side_files, 4) << "their WAL and SHM files";
+  EXPECT_GE(keys, 4) << "CA, bank, registry and TLS keys";
+  EXPECT_TRUE(open_files.empty()) << ::testing::PrintToString(open_files);
+  auto down = run_zf({"down", net.string()}, tmp / "down.out");
+  EXPECT_EQ(down.exit_code, 0) << down.output;
+}
+
+TEST_F(UpDownTest, DownSignalsOnlyTheProcessesUpStarted) {
+  // A pid file gone stale: an unrelated live process now has a recorded pid.
+  // Both ways a pid is recognised are exercised: a line without a start time
+  // (older zf) and one with the process's true start time but another command.
+  auto sleeper = net::Child::spawn({"/bin/sleep", "60"}, (tmp / "sleep.log").string());
+  ASSERT_TRUE(sleeper) << sleeper.error().message();
+  pid_t sleep_pid = sleeper->pid();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // exec'd, /proc shows sleep
+  auto start = cli::process_start_time(sleep_pid);
+  ASSERT_TRUE(start);
+  EXPECT_FALSE(cli::is_network_process(sleep_pid, net.string(), "bank", 0));
+  {
+    std::ofstream pids(net / "run" / "pids", std::ios::app);
+    pids << sleep_pid << " bank\n" << sleep_pid << " ca " << *start << "\n";
+    // A recorded service whose start time no longer matches is someone else too.
+    pids << services.front().pid << " " << services.front().name << " 1\n";
+  }
+  auto down = run_zf({"down", net.string()}, tmp / "down.out");
+  EXPECT_EQ(down.exit_code, 0) << down.output;
+  EXPECT_NE(down.output.find("left alone"), std::string::npos) << down.output;
+
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (const auto& s : services) {
+    pid_t p = s.pid;
+    while (alive(p) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_FALSE(alive(p)) << "service pid " << p << " still running after zf down";
+  }
+  EXPECT_TRUE(sleeper->running()) << "zf down signalled an unrelated process";
+  EXPECT_FALSE(fs::exists(net / "run" / "pids"));
+}
+
+}  // namespace
+}  // namespace zf::test
