@@ -70,15 +70,35 @@ Status Device::save() {
   return store::write_sealed(state_path(dir_), key_.view(), se_id_, plain.view());
 }
 
+namespace {
+
+Bytes persist_refusal(const std::string& detail) {
+  std::string body = dump_json(Json{{"code", "io_error"}, {"detail", detail}});
+  return encode_response(Response{Bytes(body.begin(), body.end()), 0x6F00});
+}
+
+}  // namespace
+
 Bytes Device::handle(ByteView apdu, std::int64_t now_s) {
   std::lock_guard lock(mu_);
+  if (failed_) return persist_refusal("the SE cannot persist its state; restart it once its storage works");
   Bytes reply = applet_->process_raw(apdu, now_s);
   if (applet_->dirty()) {
     if (auto s = save(); !s) {
-      // The new state is not durable: go back to the last saved one and answer with an error.
+      // The new state is not durable: go back to the last saved one and answer with
+      // an error. If the saved one cannot be read either, the only state left is
+      // one the disk does not hold, and answering from it could hand out value
+      // that a restart forgets: refuse everything from now on.
       std::fprintf(stderr, "zf se: cannot persist state: %s\n", s.error().message().c_str());
-      if (auto reloaded = load_applet(dir_, key_.view(), se_id_)) applet_ = std::move(*reloaded);
-      return encode_response(Response{{}, 0x6F00});
+      auto reloaded = load_applet(dir_, key_.view(), se_id_);
+      if (!reloaded) {
+        failed_ = true;
+        std::fprintf(stderr, "zf se: cannot reload the saved state either (%s); refusing every command\n",
+                     reloaded.error().message().c_str());
+        return persist_refusal("the SE cannot persist its state; restart it once its storage works");
+      }
+      applet_ = std::move(*reloaded);
+      return persist_refusal("the SE could not save this change; it was undone");
     }
   }
   return reply;

@@ -19,8 +19,13 @@ class Device {
   static Status create(const std::string& dir, const std::string& se_id, const std::string& manufacturer_dir);
   static Result<std::unique_ptr<Device>> open(const std::string& dir);
 
-  // Runs one APDU; persists first when the applet changed state.
+  // Runs one APDU; persists first when the applet changed state. When a new
+  // state cannot be saved the device goes back to the last saved one; if even
+  // that cannot be read back it has no state it can stand behind and refuses
+  // every later command (6F00, io_error) until it is restarted.
   Bytes handle(ByteView apdu, std::int64_t now_s);
+  // True once the device refuses everything because it cannot persist.
+  bool failed() const { return failed_; }
   // A new terminal connection: the verified user is forgotten.
   void new_link();
   const Applet& applet() const { return *applet_; }
@@ -33,6 +38,7 @@ class Device {
   SecretBytes key_;
   std::string se_id_;
   std::unique_ptr<Applet> applet_;
+  bool failed_ = false;  // sticky: the in-memory state is not one the disk holds
 };
 
 // `zf se serve`: open the device in `dir` and serve APDUs on 127.0.0.1:port until SIGTERM.
