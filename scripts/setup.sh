@@ -11,6 +11,7 @@ packages=(
   libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   clang libclang-rt-14-dev
+  ccache
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -30,5 +31,9 @@ if [ -f tests/interop/package-lock.json ] && [ ! -d tests/interop/node_modules/j
   (cd tests/interop && npm ci --no-audit --no-fund --silent)
 fi
 
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# ccache makes a rebuild of an unchanged file (another clone, the sanitizer
+# build's shared sources) a copy; scripts/test.sh sets its base directory.
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >/dev/null
 cmake --build "$build"
