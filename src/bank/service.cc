@@ -8,6 +8,7 @@
 #include "ca/client.h"
 #include "registry/client.h"
 #include "service/serve.h"
+#include "store/file.h"
 
 namespace zf::bank {
 namespace {
@@ -140,10 +141,16 @@ int serve(const ServeOptions& opts) {
   net::HttpsServer server(tls->cert, tls->key);
   server.install_defaults();
   register_routes(server.raw(), **bank, &refresher);
-  if (opts.fault_reply_delay_ms > 0) {
+  if (opts.fault_reply_delay_ms > 0 || !opts.fault_answer_marker.empty()) {
     auto delay = std::chrono::milliseconds(opts.fault_reply_delay_ms);
-    server.raw().set_post_routing_handler([delay](const httplib::Request&, httplib::Response&) {
-      std::this_thread::sleep_for(delay);
+    std::string marker = opts.fault_answer_marker;
+    server.raw().set_post_routing_handler([delay, marker](const httplib::Request& req,
+                                                          httplib::Response& res) {
+      // The handler has returned, so whatever it committed is on disk: say so
+      // before holding the answer back.
+      if (!marker.empty() && req.method == "POST")
+        (void)store::append_line_durable(marker, req.path + " " + std::to_string(res.status));
+      if (delay.count() > 0) std::this_thread::sleep_for(delay);
     });
   }
   return service::serve_until_signal(

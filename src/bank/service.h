@@ -27,6 +27,10 @@ struct ServeOptions {
   // handler finished (so after the money moved), widening the window in which
   // a kill loses a receipt of a committed movement. 0 in normal operation.
   int fault_reply_delay_ms = 0;
+  // Fault injection for crash tests: after each POST handler returned (its
+  // transaction committed or rolled back) and before the answer is sent, append
+  // "<path> <status>" to this file. Empty in normal operation.
+  std::string fault_answer_marker;
 };
 
 // `zf bank serve`: opens the bank in `dir`, fetches the CRL, binds

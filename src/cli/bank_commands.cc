@@ -101,6 +101,7 @@ void add_bank_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--fault-reply-delay-ms", opts->fault_reply_delay_ms)
         ->check(CLI::Range(0, 10000))
         ->group("");
+    cmd->add_option("--fault-answer-marker", opts->fault_answer_marker)->group("");
     cmd->callback([opts, &exit_code] { exit_code = bank::serve(*opts); });
   }
   {

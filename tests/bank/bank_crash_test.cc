@@ -6,6 +6,7 @@
 #include <random>
 #include <thread>
 
+#include "../crash_seed.h"
 #include "bank_process.h"
 
 namespace zf::test {
@@ -55,8 +56,9 @@ TEST(BankCrashTest, KillNineDuringTopupsAndDepositsLosesNothing) {
   ASSERT_TRUE(p.admin().open_account({"alice-cny", "CNY", "alice", std::nullopt}));
   ASSERT_TRUE(p.admin().cash_in("alice-cny", *Amount::of("CNY", kInitial), "counter-1"));
 
-  const unsigned seed = std::random_device{}();
-  SCOPED_TRACE("seed " + std::to_string(seed));
+  const unsigned seed = crash_seed();
+  SCOPED_TRACE(replay_line(seed));
+  std::printf("crash test seed %u (%s)\n", seed, replay_line(seed).c_str());
   std::mt19937 rng(seed);
   constexpr int kRounds = 30;
   constexpr int kNewOpsPerRound = 12;

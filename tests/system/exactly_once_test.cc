@@ -1,6 +1,8 @@
 // Exactly once (DESIGN.md §6.2, §7): the bank commits a top-up and dies before
 // its answer leaves; `retry` sends the same signed request, gets the same
 // receipt, and the SE credits once.
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "bank/client.h"
@@ -12,8 +14,24 @@ namespace {
 class ExactlyOnceTest : public NetworkTest {
  protected:
   std::vector<std::string> users() const override { return {"alice"}; }
-  // Every bank answer is held back after the money moved, so a kill lands after the commit.
-  void customize(cli::NetworkOptions& o) const override { o.bank_args = {"--fault-reply-delay-ms", "800"}; }
+  // Every bank answer is held back after the money moved, and the bank writes a
+  // marker line once a handler has returned, so the test kills it after the
+  // commit and before the answer, by signal rather than by guessing a delay.
+  void customize(cli::NetworkOptions& o) const override {
+    o.bank_args = {"--fault-reply-delay-ms", "1000", "--fault-answer-marker", marker().string()};
+  }
+  std::filesystem::path marker() const { return dir_ / "bank-answers"; }
+  // Waits until the bank has answered `path` with `status` (inside the hold-back).
+  bool wait_for_answer(const std::string& line, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::ifstream in(marker());
+      for (std::string l; std::getline(in, l);)
+        if (l == line) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }
   std::int64_t customer_total() { return audit()["banks"][0]["currencies"]["CNY"]["customer_minor"]; }
 };
 
@@ -24,9 +42,10 @@ TEST_F(ExactlyOnceTest, CrashAfterCommitThenRetryCreditsOnce) {
     auto alice = terminal("alice");
     first = alice->topup(*Amount::parse("CNY 10.00"), net_->bank_id, se("alice").account);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  bool committed = wait_for_answer("/v1/topup 200", std::chrono::seconds(20));
   net_->kill9(net_->bank_id);
   client.join();
+  ASSERT_TRUE(committed) << "the bank never answered the top-up";
   ASSERT_FALSE(first) << "the answer should have been lost with the bank";
   EXPECT_EQ(first.error().code, Errc::unavailable) << first.error().message();
   EXPECT_EQ(se_balance("alice"), 0);

@@ -8,7 +8,8 @@
 //   ZF_MODEL_SEED=<seed> ZF_MODEL_STEPS=<step + 1>
 //       build/tests/system/system_tests --gtest_filter='Model*'
 // Long runs: ZF_MODEL_SEED=$RANDOM ZF_MODEL_STEPS=2000 (same command).
-// Without ZF_MODEL_SEED the default seeds below run, one test each.
+// Without ZF_MODEL_SEED the default seeds below run, one test each, and one
+// random seed (ZF_CRASH_SEED sets it, as for the other crash tests).
 // ZF_MODEL_VERBOSE=1 prints every step as it runs.
 //
 // Determinism: each step draws from its own generator, seeded with (seed, step),
@@ -64,13 +65,17 @@
 #include "bank/client.h"
 #include "core/document.h"
 #include "store/sqlite.h"
+#include "../crash_seed.h"
 #include "system_fixture.h"
 
 namespace zf::test {
 namespace {
 
-// CI: three seeds, each on a fresh network.
+// CI: three fixed seeds and one random one (ZF_CRASH_SEED fixes it), each on a
+// fresh network. The fixed ones guard against regressions; the random one
+// explores, and a failure prints the seed that replays it.
 constexpr std::uint64_t kDefaultSeeds[] = {1, 20240917, 0x5eed};
+constexpr int kRandomSeedParam = 3;
 constexpr int kDefaultSteps = 80;
 
 const std::vector<std::string> kUsers = {"alice", "bob", "carol"};
@@ -259,7 +264,14 @@ class ModelTest : public NetworkTest, public ::testing::WithParamInterface<int> 
   void SetUp() override {
     auto seed = env_seed();
     if (seed && GetParam() != 0) GTEST_SKIP() << "ZF_MODEL_SEED runs one seed";
-    seed_ = seed ? *seed : kDefaultSeeds[GetParam()];
+    if (seed)
+      seed_ = *seed;
+    else if (GetParam() == kRandomSeedParam)
+      seed_ = crash_seed();  // ZF_CRASH_SEED, or a fresh one
+    else
+      seed_ = kDefaultSeeds[GetParam()];
+    std::printf("model test seed %llu (reproduce: ZF_MODEL_SEED=%llu)\n",
+                static_cast<unsigned long long>(seed_), static_cast<unsigned long long>(seed_));
     const char* midop = std::getenv("ZF_MODEL_MIDOP_KILLS");
     midop_kills_ = !midop || std::string(midop) != "0";
     NetworkTest::SetUp();
@@ -1053,7 +1065,7 @@ TEST_P(ModelTest, RandomOperationsWithCrashesAgreeWithTheModel) {
 // No instantiation prefix: the tests are ModelTest.<name>/<index of the seed>, so
 // --gtest_filter='Model*' and ctest -E '^ModelTest' find them.
 INSTANTIATE_TEST_SUITE_P(, ModelTest,
-                         ::testing::Range(0, static_cast<int>(std::size(kDefaultSeeds))));
+                         ::testing::Range(0, static_cast<int>(std::size(kDefaultSeeds)) + 1));
 
 }  // namespace
 }  // namespace zf::test
