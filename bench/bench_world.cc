@@ -236,6 +236,7 @@ Json BankWorld::se_payload(const std::string& type, std::int64_t minor) {
               {"issuer", "se-bench"},
               {"seq", seq_},
               {"iat", now_s()},
+              {"nonce", new_nonce()},
               {"amount", minor},
               {"currency", kCurrency},
               {"account", kAccount},

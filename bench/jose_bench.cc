@@ -66,6 +66,7 @@ Json payment_note_payload(std::int64_t seq) {
               {"issuer", "se-alice"},
               {"seq", seq},
               {"iat", now_s()},
+              {"nonce", new_nonce()},
               {"amount", 1250},
               {"currency", "CNY"},
               {"payer", "se-alice"},

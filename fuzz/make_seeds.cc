@@ -144,10 +144,10 @@ Json payload(std::string_view type, bool full = false) {
   j["id"] = "se-0001:17";
   j["issuer"] = spec->se_issued ? "se-0001" : "bank-a";
   if (spec->se_issued || full) j["seq"] = 17;
+  if (spec->se_issued || full) j["nonce"] = zf::b64url_encode(zf::as_bytes("zhuanfu-seed-nce"));
   j["iat"] = zf::fuzz::kFuzzNow - 60;
   if (full) {
     j["exp"] = zf::fuzz::kFuzzNow + 3600;
-    j["nonce"] = id_for("nonce");
     j["process_no"] = id_for("process_no");
   }
   for (const auto& f : spec->fields) {
@@ -176,6 +176,9 @@ Json payload(std::string_view type, bool full = false) {
         break;
       case zf::FieldKind::id_list:
         j[f.name] = Json::array({"se-0001", "se-0002"});
+        break;
+      case zf::FieldKind::nonce:
+        j[f.name] = zf::b64url_encode(zf::Bytes(16, 0x5a));
         break;
     }
   }

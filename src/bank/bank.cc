@@ -222,6 +222,7 @@ Json Bank::receipt_payload(const Verified& v, std::string_view type, const std::
               {"id", answer_id(id_, topup ? "r" : "d", doc.id())},
               {"issuer", id_},
               {"iat", static_cast<std::int64_t>(now())},
+              {"nonce", new_nonce()},
               {topup ? "request_id" : "note_id", doc.id()},
               {"se", v.signer.subject_cn()},
               {"amount", amount.minor()},

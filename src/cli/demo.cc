@@ -188,7 +188,7 @@ int run_demo(const std::string& keep_dir) {
   auto fake_cert = issue_certificate(*fake_root, *fake_ca_key, fake_key->public_key(), fp);
   KeySigner fake_signer(*fake_key);
   Json forged{{"type", "payment.note"}, {"v", 1}, {"id", "se-mallory:1"}, {"issuer", "se-mallory"}, {"seq", 1},
-              {"iat", std::time(nullptr)}, {"amount", 100000}, {"currency", "CNY"}, {"payer", "se-mallory"},
+              {"iat", std::time(nullptr)}, {"nonce", new_nonce()}, {"amount", 100000}, {"currency", "CNY"}, {"payer", "se-mallory"},
               {"payee", bob.se.se_id}};
   auto forged_jws = sign_document(forged, JwsSigner{&fake_signer, {*fake_cert}});
   n.expect(refusal(bob.wallet->receive(*forged_jws)) == "cert_untrusted",

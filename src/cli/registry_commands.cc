@@ -147,17 +147,23 @@ void add_registry_commands(CLI::App& app, int& exit_code) {
   }
   {
     auto* cmd = reg->add_subcommand(
-        "query", "print the verified record of a document id (exit 1 if there is none)");
+        "query",
+        "print the verified record of a document id (exit 1 if there is none); records are not public: "
+        "present the document (--document) or the admin token (--token-file)");
     auto remote = std::make_shared<RegistryRemote>();
     auto doc_id = std::make_shared<std::string>();
-    remote->add_to(cmd, false);
+    auto document = std::make_shared<std::string>();
+    remote->add_to(cmd, true);
     cmd->add_option("doc_id", *doc_id, "the document id")->required();
+    cmd->add_option("--document", *document, "the document itself (compact JWS file), to read its record")
+        ->check(CLI::ExistingFile);
     cmd->callback([=, &exit_code] {
       auto root = remote->root();
       if (!root) return void(exit_code = complain(root.error(), "registry query"));
       auto c = remote->connect();
       if (!c) return void(exit_code = complain(c.error(), "registry query"));
-      auto record = c->query(*doc_id);
+      auto record = document->empty() ? c->query(*doc_id)
+                                      : c->query_with_document(*doc_id, strip(read_all(*document)));
       if (!record && record.error().code == Errc::not_found) {
         std::fprintf(stderr, "zf registry query: %s\n", record.error().message().c_str());
         return void(exit_code = 1);

@@ -46,6 +46,7 @@ Json claim_payload(const ClaimFields& fields, std::int64_t now) {
          {"id", "claim:" + b64url_encode(random_bytes(16))},
          {"issuer", fields.processor},
          {"iat", now},
+         {"nonce", new_nonce()},
          {"doc_id", fields.doc_id},
          {"doc_issuer", fields.doc_issuer},
          {"doc_type", fields.doc_type},

@@ -11,7 +11,7 @@ using K = FieldKind;
 const std::vector<FieldSpec> kCommon = {
     {"type", K::text},          {"v", K::uint},           {"id", K::id},
     {"issuer", K::id},          {"seq", K::uint, false},  {"iat", K::uint},
-    {"exp", K::uint, false},    {"nonce", K::id, false},  {"process_no", K::id, false},
+    {"exp", K::uint, false},    {"nonce", K::nonce, false},  {"process_no", K::id, false},
 };
 
 const std::vector<DocTypeSpec> kTypes = {
@@ -54,6 +54,9 @@ const std::vector<DocTypeSpec> kTypes = {
       {"action", K::id}, {"to", K::id, false}, {"signers", K::id_list}}},
     // Moves no value, so it spends no seq (src/se/applet.cc sign_unsequenced).
     {"account.query", 1, false, {{"account", K::id}, {"bank", K::id}}},
+    // A party's signed request to read the registry's record of doc_id: the
+    // claimant or the document's issuer (docs/registry-api.md "Who may read a record").
+    {"record.query", 1, false, {{"doc_id", K::id}}},
     // A processor's claim to the registry (DESIGN.md §7): "I am acting on doc_id".
     {"claim", 1, false,
      {{"doc_id", K::id}, {"doc_issuer", K::id}, {"doc_seq", K::uint, false}, {"doc_type", K::id},
@@ -116,6 +119,14 @@ Status check_field(const Json& obj, const FieldSpec& spec) {
     case K::object:
       if (!v.is_object()) return fail(Errc::bad_field, "must be an object", name);
       return {};
+    case K::nonce: {
+      if (!v.is_string()) return fail(Errc::bad_field, "must be a string", name);
+      const auto& text = v.get_ref<const std::string&>();
+      auto b = b64url_decode(text);
+      if (text.size() != 22 || !b || b->size() != 16)
+        return fail(Errc::bad_field, "must be base64url of 16 random bytes", name);
+      return {};
+    }
     case K::id_list:
       if (!v.is_array() || v.empty() || v.size() > 16)
         return fail(Errc::bad_field, "must be an array of 1..16 ids", name);
@@ -157,7 +168,9 @@ Result<Document> Document::from_json(const Json& payload) {
   }
   for (const auto& f : kCommon) {
     FieldSpec req = f;
-    if (f.name == "seq" && spec->se_issued) req.required = true;
+    // What an SE sequences is claimed at the registry, whose record carries the
+    // payload's digest: the nonce makes that digest impossible to guess.
+    if ((f.name == "seq" || f.name == "nonce") && spec->se_issued) req.required = true;
     if (auto s = check_field(payload, req); !s) return std::unexpected(s.error());
   }
   for (const auto& f : spec->fields)
@@ -227,6 +240,8 @@ Result<SignedDocument> open_signed_document(std::string_view jws_text, const Cer
   }
   return SignedDocument{std::move(*jws), std::move(*doc), std::move(*signers)};
 }
+
+std::string new_nonce() { return b64url_encode(random_bytes(16)); }
 
 Result<std::string> sign_document(const Json& payload, const JwsSigner& signer) {
   // Validate the exact text being signed the way open_signed_document will (size and depth

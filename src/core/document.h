@@ -24,6 +24,7 @@ enum class FieldKind {
   digest,    // base64url of 32 bytes
   object,    // nested JSON object (validated by its own parser, e.g. a JWE)
   id_list,   // array of 1..16 ids
+  nonce,     // base64url of 16 random bytes (22 characters)
 };
 
 struct FieldSpec {
@@ -92,6 +93,9 @@ struct SignedDocument {
 // (issuer_mismatch otherwise).
 Result<SignedDocument> open_signed_document(std::string_view jws_text, const CertVerifier& verifier,
                                             Role role);
+// A fresh `nonce` (DESIGN.md §4): 128 random bits, base64url. Every document an
+// SE sequences must carry one, so the registry's digest of it reveals nothing.
+std::string new_nonce();
 // Serializes and signs a payload (validated first) as compact JWS.
 Result<std::string> sign_document(const Json& payload, const JwsSigner& signer);
 

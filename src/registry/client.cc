@@ -31,13 +31,23 @@ Result<RecordView> RegistryClient::claim_and_open(const std::string& claim_jws,
   return record;
 }
 
-Result<std::string> RegistryClient::query(const std::string& doc_id) {
-  // Checked here too: an id is a path segment and must not be able to change the URL.
-  if (!is_doc_id(doc_id))
-    return fail(Errc::bad_field, "a document id is 1..128 of [A-Za-z0-9._:-]", "doc_id");
-  auto r = http_.get_json("/v1/records/" + doc_id);
+namespace {
+Result<std::string> record_of(Result<Json> r) {
   if (!r) return std::unexpected(r.error());
   return get_string(*r, "record", kMaxJoseBytes);
+}
+}  // namespace
+
+Result<std::string> RegistryClient::query(const std::string& doc_id) {
+  return record_of(http_.post_json("/v1/records/query", Json{{"doc_id", doc_id}}));
+}
+
+Result<std::string> RegistryClient::query_with_document(const std::string& doc_id, const std::string& document_jws) {
+  return record_of(http_.post_json("/v1/records/query", Json{{"doc_id", doc_id}, {"document", document_jws}}));
+}
+
+Result<std::string> RegistryClient::query_signed(const std::string& doc_id, const std::string& request_jws) {
+  return record_of(http_.post_json("/v1/records/query", Json{{"doc_id", doc_id}, {"request", request_jws}}));
 }
 
 Result<std::vector<Alert>> RegistryClient::alerts(std::int64_t after_id, int limit) {

@@ -33,8 +33,13 @@ class RegistryClient {
   Result<RecordView> claim_and_open(const std::string& claim_jws, const ClaimFields& fields,
                                     const CertVerifier& verifier,
                                     std::string_view registry_id = {});
-  // GET /v1/records/{doc_id}: the stored record (status claimed); not_found if none.
+  // POST /v1/records/query (docs/registry-api.md "Who may read a record"): the
+  // stored record (status claimed) of `doc_id`; not_found if none. query() needs
+  // the admin token; query_with_document presents the document itself;
+  // query_signed presents a record.query signed by the claimant or the issuer.
   Result<std::string> query(const std::string& doc_id);
+  Result<std::string> query_with_document(const std::string& doc_id, const std::string& document_jws);
+  Result<std::string> query_signed(const std::string& doc_id, const std::string& request_jws);
   // GET /v1/alerts (admin): alerts with id > after_id, oldest first.
   Result<std::vector<Alert>> alerts(std::int64_t after_id = 0, int limit = 100);
   // GET /v1/info.

@@ -156,6 +156,7 @@ Result<std::string> Registry::sign_record(const RecordRow& row, RecordStatus sta
          {"id", status == RecordStatus::claimed ? record_id(id_, row.doc_id) : answer_id(id_)},
          {"issuer", id_},
          {"iat", static_cast<std::int64_t>(now())},
+         {"nonce", new_nonce()},
          {"doc_id", row.doc_id},
          {"processor", row.processor},
          {"result_digest", b64url_encode(row.result_digest)},
@@ -226,6 +227,62 @@ Result<std::string> Registry::query(std::string_view doc_id) {
   if (!r) return up(r);
   if (!*r) return fail(Errc::not_found, "no record of " + std::string(doc_id), "doc_id");
   return (*r)->record_jws;
+}
+
+Result<std::string> Registry::read_record(std::string_view doc_id, std::string_view document_jws,
+                                         std::string_view request_jws) {
+  if (!is_doc_id(doc_id))
+    return fail(Errc::bad_field, "a document id is 1..128 of [A-Za-z0-9._:-]", "doc_id");
+  if (document_jws.empty() == request_jws.empty())
+    return fail(Errc::bad_request, "present either the document or a signed record.query", "document");
+  std::time_t t = now();
+  auto verifier = trust_.verifier(t);
+  if (!verifier) return up(verifier);
+  if (clock_) verifier->set_time(t);
+  auto row = store_->find(std::string(doc_id));
+  if (!row) return up(row);
+
+  if (!document_jws.empty()) {
+    // A genuine SE document: a made-up payload with a guessed id learns nothing.
+    auto doc = open_signed_document(document_jws, *verifier, Role::secure_element);
+    if (!doc) return up(doc);
+    if (doc->doc.id() != doc_id)
+      return fail(Errc::misaddressed, "the document presented is " + doc->doc.id(), "document");
+    if (!*row) return fail(Errc::not_found, "no record of " + std::string(doc_id), "doc_id");
+    // The digest, not the id, says which document the holder claimed.
+    if (!ct_equal(sha256(doc->jws.payload), (*row)->result_digest))
+      return fail(Errc::doc_id_reused, "the registry holds another document under " + std::string(doc_id), "document");
+    return (*row)->record_jws;
+  }
+
+  Role role = Role::custody;
+  if (auto parsed = jws_parse(request_jws);
+      parsed && !parsed->signatures.empty() && !parsed->signatures.front().x5c.empty() &&
+      parsed->signatures.front().x5c.front().has_role(Role::secure_element))
+    role = Role::secure_element;
+  auto req = open_signed_document(request_jws, *verifier, role);
+  if (!req) return up(req);
+  const Document& q = req->doc;
+  if (q.type() != "record.query")
+    return fail(Errc::unknown_type, "expected a record.query, not " + q.type(), "type");
+  if (req->signers.size() != 1) return fail(Errc::bad_header, "exactly one signature expected", "signatures");
+  if (q.issuer() != req->signers.front().subject_cn())
+    return fail(Errc::issuer_mismatch, "a record.query is issued by its signer", "issuer");
+  // Short-lived: whoever holds a copy can read the same record until it expires.
+  if (!q.exp() || *q.exp() > static_cast<std::int64_t>(t) + kRecordQueryMaxAgeS)
+    return fail(Errc::bad_field, "a record.query expires within " + std::to_string(kRecordQueryMaxAgeS) + " s", "exp");
+  if (auto s = q.check_time(t); !s) return up(s);
+  if (q.str("doc_id") != doc_id) return fail(Errc::misaddressed, "the request is for " + q.str("doc_id"), "doc_id");
+  const std::string& who = q.issuer();
+  // SE documents are named "<issuer>:<seq>": their issuer may ask before anyone claimed.
+  const bool issuer_of_id = std::string_view(doc_id).starts_with(who + ":");
+  if (!*row) {
+    if (!issuer_of_id) return fail(Errc::forbidden, who + " may not read the record of " + std::string(doc_id));
+    return fail(Errc::not_found, "no record of " + std::string(doc_id), "doc_id");
+  }
+  if ((*row)->processor != who && (*row)->doc_issuer != who && !issuer_of_id)
+    return fail(Errc::forbidden, who + " may not read the record of " + std::string(doc_id));
+  return (*row)->record_jws;
 }
 
 Result<std::vector<Alert>> Registry::alerts(std::int64_t after_id, int limit) {

@@ -96,7 +96,17 @@ class Registry final : public service::CrlHolder, public service::AdminGate {
   // considered and nothing was stored.
   Result<ClaimAnswer> claim(std::string_view claim_jws);
   // The stored record (status claimed) of a document id; not_found if none.
+  // No access check: for the admin API and in-process callers.
   Result<std::string> query(std::string_view doc_id);
+  // A record for a reader who is not the admin (docs/registry-api.md "Who may
+  // read a record"): one who presents the document itself (`document_jws`: a
+  // genuine SE document with this id and the digest the record holds), or a
+  // `record.query` for this id (`request_jws`) signed by the record's claimant
+  // or by the document's issuer. Exactly one of the two is non-empty. Anyone
+  // else is forbidden, whether or not a record exists; a presented document of
+  // which the registry holds another under the id is doc_id_reused.
+  Result<std::string> read_record(std::string_view doc_id, std::string_view document_jws,
+                                  std::string_view request_jws);
   // Admin: clone/rollback alerts with id > after_id, oldest first (limit 1..1000).
   Result<std::vector<Alert>> alerts(std::int64_t after_id = 0, int limit = 100);
 
@@ -120,6 +130,9 @@ class Registry final : public service::CrlHolder, public service::AdminGate {
   std::unique_ptr<RegistryStore> store_;
   std::function<std::time_t()> clock_;
 };
+
+// The longest a record.query may stay valid (its exp - now).
+inline constexpr std::int64_t kRecordQueryMaxAgeS = 300;
 
 // True for a document id as DESIGN.md §4 defines it: 1..128 of [A-Za-z0-9._:-].
 bool is_doc_id(std::string_view s);

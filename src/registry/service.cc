@@ -49,8 +49,28 @@ void register_routes(httplib::Server& server, Registry& registry, CrlRefresher* 
     net::write_json(res, Json{{"record", answer->record_jws}});
   });
 
-  server.Get(R"(/v1/records/(.*))", [&](const httplib::Request& req, httplib::Response& res) {
-    auto record = registry.query(req.matches[1].str());
+  // Records are not public (docs/registry-api.md "Who may read a record"): the
+  // admin, whoever presents the document, or a record.query by a party to it.
+  server.Post("/v1/records/query", [&](const httplib::Request& req, httplib::Response& res) {
+    auto body = net::read_json_body(req);
+    if (!body) return net::write_problem(res, body.error());
+    if (auto s = only_fields(*body, {"doc_id", "document", "request"}); !s) return net::write_problem(res, s.error());
+    auto doc_id = get_string(*body, "doc_id", 128);
+    if (!doc_id) return net::write_problem(res, doc_id.error());
+    std::string document, request;
+    for (auto [name, dest] : {std::pair{"document", &document}, std::pair{"request", &request}}) {
+      if (!body->contains(name)) continue;
+      auto v = get_string(*body, name, kMaxJoseBytes);
+      if (!v) return net::write_problem(res, v.error());
+      *dest = std::move(*v);
+    }
+    Result<std::string> record = fail(Errc::internal);
+    if (document.empty() && request.empty()) {
+      if (!service::require_admin(registry, req, res)) return;
+      record = registry.query(*doc_id);
+    } else {
+      record = registry.read_record(*doc_id, document, request);
+    }
     if (!record) return net::write_problem(res, record.error());
     net::write_json(res, Json{{"record", *record}});
   });

@@ -106,6 +106,7 @@ Result<std::string> Applet::sign_unsequenced(Json payload, std::string_view tag,
   payload["id"] = se_id_ + ":" + std::string(tag) + ":" + b64url_encode(random_bytes(12));
   payload["issuer"] = se_id_;
   payload["iat"] = now_s;
+  payload["nonce"] = new_nonce();
   KeySigner signer(*key_);
   return sign_document(payload, JwsSigner{&signer, chain_});
 }
@@ -117,6 +118,7 @@ Result<std::string> Applet::sign_next(Json payload, std::int64_t now_s) {
   payload["issuer"] = se_id_;
   payload["seq"] = seq;
   payload["iat"] = now_s;
+  payload["nonce"] = new_nonce();  // the registry's digest of this document must not be guessable
   KeySigner signer(*key_);
   // sign_document validates the payload (types, amount > 0, currency) before signing.
   auto jws = sign_document(payload, JwsSigner{&signer, chain_});
@@ -445,7 +447,7 @@ Result<Bytes> Applet::topup_request(const Command& c, std::int64_t now_s) {
   (*payload)["type"] = "topup.request";
   // Validate the amount the same way any verifier will, before anything changes.
   Json probe = *payload;
-  probe.update(Json{{"v", 1}, {"id", "probe"}, {"issuer", se_id_}, {"seq", 0}, {"iat", now_s}});
+  probe.update(Json{{"v", 1}, {"id", "probe"}, {"issuer", se_id_}, {"seq", 0}, {"iat", now_s}, {"nonce", new_nonce()}});
   auto doc = Document::from_json(probe);
   if (!doc) return std::unexpected(doc.error());
   if (doc->amount()->minor() > headroom(doc->amount()->currency().code()))
@@ -535,7 +537,7 @@ Result<Bytes> Applet::payment_note(const Command& c, std::int64_t now_s) {
   (*payload)["type"] = "payment.note";
   (*payload)["payer"] = se_id_;
   Json probe = *payload;
-  probe.update(Json{{"v", 1}, {"id", "probe"}, {"issuer", se_id_}, {"seq", 0}, {"iat", now_s}});
+  probe.update(Json{{"v", 1}, {"id", "probe"}, {"issuer", se_id_}, {"seq", 0}, {"iat", now_s}, {"nonce", new_nonce()}});
   auto doc = Document::from_json(probe);
   if (!doc) return std::unexpected(doc.error());
   if (doc->str("payee") == se_id_) return fail(Errc::misaddressed, "cannot pay yourself", "payee");
@@ -651,7 +653,7 @@ Result<Bytes> Applet::deposit_note(const Command& c, std::int64_t now_s) {
   if (!payload) return std::unexpected(payload.error());
   (*payload)["type"] = "deposit.note";
   Json probe = *payload;
-  probe.update(Json{{"v", 1}, {"id", "probe"}, {"issuer", se_id_}, {"seq", 0}, {"iat", now_s}});
+  probe.update(Json{{"v", 1}, {"id", "probe"}, {"issuer", se_id_}, {"seq", 0}, {"iat", now_s}, {"nonce", new_nonce()}});
   auto doc = Document::from_json(probe);
   if (!doc) return std::unexpected(doc.error());
   if (balance(doc->amount()->currency().code()) < doc->amount()->minor())

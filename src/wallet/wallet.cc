@@ -284,7 +284,9 @@ Result<std::string> Wallet::claim_at_registry(const std::string& note_jws) {
 //      signer:seq as the payee's SE requires, so a note cannot borrow another
 //      note's record by naming its id. Revocation is not checked here: the
 //      terminal keeps no CRL, its SE does and checks it at receive;
-//   2. GET /v1/records/{id}: not_found means nobody has claimed the id yet;
+//   2. ask the registry for the record, presenting the note itself (records are
+//      not public, docs/registry-api.md): not_found means nobody has claimed
+//      the id yet, doc_id_reused that the id is held for another document;
 //   3. a record must verify (role registry under our root) and answer this id.
 Result<Json> Wallet::check(const std::string& note_jws) {
   if (config_.registry_url.empty())
@@ -312,9 +314,15 @@ Result<Json> Wallet::check(const std::string& note_jws) {
            {"for_me", doc.str("payee") == info->value("se_id", "")}};
   auto client = registry::RegistryClient::connect(config_.registry_url, *root_);
   if (!client) return std::unexpected(client.error());
-  auto record_jws = client->query(doc.id());
+  auto record_jws = client->query_with_document(doc.id(), note_jws);
   if (!record_jws && record_jws.error().code == Errc::not_found) {
     out["status"] = "unclaimed";
+    return out;
+  }
+  if (!record_jws && record_jws.error().code == Errc::doc_id_reused) {
+    // The payer signed two notes under one sequence number; this one will be refused.
+    out["status"] = "claimed";
+    out["same_document"] = false;
     return out;
   }
   if (!record_jws) return std::unexpected(record_jws.error());

@@ -35,7 +35,8 @@ struct TestSigner {
   Json payload(const std::string& type, Json fields) {
     ++seq;
     Json p{{"type", type},    {"v", 1},     {"id", se_id + ":" + std::to_string(seq)},
-           {"issuer", se_id}, {"seq", seq}, {"iat", static_cast<std::int64_t>(std::time(nullptr))}};
+           {"issuer", se_id}, {"seq", seq}, {"iat", static_cast<std::int64_t>(std::time(nullptr))},
+           {"nonce", new_nonce()}};
     for (auto& [k, v] : fields.items()) p[k] = v;
     return p;
   }

@@ -45,15 +45,21 @@ Json sample(FieldKind kind) {
       return Json::object();
     case FieldKind::id_list:
       return Json::array({"se-1", "se-2"});
+    case FieldKind::nonce:
+      return b64url_encode(Bytes(16, 0x5a));
   }
   return nullptr;
 }
 
 // The smallest valid payload of a registered type.
+// 16 bytes 00..0f, base64url: a valid `nonce`.
+constexpr const char* kNonce = "AAECAwQFBgcICQoLDA0ODw";
+
 Json minimal(const DocTypeSpec& spec) {
   Json j = {
       {"type", spec.type}, {"v", spec.version}, {"id", "doc-1"}, {"issuer", "se-1"}, {"iat", kNow}};
   if (spec.se_issued) j["seq"] = 1;
+  if (spec.se_issued) j["nonce"] = kNonce;
   for (const auto& f : spec.fields)
     if (f.required) j[std::string(f.name)] = sample(f.kind);
   return j;
@@ -66,6 +72,7 @@ Json payment_note() {
           {"issuer", "se-1"},
           {"seq", 42},
           {"iat", kNow},
+          {"nonce", kNonce},
           {"amount", 1250},
           {"currency", "CNY"},
           {"payer", "se-1"},
@@ -144,13 +151,13 @@ TEST(DocumentFromJson, AcceptsAPaymentNote) {
 TEST(DocumentFromJson, OptionalCommonFields) {
   Json j = payment_note();
   j["exp"] = kNow + 600;
-  j["nonce"] = "n-123";
+  j["nonce"] = "AAECAwQFBgcICQoLDA0ODw";
   j["process_no"] = "pn:9f8e7d";
   auto doc = Document::from_json(j);
   ASSERT_THAT(doc, IsOk());
   EXPECT_EQ(doc->exp(), kNow + 600);
   EXPECT_EQ(doc->process_no(), "pn:9f8e7d");
-  EXPECT_EQ(doc->str("nonce"), "n-123");
+  EXPECT_EQ(doc->str("nonce"), "AAECAwQFBgcICQoLDA0ODw");
 }
 
 TEST(DocumentFromJson, EveryRegisteredTypeAcceptsItsMinimalPayload) {
@@ -189,6 +196,28 @@ TEST(DocumentFromJson, SeqIsRequiredOnlyForSeIssuedTypes) {
   // A server-issued document may still carry one.
   Json receipt = with(minimal(*find_doc_type("topup.receipt")), "seq", 7);
   EXPECT_EQ(must(Document::from_json(receipt)).seq(), 7);
+}
+
+// The registry's record of an SE document carries the SHA-256 of its payload;
+// the nonce is what keeps amount, payee and time from being found by trying
+// them (issue 8: a record's payment was recovered in under a second).
+TEST(DocumentFromJson, NonceIsRequiredForSeIssuedTypesAndIsSixteenRandomBytes) {
+  for (const auto& spec : doc_types()) {
+    Json j = without(minimal(spec), "nonce");
+    if (spec.se_issued) {
+      EXPECT_THAT(Document::from_json(j), FailsWithField(Errc::missing_field, "nonce")) << spec.type;
+    } else {
+      EXPECT_THAT(Document::from_json(j), IsOk()) << spec.type;
+    }
+  }
+  for (const std::string& bad : {std::string("AAECAwQFBgcICQoLDA0OD"), std::string("AAECAwQFBgcICQoLDA0ODwA"),
+                                 std::string("AAECAwQFBgcICQoLDA0OD="), std::string("AAECAwQFBgcICQoLDA0OD+"),
+                                 std::string("0")})
+    EXPECT_THAT(Document::from_json(with(payment_note(), "nonce", bad)), FailsWithField(Errc::bad_field, "nonce"))
+        << bad;
+  std::string a = new_nonce(), b = new_nonce();
+  EXPECT_NE(a, b);
+  EXPECT_THAT(Document::from_json(with(payment_note(), "nonce", a)), IsOk());
 }
 
 TEST(DocumentFromJson, OptionalTypeFieldMayBeAbsentOrPresent) {

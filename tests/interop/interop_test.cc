@@ -256,6 +256,7 @@ class InteropTest : public ::testing::Test {
               {"issuer", payer},
               {"seq", seq},
               {"iat", static_cast<std::int64_t>(now_)},
+              {"nonce", new_nonce()},
               {"amount", 1250},
               {"currency", "CNY"},
               {"payer", payer},

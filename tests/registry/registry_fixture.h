@@ -52,6 +52,25 @@ struct Processor {
   std::string claim(const std::string& doc_id, const std::string& result = "ok") const {
     return claim(fields(doc_id, result));
   }
+  // A genuine document of this SE: a payment note with seq `seq` (and a fresh nonce).
+  std::string note(std::int64_t seq, std::int64_t amount = 1000, const std::string& payee = "se-payee") const {
+    return sign_doc(Json{{"type", "payment.note"}, {"v", 1}, {"id", id + ":" + std::to_string(seq)},
+                         {"issuer", id}, {"seq", seq}, {"iat", static_cast<std::int64_t>(std::time(nullptr))},
+                         {"nonce", new_nonce()}, {"amount", amount}, {"currency", "CNY"}, {"payer", id},
+                         {"payee", payee}});
+  }
+  // A record.query for `doc_id` by this processor, valid for `ttl_s` seconds.
+  std::string record_query(const std::string& doc_id, std::int64_t ttl_s = 60) const {
+    auto now = static_cast<std::int64_t>(std::time(nullptr));
+    return sign_doc(Json{{"type", "record.query"}, {"v", 1}, {"id", id + ":rq:" + new_nonce()},
+                         {"issuer", id}, {"iat", now}, {"exp", now + ttl_s}, {"doc_id", doc_id}});
+  }
+  std::string sign_doc(const Json& p) const {
+    KeySigner s(*key);
+    auto jws = sign_document(p, JwsSigner{&s, chain});
+    EXPECT_TRUE(jws) << jws.error().message();
+    return jws ? *jws : std::string();
+  }
   // Signs any payload bytes, valid document or not (to test the registry's own checks).
   std::string sign_raw(const Json& p) const {
     KeySigner s(*key);

@@ -79,7 +79,7 @@ TEST_F(RegistryServiceTest, ClaimQueryAndInfoOverHttps) {
   EXPECT_EQ(r.status, RecordStatus::claimed);
   EXPECT_TRUE(r.won_by("bank-a", f.result_digest));
   EXPECT_EQ(r.signer.serial_hex(), info->certificate.serial_hex());
-  auto q = client.query("se-x:1");
+  auto q = admin().query("se-x:1");
   ASSERT_TRUE(q) << q.error().message();
   EXPECT_EQ(*q, *rec);
 
@@ -96,8 +96,8 @@ TEST_F(RegistryServiceTest, ClaimQueryAndInfoOverHttps) {
   auto mismatch = client.claim_and_open(bank_b.claim("se-x:2"), bank_b.fields("se-x:3"), v);
   EXPECT_EQ(mismatch.error().code, Errc::receipt_mismatch);
 
-  EXPECT_EQ(client.query("unknown").error().code, Errc::not_found);
-  EXPECT_EQ(client.query("bad/id").error().code, Errc::bad_field);
+  EXPECT_EQ(admin().query("unknown").error().code, Errc::not_found);
+  EXPECT_EQ(admin().query("bad/id").error().code, Errc::bad_field);
 }
 
 TEST_F(RegistryServiceTest, BadInputGetsNamedProblemsAndStoresNothing) {
@@ -145,20 +145,30 @@ TEST_F(RegistryServiceTest, BadInputGetsNamedProblemsAndStoresNothing) {
   EXPECT_EQ(s7, 400);
   EXPECT_EQ(p7["code"], "missing_field");
 
-  // Records: unknown, malformed and oversize ids.
-  auto [g1, q1] = raw_get("/v1/records/unknown-id");
+  // Records: not public; unknown, malformed and oversize ids; fields that do not belong.
+  auto query = [&](const Json& body, const std::string& token) {
+    return raw_post("/v1/records/query", dump_json(body), token);
+  };
+  auto [g0, q0] = query(Json{{"doc_id", "held"}}, "");
+  EXPECT_EQ(g0, 401);
+  EXPECT_EQ(q0["code"], "unauthorized");
+  auto [g1, q1] = query(Json{{"doc_id", "unknown-id"}}, reg_token());
   EXPECT_EQ(g1, 404);
   EXPECT_EQ(q1["code"], "not_found");
-  for (const std::string& bad :
-       std::vector<std::string>{"/v1/records/", "/v1/records/a%20b", "/v1/records/a/b",
-                                "/v1/records/" + std::string(129, 'a')}) {
-    auto [g, q] = raw_get(bad);
+  for (const std::string& bad : std::vector<std::string>{"", "a b", "a/b", std::string(129, 'a')}) {
+    auto [g, q] = query(Json{{"doc_id", bad}}, reg_token());
     EXPECT_EQ(g, 400) << bad;
     EXPECT_EQ(q["code"], "bad_field") << bad;
   }
-  auto [g2, q2] = raw_get("/v1/records/held");
+  auto [g3, q3] = query(Json{{"doc_id", "held"}, {"as", "admin"}}, reg_token());
+  EXPECT_EQ(g3, 400);
+  EXPECT_EQ(q3["code"], "unknown_field");
+  auto [g4, q4] = query(Json{{"doc_id", "held"}, {"document", "not.a.jws"}}, "");
+  EXPECT_EQ(g4, 400) << q4.dump();
+  auto [g2, q2] = query(Json{{"doc_id", "held"}}, reg_token());
   EXPECT_EQ(g2, 200);
   EXPECT_EQ(open(q2["record"]).doc_id, "held");
+  EXPECT_EQ(raw_get("/v1/records/held").first, 404) << "the public record route is gone";
 
   // Alerts are for the admin.
   auto [a1, b1] = raw_get("/v1/alerts");
@@ -175,7 +185,7 @@ TEST_F(RegistryServiceTest, BadInputGetsNamedProblemsAndStoresNothing) {
   EXPECT_EQ(anonymous().refresh_crl().error().code, Errc::unauthorized);
 
   // Nothing of this was stored.
-  EXPECT_EQ(client.query("new-1").error().code, Errc::not_found);
+  EXPECT_EQ(admin().query("new-1").error().code, Errc::not_found);
   EXPECT_EQ(alert_count(), 0u);
 }
 
@@ -234,8 +244,8 @@ TEST_F(RegistryServiceTest, WithoutACrlClaimsAreUnavailableAndTheCachedOneServes
   auto [status, problem] = raw_post("/v1/claims", dump_json(Json{{"claim", jws}}));
   EXPECT_EQ(status, 503);
   EXPECT_EQ(problem["code"], "unavailable");
-  EXPECT_EQ(anonymous().query("c-2").error().code, Errc::not_found);
-  EXPECT_TRUE(anonymous().query("c-1")) << "queries need no CRL";
+  EXPECT_EQ(admin().query("c-2").error().code, Errc::not_found);
+  EXPECT_TRUE(admin().query("c-1")) << "queries need no CRL";
   // The CA comes back: the same claim goes through.
   ASSERT_NO_FATAL_FAILURE(start_ca());
   reg.stop();
@@ -270,7 +280,7 @@ TEST_F(RegistryServiceTest, RacingClientsOverHttpsWinEachDocumentOnce) {
       }
     });
   for (auto& th : threads) th.join();
-  auto client = anonymous();
+  auto client = admin();
   for (int round = 0; round < kRounds; ++round) {
     std::string doc = "net-race-" + std::to_string(round);
     auto stored = client.query(doc);
@@ -339,19 +349,52 @@ TEST_F(RegistryServiceTest, RacingProcessesWinEachDocumentOnce) {
   }
 }
 
+// Over HTTPS: who may read a record (docs/registry-api.md); the admin, the
+// holder of the document (also from the command line), a party's signed request.
+TEST_F(RegistryServiceTest, RecordsOverHttpsAreReadOnlyByTheirParties) {
+  Processor payer = this->se("se-payer", "paula");
+  Processor payee = this->se("se-payee", "pete");
+  std::string note = payer.note(4);
+  CertVerifier v(world.root());
+  auto opened = open_signed_document(note, v, Role::secure_element);
+  ASSERT_TRUE(opened) << opened.error().message();
+  ASSERT_TRUE(anonymous().claim(payee.claim(registry::claim_fields_for(*opened, "se-payee"))));
+  auto by_admin = admin().query("se-payer:4");
+  ASSERT_TRUE(by_admin) << by_admin.error().message();
+  EXPECT_EQ(anonymous().query("se-payer:4").error().code, Errc::unauthorized);
+  EXPECT_EQ(*anonymous().query_with_document("se-payer:4", note), *by_admin);
+  EXPECT_EQ(*anonymous().query_signed("se-payer:4", payer.record_query("se-payer:4")), *by_admin);
+  EXPECT_EQ(anonymous().query_signed("se-payer:4", bank_a.record_query("se-payer:4")).error().code,
+            Errc::forbidden);
+  std::string note_file = (world.tmp.path() / "note.jws").string();
+  std::ofstream(note_file) << note;
+  auto cli = run_zf({"registry", "query", "--url", reg_url, "--root", root_file, "--document", note_file,
+                     "se-payer:4"},
+                    world.tmp.path());
+  ASSERT_EQ(cli.exit_code, 0) << cli.output;
+  EXPECT_NE(cli.output.find("\"processor\":\"se-payee\""), std::string::npos) << cli.output;
+}
+
 TEST_F(RegistryServiceTest, CommandLineQueriesAndShowsTheRegistry) {
   const auto& dir = world.tmp.path();
   ASSERT_TRUE(
       anonymous().claim(bank_a.claim(bank_a.fields("se-q:3", "x", "se-q", 3, "deposit.note"))));
-  auto q = run_zf({"registry", "query", "--url", reg_url, "--root", root_file, "se-q:3"}, dir);
+  // Records are not public: without the admin token (or the document) the answer is refused.
+  auto anon = run_zf({"registry", "query", "--url", reg_url, "--root", root_file, "se-q:3"}, dir);
+  EXPECT_EQ(anon.exit_code, 2) << anon.output;
+  EXPECT_NE(anon.output.find("unauthorized"), std::string::npos) << anon.output;
+  auto q = run_zf(
+      {"registry", "query", "--url", reg_url, "--root", root_file, "--token-file", reg_token_file, "se-q:3"}, dir);
   ASSERT_EQ(q.exit_code, 0) << q.output;
   EXPECT_NE(q.output.find("\"status\":\"claimed\""), std::string::npos) << q.output;
   EXPECT_NE(q.output.find("\"processor\":\"bank-a\""), std::string::npos) << q.output;
   EXPECT_NE(q.output.find("\"doc_seq\":3"), std::string::npos) << q.output;
-  auto missing = run_zf({"registry", "query", "--url", reg_url, "--root", root_file, "nope"}, dir);
+  auto missing = run_zf(
+      {"registry", "query", "--url", reg_url, "--root", root_file, "--token-file", reg_token_file, "nope"}, dir);
   EXPECT_EQ(missing.exit_code, 1) << missing.output;
   EXPECT_NE(missing.output.find("not_found"), std::string::npos) << missing.output;
-  auto bad = run_zf({"registry", "query", "--url", reg_url, "--root", root_file, "a b"}, dir);
+  auto bad = run_zf(
+      {"registry", "query", "--url", reg_url, "--root", root_file, "--token-file", reg_token_file, "a b"}, dir);
   EXPECT_EQ(bad.exit_code, 2) << bad.output;
   auto info = run_zf({"registry", "info", "--url", reg_url, "--root", root_file}, dir);
   ASSERT_EQ(info.exit_code, 0) << info.output;

@@ -17,6 +17,15 @@ using registry::Registry;
 constexpr const char* kRegistry = "registry-1";
 
 class RegistryTest : public ::testing::Test {
+ public:
+  // The claim fields a processor makes for a genuine document it acts on.
+  registry::ClaimFields fields_for(const std::string& doc_jws, const std::string& processor) {
+    CertVerifier v(world.root());
+    auto d = open_signed_document(doc_jws, v, Role::secure_element);
+    EXPECT_TRUE(d) << d.error().message();
+    return registry::claim_fields_for(*d, processor);
+  }
+
  protected:
   void SetUp() override {
     auto a = ca::Authority::open(world.ca_dir);
@@ -328,7 +337,7 @@ TEST_F(RegistryTest, BadClaimsGetNamedErrorsAndNothingIsStored) {
   // An SE's document signed by a bank is not even a document.
   Json ack{{"type", "payment.ack"}, {"v", 1},          {"id", "ack-1"},
            {"issuer", "bank-a"},    {"seq", 1},        {"iat", std::time(nullptr)},
-           {"note_id", "n"},        {"payer", "se-x"}, {"payee", "se-y"}};
+           {"nonce", new_nonce()},  {"note_id", "n"},        {"payer", "se-x"}, {"payee", "se-y"}};
   expect_refused(bank_a.sign_raw(ack), Errc::cert_wrong_role, "an SE document signed by a bank");
 
   // A revoked processor.
@@ -447,6 +456,78 @@ TEST_F(RegistryTest, RacingProcessorsWinEachDocumentExactlyOnce) {
   EXPECT_EQ(stats().alerts, 0);
   // Not a proof of fairness, but a sign the race was real: more than one processor won.
   RecordProperty("distinct_winners", static_cast<int>(wins.size()));
+}
+
+}  // namespace
+}  // namespace zf::test
+
+namespace zf::test {
+namespace {
+
+// Issue 8 (4): records used to be public, ids sequential and digests guessable,
+// so anyone could learn who paid whom and how much. A record is read by the
+// admin, by whoever presents the document itself, or by a party to it with a
+// signed record.query; everyone else is forbidden, record or not.
+TEST_F(RegistryTest, RecordsAreReadOnlyByTheClaimantTheIssuerAndWhoeverHoldsTheDocument) {
+  Processor payee = enrolled_se(issue, in_process_codes(*authority), world, "se-payee", "dave");
+  Processor stranger = enrolled_se(issue, in_process_codes(*authority), world, "se-eve", "eve");
+  std::string note = se_pay.note(7);
+  claim_ok(payee.claim(fields_for(note, "se-payee")), RecordStatus::claimed);
+  std::string stored = *reg->query("se-pay:7");
+
+  EXPECT_EQ(*reg->read_record("se-pay:7", note, ""), stored) << "the holder of the note";
+  EXPECT_EQ(*reg->read_record("se-pay:7", "", payee.record_query("se-pay:7")), stored) << "the claimant";
+  EXPECT_EQ(*reg->read_record("se-pay:7", "", se_pay.record_query("se-pay:7")), stored) << "the issuer";
+
+  auto refused = [&](Errc code, const Result<std::string>& r, const char* what) {
+    ASSERT_FALSE(r) << what;
+    EXPECT_EQ(r.error().code, code) << what << ": " << r.error().message();
+  };
+  refused(Errc::forbidden, reg->read_record("se-pay:7", "", stranger.record_query("se-pay:7")), "a stranger");
+  refused(Errc::forbidden, reg->read_record("se-pay:8", "", stranger.record_query("se-pay:8")),
+          "a stranger learns nothing of an unclaimed id either");
+  refused(Errc::not_found, reg->read_record("se-pay:8", "", se_pay.record_query("se-pay:8")),
+          "the issuer learns its id is unclaimed");
+  refused(Errc::misaddressed, reg->read_record("se-pay:7", "", payee.record_query("se-pay:6")), "another id");
+  refused(Errc::bad_field, reg->read_record("se-pay:7", "", payee.record_query("se-pay:7", 3600)),
+          "a request valid for an hour");
+  refused(Errc::unknown_type, reg->read_record("se-pay:7", "", payee.claim("se-pay:7")), "a claim is no request");
+  refused(Errc::bad_request, reg->read_record("se-pay:7", "", ""), "nothing presented");
+  refused(Errc::bad_request, reg->read_record("se-pay:7", note, payee.record_query("se-pay:7")), "both");
+  // Another document under the same id: the presenter learns only that.
+  std::string clone = se_pay.note(7, 5000);
+  refused(Errc::doc_id_reused, reg->read_record("se-pay:7", clone, ""), "a second note under the seq");
+  refused(Errc::misaddressed, reg->read_record("se-pay:7", se_pay.note(9), ""), "a note with another id");
+  // A made-up note: the registry checks it is an SE's signed document.
+  std::string tampered = note;
+  std::size_t sig = tampered.size() - 10;
+  tampered[sig] = tampered[sig] == 'A' ? 'B' : 'A';
+  refused(Errc::bad_signature, reg->read_record("se-pay:7", tampered, ""), "a tampered note");
+  Processor fake = rogue("se-pay");
+  refused(Errc::cert_untrusted, reg->read_record("se-pay:7", "", fake.record_query("se-pay:7")), "a rogue key");
+}
+
+// The record carries the SHA-256 of the note's payload. Knowing everything a
+// record shows and guessing the rest (amount, payee, time) no longer finds it:
+// the payload holds 128 random bits.
+TEST_F(RegistryTest, ARecordsDigestCannotBeFoundFromWhatTheRecordShows) {
+  std::string note = se_pay.note(3, 4200, "se-bob");
+  claim_ok(se_pay.claim(fields_for(note, "se-pay")), RecordStatus::claimed);
+  auto rec = open_ok(*reg->query("se-pay:3"), world.root(), kRegistry);
+  auto jws = jws_parse(note);
+  ASSERT_TRUE(jws);
+  auto parsed = parse_json_strict(to_string(jws->payload));
+  ASSERT_TRUE(parsed);
+  Json payload = *parsed;
+  // The attacker's best guess: every field right, including the amount and payee.
+  Json guess = payload;
+  guess.erase("nonce");
+  EXPECT_NE(sha256(as_bytes(dump_json(guess))), rec.result_digest);
+  guess["nonce"] = new_nonce();
+  EXPECT_NE(sha256(as_bytes(dump_json(guess))), rec.result_digest);
+  // Only the real nonce gives it (the test can fail: this is what a brute force found before).
+  guess["nonce"] = payload.at("nonce");
+  EXPECT_EQ(sha256(as_bytes(dump_json(guess))), rec.result_digest);
 }
 
 }  // namespace

@@ -163,6 +163,7 @@ class AppletTest : public ::testing::Test {
                 {"issuer", payer},
                 {"seq", seq},
                 {"iat", w.now},
+                {"nonce", new_nonce()},
                 {"amount", amount},
                 {"currency", "CNY"},
                 {"payer", payer},
@@ -598,7 +599,7 @@ TEST_F(AppletTest, NoteWhosePayerIsNotItsSignerIsRefused) {
   // Other document types are not notes.
   Json ack{{"type", "payment.ack"}, {"v", 1},          {"id", "se-x:7"},
            {"issuer", "se-x"},      {"seq", 7},        {"iat", w.now},
-           {"note_id", "se-a:1"},   {"payer", "se-a"}, {"payee", "se-b"}};
+           {"nonce", new_nonce()},  {"note_id", "se-a:1"},   {"payer", "se-a"}, {"payee", "se-b"}};
   EXPECT_REFUSED(b, Errc::unknown_type, receive(b, sign_with(x.key, {x.cert}, ack)));
 }
 

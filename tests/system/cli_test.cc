@@ -158,7 +158,7 @@ TEST_F(CliTest, BadNotesAreRefusedByName) {
   auto cert = *issue_certificate(self_made, key, leaf_key.public_key(), leaf);
   KeySigner signer(leaf_key);
   Json forged{{"type", "payment.note"}, {"v", 1}, {"id", "se-mallory:1"}, {"issuer", "se-mallory"}, {"seq", 1},
-              {"iat", std::time(nullptr)}, {"amount", 100}, {"currency", "CNY"}, {"payer", "se-mallory"},
+              {"iat", std::time(nullptr)}, {"nonce", new_nonce()}, {"amount", 100}, {"currency", "CNY"}, {"payer", "se-mallory"},
               {"payee", se("bob").se_id}};
   expect_refused("bob", {"receive", write("forged.jws", *sign_document(forged, JwsSigner{&signer, {cert}}))},
                  "cert_untrusted");
