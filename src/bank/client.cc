@@ -3,8 +3,8 @@
 namespace zf::bank {
 
 Result<BankClient> BankClient::connect(const std::string& url, const Certificate& root,
-                                       std::string token) {
-  auto c = net::HttpsClient::connect(url, root);
+                                       const std::string& bank_id, std::string token) {
+  auto c = net::HttpsClient::connect(url, root, net::ServerId::bank(bank_id));
   if (!c) return std::unexpected(c.error());
   if (!token.empty()) c->set_bearer(std::move(token));
   return BankClient(std::move(*c));

@@ -18,9 +18,11 @@ struct BankInfo {
 
 class BankClient {
  public:
-  // Connects to `url`, trusting only `root`; `token` is the admin token (optional).
+  // Connects to `url`, trusting only `root` and only a TLS certificate naming
+  // bank `bank_id` (any bank if empty: admin tools given only a URL); `token` is
+  // the admin token (optional).
   static Result<BankClient> connect(const std::string& url, const Certificate& root,
-                                    std::string token = {});
+                                    const std::string& bank_id, std::string token);
 
   // POST /v1/topup: a signed topup.request (compact JWS) -> the signed topup.receipt.
   Result<std::string> topup(const std::string& request_jws);

@@ -127,8 +127,10 @@ int serve(const ServeOptions& opts) {
     // One connection per claim: handlers run on several threads and an
     // httplib client is not shared between them.
     Certificate root = (*bank)->root();
-    (*bank)->set_registry(config->registry_id, [registry_url, root](const std::string& claim) {
-      auto client = registry::RegistryClient::connect(registry_url, root);
+    std::string registry_id = config->registry_id;
+    (*bank)->set_registry(registry_id, [registry_url, root, registry_id](const std::string& claim) {
+      // Claims go only to the configured registry's TLS endpoint.
+      auto client = registry::RegistryClient::connect(registry_url, root, registry_id, {});
       if (!client) return Result<std::string>(std::unexpected(client.error()));
       return client->claim(claim);
     });

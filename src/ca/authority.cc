@@ -105,6 +105,8 @@ Status init_ca(const InitOptions& opts) {
   tp.roles = {Role::tls_server};
   tp.dns_names = {"localhost"};
   tp.ip_addrs = {"127.0.0.1"};
+  // The CA's id is its root's name: every client already holds the root.
+  tp.uris = {service_uri("ca", opts.name)};
   tp.not_before = now - 60;
   tp.not_after = now + 365 * 86400;
   tp.serial = new_serial();
@@ -276,11 +278,19 @@ Result<IssuedCert> Authority::issue(Caller caller, const CertRequest& req) {
   p.common_name = csr->info.common_name;
   p.user_id = csr->info.user_id;
   p.roles = {*role};
+  std::time_t t = now();
   if (*role == Role::tls_server) {
     p.dns_names = {"localhost"};
     p.ip_addrs = {"127.0.0.1"};
+    // The certificate also names the service it serves, so a client that means
+    // to reach bank-a refuses the registry's endpoint (docs/ca-api.md "TLS
+    // certificates"). The kind comes from what this CA certified the same id
+    // for, never from the request; an id with no such certificate gets a TLS
+    // certificate that names no service, which no client of ours accepts.
+    auto kinds = service_kinds_of(p.common_name, t);
+    if (!kinds) return std::unexpected(kinds.error());
+    for (const auto& kind : *kinds) p.uris.push_back(service_uri(kind, p.common_name));
   }
-  std::time_t t = now();
   p.not_before = t - 60;
   p.not_after = t + std::int64_t{req.validity_days ? req.validity_days : default_validity_days(*role)} * 86400;
 
@@ -316,6 +326,23 @@ Result<IssuedCert> Authority::issue(Caller caller, const CertRequest& req) {
     if (issued || issued.error().code != Errc::conflict || issued.error().field != "serial") return issued;
   }
   return fail(Errc::internal, "could not allocate a unique serial");
+}
+
+Result<std::vector<std::string>> Authority::service_kinds_of(const std::string& cn, std::time_t t) {
+  std::lock_guard lock(mu_);
+  auto st = db_->prepare(
+      "SELECT DISTINCT role FROM certificates WHERE subject_cn = ?1 AND role IN ('custody', 'registry')"
+      " AND revoked_at IS NULL AND not_after > ?2 ORDER BY role");
+  if (!st) return std::unexpected(st.error());
+  st->bind(1, cn).bind(2, std::int64_t{t});
+  std::vector<std::string> kinds;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    kinds.push_back(st->col_text(0) == "custody" ? "bank" : "registry");
+  }
+  return kinds;
 }
 
 Result<IssuedCert> Authority::store_issued(const Certificate& cert, Role role,

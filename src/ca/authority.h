@@ -88,6 +88,9 @@ class Authority {
                                   const std::function<Status()>& in_same_tx);
   Result<IssuedCert> row_to_issued(store::Stmt& st);
   std::time_t now() const { return clock_ ? clock_() : std::time(nullptr); }
+  // The service kinds ("bank", "registry") this CA certified `cn` for in an
+  // unrevoked certificate still valid at `t`: what its TLS certificate will name.
+  Result<std::vector<std::string>> service_kinds_of(const std::string& cn, std::time_t t);
 
   std::mutex mu_;  // one writer at a time over the single connection
   std::string dir_;

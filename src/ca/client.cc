@@ -3,7 +3,8 @@
 namespace zf::ca {
 
 Result<CaClient> CaClient::connect(const std::string& url, const Certificate& root, std::string token) {
-  auto c = net::HttpsClient::connect(url, root);
+  // The CA serves with a TLS certificate naming its root: every client holds it.
+  auto c = net::HttpsClient::connect(url, root, net::ServerId::ca(root.subject_cn()));
   if (!c) return std::unexpected(c.error());
   if (!token.empty()) c->set_bearer(std::move(token));
   return CaClient(std::move(*c));

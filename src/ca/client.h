@@ -12,7 +12,7 @@ namespace zf::ca {
 
 class CaClient {
  public:
-  // Connects to `url`, trusting only `root`.
+  // Connects to `url`, trusting only `root` and only the CA that root names.
   static Result<CaClient> connect(const std::string& url, const Certificate& root, std::string token = {});
 
   Result<std::string> enrollment_code(const std::string& user_id, std::int64_t ttl_s = 86400);

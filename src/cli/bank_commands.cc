@@ -18,11 +18,14 @@ namespace {
 // Where a command finds the bank and how it authenticates.
 struct BankRemote {
   std::string url;
+  std::string id;
   std::string root_file;
   std::string token_file;
 
   void add_to(CLI::App* cmd) {
     cmd->add_option("--url", url, "bank base URL, e.g. https://127.0.0.1:8444")->required();
+    cmd->add_option("--id", id,
+                    "the bank id its TLS certificate must name (without it, any bank of this CA)");
     cmd->add_option("--root", root_file, "the CA root certificate (PEM) to trust")
         ->required()
         ->check(CLI::ExistingFile);
@@ -37,7 +40,7 @@ struct BankRemote {
       token = strip(read_all(token_file));
     else if (const char* env = std::getenv("ZF_TOKEN"))
       token = env;
-    return bank::BankClient::connect(url, *root, token);
+    return bank::BankClient::connect(url, *root, id, token);
   }
 };
 

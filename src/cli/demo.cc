@@ -114,7 +114,7 @@ int run_demo(const std::string& keep_dir) {
   auto account_balance = [&](Party& x) -> std::int64_t {
     auto q = x.wallet->se().sign_query(Json{{"account", x.se.account}, {"bank", net->bank_id}});
     if (!q) return -1;
-    auto bank = bank::BankClient::connect(net->bank_url, *root);
+    auto bank = bank::BankClient::connect(net->bank_url, *root, net->bank_id, {});
     auto st = bank->query((*q)["query"]);
     return st ? st->account.balance_minor : -1;
   };
@@ -273,7 +273,7 @@ int run_demo(const std::string& keep_dir) {
   }
 
   n.step("The registry's alert names Alice's SE; the CA revokes it and everyone takes the new CRL");
-  auto registry_admin = registry::RegistryClient::connect(net->registry_url, *root,
+  auto registry_admin = registry::RegistryClient::connect(net->registry_url, *root, net->registry_id,
                                                           slurp(fs::path(net->registry_dir) / "admin.token"));
   Result<std::vector<registry::Alert>> alerts = std::unexpected(Error{Errc::unavailable, "", "no registry"});
   if (registry_admin) alerts = registry_admin->alerts();
@@ -295,7 +295,7 @@ int run_demo(const std::string& keep_dir) {
            "the CA revoked " + alice.se.se_id + " (serial " + alice_cert->serial_hex() + ")");
   n.expect(registry_admin && registry_admin->refresh_crl().has_value(), "the registry fetched the new CRL");
   auto bank_admin =
-      bank::BankClient::connect(net->bank_url, *root, slurp(fs::path(net->bank_dir) / "admin.token"));
+      bank::BankClient::connect(net->bank_url, *root, net->bank_id, slurp(fs::path(net->bank_dir) / "admin.token"));
   n.expect(bank_admin && bank_admin->refresh_crl().has_value(), "bank-a fetched the new CRL");
   n.expect(bob.wallet->refresh_crl().has_value() && carol.wallet->refresh_crl().has_value(),
            "Bob's and Carol's SEs accepted the newer CRL (signed by the root)");

@@ -104,7 +104,7 @@ Json Network::to_json() const {
     ses_json.push_back(Json{{"user", s.user}, {"se_id", s.se_id}, {"dir", s.dir}, {"wallet", s.wallet},
                             {"account", s.account}, {"port", s.port}});
   return Json{{"ca", {{"url", ca_url}, {"dir", ca_dir}, {"root", root_file}}},
-              {"registry", {{"url", registry_url}, {"dir", registry_dir}}},
+              {"registry", {{"id", registry_id}, {"url", registry_url}, {"dir", registry_dir}}},
               {"bank", {{"id", bank_id}, {"url", bank_url}, {"dir", bank_dir}}},
               {"ses", ses_json}};
 }
@@ -118,6 +118,7 @@ Result<Network> Network::load(const std::string& dir) {
     n.ca_url = j->at("ca").at("url");
     n.ca_dir = j->at("ca").at("dir");
     n.root_file = j->at("ca").at("root");
+    n.registry_id = j->at("registry").value("id", "registry");
     n.registry_url = j->at("registry").at("url");
     n.registry_dir = j->at("registry").at("dir");
     n.bank_id = j->at("bank").at("id");
@@ -167,7 +168,7 @@ Result<Network> network_up(const NetworkOptions& opts, const Say& say) {
 
   // The registry: every payee terminal claims a note there before its SE takes it.
   net.registry_dir = (d / "registry").string();
-  registry::InitOptions reg_init{net.registry_dir, "registry", net.ca_url, root->pem()};
+  registry::InitOptions reg_init{net.registry_dir, net.registry_id, net.ca_url, root->pem()};
   auto reg_issue = [&](const std::string& role, const std::string& csr) {
     return ca_admin_client->request_certificate(role, csr);
   };
@@ -180,7 +181,8 @@ Result<Network> network_up(const NetworkOptions& opts, const Say& say) {
   net.bank_id = opts.bank_id;
   net.bank_dir = (d / "banks" / opts.bank_id).string();
   // The bank claims every top-up request and deposit note at the registry before it moves money.
-  bank::InitOptions bank_init{net.bank_dir, opts.bank_id, net.ca_url, root->pem(), net.registry_url, "registry"};
+  bank::InitOptions bank_init{net.bank_dir, opts.bank_id, net.ca_url, root->pem(), net.registry_url,
+                              net.registry_id};
   auto issue = [&](const std::string& role, const std::string& csr) {
     return ca_admin_client->request_certificate(role, csr);
   };
@@ -195,7 +197,8 @@ Result<Network> network_up(const NetworkOptions& opts, const Say& say) {
   if (auto s = check(ra_token, "registration authority"); !s) return std::unexpected(s.error());
   auto ra = ca::CaClient::connect(net.ca_url, *root, *ra_token);
   auto anon_ca = ca::CaClient::connect(net.ca_url, *root);
-  auto bank_admin = bank::BankClient::connect(net.bank_url, *root, first_line(slurp(fs::path(net.bank_dir) / "admin.token")));
+  auto bank_admin = bank::BankClient::connect(net.bank_url, *root, net.bank_id,
+                                             first_line(slurp(fs::path(net.bank_dir) / "admin.token")));
   if (!ra || !anon_ca || !bank_admin) return fail(Errc::unavailable, "cannot reach CA or bank");
 
   for (const auto& user : opts.users) {
@@ -216,6 +219,7 @@ Result<Network> network_up(const NetworkOptions& opts, const Say& say) {
     wc.root_pem = root->pem();
     wc.banks[opts.bank_id] = wallet::BankEndpoint{net.bank_url};
     wc.registry_url = net.registry_url;
+    wc.registry_id = net.registry_id;
     if (auto s = check(wallet::Wallet::init(se.wallet, wc), "wallet " + user); !s) return std::unexpected(s.error());
 
     // Personalization through the terminal (DESIGN.md §6.1).
@@ -341,7 +345,8 @@ Result<Json> network_audit(const std::string& dir) {
   if (!net) return std::unexpected(net.error());
   auto root = Certificate::from_pem(slurp(net->root_file));
   if (!root) return std::unexpected(root.error());
-  auto bank = bank::BankClient::connect(net->bank_url, *root, first_line(slurp(fs::path(net->bank_dir) / "admin.token")));
+  auto bank = bank::BankClient::connect(net->bank_url, *root, net->bank_id,
+                                       first_line(slurp(fs::path(net->bank_dir) / "admin.token")));
   if (!bank) return std::unexpected(bank.error());
   auto report = bank->audit();
   if (!report) return std::unexpected(report.error());

@@ -47,7 +47,7 @@ struct Network {
   std::string dir;
   std::string ca_url, ca_dir, root_file;
   std::string bank_id, bank_url, bank_dir;
-  std::string registry_url, registry_dir;
+  std::string registry_id = "registry", registry_url, registry_dir;
   std::vector<NetworkSe> ses;
   std::vector<NetworkService> services;
   std::map<std::string, net::Child> children;  // when not detached

@@ -20,6 +20,7 @@ namespace {
 // Where a command finds the registry and how it authenticates.
 struct RegistryRemote {
   std::string url;
+  std::string id;
   std::string root_file;
   std::string token_file;
   bool wants_token = false;
@@ -27,6 +28,8 @@ struct RegistryRemote {
   void add_to(CLI::App* cmd, bool admin) {
     wants_token = admin;
     cmd->add_option("--url", url, "registry base URL, e.g. https://127.0.0.1:8445")->required();
+    cmd->add_option("--id", id,
+                    "the registry id its TLS certificate must name (without it, any registry of this CA)");
     cmd->add_option("--root", root_file, "the CA root certificate (PEM) to trust")
         ->required()
         ->check(CLI::ExistingFile);
@@ -45,7 +48,7 @@ struct RegistryRemote {
       else if (const char* env = std::getenv("ZF_TOKEN"))
         token = env;
     }
-    return registry::RegistryClient::connect(url, *r, token);
+    return registry::RegistryClient::connect(url, *r, id, token);
   }
 };
 

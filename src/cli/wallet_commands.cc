@@ -88,6 +88,8 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--root", *root, "CA root certificate (PEM)")->required()->check(CLI::ExistingFile);
     cmd->add_option("--bank", *banks, "ID=URL of a bank (repeatable)");
     cmd->add_option("--registry", cfg->registry_url, "registry URL: claim every note there before receiving it");
+    cmd->add_option("--registry-id", cfg->registry_id,
+                    "the registry id its TLS certificate must name (without it, any registry of this CA)");
     cmd->callback([=, &exit_code] {
       std::ifstream in(*root);
       std::stringstream ss;

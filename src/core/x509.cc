@@ -7,6 +7,7 @@
 #include <openssl/x509v3.h>
 
 #include <array>
+#include <cctype>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -127,10 +128,15 @@ Result<Certificate> build(X509* issuer_or_null, const PrivateKey& issuer_key,
     }
     s = add_ext(raw, &ctx, NID_ext_key_usage, eku);
   }
-  if (s && (!p.dns_names.empty() || !p.ip_addrs.empty())) {
+  if (s && (!p.dns_names.empty() || !p.ip_addrs.empty() || !p.uris.empty())) {
     std::string san;
     for (const auto& d : p.dns_names) san += (san.empty() ? "" : ",") + std::string("DNS:") + d;
     for (const auto& ip : p.ip_addrs) san += (san.empty() ? "" : ",") + std::string("IP:") + ip;
+    for (const auto& u : p.uris) {
+      // The config syntax splits on commas; service_uri() never produces one.
+      if (u.find(',') != std::string::npos) return fail(Errc::bad_field, "SAN URI with a comma", "uris");
+      san += (san.empty() ? "" : ",") + std::string("URI:") + u;
+    }
     s = add_ext(raw, &ctx, NID_subject_alt_name, san);
   }
   if (!s) return std::unexpected(s.error());
@@ -179,6 +185,21 @@ std::string_view role_oid(Role role) {
   for (const auto& r : kRoles)
     if (r.role == role) return r.oid;
   return {};
+}
+
+std::string service_uri(std::string_view kind, std::string_view id) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out = "urn:zhuanfu:" + std::string(kind) + ":";
+  for (unsigned char c : id) {
+    if (std::isalnum(c) || c == '.' || c == '_' || c == '~' || c == '-') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    }
+  }
+  return out;
 }
 
 // ---- Certificate
@@ -323,6 +344,22 @@ bool Certificate::has_role(Role role) const {
 bool Certificate::is_ca() const { return X509_check_ca(cert_.get()) != 0; }
 std::time_t Certificate::not_before() const { return asn1_to_time(X509_get0_notBefore(cert_.get())); }
 std::time_t Certificate::not_after() const { return asn1_to_time(X509_get0_notAfter(cert_.get())); }
+
+std::vector<std::string> Certificate::san_uris() const {
+  std::vector<std::string> out;
+  auto* names = static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert_.get(), NID_subject_alt_name, nullptr, nullptr));
+  if (!names) return out;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
+    if (g->type != GEN_URI) continue;
+    const ASN1_IA5STRING* u = g->d.uniformResourceIdentifier;
+    out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(u)),
+                     static_cast<std::size_t>(ASN1_STRING_length(u)));
+  }
+  GENERAL_NAMES_free(names);
+  return out;
+}
 
 std::string Certificate::subject_key_id() const {
   const ASN1_OCTET_STRING* ski = X509_get0_subject_key_id(cert_.get());

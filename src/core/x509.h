@@ -52,6 +52,9 @@ class Certificate {
   bool is_ca() const;
   std::time_t not_before() const;
   std::time_t not_after() const;
+  // The URIs in the subject alternative name, in order (e.g. the service name
+  // service_uri() gives a TLS certificate); empty if there are none.
+  std::vector<std::string> san_uris() const;
   // Subject key identifier as hex (empty if the extension is absent).
   std::string subject_key_id() const;
   PublicKey public_key() const;
@@ -86,6 +89,7 @@ struct IssueParams {
   std::vector<Role> roles;             // EKU OIDs
   std::vector<std::string> dns_names;  // SAN, for tls-server
   std::vector<std::string> ip_addrs;   // SAN, for tls-server
+  std::vector<std::string> uris;       // SAN, for tls-server: the service name (service_uri)
   bool is_ca = false;
   std::time_t not_before = 0;
   std::time_t not_after = 0;
@@ -97,6 +101,14 @@ Result<Certificate> issue_certificate(const Certificate& issuer, const PrivateKe
                                       const PublicKey& subject, const IssueParams& params);
 // Creates a self-signed CA certificate.
 Result<Certificate> make_self_signed_ca(const PrivateKey& key, const IssueParams& params);
+// The name a service's TLS certificate carries as a URI in its subject
+// alternative name, and what a client expecting that service looks for:
+// "urn:zhuanfu:<kind>:<id>", kind one of kServiceKinds ("bank", "registry",
+// "ca"), the id percent-encoded outside [A-Za-z0-9._~-]. A URI never matches a
+// host name check (those read DNS and IP names only), and a host name never
+// names a service: the two checks stay apart.
+std::string service_uri(std::string_view kind, std::string_view id);
+inline constexpr std::string_view kServiceKinds[] = {"bank", "registry", "ca"};
 // A fresh random 128-bit positive serial.
 Bytes new_serial();
 

@@ -46,11 +46,29 @@ class HttpsServer {
 // Writes "port\n" to `path` atomically so a parent can wait for it.
 Status write_port_file(const std::string& path, int port);
 
-// A JSON-over-HTTPS client that verifies the server against the project root.
+// Whom a client means to reach: the service its TLS certificate must name
+// (core/x509.h service_uri). An empty id accepts any service of that kind, for
+// admin tools that were given only a URL; everything that knows the id passes it.
+struct ServerId {
+  std::string kind;  // "bank", "registry", "ca"
+  std::string id;
+  static ServerId bank(std::string id) { return {"bank", std::move(id)}; }
+  static ServerId registry(std::string id) { return {"registry", std::move(id)}; }
+  static ServerId ca(std::string id) { return {"ca", std::move(id)}; }
+  // "bank bank-a", or "any bank" for an empty id (for messages).
+  std::string describe() const;
+};
+
+// A JSON-over-HTTPS client that trusts exactly one root (no system CAs, no
+// default verify paths) and accepts only a server whose certificate chains to
+// it, carries the tls-server role, matches the URL's host and names `server`.
+// Any other server is refused in the handshake, before a request byte is sent:
+// cert_untrusted, field "tls", with a detail naming what was expected and found.
 class HttpsClient {
  public:
   // base_url like "https://127.0.0.1:8443".
-  static Result<HttpsClient> connect(const std::string& base_url, const Certificate& root);
+  static Result<HttpsClient> connect(const std::string& base_url, const Certificate& root,
+                                     ServerId server);
   void set_bearer(std::string token) { bearer_ = std::move(token); }
 
   // GET/POST returning the JSON body; problem+json answers become their Error.
@@ -60,8 +78,11 @@ class HttpsClient {
   Result<std::string> get_text(const std::string& path);
 
  private:
+  struct Connection;
   HttpsClient() = default;
-  std::shared_ptr<httplib::Client> client_;
+  // Turns a failed request into an Error, naming a refused server certificate.
+  Error request_failed(const httplib::Result& res) const;
+  std::shared_ptr<Connection> conn_;
   std::string bearer_;
 };
 

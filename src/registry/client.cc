@@ -6,8 +6,8 @@
 namespace zf::registry {
 
 Result<RegistryClient> RegistryClient::connect(const std::string& url, const Certificate& root,
-                                               std::string token) {
-  auto c = net::HttpsClient::connect(url, root);
+                                               const std::string& registry_id, std::string token) {
+  auto c = net::HttpsClient::connect(url, root, net::ServerId::registry(registry_id));
   if (!c) return std::unexpected(c.error());
   if (!token.empty()) c->set_bearer(std::move(token));
   return RegistryClient(std::move(*c));

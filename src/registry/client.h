@@ -21,9 +21,11 @@ struct RegistryInfo {
 
 class RegistryClient {
  public:
-  // Connects to `url`, trusting only `root`; `token` is the admin token (optional).
+  // Connects to `url`, trusting only `root` and only a TLS certificate naming
+  // registry `registry_id` (any registry if empty: admin tools given only a
+  // URL); `token` is the admin token (optional).
   static Result<RegistryClient> connect(const std::string& url, const Certificate& root,
-                                        std::string token = {});
+                                        const std::string& registry_id, std::string token);
 
   // POST /v1/claims: a signed claim (compact JWS) -> the signed record (compact
   // JWS). Its status (claimed / already_processed / seq_reused) is in the record.

@@ -22,9 +22,12 @@ Result<std::string> slurp(const fs::path& p) {
   return ss.str();
 }
 
-// Errors after which the same document may succeed later.
-bool retryable(Errc code) {
-  return code == Errc::unavailable || code == Errc::internal || code == Errc::io_error;
+// Errors after which the same document may succeed later. A server our TLS
+// check refused (field "tls") never saw the document: it stays pending for
+// `retry` once the configuration points at the right bank.
+bool retryable(const Error& e) {
+  return e.code == Errc::unavailable || e.code == Errc::internal || e.code == Errc::io_error ||
+         (e.code == Errc::cert_untrusted && e.field == "tls");
 }
 
 Json entry_json(const OutboxEntry& e) {
@@ -60,7 +63,7 @@ Status Wallet::init(const std::string& dir, const WalletConfig& c) {
   Json banks = Json::object();
   for (const auto& [id, b] : c.banks) banks[id] = Json{{"url", b.url}};
   Json j{{"se_port", c.se_port}, {"ca_url", c.ca_url}, {"root", c.root_pem}, {"banks", banks},
-         {"registry", c.registry_url}};
+         {"registry", c.registry_url}, {"registry_id", c.registry_id}};
   return store::write_file_atomic((fs::path(dir) / "wallet.json").string(), as_bytes(j.dump(2)), 0600);
 }
 
@@ -77,6 +80,7 @@ Result<std::unique_ptr<Wallet>> Wallet::open(const std::string& dir) {
     w->config_.root_pem = j->at("root");
     for (const auto& [id, b] : j->at("banks").items()) w->config_.banks[id] = BankEndpoint{b.at("url")};
     w->config_.registry_url = j->value("registry", "");
+    w->config_.registry_id = j->value("registry_id", "");
   } catch (const Json::exception& e) {
     return fail(Errc::bad_field, std::string("wallet.json: ") + e.what());
   }
@@ -110,7 +114,7 @@ Result<Json> Wallet::balance() {
 
 Status Wallet::refresh_crl() {
   if (auto s = ensure_se(); !s) return s;
-  auto c = net::HttpsClient::connect(config_.ca_url, *root_);
+  auto c = net::HttpsClient::connect(config_.ca_url, *root_, net::ServerId::ca(root_->subject_cn()));
   if (!c) return std::unexpected(c.error());
   auto r = c->get_json("/v1/crl");
   if (!r) return std::unexpected(r.error());
@@ -173,7 +177,9 @@ Result<Json> Wallet::settle(OutboxEntry& e) {
   auto endpoint = config_.banks.find(e.bank);
   if (endpoint == config_.banks.end()) return fail(Errc::not_found, "no bank '" + e.bank + "' in wallet.json", "bank");
   if (e.receipt.empty()) {
-    auto c = net::HttpsClient::connect(endpoint->second.url, *root_);
+    // Only bank e.bank's endpoint gets the document: another service of ours
+    // at that URL is refused in the handshake, before anything is sent.
+    auto c = net::HttpsClient::connect(endpoint->second.url, *root_, net::ServerId::bank(e.bank));
     if (!c) return std::unexpected(c.error());
     bool topup = e.kind == "topup";
     auto r = c->post_json(topup ? "/v1/topup" : "/v1/deposit", Json{{topup ? "request" : "note", e.doc}});
@@ -181,7 +187,7 @@ Result<Json> Wallet::settle(OutboxEntry& e) {
       // A bank refusing because the registry says the document is someone else's
       // (replayed, seq_reused) sends the registry's record: keep it as proof.
       if (!r.error().evidence.empty()) keep_record(e.doc_id, r.error().evidence);
-      if (!retryable(r.error().code)) {
+      if (!retryable(r.error())) {
         e.state = "refused";
         e.error = r.error().message();
         (void)save_entry(e);
@@ -258,7 +264,7 @@ Result<std::string> Wallet::claim_at_registry(const std::string& note_jws) {
   if (!note) return std::unexpected(note.error());
   auto doc = Document::parse(to_string(note->payload));
   if (!doc) return std::unexpected(doc.error());
-  auto client = registry::RegistryClient::connect(config_.registry_url, *root_);
+  auto client = registry::RegistryClient::connect(config_.registry_url, *root_, config_.registry_id, {});
   if (!client) return std::unexpected(client.error());
   auto record_jws = client->claim((*claim)["claim"].get<std::string>());
   if (!record_jws) return std::unexpected(record_jws.error());
@@ -312,7 +318,7 @@ Result<Json> Wallet::check(const std::string& note_jws) {
            {"amount_minor", doc.amount()->minor()},
            {"currency", std::string(doc.amount()->currency().code())},
            {"for_me", doc.str("payee") == info->value("se_id", "")}};
-  auto client = registry::RegistryClient::connect(config_.registry_url, *root_);
+  auto client = registry::RegistryClient::connect(config_.registry_url, *root_, config_.registry_id, {});
   if (!client) return std::unexpected(client.error());
   auto record_jws = client->query_with_document(doc.id(), note_jws);
   if (!record_jws && record_jws.error().code == Errc::not_found) {

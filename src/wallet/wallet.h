@@ -25,6 +25,7 @@ struct WalletConfig {
   std::string root_pem;  // the CA root this wallet trusts
   std::map<std::string, BankEndpoint> banks;
   std::string registry_url;  // optional: claim every note at the registry before receiving it
+  std::string registry_id;   // the registry its TLS certificate must name (empty: any registry)
 };
 
 // One signed document on its way to a bank, or a note on its way to a payee.

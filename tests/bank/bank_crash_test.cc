@@ -27,7 +27,7 @@ struct Op {
 // Any answer other than a receipt or "unavailable" is a test failure.
 void send_ops(const std::string& url, const Certificate& root, std::vector<Op*> ops,
               const std::atomic<bool>& stop, std::atomic<int>& answered) {
-  auto client = bank::BankClient::connect(url, root);
+  auto client = bank::BankClient::connect(url, root, BankProcesses::kBankId, {});
   ASSERT_TRUE(client);
   for (Op* op : ops) {
     if (stop.load()) return;

@@ -37,9 +37,9 @@ class BankProcesses : public ServiceProcesses {
 
   std::string bank_token() const { return read_token(bank_token_file); }
   bank::BankClient admin() const {
-    return *bank::BankClient::connect(bank_url, world.root(), bank_token());
+    return *bank::BankClient::connect(bank_url, world.root(), kBankId, bank_token());
   }
-  bank::BankClient anonymous() const { return *bank::BankClient::connect(bank_url, world.root()); }
+  bank::BankClient anonymous() const { return *bank::BankClient::connect(bank_url, world.root(), kBankId, {}); }
 
   // Enrolls an SE over HTTPS (admin gets the code, the device asks anonymously).
   TestSigner enroll(const std::string& se_id, const std::string& user_id) {

@@ -54,7 +54,7 @@ class CaServiceTest : public ::testing::Test {
   }
 
   std::size_t issued_count() {
-    auto c = net::HttpsClient::connect(url, world.root());
+    auto c = net::HttpsClient::connect(url, world.root(), net::ServerId::ca(world.root().subject_cn()));
     c->set_bearer(world.admin_token());
     auto j = c->get_json("/v1/certificates");
     EXPECT_TRUE(j) << j.error().message();
@@ -68,7 +68,7 @@ class CaServiceTest : public ::testing::Test {
 };
 
 TEST_F(CaServiceTest, ServesRootOverTlsIssuedByItself) {
-  auto c = net::HttpsClient::connect(url, world.root());
+  auto c = net::HttpsClient::connect(url, world.root(), net::ServerId::ca(world.root().subject_cn()));
   auto j = c->get_json("/v1/root");
   ASSERT_TRUE(j) << j.error().message();
   EXPECT_EQ((*j)["certificate"], world.root().pem());
@@ -82,10 +82,11 @@ TEST_F(CaServiceTest, ClientTrustingAnotherRootRefusesTheServer) {
   p.not_after = p.not_before + 86400;
   p.serial = new_serial();
   auto other = make_self_signed_ca(k, p);
-  auto c = net::HttpsClient::connect(url, *other);
+  auto c = net::HttpsClient::connect(url, *other, net::ServerId::ca("Other Root"));
   auto j = c->get_json("/v1/root");
   ASSERT_FALSE(j);
-  EXPECT_EQ(j.error().code, Errc::unavailable);
+  EXPECT_EQ(j.error().code, Errc::cert_untrusted) << j.error().message();
+  EXPECT_EQ(j.error().field, "tls");
 }
 
 TEST_F(CaServiceTest, EnrollsAnSeEndToEndOverHttps) {

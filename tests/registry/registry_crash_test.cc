@@ -26,7 +26,7 @@ struct Answer {
 // than a record or "unavailable" is a test failure.
 void send_claims(const std::string& url, const Certificate& root, std::vector<Answer*> work,
                  std::atomic<int>& answered) {
-  auto client = registry::RegistryClient::connect(url, root);
+  auto client = registry::RegistryClient::connect(url, root, RegistryProcesses::kRegistryId, {});
   ASSERT_TRUE(client);
   for (Answer* a : work) {
     auto r = client->claim(a->claim);

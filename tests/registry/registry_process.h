@@ -38,10 +38,10 @@ class RegistryProcesses : public ServiceProcesses {
 
   std::string reg_token() const { return read_token(reg_token_file); }
   registry::RegistryClient admin() const {
-    return *registry::RegistryClient::connect(reg_url, world.root(), reg_token());
+    return *registry::RegistryClient::connect(reg_url, world.root(), kRegistryId, reg_token());
   }
   registry::RegistryClient anonymous() const {
-    return *registry::RegistryClient::connect(reg_url, world.root());
+    return *registry::RegistryClient::connect(reg_url, world.root(), kRegistryId, {});
   }
 
   // Certificates over HTTPS from the CA process.

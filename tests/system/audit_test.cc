@@ -67,7 +67,7 @@ TEST_F(NotesAuditTest, NotesInFlightAreItemizedUntilTheyAreReceived) {
     auto claim = carol->se().claim_note(*to_carol);
     ASSERT_TRUE(claim) << claim.error().message();
     auto root = *Certificate::from_pem(carol->config().root_pem);
-    auto reg = registry::RegistryClient::connect(net_->registry_url, root);
+    auto reg = registry::RegistryClient::connect(net_->registry_url, root, net_->registry_id, {});
     ASSERT_TRUE(reg);
     auto record = reg->claim((*claim)["claim"].get<std::string>());
     ASSERT_TRUE(record) << record.error().message();

@@ -69,7 +69,7 @@ TEST_F(ExactlyOnceTest, CrashAfterCommitThenRetryCreditsOnce) {
   ASSERT_EQ(entries.size(), 1u);
   EXPECT_EQ(entries[0].state, "done");
   auto root = *Certificate::from_pem(alice->config().root_pem);
-  auto bank = bank::BankClient::connect(net_->bank_url, root);
+  auto bank = bank::BankClient::connect(net_->bank_url, root, net_->bank_id, {});
   auto again = bank->topup(entries[0].doc);
   ASSERT_TRUE(again) << again.error().message();
   EXPECT_EQ(*again, entries[0].receipt);

@@ -504,7 +504,7 @@ class ModelTest : public NetworkTest, public ::testing::WithParamInterface<int> 
         if (!root) return std::unexpected(root.error());
         Result<std::string> first = fail(Errc::internal), second = fail(Errc::internal);
         auto submit = [&](Result<std::string>& out) {
-          auto bank = bank::BankClient::connect(net_->bank_url, *root);
+          auto bank = bank::BankClient::connect(net_->bank_url, *root, net_->bank_id, {});
           out = bank ? bank->topup(race_.doc) : Result<std::string>(std::unexpected(bank.error()));
         };
         std::thread a([&] { submit(first); }), b([&] { submit(second); });
@@ -535,7 +535,7 @@ class ModelTest : public NetworkTest, public ::testing::WithParamInterface<int> 
       case Kind::resend: {
         auto root = Certificate::from_pem(slurp(net_->root_file));
         if (!root) return std::unexpected(root.error());
-        auto bank = bank::BankClient::connect(net_->bank_url, *root);
+        auto bank = bank::BankClient::connect(net_->bank_url, *root, net_->bank_id, {});
         if (!bank) return std::unexpected(bank.error());
         const BankDoc& d = model_.docs.at(op.doc_id);
         auto r = d.kind == "topup" ? bank->topup(d.doc) : bank->deposit(d.doc);

@@ -100,7 +100,8 @@ TEST_F(RegistryPathTest, RestoredPayerStateCannotSpendTheSameSequenceTwice) {
   // The registry raised an alert naming Alice's SE and the seq it spent twice.
   auto root = *Certificate::from_pem(carol->config().root_pem);
   auto registry_admin =
-      registry::RegistryClient::connect(net_->registry_url, root, token(net_->registry_dir));
+      registry::RegistryClient::connect(net_->registry_url, root, net_->registry_id,
+                                        token(net_->registry_dir));
   ASSERT_TRUE(registry_admin);
   auto alerts = registry_admin->alerts();
   ASSERT_TRUE(alerts) << alerts.error().message();
@@ -122,7 +123,7 @@ TEST_F(RegistryPathTest, RestoredPayerStateCannotSpendTheSameSequenceTwice) {
   ASSERT_TRUE(ca_admin);
   ASSERT_TRUE(ca_admin->revoke(Certificate::from_pem(alice_cert_pem)->serial_hex(), "keyCompromise"));
   ASSERT_TRUE(registry_admin->refresh_crl());
-  auto bank_admin = bank::BankClient::connect(net_->bank_url, root, token(net_->bank_dir));
+  auto bank_admin = bank::BankClient::connect(net_->bank_url, root, net_->bank_id, token(net_->bank_dir));
   ASSERT_TRUE(bank_admin && bank_admin->refresh_crl());
   ASSERT_TRUE(carol->refresh_crl());
   carol.reset();
@@ -212,7 +213,7 @@ TEST_F(RegistryPathTest, APayeeSeCreditsNothingWithoutTheRegistrysRecord) {
 
   // The registry named Alice's SE; the books balance with nothing outstanding.
   auto root = *Certificate::from_pem(slurp_file(net_->root_file));
-  auto registry_admin = registry::RegistryClient::connect(net_->registry_url, root, token(net_->registry_dir));
+  auto registry_admin = registry::RegistryClient::connect(net_->registry_url, root, net_->registry_id, token(net_->registry_dir));
   ASSERT_TRUE(registry_admin);
   auto alerts = registry_admin->alerts();
   ASSERT_TRUE(alerts) << alerts.error().message();
@@ -250,7 +251,7 @@ TEST_F(RegistryPathTest, APayeeKeepsEveryRecordItWasGiven) {
     auto claim = bob->se().claim_note(first);
     ASSERT_TRUE(claim) << claim.error().message();
     auto reg = registry::RegistryClient::connect(
-        net_->registry_url, *Certificate::from_pem(bob->config().root_pem));
+        net_->registry_url, *Certificate::from_pem(bob->config().root_pem), net_->registry_id, {});
     ASSERT_TRUE(reg && reg->claim((*claim)["claim"].get<std::string>()));
   }
   ASSERT_NO_FATAL_FAILURE(restore_state("alice"));
@@ -317,7 +318,8 @@ TEST_F(RegistryPathTest, ARestoredStateDepositingASpentSeqAgainIsRefusedWithTheR
   EXPECT_EQ(audit()["banks"][0]["currencies"]["CNY"]["customer_minor"], account_after_first)
       << "the second deposit moved nothing";
   auto registry_admin =
-      registry::RegistryClient::connect(net_->registry_url, root, token(net_->registry_dir));
+      registry::RegistryClient::connect(net_->registry_url, root, net_->registry_id,
+                                        token(net_->registry_dir));
   ASSERT_TRUE(registry_admin);
   auto alerts = registry_admin->alerts();
   ASSERT_TRUE(alerts && alerts->size() == 1u);
