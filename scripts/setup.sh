@@ -12,6 +12,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   clang libclang-rt-14-dev
   ccache
+  # Independent X.509 readers for the interop tests (tests/interop/cert_reader.*).
+  python3 python3-cryptography golang-go
 )
 missing=()
 for p in "${packages[@]}"; do

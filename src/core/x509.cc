@@ -20,15 +20,29 @@ struct RoleRow {
   std::string_view name;
   std::string_view oid;
 };
-// 2.25.<UUID b8999dcf-5273-40f7-ae15-32a4e8896d01>.1.<n>: a private arc that needs no registry.
+// The project's private arc: the project UUID b8999dcf-5273-40f7-ae15-32a4e8896d01
+// in the GUID-based private-use branch 1.2.840.113556.1.8000.2554 (the UUID split
+// into 16-, 16-, 16-, 16-, 16-, 24- and 24-bit arcs), then .1.<n> for the roles.
+// It was 2.25.<the same UUID as one 128-bit integer>, which OpenSSL reads but
+// Python's cryptography (Debian 12: 38) refuses and Go's encoding/asn1 cannot hold:
+// a certificate must be readable by every common X.509 stack (DESIGN.md §2), so
+// every arc here fits in 31 bits (Go's limit). A deployment with its own IANA enterprise number
+// replaces the prefix with 1.3.6.1.4.1.<number> (docs/ca-api.md "Roles"); the
+// suffixes and everything that checks roles stay as they are.
+constexpr std::string_view kRoleArc = "1.2.840.113556.1.8000.2554.47257.40399.21107.16631.44565.3319016.9006337";
 constexpr std::array kRoles = {
-    RoleRow{Role::secure_element, "secure-element", "2.25.245375573407834867081390762487047613697.1.1"},
-    RoleRow{Role::custody, "custody", "2.25.245375573407834867081390762487047613697.1.2"},
-    RoleRow{Role::registry, "registry", "2.25.245375573407834867081390762487047613697.1.3"},
-    RoleRow{Role::tls_server, "tls-server", "2.25.245375573407834867081390762487047613697.1.4"},
-    RoleRow{Role::ca_admin, "ca-admin", "2.25.245375573407834867081390762487047613697.1.5"},
-    RoleRow{Role::se_attestation, "se-attestation", "2.25.245375573407834867081390762487047613697.1.6"},
+    RoleRow{Role::secure_element, "secure-element", "1.2.840.113556.1.8000.2554.47257.40399.21107.16631.44565.3319016.9006337.1.1"},
+    RoleRow{Role::custody, "custody", "1.2.840.113556.1.8000.2554.47257.40399.21107.16631.44565.3319016.9006337.1.2"},
+    RoleRow{Role::registry, "registry", "1.2.840.113556.1.8000.2554.47257.40399.21107.16631.44565.3319016.9006337.1.3"},
+    RoleRow{Role::tls_server, "tls-server", "1.2.840.113556.1.8000.2554.47257.40399.21107.16631.44565.3319016.9006337.1.4"},
+    RoleRow{Role::ca_admin, "ca-admin", "1.2.840.113556.1.8000.2554.47257.40399.21107.16631.44565.3319016.9006337.1.5"},
+    RoleRow{Role::se_attestation, "se-attestation", "1.2.840.113556.1.8000.2554.47257.40399.21107.16631.44565.3319016.9006337.1.6"},
 };
+static_assert([] {
+  for (const auto& r : kRoles)
+    if (!r.oid.starts_with(kRoleArc)) return false;
+  return true;
+}(), "every role OID lies under the project's arc");
 
 struct Free {
   void operator()(BIO* p) const { BIO_free(p); }

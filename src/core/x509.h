@@ -20,7 +20,8 @@ namespace zf {
 enum class Role { secure_element, custody, registry, tls_server, ca_admin, se_attestation };
 std::string_view role_name(Role role);
 Result<Role> role_from_name(std::string_view name);
-// The dotted OID of a role (under the project's UUID arc 2.25.x).
+// The dotted OID of a role, under the project's private arc (every arc fits in 32
+// bits, so every common X.509 stack reads it; docs/ca-api.md "Roles").
 std::string_view role_oid(Role role);
 
 struct X509Deleter {

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -25,6 +26,9 @@
 #include "core/jose.h"
 #include "core/json.h"
 #include "core/x509.h"
+#include "ca/authority.h"
+#include "ca/manufacturer.h"
+#include "core/enroll.h"
 
 namespace zf {
 namespace {
@@ -867,6 +871,206 @@ TEST_F(OpensslInterop, OpensslIssuedCertificatePassesOurVerifier) {
   auto wrong = verifier().verify({cert}, Role::custody);
   ASSERT_FALSE(wrong);
   EXPECT_EQ(wrong.error().code, Errc::cert_wrong_role);
+}
+
+// ======================================================================
+// Certificates as our CA issues them, read by other X.509 stacks (DESIGN.md §2:
+// whoever holds the root verifies our documents with the library they use):
+// Python's cryptography, node's crypto.X509Certificate, Go's crypto/x509 and
+// `openssl x509 -text` must each read the role OIDs and the names back.
+
+// The project's arc as docs/ca-api.md gives it, spelled out so that a change of
+// encoding in src/core/x509.cc shows up here.
+constexpr std::string_view kArc =
+    "1.2.840.113556.1.8000.2554.47257.40399.21107.16631.44565.3319016.9006337.1.";
+constexpr std::string_view kServerAuth = "1.3.6.1.5.5.7.3.1";
+
+// What a reader must find in one certificate.
+struct Expected {
+  std::string file;
+  std::string cn;
+  std::string uid;
+  bool ca = false;
+  std::vector<std::string> eku;
+  std::vector<std::string> dns, ip, uri;
+};
+
+std::vector<std::string> sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+std::vector<std::string> strings(const Json& j) {
+  std::vector<std::string> out;
+  for (const auto& v : j) out.push_back(v.get<std::string>());
+  return out;
+}
+
+class CertificateReaders : public ::testing::Test {
+ protected:
+  // A manufacturer, our CA, and the certificates it issues to a bank (custody
+  // and TLS), a registry and a secure element (attested, with an enrollment code).
+  void SetUp() override {
+    const fs::path mfr = dir_ / "mfr", ca_dir = dir_ / "ca";
+    must(ca::init_manufacturer(mfr.string(), "Interop Manufacturer"), "manufacturer");
+    ca::InitOptions o;
+    o.dir = ca_dir.string();
+    o.manufacturer_roots_pem = read_file(mfr / "manufacturer.pem");
+    must(ca::init_ca(o), "CA init");
+    auto authority = must(ca::Authority::open(o.dir), "CA open");
+    auto issue = [&](const std::string& role, const std::string& cn, const std::string& file) {
+      PrivateKey key = must(PrivateKey::generate(), "key");
+      ca::CertRequest req;
+      req.role = role;
+      req.csr_pem = must(make_csr_pem(key, {cn, ""}), "CSR");
+      auto issued = must(authority->issue(ca::Caller::admin, req), role);
+      write_file(dir_ / file, issued.cert.pem());
+    };
+    issue("custody", "bank-a", "custody.pem");
+    issue("registry", "registry-1", "registry.pem");
+    issue("tls-server", "bank-a", "tls.pem");
+
+    ca::DeviceIdentity device = must(ca::make_device(mfr.string(), "se-interop"), "device");
+    PrivateKey se_key = must(PrivateKey::generate(), "SE key");
+    KeySigner attester(device.key);
+    auto code = must(authority->issue_enrollment_code(ca::Caller::registration_authority, "alice", 600), "code");
+    ca::CertRequest se;
+    se.role = "secure-element";
+    se.csr_pem = must(make_csr_pem(se_key, {"se-interop", "alice"}), "SE CSR");
+    se.attestation =
+        attestation_to_json(must(make_attestation(attester, device.chain, se_key.public_key()), "attestation"));
+    se.enrollment_code = code.code;
+    write_file(dir_ / "se.pem", must(authority->issue(ca::Caller::anonymous, se), "SE certificate").cert.pem());
+    fs::copy_file(ca_dir / "root.pem", dir_ / "root.pem");
+    fs::copy_file(ca_dir / "tls.pem", dir_ / "ca-tls-chain.pem");
+    write_file(dir_ / "ca-tls.pem",
+               must(certificates_from_pem(read_file(ca_dir / "tls.pem")), "CA TLS").front().pem());
+
+    const std::string arc(kArc);
+    expected_ = {
+        {"root.pem", "zhuanfu Root CA", "", true, {}, {}, {}, {}},
+        {"custody.pem", "bank-a", "", false, {arc + "2"}, {}, {}, {}},
+        {"registry.pem", "registry-1", "", false, {arc + "3"}, {}, {}, {}},
+        {"tls.pem", "bank-a", "", false, {std::string(kServerAuth), arc + "4"}, {"localhost"}, {"127.0.0.1"},
+         {"urn:zhuanfu:bank:bank-a"}},
+        {"ca-tls.pem", "localhost", "", false, {std::string(kServerAuth), arc + "4"}, {"localhost"},
+         {"127.0.0.1"}, {"urn:zhuanfu:ca:zhuanfu%20Root%20CA"}},
+        {"se.pem", "se-interop", "alice", false, {arc + "1"}, {}, {}, {}},
+    };
+    // Our own reading agrees, so the readers are compared with what we issued.
+    for (const auto& e : expected_) {
+      Certificate c = must(Certificate::from_pem(read_file(dir_ / e.file)), e.file);
+      EXPECT_EQ(c.subject_cn(), e.cn) << e.file;
+      EXPECT_EQ(c.san_uris(), e.uri) << e.file;
+      for (Role r : c.roles()) EXPECT_NE(std::find(e.eku.begin(), e.eku.end(), role_oid(r)), e.eku.end()) << e.file;
+    }
+  }
+
+  std::vector<std::string> files() const {
+    std::vector<std::string> out;
+    for (const auto& e : expected_) out.push_back((dir_ / e.file).string());
+    return out;
+  }
+
+  // Checks a reader's {file: {cn, uid, ca, eku, dns, ip, uri}} against what we issued.
+  void check_readings(const RunResult& r, std::string_view reader) {
+    ASSERT_TRUE(r.ok()) << reader << " could not read our certificates:\n" << r.describe();
+    Json j = must(parse_json_strict(r.out), std::string(reader) + " output");
+    for (const auto& e : expected_) {
+      SCOPED_TRACE(std::string(reader) + " reading " + e.file);
+      const std::string key = (dir_ / e.file).string();
+      ASSERT_TRUE(j.contains(key)) << r.out;
+      const Json& got = j.at(key);
+      EXPECT_EQ(got.at("cn").get<std::string>(), e.cn);
+      EXPECT_EQ(got.at("uid").get<std::string>(), e.uid);
+      EXPECT_EQ(got.at("ca").get<bool>(), e.ca);
+      EXPECT_EQ(sorted(strings(got.at("eku"))), sorted(e.eku));
+      EXPECT_EQ(strings(got.at("dns")), e.dns);
+      EXPECT_EQ(strings(got.at("ip")), e.ip);
+      EXPECT_EQ(strings(got.at("uri")), e.uri);
+    }
+  }
+
+  // A certificate carrying the role OIDs' former encoding, 2.25.<UUID>, made by
+  // the openssl command line (our code no longer writes it).
+  fs::path old_encoding_certificate() {
+    const fs::path key = dir_ / "old.key", cert = dir_ / "old.pem";
+    RunResult r = run_command(dir_.path(), {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                                            "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=se-old",
+                                            "-days", "1", "-keyout", key.string(), "-out", cert.string(),
+                                            "-addext",
+                                            "extendedKeyUsage=2.25.245375573407834867081390762487047613697.1.1"});
+    EXPECT_TRUE(r.ok()) << r.describe();
+    return cert;
+  }
+
+  // `go run cert_reader.go FILES`, building in the build tree and fetching nothing.
+  static std::vector<std::string> go_reader(const std::vector<std::string>& files) {
+    std::vector<std::string> argv = {"env",         "GOCACHE=" ZF_GO_CACHE, "GOPATH=" ZF_GO_PATH,
+                                     "GOPROXY=off", "GO111MODULE=off",      "go",
+                                     "run",         ZF_CERT_READER_GO};
+    argv.insert(argv.end(), files.begin(), files.end());
+    return argv;
+  }
+
+  TempDir dir_;
+  std::vector<Expected> expected_;
+};
+
+TEST_F(CertificateReaders, PythonCryptographyReadsRolesAndNames) {
+  RunResult version = run_command(dir_.path(), {ZF_PYTHON3, ZF_CERT_READER_PY, "version"});
+  ASSERT_TRUE(version.ok()) << "Debian's python3-cryptography is required (scripts/setup.sh installs it)\n"
+                            << version.describe();
+  std::vector<std::string> argv = {ZF_PYTHON3, ZF_CERT_READER_PY};
+  for (const auto& f : files()) argv.push_back(f);
+  check_readings(run_command(dir_.path(), argv), "python3 cryptography " + version.out);
+}
+
+TEST_F(CertificateReaders, PythonAndGoRefusedTheOldEncoding) {
+  // Why the arc changed: the 128-bit arc of 2.25.<UUID> is refused outright, so
+  // a verifier could not even load the certificate.
+  const std::string old = old_encoding_certificate().string();
+  RunResult py = run_command(dir_.path(), {ZF_PYTHON3, ZF_CERT_READER_PY, old});
+  EXPECT_FALSE(py.ok()) << py.describe();
+  EXPECT_TRUE(contains(py.err, "InvalidValue")) << py.describe();
+  RunResult go = run_command(dir_.path(), go_reader({old}));
+  EXPECT_FALSE(go.ok()) << go.describe();
+  EXPECT_TRUE(contains(go.err, "invalid extended key usages")) << go.describe();
+}
+
+TEST_F(CertificateReaders, NodeX509CertificateReadsRolesAndNames) {
+  std::vector<std::string> argv = {"node", ZF_CERT_READER_MJS};
+  for (const auto& f : files()) argv.push_back(f);
+  check_readings(run_command(dir_.path(), argv), "node crypto.X509Certificate");
+}
+
+TEST_F(CertificateReaders, GoCryptoX509ReadsRolesAndNames) {
+  check_readings(run_command(dir_.path(), go_reader(files())), "go crypto/x509");
+}
+
+TEST_F(CertificateReaders, OpensslTextShowsRolesAndNames) {
+  ASSERT_TRUE(openssl_problem().empty()) << openssl_problem();
+  for (const auto& e : expected_) {
+    SCOPED_TRACE(e.file);
+    RunResult r = run_command(dir_.path(), {"openssl", "x509", "-in", (dir_ / e.file).string(), "-noout", "-text"});
+    ASSERT_TRUE(r.ok()) << r.describe();
+    EXPECT_TRUE(contains(r.out, "Subject: CN = " + e.cn) || contains(r.out, "CN = " + e.cn + ",")) << r.out;
+    for (const auto& oid : e.eku) {
+      if (oid == kServerAuth) continue;  // openssl names it "TLS Web Server Authentication"
+      EXPECT_TRUE(contains(r.out, oid)) << oid << "\n" << r.out;
+    }
+    if (e.eku.empty()) {
+      EXPECT_FALSE(contains(r.out, "Extended Key Usage")) << r.out;
+    }
+    for (const auto& d : e.dns) EXPECT_TRUE(contains(r.out, "DNS:" + d)) << r.out;
+    for (const auto& ip : e.ip) EXPECT_TRUE(contains(r.out, "IP Address:" + ip)) << r.out;
+    for (const auto& u : e.uri) EXPECT_TRUE(contains(r.out, "URI:" + u)) << r.out;
+  }
+  // And it still chains the TLS certificates to the root for a TLS server.
+  RunResult v = run_command(dir_.path(), {"openssl", "verify", "-x509_strict", "-CAfile", (dir_ / "root.pem").string(),
+                                          "-purpose", "sslserver", (dir_ / "tls.pem").string(),
+                                          (dir_ / "ca-tls.pem").string()});
+  EXPECT_TRUE(v.ok()) << v.describe();
 }
 
 }  // namespace
