@@ -211,6 +211,37 @@ TEST_F(Pki, TlsServerCertificateIsUsableByTlsClients) {
   EXPECT_NE(X509_check_ip_asc(kc.cert.get(), "10.0.0.1", 0), 1);
 }
 
+// A service's name travels as a SAN URI (docs/ca-api.md "TLS certificates"):
+// read back exactly, and never taken for a host name.
+TEST_F(Pki, TlsServerCertificateNamesItsServiceAsAUri) {
+  EXPECT_EQ(service_uri("bank", "bank-a"), "urn:zhuanfu:bank:bank-a");
+  EXPECT_EQ(service_uri("registry", "reg_1.x~y"), "urn:zhuanfu:registry:reg_1.x~y");
+  EXPECT_EQ(service_uri("ca", "zhuanfu Root CA"), "urn:zhuanfu:ca:zhuanfu%20Root%20CA");
+  EXPECT_EQ(service_uri("ca", "a,b/c:d%\xe4"), "urn:zhuanfu:ca:a%2Cb%2Fc%3Ad%25%E4");
+  EXPECT_EQ(service_uri("bank", ""), "urn:zhuanfu:bank:");
+
+  IssueParams p;
+  p.common_name = "bank-a";
+  p.roles = {Role::tls_server};
+  p.dns_names = {"localhost"};
+  p.ip_addrs = {"127.0.0.1"};
+  p.uris = {service_uri("bank", "bank-a")};
+  p.not_before = kNow - kDay;
+  p.not_after = kNow + kDay;
+  KeyCert kc = issue_params(root(), p);
+  EXPECT_EQ(kc.cert.san_uris(), std::vector<std::string>{"urn:zhuanfu:bank:bank-a"});
+  EXPECT_EQ(X509_check_host(kc.cert.get(), "localhost", 0, 0, nullptr), 1);
+  EXPECT_NE(X509_check_host(kc.cert.get(), "bank-a", 0, 0, nullptr), 1);
+  EXPECT_NE(X509_check_host(kc.cert.get(), "urn:zhuanfu:bank:bank-a", 0, 0, nullptr), 1);
+  EXPECT_TRUE(issue(root(), Role::custody, "bank-a").cert.san_uris().empty());
+
+  p.uris = {"urn:zhuanfu:bank:a,DNS:evil.example"};
+  p.serial = new_serial();
+  PrivateKey key = must(PrivateKey::generate());
+  EXPECT_THAT(issue_certificate(root().cert, root().key, key.public_key(), p),
+              FailsWithField(Errc::bad_field, "uris"));
+}
+
 TEST_F(Pki, IssuanceRefusesBadParameters) {
   PrivateKey key = must(PrivateKey::generate());
   IssueParams good;
