@@ -222,9 +222,16 @@ Result<Network> network_up(const NetworkOptions& opts, const Say& say) {
     wc.registry_id = net.registry_id;
     if (auto s = check(wallet::Wallet::init(se.wallet, wc), "wallet " + user); !s) return std::unexpected(s.error());
 
-    // Personalization through the terminal (DESIGN.md §6.1).
+    // Personalization through the terminal (DESIGN.md §6.1), over the paired
+    // link: first the pairing, confirmed as the person would, by reading the
+    // code the SE shows (its pairing.code) and comparing it with the terminal's.
     auto link = wallet::SeClient::connect(se.port);
     if (!link) return std::unexpected(link.error());
+    fs::path shown = fs::path(se.dir) / "pairing.code";
+    auto paired = link->pair(
+        "", [&](const std::string& code) { return first_line(slurp(shown)) == code; },
+        [&](const SecretBytes& key) { return wallet::save_pairing_key(se.wallet, key); });
+    if (auto s = check(paired, "pair " + se.se_id); !s) return std::unexpected(s.error());
     auto perso = link->personalize(Json{{"user_id", user},
                                         {"pin", opts.pin},
                                         {"puk", opts.puk},

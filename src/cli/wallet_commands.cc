@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -236,6 +237,37 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
   }
   {
     auto c = std::make_shared<Common>();
+    auto se_dir = std::make_shared<std::string>();
+    auto* cmd = with_common(
+        w->add_subcommand("pair", "pair the terminal with its SE, confirming the code both show (re-pairing: $ZF_PUK)"),
+        c);
+    cmd->add_option("--se-dir", *se_dir,
+                    "read the code the emulated SE shows from its pairing.code (else: confirm at the prompt)");
+    cmd->callback([=, &exit_code] {
+      auto wl = wallet::Wallet::open(c->dir);
+      if (!wl) return void(exit_code = report(wl.error(), "pair"));
+      const char* puk = std::getenv("ZF_PUK");
+      auto confirm = [&](const std::string& code) {
+        if (!se_dir->empty()) {
+          std::ifstream in(std::filesystem::path(*se_dir) / "pairing.code");
+          std::string shown;
+          std::getline(in, shown);
+          std::printf("terminal shows %s, SE shows %s\n", code.c_str(), shown.c_str());
+          return shown == code;
+        }
+        if (!::isatty(0)) return false;
+        std::printf("Does the SE show %s? [y/N] ", code.c_str());
+        std::fflush(stdout);
+        std::string answer;
+        std::getline(std::cin, answer);
+        return answer == "y" || answer == "Y" || answer == "yes";
+      };
+      if (auto s = (*wl)->pair(puk ? puk : "", confirm); !s) return void(exit_code = report(s.error(), "pair"));
+      std::printf("paired; key in %s/pairing.key\n", c->dir.c_str());
+    });
+  }
+  {
+    auto c = std::make_shared<Common>();
     auto* cmd = with_common(w->add_subcommand("refresh-crl", "fetch the CA's CRL and install it in the SE"), c);
     cmd->callback([=, &exit_code] {
       auto wl = wallet::Wallet::open(c->dir);
@@ -245,16 +277,20 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
   }
   {
     auto c = std::make_shared<Common>();
-    auto* cmd = with_common(w->add_subcommand("history", "the terminal's history and the SE's log"), c);
+    auto* cmd = with_common(w->add_subcommand("history", "the terminal's history and (with the PIN) the SE's log"), c);
     cmd->callback([=, &exit_code] {
       auto wl = wallet::Wallet::open(c->dir);
       if (!wl) return void(exit_code = report(wl.error(), "history"));
       auto h = (*wl)->history();
       auto b = (*wl)->balance();
       Json out{{"terminal", h ? *h : Json::array()}};
+      // The SE's log is the person's: it is shown when the PIN verifies.
       if (b) {
-        auto log = (*wl)->se().log();
-        if (log) out["se_log"] = *log;
+        auto pin = read_pin(*c);
+        if (pin && (*wl)->unlock(*pin)) {
+          auto log = (*wl)->se().log();
+          if (log) out["se_log"] = *log;
+        }
       }
       print(out);
     });

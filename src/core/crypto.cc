@@ -312,6 +312,16 @@ Result<SecretBytes> ecdh(const PrivateKey& mine, const PublicKey& theirs) {
   return z;
 }
 
+Result<Bytes> hmac_sha256(ByteView key, ByteView data) {
+  Bytes out(32);
+  std::size_t len = 0;
+  if (!EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.data(), key.size(), data.data(), data.size(),
+                 out.data(), out.size(), &len) ||
+      len != out.size())
+    return ossl_fail(Errc::crypto_error, "HMAC");
+  return out;
+}
+
 Result<SecretBytes> hkdf_sha256(ByteView ikm, ByteView salt, ByteView info, std::size_t length) {
   Own<EVP_KDF> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
   Own<EVP_KDF_CTX> ctx(EVP_KDF_CTX_new(kdf.get()));

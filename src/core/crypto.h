@@ -114,6 +114,8 @@ class KeySigner : public Signer {
 Result<SecretBytes> ecdh(const PrivateKey& mine, const PublicKey& theirs);
 // HKDF-SHA256 (RFC 5869).
 Result<SecretBytes> hkdf_sha256(ByteView ikm, ByteView salt, ByteView info, std::size_t length);
+// HMAC-SHA256 (RFC 2104): 32 bytes.
+Result<Bytes> hmac_sha256(ByteView key, ByteView data);
 // Concat KDF with SHA-256 (NIST SP 800-56A, as JWA §4.6 uses it).
 Result<SecretBytes> concat_kdf_sha256(ByteView z, ByteView other_info, std::size_t length);
 

@@ -87,6 +87,10 @@ constexpr std::array kInfo = {
     ErrcInfo{Errc::issuer_mismatch, "issuer_mismatch", 403, 0x6982},
     ErrcInfo{Errc::unsupported_media_type, "unsupported_media_type", 415, 0x6A80},
     ErrcInfo{Errc::method_not_allowed, "method_not_allowed", 405, 0x6D00},
+    ErrcInfo{Errc::secure_channel_required, "secure_channel_required", 403, 0x6982},
+    ErrcInfo{Errc::not_paired, "not_paired", 409, 0x6985},
+    ErrcInfo{Errc::auth_failed, "auth_failed", 403, 0x6300},
+    ErrcInfo{Errc::secure_messaging_failed, "secure_messaging_failed", 400, 0x6988},
 };
 
 // Every code has exactly one row, in enum order.

@@ -93,6 +93,10 @@ enum class Errc : std::uint16_t {
   issuer_mismatch,         // an SE document's issuer or id is not its signer's (issuer:seq)
   unsupported_media_type,  // a request body that is not application/json
   method_not_allowed,      // a known path asked with another method
+  secure_channel_required, // an SE command that only a paired, authenticated terminal may send
+  not_paired,              // the SE has no pairing key, or the terminal has none for it
+  auth_failed,             // mutual authentication or pairing confirmation failed (wrong pairing key)
+  secure_messaging_failed, // a secure-channel frame failed its check (tampered, replayed, reordered, cut)
   kCount,                  // not a code: the number of codes
 };
 

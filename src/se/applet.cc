@@ -57,7 +57,42 @@ Result<Json> take_fields(const Json& in, std::initializer_list<std::string_view>
   return out;
 }
 
+// A base64url field of exactly `size` bytes.
+Result<Bytes> get_b64(const Json& j, const char* field, std::size_t size) {
+  auto text = get_string(j, field, 4 * size);
+  if (!text) return std::unexpected(text.error());
+  auto b = b64url_decode(*text);
+  if (!b || b->size() != size)
+    return fail(Errc::bad_field, "base64url of " + std::to_string(size) + " bytes", field);
+  return b;
+}
+
 }  // namespace
+
+bool needs_secure_channel(std::uint8_t cla, std::uint8_t ins, std::uint8_t p2) {
+  if (cla == 0x00) return ins != ins::kSelect;
+  if (cla != 0x80) return true;
+  switch (ins) {
+    case ins::kPairBegin:
+    case ins::kPairNonce:
+    case ins::kPairConfirm:
+    case ins::kAuthBegin:
+    case ins::kAuthFinish:
+      return false;
+    case ins::kGetData:
+      return p2 != tag::kStatus && p2 != tag::kCertificate;
+    default:
+      return true;
+  }
+}
+
+void Applet::reset_session() {
+  verified_ = false;
+  session_.reset();
+  auth_pending_.reset();
+  pairing_.reset();
+  display_.clear();
+}
 
 Applet::Applet(std::string se_id, PrivateKey attestation_key, std::vector<Certificate> attestation_chain)
     : se_id_(std::move(se_id)),
@@ -158,6 +193,30 @@ Status Applet::debit(const Amount& a) {
 
 Response Applet::process(const Command& cmd, std::int64_t now_s) {
   dirty_ = false;
+  auto plain_error = [](Errc code, std::string detail) {
+    return Response{json_bytes(Json{{"code", std::string(errc_name(code))}, {"detail", std::move(detail)}}),
+                    status_word(code)};
+  };
+  if ((cmd.cla == (0x00 | sc::kSmBit) || cmd.cla == (0x80 | sc::kSmBit))) {
+    // A secured frame: it opens only under the current session at the expected
+    // counter. Any failure ends the session and changes nothing else.
+    if (!session_) return plain_error(Errc::secure_channel_required, "no secure session: authenticate first");
+    auto inner = session_->unwrap_command(cmd);
+    if (!inner) {
+      reset_session();
+      return plain_error(inner.error().code, inner.error().detail);
+    }
+    if (inner->ins == ins::kSelect && inner->cla == 0x00) {
+      reset_session();
+      return plain_error(Errc::secure_messaging_failed, "SELECT is sent in the clear");
+    }
+    Response r = dispatch(*inner, now_s, true);
+    return session_ ? session_->wrap_response(r) : r;
+  }
+  return dispatch(cmd, now_s, false);
+}
+
+Response Applet::dispatch(const Command& cmd, std::int64_t now_s, bool secured) {
   struct Route {
     std::uint8_t cla, ins;
     Handler handler;
@@ -178,6 +237,11 @@ Response Applet::process(const Command& cmd, std::int64_t now_s) {
       {0x80, ins::kDepositNote, &Applet::deposit_note},
       {0x80, ins::kDepositReceipt, &Applet::deposit_receipt},
       {0x80, ins::kSignQuery, &Applet::sign_query},
+      {0x80, ins::kPairBegin, &Applet::pair_begin},
+      {0x80, ins::kPairNonce, &Applet::pair_nonce},
+      {0x80, ins::kPairConfirm, &Applet::pair_confirm},
+      {0x80, ins::kAuthBegin, &Applet::auth_begin},
+      {0x80, ins::kAuthFinish, &Applet::auth_finish},
   };
   const Route* route = nullptr;
   bool class_known = false;
@@ -189,7 +253,9 @@ Response Applet::process(const Command& cmd, std::int64_t now_s) {
   if (!class_known) {
     return Response{json_bytes(Json{{"code", "bad_apdu"}, {"detail", "class not supported"}}), 0x6E00};
   }
-  if (route) {
+  if (route && !secured && needs_secure_channel(cmd.cla, cmd.ins, cmd.p2)) {
+    result = fail(Errc::secure_channel_required, "pair and authenticate first: this command needs the secure channel");
+  } else if (route) {
     try {
       result = (this->*(route->handler))(cmd, now_s);
     } catch (const std::exception& e) {
@@ -201,7 +267,8 @@ Response Applet::process(const Command& cmd, std::int64_t now_s) {
   std::uint16_t sw = status_word(e.code);
   if (e.code == Errc::pin_wrong) {
     // 63Cx counts the tries left for the secret just presented: the PUK for RESET RETRY COUNTER.
-    int left = cmd.cla == 0x00 && cmd.ins == ins::kResetRetry ? puk_tries_left_ : pin_tries_left_;
+    bool puk = (cmd.cla == 0x00 && cmd.ins == ins::kResetRetry) || (cmd.cla == 0x80 && cmd.ins == ins::kPairConfirm);
+    int left = puk ? puk_tries_left_ : pin_tries_left_;
     sw = static_cast<std::uint16_t>(0x63C0 | std::min(left, 15));
   }
   Json detail{{"code", std::string(errc_name(e.code))}, {"detail", e.detail}};
@@ -224,8 +291,8 @@ Bytes Applet::process_raw(ByteView apdu, std::int64_t now_s) {
 Result<Bytes> Applet::select(const Command& c, std::int64_t) {
   if (c.p1 != 0x04 || c.data.size() != sizeof(kAid) || std::memcmp(c.data.data(), kAid, sizeof(kAid)) != 0)
     return fail(Errc::not_found, "no applet with this AID");
-  verified_ = false;  // a new selection starts a new session
-  return json_bytes(Json{{"se_id", se_id_}, {"state", lifecycle_name(lifecycle_)}});
+  reset_session();  // a new selection starts a new session
+  return json_bytes(Json{{"se_id", se_id_}, {"state", lifecycle_name(lifecycle_)}, {"paired", paired()}});
 }
 
 Result<Bytes> Applet::verify(const Command& c, std::int64_t) {
@@ -313,7 +380,11 @@ Result<Bytes> Applet::get_data(const Command& c, std::int64_t) {
       for (const auto& cert : chain_) pem += cert.pem();
       return Bytes(pem.begin(), pem.end());
     }
+    case tag::kStatus:
+      return json_bytes(Json{{"se_id", se_id_}, {"state", lifecycle_name(lifecycle_)}, {"paired", paired()}});
     case tag::kLog: {
+      // What the person did is theirs: the log and the issued documents need the verified user.
+      if (auto s = require_user(); !s) return std::unexpected(s.error());
       Json arr = Json::array();
       for (const auto& e : log_)
         arr.push_back(Json{{"seq", e.seq}, {"op", e.op}, {"doc_id", e.doc_id}, {"currency", e.currency},
@@ -321,6 +392,7 @@ Result<Bytes> Applet::get_data(const Command& c, std::int64_t) {
       return json_bytes(arr);
     }
     case tag::kIssued: {
+      if (auto s = require_user(); !s) return std::unexpected(s.error());
       Json arr = Json::array();
       for (const auto& d : issued_) arr.push_back(d);
       return json_bytes(arr);
@@ -328,6 +400,132 @@ Result<Bytes> Applet::get_data(const Command& c, std::int64_t) {
     default:
       return fail(Errc::not_found, "unknown GET DATA tag");
   }
+}
+
+// ---- Pairing and mutual authentication (docs/se-apdu.md "Pairing and secure messaging")
+//
+// Pairing: PAIR BEGIN (ephemeral keys; the SE commits to its nonce), PAIR NONCE
+// (nonces swapped; both show the code), PAIR CONFIRM (the terminal proves the
+// same secrets, and sends the sealed PUK when the SE is personalized). Only
+// PAIR CONFIRM changes persistent state: the pairing key, or a PUK try.
+// Authentication: AUTH BEGIN / AUTH FINISH swap challenges and cryptograms under
+// keys derived from the pairing key; the session then carries secured frames.
+
+Result<Bytes> Applet::pair_begin(const Command& c, std::int64_t) {
+  if (pairing_needs_puk()) {
+    if (puk_tries_left_ == 0) return fail(Errc::pin_blocked, "PUK blocked; the issuer must replace the SE");
+    if (puk_tries_left_ <= kPukTriesKeptForUnblock)
+      return fail(Errc::pin_blocked, "re-pairing locked: the last PUK tries are kept for RESET RETRY COUNTER");
+  }
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  if (auto s = only_fields(*j, {"pk"}); !s) return std::unexpected(s.error());
+  auto t_point = get_b64(*j, "pk", 64);
+  if (!t_point) return std::unexpected(t_point.error());
+  if (auto k = sc::decode_point(*t_point); !k) return std::unexpected(k.error());
+  auto eph = PrivateKey::generate(SigAlg::ES256);
+  if (!eph) return std::unexpected(eph.error());
+  auto se_point = sc::encode_point(eph->public_key());
+  if (!se_point) return std::unexpected(se_point.error());
+  reset_session();  // pairing replaces whatever the link was doing
+  PairingRun run;
+  run.ephemeral = std::make_unique<PrivateKey>(std::move(*eph));
+  run.terminal_point = std::move(*t_point);
+  run.se_point = std::move(*se_point);
+  run.se_nonce = random_bytes(sc::kNonceBytes);
+  Bytes commit = sc::pairing_commitment(run.se_nonce, run.se_point, run.terminal_point);
+  Json out{{"pk", b64url_encode(run.se_point)}, {"commit", b64url_encode(commit)}, {"puk_required", pairing_needs_puk()}};
+  pairing_ = std::move(run);
+  return json_bytes(out);
+}
+
+Result<Bytes> Applet::pair_nonce(const Command& c, std::int64_t) {
+  if (!pairing_ || pairing_->secrets) return fail(Errc::wrong_state, "PAIR BEGIN first");
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  if (auto s = only_fields(*j, {"nonce"}); !s) return std::unexpected(s.error());
+  auto t_nonce = get_b64(*j, "nonce", sc::kNonceBytes);
+  if (!t_nonce) return std::unexpected(t_nonce.error());
+  auto theirs = sc::decode_point(pairing_->terminal_point);
+  if (!theirs) return std::unexpected(theirs.error());
+  auto z = ecdh(*pairing_->ephemeral, *theirs);
+  if (!z) return std::unexpected(z.error());
+  auto secrets =
+      sc::derive_pairing(z->view(), pairing_->terminal_point, pairing_->se_point, *t_nonce, pairing_->se_nonce, se_id_);
+  if (!secrets) return std::unexpected(secrets.error());
+  display_ = secrets->code;
+  pairing_->secrets = std::move(*secrets);
+  return json_bytes(Json{{"nonce", b64url_encode(pairing_->se_nonce)}});
+}
+
+Result<Bytes> Applet::pair_confirm(const Command& c, std::int64_t) {
+  if (!pairing_ || !pairing_->secrets) return fail(Errc::wrong_state, "PAIR NONCE first");
+  // Any answer but success ends this pairing run: the terminal starts again.
+  PairingRun run = std::move(*pairing_);
+  pairing_.reset();
+  display_.clear();
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  if (auto s = only_fields(*j, {"mac", "puk"}); !s) return std::unexpected(s.error());
+  auto mac = get_b64(*j, "mac", 32);
+  if (!mac) return std::unexpected(mac.error());
+  auto expected = sc::terminal_confirmation(*run.secrets);
+  if (!expected) return std::unexpected(expected.error());
+  if (!ct_equal(*mac, *expected)) return fail(Errc::auth_failed, "pairing confirmation does not match", "mac");
+  if (pairing_needs_puk()) {
+    if (!j->contains("puk")) return fail(Errc::missing_field, "re-pairing a personalized SE needs the PUK", "puk");
+    auto sealed_text = get_string(*j, "puk", 256);
+    if (!sealed_text) return std::unexpected(sealed_text.error());
+    auto sealed = b64url_decode(*sealed_text);
+    if (!sealed) return fail(Errc::bad_field, "base64url", "puk");
+    auto puk = sc::open_puk(*run.secrets, *sealed);
+    if (!puk) return std::unexpected(puk.error());
+    if (!ct_equal(salted_hash(pin_salt_, *puk), puk_hash_)) {
+      --puk_tries_left_;
+      dirty_ = true;  // the PUK counter must survive a power cut
+      if (puk_tries_left_ == 0) return fail(Errc::pin_blocked, "wrong PUK; now blocked", "puk");
+      return fail(Errc::pin_wrong, "wrong PUK; " + std::to_string(puk_tries_left_) + " tries left", "puk");
+    }
+    puk_tries_left_ = kPukTries;
+  } else if (j->contains("puk")) {
+    return fail(Errc::unknown_field, "a factory SE has no PUK yet", "puk");
+  }
+  // The old terminal's key is gone with this: its sessions no longer authenticate.
+  pairing_key_ = run.secrets->pairing_key;
+  reset_session();
+  dirty_ = true;
+  return Bytes{};
+}
+
+Result<Bytes> Applet::auth_begin(const Command& c, std::int64_t) {
+  if (!paired()) return fail(Errc::not_paired, "this SE is not paired with a terminal");
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  if (auto s = only_fields(*j, {"challenge"}); !s) return std::unexpected(s.error());
+  auto host = get_b64(*j, "challenge", sc::kChallengeBytes);
+  if (!host) return std::unexpected(host.error());
+  Bytes card = random_bytes(sc::kChallengeBytes);
+  auto session = sc::Session::derive(pairing_key_.view(), *host, card, se_id_, sc::Session::Side::se);
+  if (!session) return std::unexpected(session.error());
+  reset_session();  // a new authentication is a new session: the user verifies again
+  Json out{{"challenge", b64url_encode(card)}, {"cryptogram", b64url_encode(session->card_cryptogram())}};
+  auth_pending_ = std::move(*session);
+  return json_bytes(out);
+}
+
+Result<Bytes> Applet::auth_finish(const Command& c, std::int64_t) {
+  if (!auth_pending_) return fail(Errc::wrong_state, "AUTH BEGIN first");
+  sc::Session session = std::move(*auth_pending_);
+  auth_pending_.reset();
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  if (auto s = only_fields(*j, {"cryptogram"}); !s) return std::unexpected(s.error());
+  auto host = get_b64(*j, "cryptogram", 32);
+  if (!host) return std::unexpected(host.error());
+  if (!ct_equal(*host, session.host_cryptogram()))
+    return fail(Errc::auth_failed, "host cryptogram does not match: not the paired terminal", "cryptogram");
+  session_ = std::move(session);
+  return Bytes{};
 }
 
 // ---- Personalization
@@ -744,6 +942,7 @@ Json Applet::state_json() const {
          {"pin_tries_left", pin_tries_left_},
          {"pin_tries_max", pin_tries_max_},
          {"puk_tries_left", puk_tries_left_},
+         {"pairing_key", b64(pairing_key_.view())},
          {"balances", balances},
          {"max_balance_minor", max_balance_minor_},
          {"max_payment_minor", max_payment_minor_},
@@ -807,6 +1006,12 @@ Result<std::unique_ptr<Applet>> Applet::from_state(const Json& s) {
     a->pin_tries_left_ = s.at("pin_tries_left");
     a->pin_tries_max_ = s.at("pin_tries_max");
     a->puk_tries_left_ = s.at("puk_tries_left");
+    // States from before pairing existed have no key: such an SE pairs only with its PUK.
+    if (s.contains("pairing_key")) {
+      Bytes k = bytes("pairing_key");
+      if (!k.empty() && k.size() != sc::kKeyBytes) return fail(Errc::bad_field, "malformed pairing key in SE state");
+      a->pairing_key_ = SecretBytes(std::move(k));
+    }
     for (const auto& [k, v] : s.at("balances").items()) a->balances_[k] = v.get<std::int64_t>();
     a->max_balance_minor_ = s.at("max_balance_minor");
     a->max_payment_minor_ = s.at("max_payment_minor");

@@ -16,6 +16,7 @@
 
 #include "core/document.h"
 #include "se/apdu.h"
+#include "se/secure_channel.h"
 
 namespace zf::se {
 
@@ -36,6 +37,12 @@ inline constexpr std::uint8_t kClaimNote = 0x34;       // 80 34: sign a registry
 inline constexpr std::uint8_t kDepositNote = 0x40;     // 80 40: debit and sign a deposit.note
 inline constexpr std::uint8_t kDepositReceipt = 0x42;  // 80 42: record a deposit.receipt
 inline constexpr std::uint8_t kSignQuery = 0x50;       // 80 50: sign an account.query
+// Pairing and the secure channel (docs/se-apdu.md "Pairing and secure messaging"); sent in the clear.
+inline constexpr std::uint8_t kPairBegin = 0x60;       // 80 60: terminal's ephemeral key -> SE's key + commitment
+inline constexpr std::uint8_t kPairNonce = 0x62;       // 80 62: terminal's nonce -> SE's nonce; SE shows the code
+inline constexpr std::uint8_t kPairConfirm = 0x64;     // 80 64: terminal's key confirmation (+ sealed PUK to re-pair)
+inline constexpr std::uint8_t kAuthBegin = 0x70;       // 80 70: host challenge -> card challenge + cryptogram
+inline constexpr std::uint8_t kAuthFinish = 0x82;      // 80 82: host cryptogram (as EXTERNAL AUTHENTICATE)
 }  // namespace ins
 
 // GET DATA tags (P2).
@@ -44,7 +51,12 @@ inline constexpr std::uint8_t kInfo = 0x01;     // JSON: ids, state, balances, c
 inline constexpr std::uint8_t kCertificate = 0x02;  // PEM chain
 inline constexpr std::uint8_t kLog = 0x03;      // JSON array, newest last
 inline constexpr std::uint8_t kIssued = 0x05;   // JSON array of documents this SE signed, newest last
+inline constexpr std::uint8_t kStatus = 0x06;   // JSON: se_id, state, paired (public)
 }  // namespace tag
+
+// True unless the command is one an unauthenticated link may send in the clear:
+// SELECT, the pairing and authentication commands, public GET DATA (status, certificate).
+bool needs_secure_channel(std::uint8_t cla, std::uint8_t ins, std::uint8_t p2);
 
 // The applet's AID (proprietary, RID-less "F0" range).
 inline constexpr std::uint8_t kAid[] = {0xF0, 0x7A, 0x68, 0x75, 0x61, 0x6E, 0x66, 0x75, 0x01};
@@ -67,6 +79,9 @@ class Applet {
   static constexpr std::size_t kIssuedKept = 32;
   static constexpr int kDefaultPinTries = 3;
   static constexpr int kPukTries = 10;
+  // Re-pairing over an unauthenticated link stops while this few PUK tries are
+  // left: they stay for RESET RETRY COUNTER, which only the paired terminal sends.
+  static constexpr int kPukTriesKeptForUnblock = 3;
 
   // A new SE as it leaves the factory: its serial and burned-in attestation identity.
   Applet(std::string se_id, PrivateKey attestation_key, std::vector<Certificate> attestation_chain);
@@ -74,14 +89,20 @@ class Applet {
   static Result<std::unique_ptr<Applet>> from_state(const Json& state);
   Json state_json() const;
 
-  // Runs one command at time `now_s` (the host's clock). Never throws.
+  // Runs one command as it came over the link, at time `now_s` (the host's
+  // clock): a secured frame (CLA | 04) is opened under the session, run, and its
+  // response sealed; a clear command is run only if the clear link may send it. Never throws.
   Response process(const Command& cmd, std::int64_t now_s);
   Bytes process_raw(ByteView apdu, std::int64_t now_s);
   // True when the last command changed persistent state (the host must save it first).
   bool dirty() const { return dirty_; }
   // A power cycle / new link: the verified user is forgotten.
-  void reset_session() { verified_ = false; }
-
+  void reset_session();
+  // What the SE's display shows: the six-digit code while a pairing waits for
+  // the terminal's confirmation, else empty. The host puts it where a person sees it.
+  const std::string& display() const { return display_; }
+  bool paired() const { return pairing_key_.size() != 0; }
+  bool secure_session() const { return session_.has_value(); }
   const std::string& se_id() const { return se_id_; }
   Lifecycle lifecycle() const { return lifecycle_; }
   // Balance of one currency in minor units (0 if none).
@@ -91,6 +112,14 @@ class Applet {
  private:
   Applet() = default;
   using Handler = Result<Bytes> (Applet::*)(const Command&, std::int64_t);
+  Response dispatch(const Command& cmd, std::int64_t now_s, bool secured);
+  Result<Bytes> pair_begin(const Command&, std::int64_t);
+  Result<Bytes> pair_nonce(const Command&, std::int64_t);
+  Result<Bytes> pair_confirm(const Command&, std::int64_t);
+  Result<Bytes> auth_begin(const Command&, std::int64_t);
+  Result<Bytes> auth_finish(const Command&, std::int64_t);
+  // Pairing needs the PUK once the SE is personalized (a factory SE holds nothing yet).
+  bool pairing_needs_puk() const { return lifecycle_ != Lifecycle::factory; }
   Result<Bytes> select(const Command&, std::int64_t);
   Result<Bytes> verify(const Command&, std::int64_t);
   Result<Bytes> reset_retry(const Command&, std::int64_t);
@@ -147,6 +176,17 @@ class Applet {
   int pin_tries_max_ = kDefaultPinTries;
   int puk_tries_left_ = kPukTries;
   bool verified_ = false;  // session only, never persisted
+  // The terminal link. Only pairing_key_ is persisted; the rest ends with the session.
+  SecretBytes pairing_key_;
+  struct PairingRun {
+    std::unique_ptr<PrivateKey> ephemeral;
+    Bytes terminal_point, se_point, se_nonce;
+    std::optional<sc::PairingSecrets> secrets;  // after PAIR NONCE
+  };
+  std::optional<PairingRun> pairing_;
+  std::optional<sc::Session> auth_pending_;  // after AUTH BEGIN, until the host cryptogram
+  std::optional<sc::Session> session_;       // open secure channel
+  std::string display_;
   // Value.
   std::map<std::string, std::int64_t> balances_;
   std::int64_t max_balance_minor_ = Amount::kMaxMinor;

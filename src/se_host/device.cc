@@ -79,10 +79,30 @@ Bytes persist_refusal(const std::string& detail) {
 
 }  // namespace
 
+// The emulated SE's display (docs/se-apdu.md "Pairing"): the code goes to the
+// host's console and, for scripts, to pairing.code in the device directory,
+// where a person (or `zf up`) reads it; it disappears when the pairing ends.
+void Device::show_display() {
+  const std::string& shown = applet_->display();
+  if (shown == shown_) return;
+  shown_ = shown;
+  std::string path = (fs::path(dir_) / "pairing.code").string();
+  if (shown.empty()) {
+    std::error_code ec;
+    fs::remove(path, ec);
+    return;
+  }
+  std::printf("zf se %s: pairing code %s (compare it with the terminal's)\n", se_id_.c_str(), shown.c_str());
+  std::fflush(stdout);
+  if (auto s = store::write_file_atomic(path, as_bytes(shown + "\n"), 0600); !s)
+    std::fprintf(stderr, "zf se: cannot show the pairing code: %s\n", s.error().message().c_str());
+}
+
 Bytes Device::handle(ByteView apdu, std::int64_t now_s) {
   std::lock_guard lock(mu_);
   if (failed_) return persist_refusal("the SE cannot persist its state; restart it once its storage works");
   Bytes reply = applet_->process_raw(apdu, now_s);
+  show_display();
   if (applet_->dirty()) {
     if (auto s = save(); !s) {
       // The new state is not durable: go back to the last saved one and answer with
@@ -107,6 +127,7 @@ Bytes Device::handle(ByteView apdu, std::int64_t now_s) {
 void Device::new_link() {
   std::lock_guard lock(mu_);
   applet_->reset_session();
+  show_display();
 }
 
 int serve(const std::string& dir, int port, const std::string& port_file) {

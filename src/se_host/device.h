@@ -33,6 +33,9 @@ class Device {
  private:
   Device() = default;
   Status save();
+  // Puts what the applet's display shows where a person sees it (console, pairing.code).
+  void show_display();
+  std::string shown_;
   std::mutex mu_;
   std::string dir_;
   SecretBytes key_;

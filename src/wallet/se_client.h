@@ -1,9 +1,12 @@
 // The terminal's side of the SE link: builds APDUs for the applet's commands
-// and turns status words and error details into named errors.
+// and turns status words and error details into named errors. With a pairing
+// key it authenticates the SE and sends every command that needs it through the
+// secure channel (sealed and opened here, transparently for the caller).
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/json.h"
@@ -18,11 +21,35 @@ class SeClient {
   using Transport = std::function<Result<Bytes>(ByteView)>;
   explicit SeClient(Transport t) : transport_(std::move(t)) {}
   // Connects over the socket link to 127.0.0.1:port and selects the applet.
-  static Result<SeClient> connect(int port);
+  static Result<SeClient> connect(int port, SecretBytes pairing_key = {});
   // Talks to an in-process applet (tests).
   static SeClient in_process(se::Applet& applet, std::function<std::int64_t()> clock);
 
   Result<Json> select();
+  // Public status, no channel needed: {se_id, state, paired}.
+  Result<Json> status();
+
+  // Pairs with the SE (docs/se-apdu.md "Pairing"): `confirm` gets the six-digit
+  // code this terminal computed and answers whether the SE shows the same one
+  // (the person compares both screens). `puk` is needed once the SE is
+  // personalized. On success this client holds the new pairing key (returned
+  // for the caller to keep) and the SE forgets any older one. `keep`, if given,
+  // stores the key before the SE commits to it, so a failed write never leaves
+  // an SE paired with a key nobody holds.
+  Result<SecretBytes> pair(const std::string& puk, const std::function<bool(const std::string&)>& confirm,
+                           const std::function<Status(const SecretBytes&)>& keep = {});
+  void set_pairing_key(SecretBytes key);
+  bool has_pairing_key() const { return pairing_key_.size() != 0; }
+  // The key this terminal holds (the wallet keeps it in pairing.key).
+  const SecretBytes& pairing_key() const { return pairing_key_; }
+  // Mutual authentication under the pairing key; call() runs it when needed.
+  Status authenticate();
+  bool secure() const { return session_.has_value(); }
+  // Sends one command, through the secure channel when the command needs it,
+  // and returns the SE's own response (status word included).
+  Result<se::Response> transmit(const se::Command& cmd);
+  // Sees every response as the SE meant it (opened from the secure channel): for tests and traces.
+  void set_observer(std::function<void(const se::Response&)> f) { observer_ = std::move(f); }
   Status verify_pin(const std::string& pin);
   Status verify_biometric(ByteView template_bytes);
   Status unblock(const std::string& puk, const std::string& new_pin);
@@ -52,8 +79,13 @@ class SeClient {
 
  private:
   Result<Json> call_json(std::uint8_t ins, const Json& data, std::uint8_t p2 = 0);
+  Result<se::Response> exchange_clear(const se::Command& cmd);
+  Result<se::Response> observed(Result<se::Response> r);
+  std::function<void(const se::Response&)> observer_;
   Transport transport_;
   std::shared_ptr<net::ApduClient> link_;
+  SecretBytes pairing_key_;
+  std::optional<se::sc::Session> session_;
 };
 
 }  // namespace zf::wallet

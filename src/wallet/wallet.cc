@@ -56,6 +56,29 @@ std::string file_name(const std::string& doc_id) {
 
 }  // namespace
 
+namespace {
+Status write_key_file(const fs::path& path, const SecretBytes& key) {
+  std::string text = b64url_encode(key.view()) + "\n";
+  SecretBytes wipe(Bytes(text.begin(), text.end()));
+  std::fill(text.begin(), text.end(), '\0');
+  return store::write_file_atomic(path.string(), wipe.view(), 0600);
+}
+}  // namespace
+
+Status save_pairing_key(const std::string& dir, const SecretBytes& key) {
+  return write_key_file(fs::path(dir) / "pairing.key", key);
+}
+
+Result<SecretBytes> load_pairing_key(const std::string& dir) {
+  auto text = slurp(fs::path(dir) / "pairing.key");
+  if (!text) return fail(Errc::not_paired, "no pairing key in " + dir + " (run `zf wallet pair`)");
+  while (!text->empty() && (text->back() == '\n' || text->back() == '\r')) text->pop_back();
+  auto key = b64url_decode(*text);
+  std::fill(text->begin(), text->end(), '\0');
+  if (!key || key->size() != se::sc::kKeyBytes) return fail(Errc::bad_field, "malformed pairing.key in " + dir);
+  return SecretBytes(std::move(*key));
+}
+
 Status Wallet::init(const std::string& dir, const WalletConfig& c) {
   std::error_code ec;
   fs::create_directories(fs::path(dir) / "outbox", ec);
@@ -92,9 +115,27 @@ Result<std::unique_ptr<Wallet>> Wallet::open(const std::string& dir) {
 
 Status Wallet::ensure_se() {
   if (se_) return {};
-  auto c = SeClient::connect(config_.se_port);
+  // An unpaired terminal still connects: it may pair, or read public data.
+  auto key = load_pairing_key(dir_);
+  auto c = SeClient::connect(config_.se_port, key ? std::move(*key) : SecretBytes());
   if (!c) return std::unexpected(c.error());
   se_ = std::move(*c);
+  return {};
+}
+
+Status Wallet::pair(const std::string& puk, const std::function<bool(const std::string&)>& confirm) {
+  if (auto s = ensure_se(); !s) return s;
+  // The new key is on disk (pairing.key.new) before the SE takes it, and replaces
+  // the old one only once the SE did: a refused re-pairing keeps the old pairing.
+  fs::path pending = fs::path(dir_) / "pairing.key.new";
+  auto key = se_->pair(puk, confirm, [&](const SecretBytes& k) { return write_key_file(pending, k); });
+  std::error_code ec;
+  if (!key) {
+    fs::remove(pending, ec);
+    return std::unexpected(key.error());
+  }
+  if (auto s = save_pairing_key(dir_, *key); !s) return s;
+  fs::remove(pending, ec);
   return {};
 }
 

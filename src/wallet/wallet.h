@@ -4,6 +4,7 @@
 // retried with the same document), and the history.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -39,6 +40,12 @@ struct OutboxEntry {
   std::string error;
 };
 
+// The terminal's long-term pairing key for its SE: <wallet>/pairing.key
+// (base64url, mode 0600, replaced atomically). Without it the SE answers only
+// SELECT, pairing and public GET DATA.
+Status save_pairing_key(const std::string& dir, const SecretBytes& key);
+Result<SecretBytes> load_pairing_key(const std::string& dir);
+
 class Wallet {
  public:
   static Status init(const std::string& dir, const WalletConfig& config);
@@ -48,6 +55,10 @@ class Wallet {
   // Connects to the SE (if not yet) and verifies the PIN for this session.
   Status unlock(const std::string& pin);
   SeClient& se();
+
+  // Pairs this terminal with its SE (`puk` once the SE is personalized) and
+  // keeps the key; `confirm` compares the code as the person does (SeClient::pair).
+  Status pair(const std::string& puk, const std::function<bool(const std::string&)>& confirm);
 
   Result<Json> balance();
   // Fetches the CA's CRL and installs it in the SE when newer.

@@ -37,7 +37,8 @@ struct Se {
   std::unique_ptr<Applet> applet;
   std::unique_ptr<SeClient> client;
   bool record = false;
-  std::vector<Bytes> responses;  // every raw response, when `record` is set
+  std::vector<Bytes> responses;  // every response as the SE meant it, when `record` is set
+  SecretBytes pairing_key;       // the terminal's, kept across reloads
 };
 
 // What a refused command must leave exactly as it was.
@@ -57,6 +58,11 @@ class AppletTest : public ::testing::Test {
     se->record = record;
     se->applet = std::make_unique<Applet>(id, std::move(dev.key), std::move(dev.chain));
     attach_client(*se);
+    // The terminal pairs at the issuer's desk, comparing the code on the SE's display.
+    Se* p = se.get();
+    se->pairing_key = must(se->client->pair("", [p](const std::string& code) {
+      return code == p->applet->display();
+    }), "pair");
     ses.push_back(std::move(se));
     return *ses.back();
   }
@@ -65,31 +71,33 @@ class AppletTest : public ::testing::Test {
   Se& active_se(const std::string& id, const std::string& user, const Json& limits = {},
                 bool record = false) {
     Se& se = factory_se(id, user, record);
-    se.serial = w.activate(*se.client, user, limits);
+    se.serial = w.activate(*se.client, user, limits, [&se] { return se.applet->display(); });
     return se;
   }
 
-  // The terminal's client: SeClient::in_process on the fixture clock, or a recording
-  // transport doing the same thing when every response must be inspected.
+  // The terminal's client: SeClient::in_process on the fixture clock, holding the
+  // pairing key; when `record` is set it also keeps every response the SE meant
+  // (opened from the secure channel) and every raw frame on the link.
   void attach_client(Se& se) {
-    if (!se.record) {
-      se.client = std::make_unique<SeClient>(SeClient::in_process(*se.applet, w.clock()));
-      return;
-    }
     Se* p = &se;
     se.client = std::make_unique<SeClient>([this, p](ByteView apdu) -> Result<Bytes> {
       Bytes r = p->applet->process_raw(apdu, w.now);
-      p->responses.push_back(r);
+      if (p->record) p->responses.push_back(r);
       return r;
     });
+    if (se.pairing_key.size()) se.client->set_pairing_key(se.pairing_key);
+    if (se.record)
+      se.client->set_observer([p](const se::Response& r) { p->responses.push_back(se::encode_response(r)); });
   }
 
-  // Sends one command through the codec and returns the raw response (for status words).
+  // Sends one command as the paired terminal does (through the secure channel
+  // when it needs one) and returns the SE's response (for status words).
   se::Response send(Se& se, std::uint8_t cla, std::uint8_t ins, std::uint8_t p1, std::uint8_t p2,
                     std::string_view data = {}) {
     se::Command c{cla, ins, p1, p2, Bytes(data.begin(), data.end()), 65536u};
-    return send_raw(se, se::encode_command(c));
+    return must(se.client->transmit(c), "transmit");
   }
+  // Raw bytes on the link, past the secure channel (for the codec and the channel itself).
   se::Response send_raw(Se& se, ByteView apdu) {
     Bytes r = se.applet->process_raw(apdu, w.now);
     if (se.record) se.responses.push_back(r);
@@ -880,7 +888,8 @@ TEST_F(AppletTest, UnknownInstructionAndClassAreRefused) {
                     send(a, 0x00, se::ins::kPaymentNote, 0, 0, dump_json(pay_params("se-b", 1))));
   EXPECT_REFUSED_SW(a, 0x6D00, send(a, 0x80, se::ins::kSelect, 4, 0));
   EXPECT_REFUSED_SW(a, 0x6D00, send(a, 0x00, 0xB0, 0, 0));  // READ BINARY: no files here
-  for (std::uint8_t cla : {0x01, 0x0C, 0x84, 0x90, 0xFF}) {
+  // (84 is our class with secure messaging: the channel itself, tested below.)
+  for (std::uint8_t cla : {0x01, 0x0C, 0x88, 0x90, 0xFF}) {
     SCOPED_TRACE(int(cla));
     Json b =
         refused_sw(a, 0x6E00, [&] { return send(a, cla, se::ins::kGetData, 0, se::tag::kInfo); });
@@ -1066,10 +1075,12 @@ TEST_F(AppletTest, ValueCommandsNeedAVerifiedUser) {
   // GET DATA needs no PIN; VERIFY without data reports the counter without using a try.
   EXPECT_THAT(a.client->info(), IsOk());
   EXPECT_REFUSED_SW(a, 0x63C3, send(a, 0x00, se::ins::kVerify, 0x00, 0x80));
-  // A power cycle forgets the verification as well.
+  // A power cycle forgets the verification as well, and the secure session with it:
+  // the terminal authenticates again, and the user must verify again.
   must(a.client->verify_pin(kPin));
   EXPECT_EQ(send(a, 0x00, se::ins::kVerify, 0x00, 0x80).sw, 0x9000);
   a.applet->reset_session();
+  EXPECT_FALSE(a.applet->secure_session());
   EXPECT_REFUSED(a, Errc::not_verified, a.client->topup_request(bank_params(1)));
   // Bad P1/P2 for VERIFY.
   EXPECT_REFUSED_SW(a, 0x6700, send(a, 0x00, se::ins::kVerify, 0x00, 0x01, kPin));

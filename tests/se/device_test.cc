@@ -45,6 +45,15 @@ class DeviceTest : public ::testing::Test {
   SeClient client(Device& d) {
     return SeClient([this, &d](ByteView apdu) -> Result<Bytes> { return d.handle(apdu, w.now); });
   }
+  // The emulated SE's display as a person (or a script) reads it: pairing.code in its directory.
+  std::function<std::string()> display(const std::string& name) {
+    return [this, name] {
+      std::ifstream in(fs::path(dir(name)) / "pairing.code");
+      std::string code;
+      std::getline(in, code);
+      return code;
+    };
+  }
 
   SeWorld w;
 };
@@ -71,7 +80,7 @@ TEST_F(DeviceTest, CreateWritesASealedFactoryStateThatOpens) {
 TEST_F(DeviceTest, HandlePersistsBeforeResponding) {
   auto d = create_and_open("se1", "se-d1");
   SeClient se = client(*d);
-  w.activate(se, "alice");
+  w.activate(se, "alice", {}, display("se1"));
   Json req = jws_payload(
       must(se.topup_request(
                {{"amount", 2500}, {"currency", "CNY"}, {"bank", kBank}, {"account", kAccount}}))
@@ -91,6 +100,8 @@ TEST_F(DeviceTest, HandlePersistsBeforeResponding) {
   EXPECT_EQ(again->applet().state_json(), d->applet().state_json());
   // The reopened device refuses the same receipt: the applied set was persisted with the credit.
   SeClient se2 = client(*again);
+  EXPECT_THAT(se2.verify_pin(kPin), FailsWith(Errc::secure_channel_required));  // no pairing key
+  se2.set_pairing_key(se.pairing_key());
   must(se2.verify_pin(kPin));
   EXPECT_THAT(se2.apply_topup_receipt(w.topup_receipt(req)), FailsWith(Errc::replayed));
   EXPECT_EQ(again->applet().balance("CNY"), 2500);
@@ -99,7 +110,7 @@ TEST_F(DeviceTest, HandlePersistsBeforeResponding) {
 TEST_F(DeviceTest, RefusedCommandLeavesTheFileAloneButAWrongPinIsSaved) {
   auto d = create_and_open("se1", "se-d1");
   SeClient se = client(*d);
-  w.activate(se, "alice");
+  w.activate(se, "alice", {}, display("se1"));
   fs::path state = fs::path(dir("se1")) / "state.seal";
   Bytes before = read_bytes(state);
   // Sealing uses a fresh nonce, so any rewrite would change the bytes.
@@ -110,7 +121,8 @@ TEST_F(DeviceTest, RefusedCommandLeavesTheFileAloneButAWrongPinIsSaved) {
   EXPECT_THAT(se.info(), IsOk());
   EXPECT_EQ(read_bytes(state), before);
 
-  d->new_link();  // a new terminal connection forgets the verified user
+  d->new_link();  // a new terminal connection forgets the verified user and the session
+  must(se.select());
   EXPECT_THAT(se.topup_request(
                   {{"amount", 1}, {"currency", "CNY"}, {"bank", kBank}, {"account", kAccount}}),
               FailsWith(Errc::not_verified));
@@ -144,7 +156,7 @@ TEST_F(DeviceTest, StateFromAnotherDeviceDoesNotOpen) {
   auto d1 = create_and_open("se1", "se-d1");
   auto d2 = create_and_open("se2", "se-d2");
   SeClient se2 = client(*d2);
-  w.activate(se2, "bob");
+  w.activate(se2, "bob", {}, display("se2"));
   w.topup(se2, 900);
   d1.reset();
   d2.reset();

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -148,9 +149,21 @@ class SeWorld {
     return {std::move(key), std::move(issued.cert)};
   }
 
+  // Pairs a terminal with a factory SE, comparing its code with what the SE
+  // shows (`display`, read as a person reads the device's screen).
+  void pair(wallet::SeClient& se, const std::function<std::string()>& display) {
+    must(se.pair("", [&](const std::string& code) { return code == display(); }), "pair");
+  }
+
   // Factory -> active over the SE's own commands; returns the certificate serial.
-  // The session ends verified with kPin.
-  std::string activate(wallet::SeClient& se, const std::string& user, const Json& limits = {}) {
+  // Pairs first when the client holds no pairing key (`display` is the SE's
+  // screen). The session ends verified with kPin.
+  std::string activate(wallet::SeClient& se, const std::string& user, const Json& limits = {},
+                       const std::function<std::string()>& display = {}) {
+    if (!se.has_pairing_key()) {
+      if (!display) throw std::runtime_error("activate: pairing needs the SE's display");
+      pair(se, display);
+    }
     Json params{{"user_id", user}, {"pin", kPin}, {"puk", kPuk}, {"root", root_pem()}};
     if (limits.is_object()) params.update(limits);
     Json csr = must(se.personalize(params), "personalize");

@@ -43,7 +43,7 @@ TEST_F(DevicePersistTest, AnSeThatCannotSaveOrReloadRefusesEveryCommand) {
   must(Device::create(dir, "se-p1", w.world.mfr_dir), "create device");
   auto d = must(Device::open(dir), "open device");
   SeClient se = client(*d);
-  w.activate(se, "alice");
+  w.activate(se, "alice", {}, [&] { return d->applet().display(); });
   Json topup{{"amount", 2500}, {"currency", "CNY"}, {"bank", kBank}, {"account", kAccount}};
   ASSERT_TRUE(se.topup_request(topup));
   auto issued_before = must(se.issued(), "issued");
@@ -68,6 +68,7 @@ TEST_F(DevicePersistTest, AnSeThatCannotSaveOrReloadRefusesEveryCommand) {
   auto restarted = must(Device::open(dir), "reopen device");
   EXPECT_FALSE(restarted->failed());
   SeClient again = client(*restarted);
+  again.set_pairing_key(se.pairing_key());  // the same paired terminal, reconnecting
   ASSERT_TRUE(again.select());
   ASSERT_TRUE(again.verify_pin(kPin));
   EXPECT_EQ(must(again.issued(), "issued"), issued_before);

@@ -266,5 +266,91 @@ TEST_F(CliTest, WrongPinsBlockTheSeUntilThePukUnblocksIt) {
   EXPECT_EQ(se_balance("alice"), 4900);
 }
 
+// Any process on the machine can reach the SE's port (here: `zf se apdu`, raw
+// APDUs on a new link to the real `zf se serve`); without the pairing key it can
+// neither use up the PIN's or PUK's tries nor read the log. A terminal with a
+// wrong key fails mutual authentication; re-pairing needs the PUK and retires
+// the old terminal.
+TEST_F(CliTest, OnlyThePairedTerminalMayUseTheSe) {
+  const auto& alice = se("alice");
+  auto run = [&](const std::string& cmd) {
+    int status = std::system((cmd + " > '" + (dir_ / "out.txt").string() + "' 2>&1").c_str());
+    return CmdResult{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir_ / "out.txt")};
+  };
+  auto state = [&] {
+    auto d = se::Device::open(alice.dir);
+    return d ? (*d)->applet().state_json() : Json();
+  };
+  auto text_of = [](const std::string& hex) {
+    auto b = hex_decode(hex);
+    return b ? to_string(*b) : std::string();
+  };
+  Json before = state();
+  std::string apdus;
+  const std::string select = "00A4040009F07A6875616E667501";
+  for (int i = 0; i < 5; ++i) apdus += " 0020008006303030303030";  // VERIFY "000000"
+  const std::string reset_data = R"({"puk":"87654321","new_pin":"4321"})";
+  char lc[3];
+  std::snprintf(lc, sizeof(lc), "%02X", static_cast<unsigned>(reset_data.size()));
+  std::string reset = "002C0080" + std::string(lc) + hex_encode(as_bytes(reset_data));
+  for (int i = 0; i < 12; ++i) apdus += " " + reset;
+  apdus += " 80CA000300 80CA000500 80CA000100";  // log, issued, info
+  apdus += " 80CA000600";                         // status (public)
+  CmdResult raw = run(std::string(ZF_BINARY) + " se apdu --port " + std::to_string(alice.port) + " " + select + apdus);
+  ASSERT_EQ(raw.exit_code, 0) << raw.out;
+  std::istringstream lines(raw.out);
+  std::vector<std::string> answers;
+  for (std::string l; std::getline(lines, l);) answers.push_back(l);
+  ASSERT_EQ(answers.size(), 1u + 5 + 12 + 3 + 1) << raw.out;
+  EXPECT_EQ(answers.front().substr(answers.front().size() - 4), "9000");
+  for (std::size_t i = 1; i + 1 < answers.size(); ++i) {
+    EXPECT_EQ(answers[i].substr(answers[i].size() - 4), "6982") << i;
+    EXPECT_NE(text_of(answers[i]).find("secure_channel_required"), std::string::npos) << i;
+  }
+  std::string status = text_of(answers.back());
+  EXPECT_NE(status.find(R"("paired":true)"), std::string::npos) << status;
+  EXPECT_EQ(state(), before) << "an unpaired link changed the SE";
+
+  // The paired terminal has all its tries and does the whole flow.
+  CmdResult bal = wallet("alice", {"balance"});
+  ASSERT_EQ(bal.exit_code, 0) << bal.out;
+  EXPECT_NE(bal.out.find(R"("pin_tries_left": 3)"), std::string::npos) << bal.out;
+  ASSERT_EQ(wallet("alice", {"topup", "CNY 5.00", "--bank", net_->bank_id, "--account", alice.account}).exit_code, 0);
+
+  // A second terminal with its own (wrong) key: mutual authentication fails, nothing moves.
+  std::filesystem::path phone2 = dir_ / "phone2";
+  std::filesystem::copy(alice.wallet, phone2, std::filesystem::copy_options::recursive);
+  std::ofstream(phone2 / "pairing.key") << b64url_encode(random_bytes(32)) << "\n";
+  std::string w2 = std::string(ZF_BINARY) + " wallet";
+  CmdResult impostor = run("ZF_PIN=123456 " + w2 + " balance --wallet '" + phone2.string() + "'");
+  EXPECT_NE(impostor.exit_code, 0);
+  EXPECT_NE(impostor.out.find("auth_failed"), std::string::npos) << impostor.out;
+
+  // Re-pairing it with a wrong PUK is counted and changes nothing else; with the PUK it works.
+  before = state();
+  std::string pair = w2 + " pair --wallet '" + phone2.string() + "' --se-dir '" + alice.dir + "'";
+  CmdResult wrong = run("ZF_PUK=87654321 " + pair);
+  EXPECT_NE(wrong.exit_code, 0);
+  EXPECT_NE(wrong.out.find("pin_wrong"), std::string::npos) << wrong.out;
+  Json after = state();
+  EXPECT_EQ(after.at("puk_tries_left"), 9);
+  EXPECT_EQ(after.at("pairing_key"), before.at("pairing_key"));
+  EXPECT_EQ(wallet("alice", {"balance"}).exit_code, 0);
+  CmdResult right = run("ZF_PUK=12345678 " + pair);
+  ASSERT_EQ(right.exit_code, 0) << right.out;
+  EXPECT_EQ(std::filesystem::status(phone2 / "pairing.key").permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(alice.dir) / "pairing.code"));
+  EXPECT_EQ(state().at("puk_tries_left"), 10);
+  CmdResult pay = run("ZF_PIN=123456 " + w2 + " pay 'CNY 1.00' --to " + se("bob").se_id + " --out '" +
+                      (dir_ / "n.jws").string() + "' --wallet '" + phone2.string() + "'");
+  EXPECT_EQ(pay.exit_code, 0) << pay.out;
+  EXPECT_EQ(se_balance("alice"), 400);
+  CmdResult old = wallet("alice", {"balance"});
+  EXPECT_NE(old.exit_code, 0);
+  EXPECT_NE(old.out.find("auth_failed"), std::string::npos) << old.out;
+  EXPECT_TRUE(audit()["ok"].get<bool>());
+}
+
 }  // namespace
 }  // namespace zf::test
