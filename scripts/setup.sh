@@ -32,6 +32,10 @@ fi
 if [ -f tests/interop/package-lock.json ] && [ ! -d tests/interop/node_modules/jose ]; then
   (cd tests/interop && npm ci --no-audit --no-fund --silent)
 fi
+# The independent OpenAPI validator the contract tests run on docs/*.yaml.
+if [ -f tests/openapi/package-lock.json ] && [ ! -d tests/openapi/node_modules/@apidevtools/swagger-parser ]; then
+  (cd tests/openapi && npm ci --no-audit --no-fund --silent)
+fi
 
 # ccache makes a rebuild of an unchanged file (another clone, the sanitizer
 # build's shared sources) a copy; scripts/test.sh sets its base directory.

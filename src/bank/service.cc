@@ -25,82 +25,84 @@ Result<std::string> jws_field(const httplib::Request& req, std::string_view fiel
 
 }  // namespace
 
-void register_routes(httplib::Server& server, Bank& bank, CrlRefresher* crl) {
-  server.Get("/v1/info", [&](const httplib::Request&, httplib::Response& res) {
+net::Routes routes(Bank* bank, CrlRefresher* crl) {
+  net::Routes r;
+  r.get("/v1/info", [bank](const httplib::Request&, httplib::Response& res) {
     Json chain = Json::array();
-    for (const auto& c : bank.chain()) chain.push_back(c.pem());
-    Json j{{"bank", bank.id()},
-           {"custody_certificate", bank.custody_certificate().pem()},
+    for (const auto& c : bank->chain()) chain.push_back(c.pem());
+    Json j{{"bank", bank->id()},
+           {"custody_certificate", bank->custody_certificate().pem()},
            {"chain", chain}};
-    if (auto c = bank.crl()) j["crl_next_update"] = c->next_update();
-    j["crl_valid"] = bank.has_valid_crl();
+    if (auto c = bank->crl()) j["crl_next_update"] = c->next_update();
+    j["crl_valid"] = bank->has_valid_crl();
     net::write_json(res, j);
   });
 
-  server.Post("/v1/topup", [&](const httplib::Request& req, httplib::Response& res) {
+  r.post("/v1/topup", [bank](const httplib::Request& req, httplib::Response& res) {
     auto jws = jws_field(req, "request");
     if (!jws) return net::write_problem(res, jws.error());
-    auto receipt = bank.topup(*jws);
+    auto receipt = bank->topup(*jws);
     if (!receipt) return net::write_problem(res, receipt.error());
     net::write_json(res, Json{{"receipt", *receipt}});
   });
 
-  server.Post("/v1/deposit", [&](const httplib::Request& req, httplib::Response& res) {
+  r.post("/v1/deposit", [bank](const httplib::Request& req, httplib::Response& res) {
     auto jws = jws_field(req, "note");
     if (!jws) return net::write_problem(res, jws.error());
-    auto receipt = bank.deposit(*jws);
+    auto receipt = bank->deposit(*jws);
     if (!receipt) return net::write_problem(res, receipt.error());
     net::write_json(res, Json{{"receipt", *receipt}});
   });
 
-  server.Post("/v1/query", [&](const httplib::Request& req, httplib::Response& res) {
+  r.post("/v1/query", [bank](const httplib::Request& req, httplib::Response& res) {
     auto jws = jws_field(req, "query");
     if (!jws) return net::write_problem(res, jws.error());
-    auto st = bank.query(*jws);
+    auto st = bank->query(*jws);
     if (!st) return net::write_problem(res, st.error());
     net::write_json(res, statement_to_json(*st));
   });
 
-  server.Post("/v1/accounts", [&](const httplib::Request& req, httplib::Response& res) {
-    if (!service::require_admin(bank, req, res)) return;
+  r.post("/v1/accounts", [bank](const httplib::Request& req, httplib::Response& res) {
+    if (!service::require_admin(*bank, req, res)) return;
     auto body = net::read_json_body(req);
     if (!body) return net::write_problem(res, body.error());
     auto r = open_account_from_json(*body);
     if (!r) return net::write_problem(res, r.error());
-    auto a = bank.open_account(*r);
+    auto a = bank->open_account(*r);
     if (!a) return net::write_problem(res, a.error());
     net::write_json(res, account_to_json(*a), 201);
   });
 
-  server.Get(R"(/v1/accounts/([A-Za-z0-9._:-]{1,128}))", [&](const httplib::Request& req,
+  r.get("/v1/accounts/{id}", R"(/v1/accounts/([A-Za-z0-9._:-]{1,128}))", [bank](const httplib::Request& req,
                                                              httplib::Response& res) {
-    if (!service::require_admin(bank, req, res)) return;
-    auto a = bank.store().find_account(req.matches[1]);
+    if (!service::require_admin(*bank, req, res)) return;
+    auto a = bank->store().find_account(req.matches[1]);
     if (!a) return net::write_problem(res, a.error());
     if (!*a)
       return net::write_problem(res, Error{Errc::account_unknown, "account", "no such account"});
     net::write_json(res, account_to_json(**a));
   });
 
-  server.Post("/v1/cash-in", [&](const httplib::Request& req, httplib::Response& res) {
-    if (!service::require_admin(bank, req, res)) return;
+  r.post("/v1/cash-in", [bank](const httplib::Request& req, httplib::Response& res) {
+    if (!service::require_admin(*bank, req, res)) return;
     auto body = net::read_json_body(req);
     if (!body) return net::write_problem(res, body.error());
     auto r = cash_in_from_json(*body);
     if (!r) return net::write_problem(res, r.error());
-    auto c = bank.cash_in(r->account, r->amount, r->ref);
+    auto c = bank->cash_in(r->account, r->amount, r->ref);
     if (!c) return net::write_problem(res, c.error());
     net::write_json(res, cash_in_to_json(*c));
   });
 
-  server.Get("/v1/audit", [&](const httplib::Request& req, httplib::Response& res) {
-    if (!service::require_admin(bank, req, res)) return;
-    auto a = bank.audit();
+  r.get("/v1/audit", [bank](const httplib::Request& req, httplib::Response& res) {
+    if (!service::require_admin(*bank, req, res)) return;
+    auto a = bank->audit();
     if (!a) return net::write_problem(res, a.error());
     net::write_json(res, audit_to_json(*a));
   });
 
-  service::register_refresh_crl_route(server, bank, bank, crl);
+  service::add_refresh_crl_route(r, bank, bank, crl);
+  return r;
 }
 
 int serve(const ServeOptions& opts) {
@@ -142,7 +144,7 @@ int serve(const ServeOptions& opts) {
 
   net::HttpsServer server(tls->cert, tls->key);
   server.install_defaults();
-  register_routes(server.raw(), **bank, &refresher);
+  server.serve_routes(routes(bank->get(), &refresher));
   if (opts.fault_reply_delay_ms > 0 || !opts.fault_answer_marker.empty()) {
     auto delay = std::chrono::milliseconds(opts.fault_reply_delay_ms);
     std::string marker = opts.fault_answer_marker;

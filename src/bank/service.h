@@ -13,8 +13,10 @@ namespace zf::bank {
 // The bank's CRL refresher (service/trust.h).
 using service::CrlRefresher;
 
-// Registers the bank routes on `server`. `crl` may be null (no refresh endpoint).
-void register_routes(httplib::Server& server, Bank& bank, CrlRefresher* crl);
+// The bank's route table. `crl` may be null (refresh-crl answers 404); `bank`
+// may be null for a table that is only listed (tests hold it against the
+// OpenAPI file), never served.
+net::Routes routes(Bank* bank, CrlRefresher* crl);
 
 struct ServeOptions {
   std::string dir;

@@ -34,29 +34,30 @@ void on_signal(int) {
 
 }  // namespace
 
-void register_routes(httplib::Server& server, Authority& ca) {
-  server.Get("/v1/root", [&](const httplib::Request&, httplib::Response& res) {
-    net::write_json(res, Json{{"certificate", ca.root().pem()}});
+net::Routes routes(Authority* ca) {
+  net::Routes r;
+  r.get("/v1/root", [ca](const httplib::Request&, httplib::Response& res) {
+    net::write_json(res, Json{{"certificate", ca->root().pem()}});
   });
-  server.Get("/v1/root.pem", [&](const httplib::Request&, httplib::Response& res) {
-    res.set_content(ca.root().pem(), "application/x-pem-file");
+  r.get("/v1/root.pem", [ca](const httplib::Request&, httplib::Response& res) {
+    res.set_content(ca->root().pem(), "application/x-pem-file");
   });
 
-  server.Post("/v1/registration-authorities", [&](const httplib::Request& req, httplib::Response& res) {
+  r.post("/v1/registration-authorities", [ca](const httplib::Request& req, httplib::Response& res) {
     auto body = net::read_json_body(req);
     if (!body) return net::write_problem(res, body.error());
-    if (ca.authenticate(net::bearer_token(req)) != Caller::admin)
+    if (ca->authenticate(net::bearer_token(req)) != Caller::admin)
       return net::write_problem(res, Error{Errc::unauthorized, {}, "admin token required"});
     if (auto s = only_fields(*body, {"name"}); !s) return net::write_problem(res, s.error());
     auto name = get_string(*body, "name", 64);
     if (!name) return net::write_problem(res, name.error());
-    reply(res, ca.add_registration_authority(*name), [&](const std::string& token) {
+    reply(res, ca->add_registration_authority(*name), [&](const std::string& token) {
       return Json{{"name", *name}, {"token", token}};
     });
   });
 
-  server.Post("/v1/enrollment-codes", [&](const httplib::Request& req, httplib::Response& res) {
-    Caller caller = ca.authenticate(net::bearer_token(req));
+  r.post("/v1/enrollment-codes", [ca](const httplib::Request& req, httplib::Response& res) {
+    Caller caller = ca->authenticate(net::bearer_token(req));
     if (caller == Caller::anonymous)
       return net::write_problem(res, Error{Errc::unauthorized, {}, "registration authority token required"});
     auto body = net::read_json_body(req);
@@ -70,13 +71,13 @@ void register_routes(httplib::Server& server, Authority& ca) {
       if (!t) return net::write_problem(res, t.error());
       ttl = *t;
     }
-    reply(res, ca.issue_enrollment_code(caller, *user, ttl), [](const EnrollmentCode& c) {
+    reply(res, ca->issue_enrollment_code(caller, *user, ttl), [](const EnrollmentCode& c) {
       return Json{{"code", c.code}, {"user_id", c.user_id}, {"expires_at", c.expires_at}};
     });
   });
 
-  server.Post("/v1/certificates", [&](const httplib::Request& req, httplib::Response& res) {
-    Caller caller = ca.authenticate(net::bearer_token(req));
+  r.post("/v1/certificates", [ca](const httplib::Request& req, httplib::Response& res) {
+    Caller caller = ca->authenticate(net::bearer_token(req));
     auto body = net::read_json_body(req);
     if (!body) return net::write_problem(res, body.error());
     if (auto s = only_fields(*body, {"role", "csr", "attestation", "enrollment_code", "validity_days"}); !s)
@@ -100,18 +101,18 @@ void register_routes(httplib::Server& server, Authority& ca) {
       if (*v < 0 || *v > 3650) return net::write_problem(res, Error{Errc::bad_field, "validity_days", "0..3650"});
       cr.validity_days = static_cast<int>(*v);
     }
-    auto issued = ca.issue(caller, cr);
+    auto issued = ca->issue(caller, cr);
     if (!issued) return net::write_problem(res, issued.error());
     Json j = cert_json(*issued);
-    j["chain"] = Json::array({issued->cert.pem(), ca.root().pem()});
+    j["chain"] = Json::array({issued->cert.pem(), ca->root().pem()});
     net::write_json(res, j, 201);
   });
 
-  server.Get("/v1/certificates", [&](const httplib::Request& req, httplib::Response& res) {
+  r.get("/v1/certificates", [ca](const httplib::Request& req, httplib::Response& res) {
     if (req.has_param("ski")) {
-      return reply(res, ca.find_by_key_id(req.get_param_value("ski")), cert_json);
+      return reply(res, ca->find_by_key_id(req.get_param_value("ski")), cert_json);
     }
-    auto all = ca.list(ca.authenticate(net::bearer_token(req)));
+    auto all = ca->list(ca->authenticate(net::bearer_token(req)));
     reply(res, all, [](const std::vector<IssuedCert>& v) {
       Json arr = Json::array();
       for (const auto& c : v) arr.push_back(cert_json(c));
@@ -119,12 +120,12 @@ void register_routes(httplib::Server& server, Authority& ca) {
     });
   });
 
-  server.Get(R"(/v1/certificates/([0-9a-f]{1,64}))", [&](const httplib::Request& req, httplib::Response& res) {
-    reply(res, ca.find_by_serial(req.matches[1]), cert_json);
+  r.get("/v1/certificates/{serial}", R"(/v1/certificates/([0-9a-f]{1,64}))", [ca](const httplib::Request& req, httplib::Response& res) {
+    reply(res, ca->find_by_serial(req.matches[1]), cert_json);
   });
 
-  server.Post(R"(/v1/certificates/([0-9a-f]{1,64})/revoke)", [&](const httplib::Request& req, httplib::Response& res) {
-    Caller caller = ca.authenticate(net::bearer_token(req));
+  r.post("/v1/certificates/{serial}/revoke", R"(/v1/certificates/([0-9a-f]{1,64})/revoke)", [ca](const httplib::Request& req, httplib::Response& res) {
+    Caller caller = ca->authenticate(net::bearer_token(req));
     std::string reason;
     if (!req.body.empty()) {
       auto body = net::read_json_body(req);
@@ -137,18 +138,19 @@ void register_routes(httplib::Server& server, Authority& ca) {
       }
     }
     std::string serial = req.matches[1];
-    if (auto s = ca.revoke(caller, serial, reason); !s) return net::write_problem(res, s.error());
-    reply(res, ca.find_by_serial(serial), cert_json);
+    if (auto s = ca->revoke(caller, serial, reason); !s) return net::write_problem(res, s.error());
+    reply(res, ca->find_by_serial(serial), cert_json);
   });
 
-  server.Get("/v1/crl", [&](const httplib::Request&, httplib::Response& res) {
-    reply(res, ca.crl(), [](const Crl& c) { return Json{{"crl", c.pem()}, {"next_update", c.next_update()}}; });
+  r.get("/v1/crl", [ca](const httplib::Request&, httplib::Response& res) {
+    reply(res, ca->crl(), [](const Crl& c) { return Json{{"crl", c.pem()}, {"next_update", c.next_update()}}; });
   });
-  server.Get("/v1/crl.pem", [&](const httplib::Request&, httplib::Response& res) {
-    auto c = ca.crl();
+  r.get("/v1/crl.pem", [ca](const httplib::Request&, httplib::Response& res) {
+    auto c = ca->crl();
     if (!c) return net::write_problem(res, c.error());
     res.set_content(c->pem(), "application/x-pem-file");
   });
+  return r;
 }
 
 int serve(const std::string& dir, int port, const std::string& port_file) {
@@ -159,7 +161,7 @@ int serve(const std::string& dir, int port, const std::string& port_file) {
   }
   net::HttpsServer server((*ca)->tls_cert(), (*ca)->tls_key());
   server.install_defaults();
-  register_routes(server.raw(), **ca);
+  server.serve_routes(routes(ca->get()));
   auto bound = server.bind("127.0.0.1", port);
   if (!bound) {
     std::fprintf(stderr, "zf ca serve: %s\n", bound.error().message().c_str());

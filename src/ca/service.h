@@ -6,8 +6,9 @@
 
 namespace zf::ca {
 
-// Registers the CA routes on `server`.
-void register_routes(httplib::Server& server, Authority& ca);
+// The CA's route table. `ca` may be null for a table that is only listed
+// (tests hold it against the OpenAPI file), never served.
+net::Routes routes(Authority* ca);
 
 // `zf ca serve`: opens the CA in `dir`, binds 127.0.0.1:port (0 = any), writes the
 // port to `port_file` if given, and serves until SIGTERM/SIGINT.

@@ -55,9 +55,13 @@ Result<Json> parse_json_strict(std::string_view text, JsonLimits limits) {
     if (failed) return std::unexpected(problem);
     if (j.is_discarded()) return fail(Errc::malformed_json, "JSON rejected");
     return j;
-  } catch (const Json::exception& e) {
+  } catch (const Json::parse_error& e) {
     if (failed) return std::unexpected(problem);
-    return fail(Errc::malformed_json, e.what());
+    // Our own words: the parser's message names its internals ("[json.exception...").
+    return fail(Errc::malformed_json, "not valid JSON (at byte " + std::to_string(e.byte) + ")");
+  } catch (const Json::exception&) {
+    if (failed) return std::unexpected(problem);
+    return fail(Errc::malformed_json, "not valid JSON");
   }
 }
 

@@ -6,8 +6,11 @@
 #include <openssl/x509v3.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <map>
 #include <mutex>
+#include <regex>
 
 #include "core/jose.h"
 #include "store/file.h"
@@ -125,6 +128,27 @@ int verify_server(X509_STORE_CTX* store_ctx, void* arg) {
   return 0;
 }
 
+// httplib's own refusals (no route, body too large, a request it cannot parse)
+// as problem+json in our words.
+void default_problem(httplib::Response& res) {
+  switch (res.status) {
+    case 404:
+      return write_problem(res, Error{Errc::not_found, {}, "no such resource"});
+    case 413:
+      return write_problem(res, Error{Errc::too_large, {}, "request body too large"});
+    case 415:
+      return write_problem(res, Error{Errc::unsupported_media_type, {}, "unsupported media type"});
+    default:
+      break;
+  }
+  int status = res.status;
+  if (status >= 500)
+    write_problem(res, Error{Errc::internal, {}, "unexpected server error"});
+  else
+    write_problem(res, Error{Errc::bad_request, {}, "request not understood"});
+  if (status >= 400) res.status = status;  // e.g. 414 URI too long keeps its status
+}
+
 }  // namespace
 
 void write_problem(httplib::Response& res, const Error& err) {
@@ -161,6 +185,69 @@ std::string bearer_token(const httplib::Request& req) {
 HttpsServer::HttpsServer(const Certificate& cert, const PrivateKey& key)
     : server_(std::make_unique<httplib::SSLServer>(cert.get(), key.get())) {}
 
+Routes& Routes::add(std::string method, std::string path, std::string pattern,
+                    httplib::Server::Handler h) {
+  routes_.push_back({std::move(method), std::move(path), std::move(pattern), std::move(h)});
+  return *this;
+}
+
+bool is_json_media_type(std::string_view ct) {
+  auto lower_trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    std::string out(v);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  auto semi = ct.find(';');
+  if (lower_trim(ct.substr(0, semi)) != "application/json") return false;
+  if (semi == std::string_view::npos) return true;
+  return lower_trim(ct.substr(semi + 1)) == "charset=utf-8";
+}
+
+void HttpsServer::serve_routes(const Routes& routes) {
+  // Path pattern -> the methods it answers, for 405s and their Allow header.
+  struct Known {
+    std::string pattern;
+    std::regex re;
+    std::string allow;
+  };
+  auto known = std::make_shared<std::vector<Known>>();
+  for (const auto& r : routes.list()) {
+    std::string method = r.method == "GET" ? "GET, HEAD" : r.method;
+    auto same = std::find_if(known->begin(), known->end(),
+                             [&](const Known& k) { return k.pattern == r.pattern; });
+    if (same != known->end())
+      same->allow += ", " + method;
+    else
+      known->push_back({r.pattern, std::regex(r.pattern), method});
+  }
+  for (const auto& r : routes.list()) {
+    if (r.method == "GET") {
+      server_->Get(r.pattern, r.handler);
+    } else {
+      server_->Post(r.pattern, [h = r.handler](const httplib::Request& req, httplib::Response& res) {
+        const std::string& ct = req.get_header_value("Content-Type");
+        if ((!req.body.empty() || !ct.empty()) && !is_json_media_type(ct))
+          return write_problem(res, Error{Errc::unsupported_media_type, "Content-Type",
+                                          "the request body must be application/json"});
+        h(req, res);
+      });
+    }
+  }
+  server_->set_error_handler([known](const httplib::Request& req, httplib::Response& res) {
+    if (res.get_header_value("Content-Type").find("problem+json") != std::string::npos) return;
+    if (res.status == 404)
+      for (const auto& k : *known)
+        if (std::regex_match(req.path, k.re)) {
+          res.set_header("Allow", k.allow);
+          return write_problem(res, Error{Errc::method_not_allowed, {},
+                                          "this resource answers " + k.allow});
+        }
+    default_problem(res);
+  });
+}
+
 void HttpsServer::install_defaults() {
   server_->set_payload_max_length(kMaxBodyBytes);
   server_->set_read_timeout(10, 0);
@@ -171,10 +258,7 @@ void HttpsServer::install_defaults() {
   // Routes answer with problem+json themselves; this covers 404s and httplib's own 413.
   server_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (res.get_header_value("Content-Type").find("problem+json") != std::string::npos) return;
-    Errc code = res.status == 413 ? Errc::too_large
-                : res.status == 404 ? Errc::not_found
-                                    : Errc::bad_request;
-    write_problem(res, Error{code, {}, "HTTP " + std::to_string(res.status)});
+    default_problem(res);
   });
 }
 

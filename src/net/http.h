@@ -8,6 +8,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/json.h"
 #include "core/x509.h"
@@ -26,6 +28,39 @@ Result<Json> read_json_body(const httplib::Request& req);
 // The bearer token of the request, if any.
 std::string bearer_token(const httplib::Request& req);
 
+// One route of a service: the method, the path as its OpenAPI file spells it,
+// the httplib pattern that matches it (the path itself when it has no
+// parameters) and the handler.
+struct Route {
+  std::string method;   // "GET" or "POST"
+  std::string path;     // e.g. "/v1/accounts/{account}"
+  std::string pattern;  // e.g. R"(/v1/accounts/([A-Za-z0-9._:-]{1,128}))"
+  httplib::Server::Handler handler;
+};
+
+// A service's route table: what its server registers, and what its tests hold
+// against its OpenAPI file, from one list.
+class Routes {
+ public:
+  Routes& get(std::string path, httplib::Server::Handler h) { return add("GET", path, path, std::move(h)); }
+  Routes& post(std::string path, httplib::Server::Handler h) { return add("POST", path, path, std::move(h)); }
+  // A path with parameters: `pattern` is the regular expression httplib matches.
+  Routes& get(std::string path, std::string pattern, httplib::Server::Handler h) {
+    return add("GET", std::move(path), std::move(pattern), std::move(h));
+  }
+  Routes& post(std::string path, std::string pattern, httplib::Server::Handler h) {
+    return add("POST", std::move(path), std::move(pattern), std::move(h));
+  }
+  const std::vector<Route>& list() const { return routes_; }
+
+ private:
+  Routes& add(std::string method, std::string path, std::string pattern, httplib::Server::Handler h);
+  std::vector<Route> routes_;
+};
+
+// True for "application/json", optionally with "; charset=utf-8" (any case).
+bool is_json_media_type(std::string_view content_type);
+
 // An HTTPS server with a certificate from our CA, bound to loopback.
 class HttpsServer {
  public:
@@ -33,6 +68,10 @@ class HttpsServer {
   httplib::SSLServer& raw() { return *server_; }
   // Installs the error/exception handlers that turn everything into problem+json.
   void install_defaults();
+  // Registers `routes` (after install_defaults): a POST body that is not
+  // application/json is 415 unsupported_media_type before the handler runs; a
+  // known path asked with another method is 405 method_not_allowed with Allow.
+  void serve_routes(const Routes& routes);
   // Binds host:port (0 picks a free port) and returns the port.
   Result<int> bind(const std::string& host, int port);
   // Serves until stop() (blocking).

@@ -25,33 +25,34 @@ Result<std::int64_t> int_param(const httplib::Request& req, const char* name,
 
 }  // namespace
 
-void register_routes(httplib::Server& server, Registry& registry, CrlRefresher* crl) {
-  server.Get("/v1/info", [&](const httplib::Request&, httplib::Response& res) {
+net::Routes routes(Registry* registry, CrlRefresher* crl) {
+  net::Routes r;
+  r.get("/v1/info", [registry](const httplib::Request&, httplib::Response& res) {
     Json chain = Json::array();
-    for (const auto& c : registry.chain()) chain.push_back(c.pem());
-    Json j{{"registry", registry.id()},
-           {"certificate", registry.certificate().pem()},
+    for (const auto& c : registry->chain()) chain.push_back(c.pem());
+    Json j{{"registry", registry->id()},
+           {"certificate", registry->certificate().pem()},
            {"chain", chain},
-           {"crl_valid", registry.has_valid_crl()}};
-    if (auto c = registry.crl()) j["crl_next_update"] = c->next_update();
+           {"crl_valid", registry->has_valid_crl()}};
+    if (auto c = registry->crl()) j["crl_next_update"] = c->next_update();
     net::write_json(res, j);
   });
 
   // The claim is its own credential: it is signed by a certified processor.
-  server.Post("/v1/claims", [&](const httplib::Request& req, httplib::Response& res) {
+  r.post("/v1/claims", [registry](const httplib::Request& req, httplib::Response& res) {
     auto body = net::read_json_body(req);
     if (!body) return net::write_problem(res, body.error());
     if (auto s = only_fields(*body, {"claim"}); !s) return net::write_problem(res, s.error());
     auto jws = get_string(*body, "claim", kMaxJoseBytes);
     if (!jws) return net::write_problem(res, jws.error());
-    auto answer = registry.claim(*jws);
+    auto answer = registry->claim(*jws);
     if (!answer) return net::write_problem(res, answer.error());
     net::write_json(res, Json{{"record", answer->record_jws}});
   });
 
   // Records are not public (docs/registry-api.md "Who may read a record"): the
   // admin, whoever presents the document, or a record.query by a party to it.
-  server.Post("/v1/records/query", [&](const httplib::Request& req, httplib::Response& res) {
+  r.post("/v1/records/query", [registry](const httplib::Request& req, httplib::Response& res) {
     auto body = net::read_json_body(req);
     if (!body) return net::write_problem(res, body.error());
     if (auto s = only_fields(*body, {"doc_id", "document", "request"}); !s) return net::write_problem(res, s.error());
@@ -66,31 +67,32 @@ void register_routes(httplib::Server& server, Registry& registry, CrlRefresher* 
     }
     Result<std::string> record = fail(Errc::internal);
     if (document.empty() && request.empty()) {
-      if (!service::require_admin(registry, req, res)) return;
-      record = registry.query(*doc_id);
+      if (!service::require_admin(*registry, req, res)) return;
+      record = registry->query(*doc_id);
     } else {
-      record = registry.read_record(*doc_id, document, request);
+      record = registry->read_record(*doc_id, document, request);
     }
     if (!record) return net::write_problem(res, record.error());
     net::write_json(res, Json{{"record", *record}});
   });
 
-  server.Get("/v1/alerts", [&](const httplib::Request& req, httplib::Response& res) {
-    if (!service::require_admin(registry, req, res)) return;
+  r.get("/v1/alerts", [registry](const httplib::Request& req, httplib::Response& res) {
+    if (!service::require_admin(*registry, req, res)) return;
     auto after = int_param(req, "after", 0);
     if (!after) return net::write_problem(res, after.error());
     auto limit = int_param(req, "limit", 100);
     if (!limit) return net::write_problem(res, limit.error());
     if (*limit < 1 || *limit > 1000)
       return net::write_problem(res, Error{Errc::bad_field, "limit", "must be 1..1000"});
-    auto alerts = registry.alerts(*after, static_cast<int>(*limit));
+    auto alerts = registry->alerts(*after, static_cast<int>(*limit));
     if (!alerts) return net::write_problem(res, alerts.error());
     Json list = Json::array();
     for (const auto& a : *alerts) list.push_back(alert_to_json(a));
     net::write_json(res, Json{{"alerts", list}});
   });
 
-  service::register_refresh_crl_route(server, registry, registry, crl);
+  service::add_refresh_crl_route(r, registry, registry, crl);
+  return r;
 }
 
 int serve(const ServeOptions& opts) {
@@ -114,7 +116,7 @@ int serve(const ServeOptions& opts) {
 
   net::HttpsServer server(tls->cert, tls->key);
   server.install_defaults();
-  register_routes(server.raw(), **registry, &refresher);
+  server.serve_routes(routes(registry->get(), &refresher));
   return service::serve_until_signal(
       server, {"registry " + (*registry)->id(), opts.port, opts.port_file, &refresher});
 }

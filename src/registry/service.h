@@ -13,8 +13,10 @@ namespace zf::registry {
 // The registry's CRL refresher (service/trust.h).
 using service::CrlRefresher;
 
-// Registers the registry routes on `server`. `crl` may be null (no refresh endpoint).
-void register_routes(httplib::Server& server, Registry& registry, CrlRefresher* crl);
+// The registry's route table. `crl` may be null (refresh-crl answers 404);
+// `registry` may be null for a table that is only listed (tests hold it against
+// the OpenAPI file), never served.
+net::Routes routes(Registry* registry, CrlRefresher* crl);
 
 struct ServeOptions {
   std::string dir;

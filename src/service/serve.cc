@@ -30,16 +30,16 @@ bool require_admin(AdminGate& gate, const httplib::Request& req, httplib::Respon
   return false;
 }
 
-void register_refresh_crl_route(httplib::Server& server, AdminGate& gate, const CrlHolder& holder,
-                                CrlRefresher* refresher) {
-  server.Post("/v1/admin/refresh-crl", [&gate, &holder, refresher](const httplib::Request& req,
-                                                                   httplib::Response& res) {
-    if (!require_admin(gate, req, res)) return;
+void add_refresh_crl_route(net::Routes& routes, AdminGate* gate, const CrlHolder* holder,
+                           CrlRefresher* refresher) {
+  routes.post("/v1/admin/refresh-crl", [gate, holder, refresher](const httplib::Request& req,
+                                                                 httplib::Response& res) {
+    if (!require_admin(*gate, req, res)) return;
     if (!refresher) return net::write_problem(res, Error{Errc::not_found, {}, "no CA configured"});
     if (auto s = refresher->refresh_now(); !s) return net::write_problem(res, s.error());
-    auto c = holder.crl();
+    auto c = holder->crl();
     net::write_json(res, Json{{"crl_next_update", c ? c->next_update() : 0},
-                              {"crl_valid", holder.has_valid_crl()}});
+                              {"crl_valid", holder->has_valid_crl()}});
   });
 }
 

@@ -28,9 +28,10 @@ bool is_admin_bearer(std::string_view bearer,
 bool require_admin(AdminGate& gate, const httplib::Request& req, httplib::Response& res);
 
 // POST /v1/admin/refresh-crl (admin): fetch the CA's CRL now; answers
-// {crl_next_update, crl_valid}. `refresher` may be null (no CA configured: 404).
-void register_refresh_crl_route(httplib::Server& server, AdminGate& gate, const CrlHolder& holder,
-                                CrlRefresher* refresher);
+// {crl_next_update, crl_valid}. `refresher` may be null (no CA configured: 404);
+// `gate` and `holder` may be null only in a table that is listed, never served.
+void add_refresh_crl_route(net::Routes& routes, AdminGate* gate, const CrlHolder* holder,
+                           CrlRefresher* refresher);
 
 struct ServeLoop {
   std::string name;       // "bank bank-a", "registry registry-1": for the log lines

@@ -1,6 +1,8 @@
 // The bank as a real process: `zf bank init` against a running `zf ca serve`,
 // `zf bank serve` on a loopback port 0, top-up and deposit over HTTPS.
+#include "bank/service.h"
 #include "bank_process.h"
+#include "http_contract.h"
 
 namespace zf::test {
 namespace {
@@ -105,6 +107,13 @@ TEST_F(BankServiceTest, TopupAndDepositOverHttps) {
   ASSERT_TRUE(st);
   ASSERT_EQ(st->history.size(), 2u);
   EXPECT_EQ(st->history[0].amount_minor, -3000);
+}
+
+TEST_F(BankServiceTest, EveryRouteIsDescribedInTheOpenApiFileAndAnswersAsDescribed) {
+  check_routes_against_openapi(bank::routes(nullptr, nullptr), docs_file("bank-openapi.yaml"),
+                               bank_url, world.root(), bank_token(),
+                               {{"/v1/accounts/{id}", "/v1/accounts/alice-cny"}});
+  EXPECT_EQ(admin_balance("alice-cny"), 10000);
 }
 
 TEST_F(BankServiceTest, ExactlyOnceOverHttps) {

@@ -1,7 +1,11 @@
 // The CA as a real process: `zf ca serve` on a loopback port 0, HTTPS, problem+json.
 #include <sys/wait.h>
 
+#include <fstream>
+
 #include "ca/client.h"
+#include "ca/service.h"
+#include "http_contract.h"
 #include "ca_fixture.h"
 #include "net/http.h"
 #include "net/process.h"
@@ -66,6 +70,33 @@ class CaServiceTest : public ::testing::Test {
   std::string url;
   std::unique_ptr<ca::CaClient> admin;
 };
+
+TEST_F(CaServiceTest, EveryRouteIsDescribedInTheOpenApiFileAndAnswersAsDescribed) {
+  auto c = net::HttpsClient::connect(url, world.root());
+  c->set_bearer(world.admin_token());
+  auto issued = c->get_json("/v1/certificates");
+  ASSERT_TRUE(issued && !(*issued)["certificates"].empty());
+  std::string serial = (*issued)["certificates"][0]["serial"];
+  check_routes_against_openapi(ca::routes(nullptr), docs_file("openapi.yaml"), url, world.root(),
+                               world.admin_token(),
+                               {{"/v1/certificates/{serial}", "/v1/certificates/" + serial},
+                                // an unknown serial: the check must not revoke a real one
+                                {"/v1/certificates/{serial}/revoke", "/v1/certificates/ffff/revoke"}});
+  EXPECT_FALSE((*c->get_json("/v1/certificates/" + serial))["revoked"].get<bool>());
+}
+
+TEST_F(CaServiceTest, EveryOpenApiFileIsValid) {
+  for (const auto& entry : std::filesystem::directory_iterator(ZF_DOCS_DIR)) {
+    if (entry.path().extension() != ".yaml") continue;
+    auto api = read_openapi(entry.path().string());
+    EXPECT_TRUE(api.ok) << entry.path() << ": " << api.message;
+    EXPECT_FALSE(api.paths.empty()) << entry.path();
+  }
+  // The validator really validates: a file that is not OpenAPI is refused.
+  auto bogus = world.tmp.path() / "bogus.yaml";
+  std::ofstream(bogus) << "openapi: 3.1.0\ninfo: {title: x}\npaths: {/v1/x: {get: {responses: {200: {description: [}}}}}\n";
+  EXPECT_FALSE(read_openapi(bogus.string()).ok);
+}
 
 TEST_F(CaServiceTest, ServesRootOverTlsIssuedByItself) {
   auto c = net::HttpsClient::connect(url, world.root(), net::ServerId::ca(world.root().subject_cn()));

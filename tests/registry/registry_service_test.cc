@@ -4,6 +4,8 @@
 #include <barrier>
 #include <thread>
 
+#include "http_contract.h"
+#include "registry/service.h"
 #include "registry_process.h"
 
 namespace zf::test {
@@ -62,6 +64,13 @@ class RegistryServiceTest : public ::testing::Test, protected RegistryProcesses 
 
   Processor bank_a, bank_b;
 };
+
+TEST_F(RegistryServiceTest, EveryRouteIsDescribedInTheOpenApiFileAndAnswersAsDescribed) {
+  check_routes_against_openapi(registry::routes(nullptr, nullptr),
+                               docs_file("registry-openapi.yaml"), reg_url, world.root(),
+                               reg_token(), {{"/v1/records/{doc_id}", "/v1/records/se-x:1"}});
+  EXPECT_EQ(alert_count(), 0u);
+}
 
 TEST_F(RegistryServiceTest, ClaimQueryAndInfoOverHttps) {
   auto client = anonymous();
