@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "../crash_seed.h"
 #include "registry_process.h"
 
 namespace zf::test {
@@ -46,8 +47,9 @@ TEST(RegistryCrashTest, KillNineLosesNoAnsweredClaim) {
   ASSERT_NO_FATAL_FAILURE(p.start_registry());
   Processor procs[2] = {p.bank("bank-a"), p.bank("bank-b")};
 
-  const unsigned seed = std::random_device{}();
-  SCOPED_TRACE("seed " + std::to_string(seed));
+  const unsigned seed = crash_seed();
+  SCOPED_TRACE(replay_line(seed));
+  std::printf("crash test seed %u (%s)\n", seed, replay_line(seed).c_str());
   std::mt19937 rng(seed);
   constexpr int kRounds = 5, kDocsPerRound = 40;
   // answers[t][i]: processor t's claim on document i.
