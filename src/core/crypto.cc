@@ -1,6 +1,5 @@
 #include "core/crypto.h"
 
-#include <fcntl.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -227,26 +226,6 @@ Result<SecretBytes> PrivateKey::export_pem() const {
   SecretBytes out(Bytes(data, data + len));
   OPENSSL_cleanse(data, static_cast<size_t>(len));
   return out;
-}
-
-Status PrivateKey::save_pem_file(const std::string& path) const {
-  Own<BIO> mem(BIO_new(BIO_s_mem()));
-  if (!PEM_write_bio_PKCS8PrivateKey(mem.get(), key_.get(), nullptr, nullptr, 0, nullptr, nullptr))
-    return ossl_fail(Errc::crypto_error, "encoding key");
-  char* data = nullptr;
-  long len = BIO_get_mem_data(mem.get(), &data);
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return fail(Errc::io_error, "cannot create " + tmp);
-  ::fchmod(fd, 0600);
-  bool ok = ::write(fd, data, static_cast<size_t>(len)) == len && ::fsync(fd) == 0;
-  ::close(fd);
-  OPENSSL_cleanse(data, static_cast<size_t>(len));
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    return fail(Errc::io_error, "cannot write " + path);
-  }
-  return {};
 }
 
 SecretBytes PrivateKey::export_pkcs8() const {

@@ -76,9 +76,6 @@ class PrivateKey {
   static Result<PrivateKey> load_pem_file(const std::string& path);
   // PKCS#8 PEM of the key, for a 0600 key file (core writes no files).
   Result<SecretBytes> export_pem() const;
-  // Writes PKCS#8 PEM to `path` with mode 0600, atomically. Going away: use
-  // store::save_private_key.
-  Status save_pem_file(const std::string& path) const;
   SecretBytes export_pkcs8() const;
 
   SigAlg alg() const;

@@ -347,30 +347,15 @@ class PemFile : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
-TEST_F(PemFile, SaveAndLoadRoundTripWithMode0600) {
+TEST_F(PemFile, ExportIsPkcs8Pem) {
+  // Core writes no files: the key file itself is store::save_private_key (tests/store).
   for (SigAlg alg : {SigAlg::ES256, SigAlg::EdDSA}) {
     PrivateKey key = must(PrivateKey::generate(alg));
-    std::string path = (dir_ / "key.pem").string();
-    ASSERT_THAT(key.save_pem_file(path), IsOk());
-    struct stat st {};
-    ASSERT_EQ(::stat(path.c_str(), &st), 0);
-    EXPECT_EQ(st.st_mode & 0777, 0600u);
-    EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
-    auto back = PrivateKey::load_pem_file(path);
-    ASSERT_THAT(back, IsOk());
-    EXPECT_EQ(back->alg(), alg);
-    EXPECT_EQ(back->public_key().spki_der(), key.public_key().spki_der());
+    SecretBytes pem = must(key.export_pem());
+    std::string text(pem.view().begin(), pem.view().end());
+    EXPECT_EQ(text.rfind("-----BEGIN PRIVATE KEY-----\n", 0), 0u);
+    EXPECT_NE(text.find("-----END PRIVATE KEY-----"), std::string::npos);
   }
-}
-
-TEST_F(PemFile, SaveReplacesAnExistingFile) {
-  std::string path = (dir_ / "key.pem").string();
-  PrivateKey first = must(PrivateKey::generate());
-  PrivateKey second = must(PrivateKey::generate());
-  ASSERT_THAT(first.save_pem_file(path), IsOk());
-  ASSERT_THAT(second.save_pem_file(path), IsOk());
-  EXPECT_EQ(must(PrivateKey::load_pem_file(path)).public_key().spki_der(),
-            second.public_key().spki_der());
 }
 
 TEST_F(PemFile, LoadErrors) {
@@ -382,12 +367,6 @@ TEST_F(PemFile, LoadErrors) {
   std::fputs("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n", f);
   std::fclose(f);
   EXPECT_THAT(PrivateKey::load_pem_file(junk), FailsWith(Errc::bad_field));
-}
-
-TEST_F(PemFile, SaveIntoMissingDirectoryIsIoError) {
-  PrivateKey key = must(PrivateKey::generate());
-  EXPECT_THAT(key.save_pem_file((dir_ / "no" / "such" / "key.pem").string()),
-              FailsWith(Errc::io_error));
 }
 
 // ---- ECDH

@@ -29,6 +29,7 @@
 #include "ca/authority.h"
 #include "ca/manufacturer.h"
 #include "core/enroll.h"
+#include "store/file.h"
 
 namespace zf {
 namespace {
@@ -241,7 +242,7 @@ class InteropTest : public ::testing::Test {
                 dir_ / (name + ".spki.pem"),
                 dir_ / (name + ".pem"),
                 dir_ / (name + ".x5c.json")};
-    must(party.key.save_pem_file(party.key_pem.string()), "saving key");
+    must(store::save_private_key(party.key_pem.string(), party.key), "saving key");
     write_file(party.spki_pem, pem_wrap(party.key.public_key().spki_der(), "PUBLIC KEY"));
     write_file(party.cert_pem, cert.pem());
     Json x5c = Json::array();
@@ -846,7 +847,7 @@ TEST_F(OpensslInterop, OpensslIssuedCertificatePassesOurVerifier) {
   // The other direction for certificates: the openssl CA commands issue a leaf with our role
   // OID from our root key, and CertVerifier accepts it for that role only.
   fs::path root_key_pem = dir_ / "root.key.pem";
-  must(root_key_->save_pem_file(root_key_pem.string()), "root key file");
+  must(store::save_private_key(root_key_pem.string(), *root_key_), "root key file");
   fs::path csr_pem = dir_ / "ossl.csr.pem", cert_pem = dir_ / "ossl.pem", ext = dir_ / "ext.cnf";
   RunResult r = openssl({"req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                          "-nodes", "-subj", "/CN=se-ossl", "-keyout",
