@@ -330,6 +330,18 @@ Result<Statement> Bank::query(std::string_view query_jws, int history_limit) {
   if (v->signer.user_id() != account->user_id ||
       (account->se_id && *account->se_id != v->signer.subject_cn()))
     return fail(Errc::not_owner, "the signer does not own account " + account->id, "account");
+  // A query is a bearer credential for the statement: it answers once. Its id is
+  // remembered until it has expired, so the table stays as small as the queries
+  // still valid; a query without a near expiry could never be forgotten.
+  const auto exp = v->doc.doc.exp();
+  if (!exp) return fail(Errc::missing_field, "a query carries an expiry", "exp");
+  if (*exp > v->doc.doc.iat() + kMaxQueryLifetimeS)
+    return fail(Errc::bad_field,
+                "a query expires at most " + std::to_string(kMaxQueryLifetimeS) + " s after iat",
+                "exp");
+  auto first = store_->use_once(v->key.signer, v->key.doc_id, *exp, now());
+  if (!first) return up(first);
+  if (!*first) return fail(Errc::replayed, "this query was already answered", "id");
   auto history = store_->history(account->id, std::clamp(history_limit, 1, 100));
   if (!history) return up(history);
   return Statement{std::move(*account), std::move(*history)};

@@ -25,6 +25,8 @@ inline constexpr std::string_view kConfigFile = "bank.json";      // {"id", "ca_
 inline constexpr std::string_view kCustodyKey = "custody.key";    // 0600
 inline constexpr std::string_view kCustodyChain = "custody.pem";  // custody cert, root
 inline constexpr std::string_view kDbFile = "bank.db";
+// The longest an account.query may be valid (the SE signs them for 300 s).
+inline constexpr std::int64_t kMaxQueryLifetimeS = 3600;
 using service::kAdminTokenFile;
 using service::kCrlCache;
 using service::kRootFile;
@@ -128,7 +130,8 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
   // §6.4: verifies a deposit.note, credits the account, debits e-cash
   // outstanding and returns the signed deposit.receipt.
   Result<std::string> deposit(std::string_view note_jws);
-  // An account.query signed by the account owner's SE: balance and history.
+  // An account.query signed by the account owner's SE: balance and history, once
+  // per query (a second presentation of the same query is `replayed`).
   Result<Statement> query(std::string_view query_jws, int history_limit = 20);
 
   // Admin: opens a customer account (idempotent for identical settings).

@@ -38,6 +38,13 @@ CREATE TABLE IF NOT EXISTS processed_documents (
   response TEXT NOT NULL,
   created_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS used_queries (
+  signer TEXT NOT NULL,               -- single-use key of unsequenced documents
+  doc_id TEXT NOT NULL,
+  exp INTEGER NOT NULL,
+  PRIMARY KEY (signer, doc_id)
+);
+CREATE INDEX IF NOT EXISTS used_queries_by_exp ON used_queries(exp);
 CREATE TABLE IF NOT EXISTS admin_tokens (
   token_hash BLOB PRIMARY KEY,
   name TEXT NOT NULL UNIQUE
@@ -240,6 +247,26 @@ class SqliteBankStore final : public BankStore {
     });
     if (!s) return std::unexpected(s.error());
     return out;
+  }
+
+  Result<bool> use_once(const std::string& signer, const std::string& doc_id, std::int64_t exp,
+                        std::int64_t now) override {
+    std::lock_guard lock(mu_);
+    bool first = false;
+    Status s = db_->transaction([&]() -> Status {
+      auto prune = db_->prepare("DELETE FROM used_queries WHERE exp < ?1");
+      if (!prune) return up(prune);
+      if (auto r = prune->bind(1, now - kUseRetentionS).run(); !r) return r;
+      auto ins = db_->prepare(
+          "INSERT INTO used_queries(signer, doc_id, exp) VALUES (?1, ?2, ?3)"
+          " ON CONFLICT(signer, doc_id) DO NOTHING");
+      if (!ins) return up(ins);
+      if (auto r = ins->bind(1, signer).bind(2, doc_id).bind(3, exp).run(); !r) return r;
+      first = db_->changes() == 1;
+      return {};
+    });
+    if (!s) return std::unexpected(s.error());
+    return first;
   }
 
   Result<ledger::AuditReport> audit() override {

@@ -59,6 +59,10 @@ struct Applied {
   std::int64_t entry_id = 0;  // 0 for a replay
 };
 
+// How long past its `exp` a used query id is kept: a clock stepped back by less than
+// this cannot make a forgotten query valid again.
+inline constexpr std::int64_t kUseRetentionS = 600;
+
 class BankStore {
  public:
   virtual ~BankStore() = default;
@@ -91,6 +95,13 @@ class BankStore {
   // An entry with no postings records a refusal: step 1 only, nothing moves.
   virtual Result<Applied> apply(const DocKey& doc, const ledger::JournalEntry& entry,
                                 const std::string& response, std::int64_t now) = 0;
+
+  // SAFETY-CRITICAL: single use of an unsequenced document (account.query). In ONE
+  // transaction: forgets uses whose `exp` is more than kUseRetentionS in the past
+  // (the document is refused as expired by then anyway), then inserts (signer,
+  // doc_id, exp) if absent. True for the first presentation, false for a replay.
+  virtual Result<bool> use_once(const std::string& signer, const std::string& doc_id,
+                                std::int64_t exp, std::int64_t now) = 0;
 
   // Recomputes the books from the stored journal (ledger::Auditor) in one snapshot.
   virtual Result<ledger::AuditReport> audit() = 0;

@@ -53,7 +53,9 @@ struct TestSigner {
         Json{{"amount", minor}, {"currency", currency}, {"account", account}, {"bank", bank}});
   }
   Json query(const std::string& bank, const std::string& account) {
-    return payload("account.query", Json{{"account", account}, {"bank", bank}});
+    Json p = payload("account.query", Json{{"account", account}, {"bank", bank}});
+    p["exp"] = p["iat"].get<std::int64_t>() + 300;  // as the SE signs it
+    return p;
   }
   // Signs a payload that passes document validation.
   std::string sign(const Json& p) const {

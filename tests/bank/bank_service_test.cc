@@ -109,6 +109,25 @@ TEST_F(BankServiceTest, TopupAndDepositOverHttps) {
   EXPECT_EQ(st->history[0].amount_minor, -3000);
 }
 
+TEST_F(BankServiceTest, AQueryPresentedTwiceIsReplayed) {
+  std::string q = alice.sign(alice.query(kBank, "alice-cny"));
+  auto first = anonymous().query(q);
+  ASSERT_TRUE(first) << first.error().message();
+  EXPECT_EQ(first->account.balance_minor, 10000);
+  auto [status, problem] = raw_post("/v1/query", dump_json(Json{{"query", q}}));
+  EXPECT_EQ(status, 409);
+  EXPECT_EQ(problem["code"], "replayed");
+  EXPECT_FALSE(problem.contains("account"));
+  // Still refused after the bank restarts: the use is in bank.db, not in memory.
+  bank.kill9();
+  ASSERT_NO_FATAL_FAILURE(start_bank());
+  auto after = anonymous().query(q);
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error().code, Errc::replayed);
+  // A fresh query from the same SE answers.
+  EXPECT_EQ(balance(alice, "alice-cny"), 10000);
+}
+
 TEST_F(BankServiceTest, EveryRouteIsDescribedInTheOpenApiFileAndAnswersAsDescribed) {
   check_routes_against_openapi(bank::routes(nullptr, nullptr), docs_file("bank-openapi.yaml"),
                                bank_url, world.root(), bank_token(),

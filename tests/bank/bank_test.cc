@@ -243,6 +243,33 @@ TEST_F(BankTest, QueryShowsBalanceAndHistoryToTheOwnerOnly) {
   EXPECT_EQ(other.error().code, Errc::not_owner);
 }
 
+TEST_F(BankTest, AQueryAnswersOnceAndMustExpireSoon) {
+  std::string q = alice.sign(alice.query(kBank, "alice-cny"));
+  ASSERT_TRUE(bank->query(q));
+  auto again = bank->query(q);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Errc::replayed);
+
+  // A refused query is not consumed: the owner's SE can still present it.
+  std::string misaddressed = alice.sign(alice.query("bank-z", "alice-cny"));
+  EXPECT_EQ(bank->query(misaddressed).error().code, Errc::misaddressed);
+
+  Json no_exp = alice.query(kBank, "alice-cny");
+  no_exp.erase("exp");
+  auto r = bank->query(alice.sign(no_exp));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::missing_field);
+  EXPECT_EQ(r.error().field, "exp");
+
+  Json long_lived = alice.query(kBank, "alice-cny");
+  long_lived["exp"] = long_lived["iat"].get<std::int64_t>() + bank::kMaxQueryLifetimeS + 1;
+  auto l = bank->query(alice.sign(long_lived));
+  ASSERT_FALSE(l);
+  EXPECT_EQ(l.error().code, Errc::bad_field);
+  long_lived["exp"] = long_lived["iat"].get<std::int64_t>() + bank::kMaxQueryLifetimeS;
+  EXPECT_TRUE(bank->query(alice.sign(long_lived)));
+}
+
 TEST_F(BankTest, RefusesTamperedForeignAndWrongRoleSignatures) {
   std::string good = alice.sign(alice.topup(kBank, "alice-cny", 100));
   expect_refused(bank->topup(tamper_payload(good)), Errc::bad_signature, 10000, 0);

@@ -191,6 +191,20 @@ TEST_P(BankStoreTest, AdminTokensAreLookedUpByHash) {
   EXPECT_FALSE(*store->is_admin_token(sha256(as_bytes("guess"))));
 }
 
+TEST_P(BankStoreTest, AQueryIdIsUsedOnceUntilItIsForgottenAfterExpiry) {
+  auto first = store->use_once("se-1", "se-1:q:a", 400, 100);
+  ASSERT_TRUE(first) << first.error().message();
+  EXPECT_TRUE(*first);
+  EXPECT_FALSE(*store->use_once("se-1", "se-1:q:a", 400, 101));
+  // Another signer's id is its own (ids are never trusted to be bound to a signer here).
+  EXPECT_TRUE(*store->use_once("se-2", "se-1:q:a", 400, 102));
+  // Kept through the retention margin after exp, so a clock stepped back cannot revive it.
+  EXPECT_FALSE(*store->use_once("se-1", "se-1:q:a", 400, 400 + bank::kUseRetentionS));
+  // Forgotten afterwards (the document is long expired and refused before this point).
+  EXPECT_TRUE(*store->use_once("se-1", "se-1:q:a", 2000, 401 + bank::kUseRetentionS));
+  EXPECT_EQ(balance("alice"), 1000);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, BankStoreTest, ::testing::ValuesIn(kBackends),
                          [](const auto& info) { return std::string(info.param.name); });
 
