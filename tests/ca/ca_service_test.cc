@@ -72,7 +72,7 @@ class CaServiceTest : public ::testing::Test {
 };
 
 TEST_F(CaServiceTest, EveryRouteIsDescribedInTheOpenApiFileAndAnswersAsDescribed) {
-  auto c = net::HttpsClient::connect(url, world.root());
+  auto c = net::HttpsClient::connect(url, world.root(), net::ServerId::ca(world.root().subject_cn()));
   c->set_bearer(world.admin_token());
   auto issued = c->get_json("/v1/certificates");
   ASSERT_TRUE(issued && !(*issued)["certificates"].empty());
