@@ -143,12 +143,11 @@ int serve(const ServeOptions& opts) {
   }
 
   net::HttpsServer server(tls->cert, tls->key);
-  server.install_defaults();
   server.serve_routes(routes(bank->get(), &refresher));
   if (opts.fault_reply_delay_ms > 0 || !opts.fault_answer_marker.empty()) {
     auto delay = std::chrono::milliseconds(opts.fault_reply_delay_ms);
     std::string marker = opts.fault_answer_marker;
-    server.raw().set_post_routing_handler([delay, marker](const httplib::Request& req,
+    server.set_after_handler([delay, marker](const httplib::Request& req,
                                                           httplib::Response& res) {
       // The handler has returned, so whatever it committed is on disk: say so
       // before holding the answer back.

@@ -1,6 +1,5 @@
 #include "ca/service.h"
 
-#include <csignal>
 #include <cstdio>
 #include <thread>
 
@@ -24,12 +23,6 @@ template <class T, class F>
 void reply(httplib::Response& res, const Result<T>& r, F&& to_json) {
   if (!r) return net::write_problem(res, r.error());
   net::write_json(res, to_json(*r));
-}
-
-std::atomic<httplib::Server*> g_server{nullptr};
-
-void on_signal(int) {
-  if (auto* s = g_server.load()) s->stop();
 }
 
 }  // namespace
@@ -160,7 +153,6 @@ int serve(const std::string& dir, int port, const std::string& port_file) {
     return 1;
   }
   net::HttpsServer server((*ca)->tls_cert(), (*ca)->tls_key());
-  server.install_defaults();
   server.serve_routes(routes(ca->get()));
   auto bound = server.bind("127.0.0.1", port);
   if (!bound) {
@@ -173,13 +165,10 @@ int serve(const std::string& dir, int port, const std::string& port_file) {
       return 1;
     }
   }
-  g_server = &server.raw();
-  std::signal(SIGTERM, on_signal);
-  std::signal(SIGINT, on_signal);
+  server.stop_on_signals();
   std::printf("zf ca: serving https://127.0.0.1:%d\n", *bound);
   std::fflush(stdout);
   server.run();
-  g_server = nullptr;
   return 0;
 }
 

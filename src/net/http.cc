@@ -10,7 +10,6 @@
 #include <cctype>
 #include <map>
 #include <mutex>
-#include <regex>
 
 #include "core/jose.h"
 #include "store/file.h"
@@ -128,27 +127,6 @@ int verify_server(X509_STORE_CTX* store_ctx, void* arg) {
   return 0;
 }
 
-// httplib's own refusals (no route, body too large, a request it cannot parse)
-// as problem+json in our words.
-void default_problem(httplib::Response& res) {
-  switch (res.status) {
-    case 404:
-      return write_problem(res, Error{Errc::not_found, {}, "no such resource"});
-    case 413:
-      return write_problem(res, Error{Errc::too_large, {}, "request body too large"});
-    case 415:
-      return write_problem(res, Error{Errc::unsupported_media_type, {}, "unsupported media type"});
-    default:
-      break;
-  }
-  int status = res.status;
-  if (status >= 500)
-    write_problem(res, Error{Errc::internal, {}, "unexpected server error"});
-  else
-    write_problem(res, Error{Errc::bad_request, {}, "request not understood"});
-  if (status >= 400) res.status = status;  // e.g. 414 URI too long keeps its status
-}
-
 }  // namespace
 
 void write_problem(httplib::Response& res, const Error& err) {
@@ -182,9 +160,6 @@ std::string bearer_token(const httplib::Request& req) {
   return {};
 }
 
-HttpsServer::HttpsServer(const Certificate& cert, const PrivateKey& key)
-    : server_(std::make_unique<httplib::SSLServer>(cert.get(), key.get())) {}
-
 Routes& Routes::add(std::string method, std::string path, std::string pattern,
                     httplib::Server::Handler h) {
   routes_.push_back({std::move(method), std::move(path), std::move(pattern), std::move(h)});
@@ -204,72 +179,6 @@ bool is_json_media_type(std::string_view ct) {
   if (semi == std::string_view::npos) return true;
   return lower_trim(ct.substr(semi + 1)) == "charset=utf-8";
 }
-
-void HttpsServer::serve_routes(const Routes& routes) {
-  // Path pattern -> the methods it answers, for 405s and their Allow header.
-  struct Known {
-    std::string pattern;
-    std::regex re;
-    std::string allow;
-  };
-  auto known = std::make_shared<std::vector<Known>>();
-  for (const auto& r : routes.list()) {
-    std::string method = r.method == "GET" ? "GET, HEAD" : r.method;
-    auto same = std::find_if(known->begin(), known->end(),
-                             [&](const Known& k) { return k.pattern == r.pattern; });
-    if (same != known->end())
-      same->allow += ", " + method;
-    else
-      known->push_back({r.pattern, std::regex(r.pattern), method});
-  }
-  for (const auto& r : routes.list()) {
-    if (r.method == "GET") {
-      server_->Get(r.pattern, r.handler);
-    } else {
-      server_->Post(r.pattern, [h = r.handler](const httplib::Request& req, httplib::Response& res) {
-        const std::string& ct = req.get_header_value("Content-Type");
-        if ((!req.body.empty() || !ct.empty()) && !is_json_media_type(ct))
-          return write_problem(res, Error{Errc::unsupported_media_type, "Content-Type",
-                                          "the request body must be application/json"});
-        h(req, res);
-      });
-    }
-  }
-  server_->set_error_handler([known](const httplib::Request& req, httplib::Response& res) {
-    if (res.get_header_value("Content-Type").find("problem+json") != std::string::npos) return;
-    if (res.status == 404)
-      for (const auto& k : *known)
-        if (std::regex_match(req.path, k.re)) {
-          res.set_header("Allow", k.allow);
-          return write_problem(res, Error{Errc::method_not_allowed, {},
-                                          "this resource answers " + k.allow});
-        }
-    default_problem(res);
-  });
-}
-
-void HttpsServer::install_defaults() {
-  server_->set_payload_max_length(kMaxBodyBytes);
-  server_->set_read_timeout(10, 0);
-  server_->set_write_timeout(10, 0);
-  server_->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-    write_problem(res, Error{Errc::internal, {}, "unexpected server error"});
-  });
-  // Routes answer with problem+json themselves; this covers 404s and httplib's own 413.
-  server_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (res.get_header_value("Content-Type").find("problem+json") != std::string::npos) return;
-    default_problem(res);
-  });
-}
-
-Result<int> HttpsServer::bind(const std::string& host, int port) {
-  if (!server_->is_valid()) return fail(Errc::internal, "TLS server could not be created");
-  int bound = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
-  if (bound <= 0) return fail(Errc::io_error, "cannot bind " + host + ":" + std::to_string(port));
-  return bound;
-}
-
-void HttpsServer::run() { server_->listen_after_bind(); }
 
 Status write_port_file(const std::string& path, int port) {
   return store::write_file_atomic(path, std::to_string(port) + "\n", 0600);

@@ -1,10 +1,12 @@
-// HTTPS server and client helpers over cpp-httplib: problem+json errors
-// (RFC 9457), strict JSON bodies, port-0 binding, and clients that trust only
-// the project root.
+// The services' HTTPS server (event-driven, on Boost.Asio and Boost.Beast;
+// src/net/server.cc) and client (cpp-httplib): problem+json errors (RFC 9457),
+// strict JSON bodies, port-0 binding, and clients that trust only the project
+// root. Handlers see cpp-httplib's Request and Response types either way.
 #pragma once
 
 #include <httplib.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -29,7 +31,7 @@ Result<Json> read_json_body(const httplib::Request& req);
 std::string bearer_token(const httplib::Request& req);
 
 // One route of a service: the method, the path as its OpenAPI file spells it,
-// the httplib pattern that matches it (the path itself when it has no
+// the regular expression that matches it (the path itself when it has no
 // parameters) and the handler.
 struct Route {
   std::string method;   // "GET" or "POST"
@@ -44,7 +46,7 @@ class Routes {
  public:
   Routes& get(std::string path, httplib::Server::Handler h) { return add("GET", path, path, std::move(h)); }
   Routes& post(std::string path, httplib::Server::Handler h) { return add("POST", path, path, std::move(h)); }
-  // A path with parameters: `pattern` is the regular expression httplib matches.
+  // A path with parameters: `pattern` is the regular expression the server matches.
   Routes& get(std::string path, std::string pattern, httplib::Server::Handler h) {
     return add("GET", std::move(path), std::move(pattern), std::move(h));
   }
@@ -61,25 +63,64 @@ class Routes {
 // True for "application/json", optionally with "; charset=utf-8" (any case).
 bool is_json_media_type(std::string_view content_type);
 
+// How long a connection may take over each step, and how many may be open.
+// The deadlines are whole-step deadlines, not idle timeouts: a client that
+// trickles one byte a second gets no more time than one that sends nothing.
+struct ServerLimits {
+  std::chrono::milliseconds handshake{5000};  // TCP accepted -> TLS handshake done
+  std::chrono::milliseconds header{5000};     // ready for a request -> its header read (keep-alive idle included)
+  std::chrono::milliseconds body{10000};      // header read -> body read
+  std::chrono::milliseconds write{10000};     // answer ready -> written
+  std::size_t max_header_bytes = 8 * 1024;
+  std::size_t max_body_bytes = kMaxBodyBytes;
+  std::size_t max_connections = 8192;  // also capped by the process's file limit
+  std::size_t max_per_peer = 512;      // open connections from one IP address
+  std::size_t max_queued = 1024;       // requests read and waiting for a worker
+  int workers = 8;                     // threads that run handlers
+};
+
 // An HTTPS server with a certificate from our CA, bound to loopback.
+//
+// Event-driven (Boost.Asio and Boost.Beast): one I/O thread carries every
+// connection through its TLS handshake, request and answer, so an idle or slow
+// connection costs a socket and a buffer, never a thread; handlers, which block
+// on the database and on other services, run on `workers` threads and only once
+// a whole request has arrived. When a peer (or the server) is at its bound, the
+// connection of that peer (or any) that has waited longest for its handshake or
+// its next request is closed to make room; a connection whose request is being
+// handled or answered is never closed for room.
 class HttpsServer {
  public:
-  HttpsServer(const Certificate& cert, const PrivateKey& key);
-  httplib::SSLServer& raw() { return *server_; }
-  // Installs the error/exception handlers that turn everything into problem+json.
-  void install_defaults();
-  // Registers `routes` (after install_defaults): a POST body that is not
-  // application/json is 415 unsupported_media_type before the handler runs; a
-  // known path asked with another method is 405 method_not_allowed with Allow.
+  HttpsServer(const Certificate& cert, const PrivateKey& key, ServerLimits limits = {});
+  ~HttpsServer();
+  HttpsServer(const HttpsServer&) = delete;
+  HttpsServer& operator=(const HttpsServer&) = delete;
+
+  // Serves `routes`: a POST body that is not application/json is 415
+  // unsupported_media_type before the handler runs; a known path asked with
+  // another method is 405 method_not_allowed with Allow; anything else unknown
+  // is 404; a handler that throws is 500. Every refusal is problem+json.
   void serve_routes(const Routes& routes);
+  // Runs after every handler, on its worker thread, before the answer is
+  // written (fault injection: hold an answer back after the commit).
+  void set_after_handler(httplib::Server::Handler after);
   // Binds host:port (0 picks a free port) and returns the port.
   Result<int> bind(const std::string& host, int port);
+  // Makes SIGINT and SIGTERM stop run() (for the service processes).
+  void stop_on_signals();
   // Serves until stop() (blocking).
   void run();
-  void stop() { server_->stop(); }
+  // Stops run() from any thread: no new connections, open ones closed,
+  // handlers already running finish.
+  void stop();
+  bool is_running() const;
+  // Connections open now.
+  std::size_t open_connections() const;
 
  private:
-  std::unique_ptr<httplib::SSLServer> server_;
+  struct Impl;
+  friend class Connection;
+  std::unique_ptr<Impl> impl_;
 };
 
 // Writes "port\n" to `path` atomically so a parent can wait for it.

@@ -115,7 +115,6 @@ int serve(const ServeOptions& opts) {
   service::first_crl(refresher, **registry, "registry", ca_url, "claims");
 
   net::HttpsServer server(tls->cert, tls->key);
-  server.install_defaults();
   server.serve_routes(routes(registry->get(), &refresher));
   return service::serve_until_signal(
       server, {"registry " + (*registry)->id(), opts.port, opts.port_file, &refresher});

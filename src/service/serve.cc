@@ -1,21 +1,10 @@
 #include "service/serve.h"
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 
 #include "service/identity.h"
 
 namespace zf::service {
-namespace {
-
-std::atomic<httplib::Server*> g_server{nullptr};
-
-void on_signal(int) {
-  if (auto* s = g_server.load()) s->stop();
-}
-
-}  // namespace
 
 bool is_admin_bearer(std::string_view bearer,
                      const std::function<Result<bool>(ByteView token_hash)>& is_admin_hash) {
@@ -55,13 +44,10 @@ int serve_until_signal(net::HttpsServer& server, const ServeLoop& loop) {
       return 1;
     }
   if (loop.refresher) loop.refresher->start();
-  g_server = &server.raw();
-  std::signal(SIGTERM, on_signal);
-  std::signal(SIGINT, on_signal);
+  server.stop_on_signals();
   std::printf("zf %s: serving https://127.0.0.1:%d\n", loop.name.c_str(), *bound);
   std::fflush(stdout);
   server.run();
-  g_server = nullptr;
   if (loop.refresher) loop.refresher->stop();
   return 0;
 }

@@ -28,19 +28,18 @@ class CountingServer {
  public:
   CountingServer(const Certificate& cert, const PrivateKey& key, const std::string& host = "127.0.0.1")
       : server_(cert, key) {
-    server_.install_defaults();
     auto count = [this](const httplib::Request&, httplib::Response& res) {
       ++requests_;
       net::write_json(res, Json{{"bank_id", "bank-a"}});
     };
-    server_.raw().Get("/v1/info", count);
-    server_.raw().Post("/v1/topup", count);
-    server_.raw().Post("/v1/claims", count);
+    net::Routes routes;
+    routes.get("/v1/info", count).post("/v1/topup", count).post("/v1/claims", count);
+    server_.serve_routes(routes);
     auto port = server_.bind(host, 0);
     EXPECT_TRUE(port) << port.error().message();
     url_ = "https://" + host + ":" + std::to_string(port.value_or(0));
     thread_ = std::thread([this] { server_.run(); });
-    while (!server_.raw().is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   ~CountingServer() {
     server_.stop();
