@@ -395,6 +395,30 @@ Result<IssuedCert> Authority::find_by_key_id(const std::string& ski_hex) {
   return row_to_issued(*st);
 }
 
+Result<std::vector<IssuedCert>> Authority::find_secure_elements(const std::string& who) {
+  if (who.empty() || who.size() > 128) return fail(Errc::bad_field, "bad SE or user id", "id");
+  std::lock_guard lock(mu_);
+  std::vector<IssuedCert> out;
+  // The SE's own name first; a user's SEs only when no SE has that name.
+  for (const char* column : {"subject_cn", "user_id"}) {
+    auto st = db_->prepare(std::string("SELECT serial, der, role, revoked_at FROM certificates WHERE role = "
+                                       "'secure-element' AND ") +
+                           column + " = ?1 ORDER BY issued_at DESC, serial LIMIT 64");
+    if (!st) return std::unexpected(st.error());
+    st->bind(1, who);
+    for (;;) {
+      auto row = st->step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      auto c = row_to_issued(*st);
+      if (!c) return std::unexpected(c.error());
+      out.push_back(std::move(*c));
+    }
+    if (!out.empty()) return out;
+  }
+  return fail(Errc::not_found, "no secure element and no user '" + who + "' is certified by this CA", "payee");
+}
+
 Result<std::vector<IssuedCert>> Authority::list(Caller caller) {
   if (caller != Caller::admin) return fail(caller == Caller::anonymous ? Errc::unauthorized : Errc::forbidden, "admin only");
   std::lock_guard lock(mu_);

@@ -78,6 +78,11 @@ class Authority {
   Result<IssuedCert> find_by_serial(const std::string& serial_hex);
   Result<IssuedCert> find_by_key_id(const std::string& ski_hex);
   Result<std::vector<IssuedCert>> list(Caller caller);
+  // The secure-element certificates of the SE named `who` or, if there is no
+  // such SE, of every SE of the user `who`; newest first, revoked ones included
+  // (flagged). Public: a payer's terminal resolves its payee with it.
+  // not_found when there are none.
+  Result<std::vector<IssuedCert>> find_secure_elements(const std::string& who);
   Status revoke(Caller caller, const std::string& serial_hex, const std::string& reason);
   // A freshly signed CRL of every revoked certificate; next update in one day.
   Result<Crl> crl();

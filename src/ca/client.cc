@@ -47,6 +47,14 @@ Result<Json> CaClient::lookup_serial(const std::string& serial_hex) {
   return http_.get_json("/v1/certificates/" + serial_hex);
 }
 
+Result<Json> CaClient::find_secure_elements(const std::string& who) {
+  auto r = http_.get_json("/v1/secure-elements/" + who);
+  if (!r) return r;
+  if (!r->contains("certificates") || !(*r)["certificates"].is_array())
+    return fail(Errc::bad_field, "the CA's answer has no certificate list", "certificates");
+  return (*r)["certificates"];
+}
+
 Result<std::string> CaClient::add_registration_authority(const std::string& name) {
   auto r = http_.post_json("/v1/registration-authorities", Json{{"name", name}});
   if (!r) return std::unexpected(r.error());

@@ -23,6 +23,9 @@ class CaClient {
   Status revoke(const std::string& serial_hex, const std::string& reason);
   Result<Crl> crl();
   Result<Json> lookup_serial(const std::string& serial_hex);
+  // GET /v1/secure-elements/{who}: the certificate records of the SE named
+  // `who`, or of the SEs of user `who` (newest first, revoked ones flagged).
+  Result<Json> find_secure_elements(const std::string& who);
   Result<std::string> add_registration_authority(const std::string& name);
 
  private:

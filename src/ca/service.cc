@@ -113,6 +113,15 @@ net::Routes routes(Authority* ca) {
     });
   });
 
+  r.get("/v1/secure-elements/{id}", R"(/v1/secure-elements/([A-Za-z0-9._:@-]{1,128}))",
+        [ca](const httplib::Request& req, httplib::Response& res) {
+          reply(res, ca->find_secure_elements(req.matches[1]), [](const std::vector<IssuedCert>& v) {
+            Json arr = Json::array();
+            for (const auto& c : v) arr.push_back(cert_json(c));
+            return Json{{"certificates", arr}};
+          });
+        });
+
   r.get("/v1/certificates/{serial}", R"(/v1/certificates/([0-9a-f]{1,64}))", [ca](const httplib::Request& req, httplib::Response& res) {
     reply(res, ca->find_by_serial(req.matches[1]), cert_json);
   });

@@ -80,6 +80,7 @@ TEST_F(CaServiceTest, EveryRouteIsDescribedInTheOpenApiFileAndAnswersAsDescribed
   check_routes_against_openapi(ca::routes(nullptr), docs_file("openapi.yaml"), url, world.root(),
                                world.admin_token(),
                                {{"/v1/certificates/{serial}", "/v1/certificates/" + serial},
+                                {"/v1/secure-elements/{id}", "/v1/secure-elements/se-0001"},
                                 // an unknown serial: the check must not revoke a real one
                                 {"/v1/certificates/{serial}/revoke", "/v1/certificates/ffff/revoke"}});
   EXPECT_FALSE((*c->get_json("/v1/certificates/" + serial))["revoked"].get<bool>());
