@@ -159,6 +159,7 @@ SeWorld::SeWorld()
       wallet::SeClient::in_process(*payee_applet, system_clock()));
   world.activate(*payer, "payer-user");
   world.activate(*payee, "payee-user");
+  payee_cert = must(payee->certificate_pem(), "payee certificate");
   topup(*payer, kFloat);
 }
 
@@ -191,6 +192,7 @@ SeDeviceWorld::SeDeviceWorld() : bank(world.certified_key("custody", kBankId)) {
       [this](ByteView apdu) -> Result<Bytes> { return device->handle(apdu, now_s()); });
   world.activate(*client, "device-user");
   topup_via(*client, bank, kFloat, 1);
+  payee_cert = world.enrolled_software_se("se-payee", "payee-user").cert.pem();
 }
 
 BankWorld::BankWorld(bool with_registry)

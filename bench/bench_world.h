@@ -125,6 +125,7 @@ class SeWorld {
   std::unique_ptr<se::Applet> payer_applet, payee_applet;
   std::unique_ptr<wallet::SeClient> payer, payee;
   std::string payee_id = "se-payee";
+  std::string payee_cert;  // the payee's certificate, as the payer's terminal fetches it
 
  private:
   std::int64_t receipts_ = 0;
@@ -139,6 +140,7 @@ class SeDeviceWorld {
   KeyCert bank;
   std::unique_ptr<se::Device> device;
   std::unique_ptr<wallet::SeClient> client;
+  std::string payee_cert;  // an SE "se-payee" certified by this world's CA
 };
 
 // A bank on SQLite (WAL, synchronous=FULL) in a temporary directory, with one

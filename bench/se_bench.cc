@@ -10,14 +10,14 @@
 namespace zf::bench {
 namespace {
 
-Json one_fen_to(const std::string& payee) {
-  return Json{{"amount", 1}, {"currency", kCurrency}, {"payee", payee}};
+Json one_fen_to(const std::string& payee_cert) {
+  return Json{{"amount", 1}, {"currency", kCurrency}, {"payee_cert", payee_cert}};
 }
 
 // Payer SE: check user, limits and balance, debit, sign a payment.note (ES256).
 void PaymentNote(benchmark::State& state) {
   SeWorld& w = shared_world<SeWorld>();
-  Json params = one_fen_to(w.payee_id);
+  Json params = one_fen_to(w.payee_cert);
   for (auto _ : state) {
     auto note = w.payer->payment_note(params);
     if (failed(state, note)) break;
@@ -31,7 +31,7 @@ void PaymentNote(benchmark::State& state) {
 // of its won claim (a second signature and chain), credit.
 void ReceiveNote(benchmark::State& state) {
   SeWorld& w = shared_world<SeWorld>();
-  Json params = one_fen_to(w.payee_id);
+  Json params = one_fen_to(w.payee_cert);
   std::vector<std::string> notes, records;
   std::size_t next = 0;
   for (auto _ : state) {
@@ -88,7 +88,7 @@ void ApplyTopupReceipt(benchmark::State& state) {
 // before the answer leaves the SE. Wall time: the disk is part of it.
 void DevicePaymentNote(benchmark::State& state) {
   SeDeviceWorld& w = shared_world<SeDeviceWorld>();
-  Json params = one_fen_to("se-payee");
+  Json params = one_fen_to(w.payee_cert);
   for (auto _ : state) {
     auto note = w.client->payment_note(params);
     if (failed(state, note)) break;

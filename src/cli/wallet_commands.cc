@@ -9,6 +9,9 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "core/document.h"
+#include "core/jose.h"
+#include "store/file.h"
 #include "wallet/wallet.h"
 
 namespace zf::cli {
@@ -141,7 +144,8 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
     auto out = std::make_shared<std::string>();
     auto* cmd = with_common(w->add_subcommand("pay", "sign a payment note (the SE debits at once)"), c);
     cmd->add_option("amount", *amount, "e.g. 'CNY 12.50'")->required();
-    cmd->add_option("--to", *payee, "payee SE id")->required();
+    cmd->add_option("--to", *payee, "the payee: an SE id, or a user id with one SE (resolved at the CA)")
+        ->required();
     cmd->add_option("--out", *out, "write the note to this file (default stdout)");
     cmd->callback([=, &exit_code] {
       auto a = Amount::parse(*amount);
@@ -152,11 +156,20 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
       if (!note) return void(exit_code = report(note.error(), "pay"));
       if (out->empty()) {
         std::printf("%s\n", note->c_str());
-      } else {
-        std::ofstream f(*out);
-        f << *note << "\n";
-        if (!f.flush()) return void(exit_code = report(Error{Errc::io_error, "", "cannot write " + *out}, "pay"));
+        return;
       }
+      if (auto s = store::write_file_atomic(*out, *note + "\n", 0600); !s)
+        return void(exit_code = report(Error{Errc::io_error, "",
+                                             "the SE has debited " + a->to_string() +
+                                                 " but the note could not be written to " + *out +
+                                                 "; it is kept in the outbox (" + s.error().detail + ")"},
+                                       "pay"));
+      auto doc = jws_parse(*note);
+      auto payload = doc ? Document::parse(to_string(doc->payload)) : Result<Document>(std::unexpected(doc.error()));
+      std::string to = payload ? payload->str("payee") : *payee;
+      std::printf("Paid %s to %s. The note is in %s: give it to the payee, who runs "
+                  "`zf wallet receive %s`.\n",
+                  a->to_string().c_str(), to.c_str(), out->c_str(), out->c_str());
     });
   }
   {

@@ -730,8 +730,15 @@ Result<Bytes> Applet::payment_note(const Command& c, std::int64_t now_s) {
   if (auto s = require_user(); !s) return std::unexpected(s.error());
   auto j = json_data(c);
   if (!j) return std::unexpected(j.error());
-  auto payload = take_fields(*j, {"amount", "currency", "payee", "process_no"});
+  if (auto s = only_fields(*j, {"amount", "currency", "payee", "payee_cert", "process_no"}); !s)
+    return std::unexpected(s.error());
+  auto payee = certified_payee(*j, now_s);
+  if (!payee) return std::unexpected(payee.error());
+  Json fields = *j;
+  fields.erase("payee_cert");  // checked above; the note names the payee, not its certificate
+  auto payload = take_fields(fields, {"amount", "currency", "payee", "process_no"});
   if (!payload) return std::unexpected(payload.error());
+  (*payload)["payee"] = *payee;
   (*payload)["type"] = "payment.note";
   (*payload)["payer"] = se_id_;
   Json probe = *payload;
@@ -752,6 +759,39 @@ Result<Bytes> Applet::payment_note(const Command& c, std::int64_t now_s) {
   log("payment.note", id, &*doc->amount(), false, doc->str("payee"), now_s);
   dirty_ = true;
   return json_bytes(Json{{"note", *jws}, {"id", id}});
+}
+
+// The SE a note may be addressed to: the CN of `payee_cert`, a secure-element
+// certificate that chains to our root and is not revoked on our CRL, as the
+// terminal fetched it from the CA. A terminal cannot address value to an SE
+// that does not exist, or to a name the CA never certified: the SE checks the
+// certificate itself. A `payee` given beside it must be the same SE.
+Result<std::string> Applet::certified_payee(const Json& j, std::int64_t now_s) const {
+  auto pem = get_string(j, "payee_cert", 16 * 1024);
+  if (!pem) {
+    Error e = pem.error();
+    if (e.code == Errc::missing_field)
+      e.detail = "the payee's SE certificate is required (the terminal fetches it from the CA)";
+    return std::unexpected(e);
+  }
+  auto certs = certificates_from_pem(*pem);
+  if (!certs || certs->empty()) return fail(Errc::bad_field, "payee_cert is not a PEM certificate", "payee_cert");
+  auto cert = verifier(now_s).verify({certs->front()}, Role::secure_element);
+  if (!cert) {
+    Error e = cert.error();
+    e.field = "payee_cert";
+    e.detail = "the payee's certificate: " + e.detail;
+    return std::unexpected(e);
+  }
+  std::string id = cert->subject_cn();
+  if (id.empty()) return fail(Errc::bad_field, "the payee's certificate names no SE", "payee_cert");
+  if (j.contains("payee")) {
+    auto asked = get_string(j, "payee", 128);
+    if (!asked) return std::unexpected(asked.error());
+    if (*asked != id)
+      return fail(Errc::misaddressed, "the payee certificate is " + id + "'s, not " + *asked + "'s", "payee");
+  }
+  return id;
 }
 
 // Every check a payee SE makes on an incoming note before it would credit it.

@@ -138,6 +138,7 @@ class Applet {
                                         std::string_view key_field, const std::set<std::string>& done,
                                         const std::map<std::string, Json>& pending);
   Result<Bytes> payment_note(const Command&, std::int64_t);
+  Result<std::string> certified_payee(const Json& data, std::int64_t now_s) const;
   Result<Bytes> receive_note(const Command&, std::int64_t);
   Result<Bytes> claim_note(const Command&, std::int64_t);
   Result<SignedDocument> check_incoming_note(const Json& data, std::int64_t now_s) const;

@@ -1,7 +1,10 @@
 #include "wallet/wallet.h"
 
+#include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "core/document.h"
@@ -267,14 +270,61 @@ Result<Json> Wallet::topup(const Amount& amount, const std::string& bank, const 
   return settled;
 }
 
+Result<Json> Wallet::resolve_payee(const std::string& who) {
+  static const std::regex kId("[A-Za-z0-9._:@-]{1,128}");
+  if (!std::regex_match(who, kId))
+    return fail(Errc::bad_field, "'" + who + "' is not an SE id or a user id", "payee");
+  auto c = net::HttpsClient::connect(config_.ca_url, *root_, net::ServerId::ca(root_->subject_cn()));
+  if (!c) return std::unexpected(c.error());
+  auto r = c->get_json("/v1/secure-elements/" + who);
+  if (!r) {
+    if (r.error().code == Errc::not_found)
+      return fail(Errc::not_found, "the CA knows no SE and no user called '" + who + "'; nothing was paid",
+                  "payee");
+    return std::unexpected(r.error());
+  }
+  const Json* list = r->contains("certificates") ? &(*r)["certificates"] : nullptr;
+  if (!list || !list->is_array()) return fail(Errc::bad_field, "the CA's answer has no certificates", "certificates");
+  // Newest first: the first usable certificate of each SE is its current one.
+  const std::int64_t now = std::time(nullptr);
+  std::vector<std::string> ses;
+  Json chosen;
+  bool any = false;
+  for (const auto& rec : *list) {
+    if (!rec.is_object() || !rec.contains("subject") || !rec["subject"].is_string()) continue;
+    any = true;
+    bool usable = !rec.value("revoked", true) && rec.value("not_after", std::int64_t{0}) > now;
+    std::string se_id = rec["subject"];
+    if (!usable || std::find(ses.begin(), ses.end(), se_id) != ses.end()) continue;
+    ses.push_back(se_id);
+    if (chosen.is_null()) chosen = rec;
+  }
+  if (!any) return fail(Errc::not_found, "the CA knows no SE called '" + who + "'; nothing was paid", "payee");
+  if (ses.empty())
+    return fail(Errc::cert_revoked, "the certificate of '" + who + "' is revoked or expired; nothing was paid",
+                "payee");
+  if (ses.size() > 1) {
+    std::string names;
+    for (const auto& s : ses) names += (names.empty() ? "" : ", ") + s;
+    return fail(Errc::bad_field, "user " + who + " has several SEs (" + names + "): pay one of them by its SE id",
+                "payee");
+  }
+  return Json{{"se_id", chosen["subject"]}, {"user_id", chosen.value("user_id", "")},
+              {"certificate", chosen.value("certificate", "")}};
+}
+
 Result<std::string> Wallet::pay(const Amount& amount, const std::string& payee) {
   if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
-  auto note = se_->payment_note(
-      Json{{"amount", amount.minor()}, {"currency", std::string(amount.currency().code())}, {"payee", payee}});
+  auto to = resolve_payee(payee);
+  if (!to) return std::unexpected(to.error());
+  auto note = se_->payment_note(Json{{"amount", amount.minor()},
+                                     {"currency", std::string(amount.currency().code())},
+                                     {"payee_cert", (*to)["certificate"]}});
   if (!note) return std::unexpected(note.error());
   OutboxEntry e{(*note)["id"], "payment", (*note)["note"], "", "pending", "", ""};
   if (auto s = save_entry(e); !s) return std::unexpected(s.error());
-  (void)append_history(Json{{"op", "pay"}, {"doc_id", e.doc_id}, {"payee", payee}, {"amount", amount.to_string()}});
+  (void)append_history(
+      Json{{"op", "pay"}, {"doc_id", e.doc_id}, {"payee", (*to)["se_id"]}, {"amount", amount.to_string()}});
   return e.doc;
 }
 

@@ -64,7 +64,14 @@ class Wallet {
   // Fetches the CA's CRL and installs it in the SE when newer.
   Status refresh_crl();
   Result<Json> topup(const Amount& amount, const std::string& bank, const std::string& account);
-  // Debits the SE and returns the signed payment note (kept in the outbox until acknowledged).
+  // The SE a payment to `who` (an SE id, or a user id with one SE) goes to, as
+  // the CA certifies it: {se_id, user_id, certificate (PEM)}. not_found for a
+  // name the CA does not know, cert_revoked when every certificate of it is
+  // revoked or expired, bad_field when a user has several SEs.
+  Result<Json> resolve_payee(const std::string& who);
+  // Resolves the payee, then debits the SE, which checks the payee's
+  // certificate itself, and returns the signed payment note (kept in the outbox
+  // until acknowledged). An unknown or revoked payee moves nothing.
   Result<std::string> pay(const Amount& amount, const std::string& payee);
   Result<Json> receive(const std::string& note_jws);
   // What the registry says about a note before this terminal accepts it

@@ -234,6 +234,45 @@ TEST_F(AuthorityTest, LookupBySerialAndKeyId) {
   EXPECT_EQ(ca->list(Caller::registration_authority).error().code, Errc::forbidden);
 }
 
+TEST_F(AuthorityTest, FindsAPayeeBySeIdOrByUserId) {
+  auto enroll = [&](const std::string& se_id, const std::string& user) {
+    auto code = ca->issue_enrollment_code(Caller::registration_authority, user, 600);
+    Se se = make_se(se_id);
+    auto issued = ca->issue(Caller::anonymous, se_request(se, user, code->code));
+    EXPECT_TRUE(issued) << issued.error().message();
+    return issued->serial;
+  };
+  std::string bob1 = enroll("se-0001", "bob");
+  enroll("se-0002", "carol");
+  // A custody certificate named like a user is not an SE.
+  PrivateKey k = *PrivateKey::generate();
+  ASSERT_TRUE(ca->issue(Caller::admin, {"custody", *make_csr_pem(k, {"dave", ""}), std::nullopt, "", 0}));
+
+  auto by_se = ca->find_secure_elements("se-0001");
+  ASSERT_TRUE(by_se) << by_se.error().message();
+  ASSERT_EQ(by_se->size(), 1u);
+  EXPECT_EQ(by_se->front().cert.user_id(), "bob");
+  auto by_user = ca->find_secure_elements("carol");
+  ASSERT_TRUE(by_user);
+  ASSERT_EQ(by_user->size(), 1u);
+  EXPECT_EQ(by_user->front().cert.subject_cn(), "se-0002");
+  EXPECT_EQ(ca->find_secure_elements("dave").error().code, Errc::not_found);
+  EXPECT_EQ(ca->find_secure_elements("se-9999").error().code, Errc::not_found);
+  EXPECT_EQ(ca->find_secure_elements("").error().code, Errc::bad_field);
+
+  // Bob's second SE: both are listed for him, newest first; a revoked one stays, flagged.
+  now += 10;
+  std::string bob2 = enroll("se-0003", "bob");
+  ASSERT_TRUE(ca->revoke(Caller::admin, bob1, "device lost"));
+  auto both = ca->find_secure_elements("bob");
+  ASSERT_TRUE(both);
+  ASSERT_EQ(both->size(), 2u);
+  EXPECT_EQ((*both)[0].serial, bob2);
+  EXPECT_FALSE((*both)[0].revoked_at.has_value());
+  EXPECT_EQ((*both)[1].serial, bob1);
+  EXPECT_TRUE((*both)[1].revoked_at.has_value());
+}
+
 TEST_F(AuthorityTest, TokensAuthenticate) {
   EXPECT_EQ(ca->authenticate(world.admin_token()), Caller::admin);
   auto ra = ca->add_registration_authority("bank-a");

@@ -72,6 +72,7 @@ class AppletTest : public ::testing::Test {
                 bool record = false) {
     Se& se = factory_se(id, user, record);
     se.serial = w.activate(*se.client, user, limits, [&se] { return se.applet->display(); });
+    payee_certs[id] = must(se.client->certificate_pem(), "certificate_pem");
     return se;
   }
 
@@ -178,9 +179,16 @@ class AppletTest : public ::testing::Test {
                 {"payee", payee}};
   }
 
+  // PAYMENT NOTE as an honest terminal sends it: with the payee's certificate
+  // from the CA (as the payee SE was activated in this test, or one the CA
+  // issued for that name to a key the test holds).
   Json pay_params(const std::string& payee, std::int64_t amount, const char* currency = "CNY") {
-    return Json{{"amount", amount}, {"currency", currency}, {"payee", payee}};
+    Json p{{"amount", amount}, {"currency", currency}, {"payee", payee}};
+    auto it = payee_certs.find(payee);
+    p["payee_cert"] = it != payee_certs.end() ? it->second : w.payee_cert(payee);
+    return p;
   }
+  std::map<std::string, std::string> payee_certs;  // SE id -> its certificate chain (PEM)
   Json bank_params(std::int64_t amount, const char* currency = "CNY") {
     return Json{{"amount", amount}, {"currency", currency}, {"bank", kBank}, {"account", kAccount}};
   }
@@ -536,6 +544,52 @@ TEST_F(AppletTest, PayingYourselfIsMisaddressed) {
   Se& a = active_se("se-a", "alice");
   w.topup(*a.client, 1000);
   EXPECT_REFUSED(a, Errc::misaddressed, a.client->payment_note(pay_params("se-a", 10)));
+}
+
+// The payer SE addresses a note only to an SE the CA certified, and checks the
+// payee's certificate itself: a terminal that skips the CA lookup, or makes
+// up a certificate, moves nothing.
+TEST_F(AppletTest, ANoteGoesOnlyToAPayeeWhoseCertificateTheSeChecked) {
+  Se& a = active_se("se-a", "alice");
+  Se& b = active_se("se-b", "bob");
+  w.topup(*a.client, 1000);
+  auto pay = [&](Json p) { return a.client->payment_note(p); };
+  Json base{{"amount", 100}, {"currency", "CNY"}};
+
+  // No certificate: the name alone addresses nothing.
+  EXPECT_REFUSED(a, Errc::missing_field, pay(Json{{"amount", 100}, {"currency", "CNY"}, {"payee", "se-dave"}}));
+  // Not a certificate.
+  Json junk = base;
+  junk["payee_cert"] = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+  EXPECT_REFUSED(a, Errc::bad_field, pay(junk));
+  // A certificate for "se-dave" from a root the SE does not trust.
+  KeyCert fake = self_made_root("zhuanfu Root CA", w.now);
+  Json forged = base;
+  forged["payee_cert"] = issue_under(fake, Role::secure_element, "se-dave", "dave", w.now).cert.pem();
+  EXPECT_REFUSED(a, Errc::cert_untrusted, pay(forged));
+  // A genuine certificate of another role (the bank's custody key).
+  Json custody = base;
+  custody["payee_cert"] = w.bank.cert.pem();
+  EXPECT_REFUSED(a, Errc::cert_wrong_role, pay(custody));
+  // b's certificate with another payee named beside it.
+  Json mixed = pay_params("se-b", 100);
+  mixed["payee"] = "se-dave";
+  EXPECT_REFUSED(a, Errc::misaddressed, pay(mixed));
+  // Its own certificate.
+  EXPECT_REFUSED(a, Errc::misaddressed, pay(pay_params("se-a", 100)));
+
+  // b's certificate alone addresses b (no payee name needed).
+  Json by_cert = base;
+  by_cert["payee_cert"] = payee_certs.at("se-b");
+  Json made = must(pay(by_cert));
+  EXPECT_EQ(jws_payload(made.at("note")).at("payee"), "se-b");
+  EXPECT_EQ(a.applet->balance("CNY"), 900);
+
+  // Once b's certificate is revoked on a's CRL, a pays b nothing more.
+  must(w.ca->revoke(ca::Caller::admin, b.serial, "device lost"));
+  must(a.client->update_crl(w.crl_pem()));
+  EXPECT_REFUSED(a, Errc::cert_revoked, pay(pay_params("se-b", 100)));
+  EXPECT_EQ(a.applet->balance("CNY"), 900);
 }
 
 TEST_F(AppletTest, TamperedNoteIsABadSignature) {

@@ -70,8 +70,8 @@ class ChannelTest : public ::testing::Test {
   }
 
   static se::Command info_cmd() { return se::Command{0x80, se::ins::kGetData, 0, se::tag::kInfo, {}, 65536u}; }
-  static se::Command pay_cmd(std::int64_t amount) {
-    std::string d = dump_json(Json{{"amount", amount}, {"currency", "CNY"}, {"payee", "se-b"}});
+  se::Command pay_cmd(std::int64_t amount) {
+    std::string d = dump_json(w.pay_to("se-b", amount));
     return se::Command{0x80, se::ins::kPaymentNote, 0, 0, Bytes(d.begin(), d.end()), 65536u};
   }
 
@@ -105,7 +105,7 @@ TEST_F(ChannelTest, AnUnpairedPeerGetsOnlySelectPairingAndPublicData) {
   for (int i = 0; i < 12; ++i)
     EXPECT_THAT(stranger.unblock("87654321", "4321"), FailsWith(Errc::secure_channel_required));
   // Nor sign, move value or read the SE's private data.
-  EXPECT_THAT(stranger.payment_note({{"amount", 1}, {"currency", "CNY"}, {"payee", "se-b"}}),
+  EXPECT_THAT(stranger.payment_note(w.pay_to("se-b", 1)),
               FailsWith(Errc::secure_channel_required));
   EXPECT_THAT(stranger.topup_request({{"amount", 1}, {"currency", "CNY"}, {"bank", kBank}, {"account", kAccount}}),
               FailsWith(Errc::secure_channel_required));
@@ -126,7 +126,7 @@ TEST_F(ChannelTest, AnUnpairedPeerGetsOnlySelectPairingAndPublicData) {
   EXPECT_EQ(info.at("pin_tries_left"), 3);
   EXPECT_EQ(applet->state_json().at("puk_tries_left"), 10);
   EXPECT_THAT(owner->verify_pin(kPin), IsOk());
-  EXPECT_THAT(owner->payment_note({{"amount", 10}, {"currency", "CNY"}, {"payee", "se-b"}}), IsOk());
+  EXPECT_THAT(owner->payment_note(w.pay_to("se-b", 10)), IsOk());
 }
 
 TEST_F(ChannelTest, TheLogAndIssuedDocumentsNeedTheVerifiedUser) {
@@ -251,7 +251,7 @@ TEST_F(ChannelTest, AManOnTheLinkCannotChangeOrReplayTheTerminalsCommands) {
   must(t.verify_pin(kPin));                                                  // secured frame 1
   must(t.info());                                                            // 2
   Json before = applet->state_json();
-  EXPECT_THAT(t.payment_note({{"amount", 100}, {"currency", "CNY"}, {"payee", "se-b"}}),
+  EXPECT_THAT(t.payment_note(w.pay_to("se-b", 100)),
               FailsWith(Errc::secure_messaging_failed));                    // 3, tampered
   expect_unchanged(before);
   EXPECT_FALSE(t.secure());
@@ -266,10 +266,10 @@ TEST_F(ChannelTest, AManOnTheLinkCannotChangeOrReplayTheTerminalsCommands) {
   EXPECT_EQ(r.sw, 0x6988);
   expect_unchanged(before);
   // The terminal authenticates once more and carries on: the user must verify again.
-  EXPECT_THAT(t.payment_note({{"amount", 100}, {"currency", "CNY"}, {"payee", "se-b"}}),
+  EXPECT_THAT(t.payment_note(w.pay_to("se-b", 100)),
               FailsWith(Errc::not_verified));
   must(t.verify_pin(kPin));
-  EXPECT_THAT(t.payment_note({{"amount", 100}, {"currency", "CNY"}, {"payee", "se-b"}}), IsOk());
+  EXPECT_THAT(t.payment_note(w.pay_to("se-b", 100)), IsOk());
   EXPECT_EQ(applet->balance("CNY"), 900);
 }
 

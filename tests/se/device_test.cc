@@ -114,9 +114,9 @@ TEST_F(DeviceTest, RefusedCommandLeavesTheFileAloneButAWrongPinIsSaved) {
   fs::path state = fs::path(dir("se1")) / "state.seal";
   Bytes before = read_bytes(state);
   // Sealing uses a fresh nonce, so any rewrite would change the bytes.
-  EXPECT_THAT(se.payment_note({{"amount", 1}, {"currency", "CNY"}, {"payee", "se-b"}}),
+  EXPECT_THAT(se.payment_note(w.pay_to("se-b", 1)),
               FailsWith(Errc::insufficient_ecash));
-  EXPECT_THAT(se.payment_note({{"amount", 0}, {"currency", "CNY"}, {"payee", "se-b"}}),
+  EXPECT_THAT(se.payment_note(w.pay_to("se-b", 0)),
               FailsWith(Errc::amount_zero));
   EXPECT_THAT(se.info(), IsOk());
   EXPECT_EQ(read_bytes(state), before);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <ctime>
 #include <functional>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -149,6 +150,18 @@ class SeWorld {
     return {std::move(key), std::move(issued.cert)};
   }
 
+  // A certificate (PEM) the CA issued for an SE called `se_id`, as a payer's
+  // terminal fetches it to address a payment (the key stays with the test).
+  std::string payee_cert(const std::string& se_id, const std::string& user = "payee") {
+    auto it = payee_certs_.find(se_id);
+    if (it == payee_certs_.end()) it = payee_certs_.emplace(se_id, enrolled_software_se(se_id, user).cert.pem()).first;
+    return it->second;
+  }
+  // PAYMENT NOTE parameters as an honest terminal sends them.
+  Json pay_to(const std::string& se_id, std::int64_t amount, const std::string& currency = "CNY") {
+    return Json{{"amount", amount}, {"currency", currency}, {"payee", se_id}, {"payee_cert", payee_cert(se_id)}};
+  }
+
   // Pairs a terminal with a factory SE, comparing its code with what the SE
   // shows (`display`, read as a person reads the device's screen).
   void pair(wallet::SeClient& se, const std::function<std::string()>& display) {
@@ -233,6 +246,9 @@ class SeWorld {
   KeyCert bank{PrivateKey{nullptr}, Certificate{nullptr}};
   KeyCert registry{PrivateKey{nullptr}, Certificate{nullptr}};
   int receipt_counter = 0;
+
+ private:
+  std::map<std::string, std::string> payee_certs_;
 };
 
 }  // namespace zf::test

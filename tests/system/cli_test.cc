@@ -94,6 +94,37 @@ TEST_F(CliTest, TopUpPayReceiveDepositThroughTheCommandLine) {
   EXPECT_EQ(std::system(cmd.c_str()), 0);
 }
 
+// A payee the CA does not know, or whose certificate is revoked, is refused
+// before the SE debits anything; a user id with one SE pays that SE.
+TEST_F(CliTest, PayeesAreResolvedAtTheCaBeforeAnythingIsDebited) {
+  ASSERT_EQ(wallet("alice", {"topup", "CNY 100.00", "--bank", net_->bank_id, "--account", se("alice").account}).exit_code, 0);
+  expect_refused("alice", {"pay", "CNY 1.00", "--to", "se-dave", "--out", (dir_ / "x.jws").string()}, "not_found");
+  expect_refused("alice", {"pay", "CNY 1.00", "--to", "dave"}, "not_found");
+  expect_refused("alice", {"pay", "CNY 1.00", "--to", "bob/../carol"}, "bad_field");
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "x.jws"));
+
+  // By user id: the note is addressed to bob's SE, and the command says so.
+  std::string note = (dir_ / "to-bob.jws").string();
+  CmdResult pay = wallet("alice", {"pay", "CNY 2.50", "--to", "bob", "--out", note});
+  ASSERT_EQ(pay.exit_code, 0) << pay.out;
+  EXPECT_NE(pay.out.find("Paid CNY 2.50 to " + se("bob").se_id), std::string::npos) << pay.out;
+  EXPECT_NE(pay.out.find(note), std::string::npos) << pay.out;
+  ASSERT_EQ(wallet("bob", {"receive", note}).exit_code, 0);
+  EXPECT_EQ(se_balance("bob"), 250);
+
+  // Carol's SE certificate revoked at the CA: nobody can pay her SE any more.
+  std::string token = slurp(std::filesystem::path(net_->ca_dir) / "admin.token");
+  token = token.substr(0, token.find('\n'));
+  auto ca = ca::CaClient::connect(net_->ca_url, *Certificate::from_pem(slurp(net_->root_file)), token);
+  ASSERT_TRUE(ca) << ca.error().message();
+  auto found = ca->find_secure_elements("carol");
+  ASSERT_TRUE(found) << found.error().message();
+  ASSERT_TRUE(ca->revoke((*found)[0]["serial"].get<std::string>(), "device lost"));
+  expect_refused("alice", {"pay", "CNY 1.00", "--to", se("carol").se_id}, "cert_revoked");
+  expect_refused("alice", {"pay", "CNY 1.00", "--to", "carol"}, "cert_revoked");
+  EXPECT_EQ(se_balance("alice"), 10000 - 250);
+}
+
 TEST_F(CliTest, BadAmountsAndLimitsAreRefusedByName) {
   ASSERT_EQ(wallet("alice", {"topup", "CNY 1000.00", "--bank", net_->bank_id, "--account", se("alice").account}).exit_code, 0);
   const std::string bob = se("bob").se_id;

@@ -141,5 +141,26 @@ TEST_F(UpDownTest, DownSignalsOnlyTheProcessesUpStarted) {
   EXPECT_FALSE(fs::exists(net / "run" / "pids"));
 }
 
+// The README's first command: the narrated demo on a fresh network of its own
+// must pass every expectation it states, and leave nothing running.
+TEST(DemoTest, TheDemoPassesEveryStepOnAFreshNetwork) {
+  std::string tmpl = (fs::temp_directory_path() / "zf-demo-XXXXXX").string();
+  fs::path tmp = ::mkdtemp(tmpl.data());
+  zf::test::Run demo = run_zf({"demo", "--keep", (tmp / "net").string()}, tmp / "demo.out");
+  EXPECT_EQ(demo.exit_code, 0) << demo.output;
+  EXPECT_NE(demo.output.find("demo passed: 0 expectation(s) failed"), std::string::npos) << demo.output;
+  EXPECT_EQ(demo.output.find("[FAILED]"), std::string::npos) << demo.output;
+  std::ifstream in(tmp / "net" / "run" / "pids");
+  pid_t pid = 0;
+  std::string name;
+  std::uint64_t start = 0;
+  while (in >> pid >> name >> start)
+    if (cli::is_network_process(pid, (tmp / "net").string(), name, start)) {
+      ADD_FAILURE() << name << " still runs after the demo";
+      ::kill(pid, SIGKILL);
+    }
+  if (!::testing::Test::HasFailure()) fs::remove_all(tmp);
+}
+
 }  // namespace
 }  // namespace zf::test
