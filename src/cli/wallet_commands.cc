@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -59,6 +60,36 @@ CLI::App* with_common(CLI::App* cmd, const std::shared_ptr<Common>& c) {
 }
 
 void print(const Json& j) { std::printf("%s\n", j.dump(2).c_str()); }
+
+// A time as the person's local date and time.
+std::string local_time(std::int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  char buf[32];
+  if (!::localtime_r(&tt, &tm) || std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm) == 0) return "?";
+  return buf;
+}
+
+// `zf wallet notes` as a table.
+void print_notes(const Json& list) {
+  if (list.empty()) return void(std::printf("This SE has signed no payment notes.\n"));
+  std::printf("%-22s %-16s %-14s %-17s %s\n", "NOTE", "AMOUNT", "TO", "SIGNED", "STATUS");
+  for (const auto& n : list) {
+    auto amount = Amount::of(n.value("currency", std::string()), n.value("amount_minor", std::int64_t{0}));
+    std::string status = n.value("status", "");
+    if (status == "received")
+      status = "received by " + n.value("processor", "") + " on " + local_time(n.value("claimed_at", std::int64_t{0}));
+    else if (status == "not_received")
+      status = "not received yet (`zf wallet note ID --out FILE` writes it out again)";
+    else if (status == "held_by_other")
+      status = "refused: " + n.value("processor", std::string("another SE")) + " holds this id";
+    else
+      status = "unknown: " + n.value("registry_error", std::string("the registry could not be asked"));
+    std::printf("%-22s %-16s %-14s %-17s %s\n", n.value("doc_id", "").c_str(),
+                amount ? amount->to_string().c_str() : "?", n.value("payee", "").c_str(),
+                local_time(n.value("iat", std::int64_t{0})).c_str(), status.c_str());
+  }
+}
 
 // A note as a file holds it ('-' for stdin), without the trailing newline.
 Result<std::string> read_note(const std::string& file) {
@@ -306,6 +337,39 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
         }
       }
       print(out);
+    });
+  }
+  {
+    auto c = std::make_shared<Common>();
+    auto json = std::make_shared<bool>(false);
+    auto* cmd = with_common(
+        w->add_subcommand("notes", "the payment notes this SE signed and whether each payee has received it"), c);
+    cmd->add_flag("--json", *json, "print the list as JSON (fields: README, \"Notes in flight\")");
+    cmd->callback([=, &exit_code] {
+      auto wl = open_unlocked(*c, "notes", exit_code);
+      if (!wl) return;
+      auto list = wl->notes();
+      if (!list) return void(exit_code = report(list.error(), "notes"));
+      if (*json) return print(*list);
+      print_notes(*list);
+    });
+  }
+  {
+    auto c = std::make_shared<Common>();
+    auto id = std::make_shared<std::string>();
+    auto out = std::make_shared<std::string>();
+    auto* cmd = with_common(w->add_subcommand("note", "write one payment note out again (no PIN)"), c);
+    cmd->add_option("id", *id, "the note's id, as `zf wallet notes` lists it")->required();
+    cmd->add_option("--out", *out, "write the note to this file (default stdout)");
+    cmd->callback([=, &exit_code] {
+      auto wl = wallet::Wallet::open(c->dir);
+      if (!wl) return void(exit_code = report(wl.error(), "note"));
+      auto note = (*wl)->note(*id);
+      if (!note) return void(exit_code = report(note.error(), "note"));
+      if (out->empty()) return void(std::printf("%s\n", note->c_str()));
+      if (auto s = store::write_file_atomic(*out, *note + "\n", 0600); !s)
+        return void(exit_code = report(s.error(), "note"));
+      std::printf("Wrote note %s to %s.\n", id->c_str(), out->c_str());
     });
   }
 }

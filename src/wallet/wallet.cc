@@ -459,12 +459,33 @@ Result<Json> Wallet::deposit(const Amount& amount, const std::string& bank, cons
 
 Result<Json> Wallet::retry() {
   if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
-  // Adopt documents the SE signed whose outbox entry was never written.
+  std::map<std::string, OutboxEntry> known;
+  auto adopted = adopt_issued(known);
+  if (!adopted) return std::unexpected(adopted.error());
+  int settled = 0, still_pending = 0, refused = 0;
+  Json errors = Json::array();
+  for (auto& [id, e] : known) {
+    if (e.state != "pending" || e.kind == "payment") continue;
+    auto r = settle(e);
+    if (r) {
+      ++settled;
+    } else if (e.state == "refused") {
+      ++refused;
+      errors.push_back(Json{{"doc_id", id}, {"error", r.error().message()}});
+    } else {
+      ++still_pending;
+      errors.push_back(Json{{"doc_id", id}, {"error", r.error().message()}});
+    }
+  }
+  return Json{{"adopted", *adopted}, {"settled", settled}, {"pending", still_pending}, {"refused", refused},
+              {"errors", errors}};
+}
+
+Result<int> Wallet::adopt_issued(std::map<std::string, OutboxEntry>& known) {
   auto info = se_->info();
   if (!info) return std::unexpected(info.error());
   auto issued = se_->issued();
   if (!issued) return std::unexpected(issued.error());
-  std::map<std::string, OutboxEntry> known;
   for (auto& e : outbox()) known[e.doc_id] = e;
   int adopted = 0;
   for (const auto& jws : *issued) {
@@ -484,23 +505,66 @@ Result<Json> Wallet::retry() {
     known[e.doc_id] = e;
     ++adopted;
   }
-  int settled = 0, still_pending = 0, refused = 0;
-  Json errors = Json::array();
-  for (auto& [id, e] : known) {
-    if (e.state != "pending" || e.kind == "payment") continue;
-    auto r = settle(e);
-    if (r) {
-      ++settled;
-    } else if (e.state == "refused") {
-      ++refused;
-      errors.push_back(Json{{"doc_id", id}, {"error", r.error().message()}});
-    } else {
-      ++still_pending;
-      errors.push_back(Json{{"doc_id", id}, {"error", r.error().message()}});
-    }
+  return adopted;
+}
+
+Result<Json> Wallet::notes() {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  std::map<std::string, OutboxEntry> known;
+  if (auto adopted = adopt_issued(known); !adopted) return std::unexpected(adopted.error());
+  std::optional<registry::RegistryClient> client;
+  Error unreachable{Errc::missing_field, "registry", "this wallet has no registry to ask"};
+  if (!config_.registry_url.empty()) {
+    auto c = registry::RegistryClient::connect(config_.registry_url, *root_, config_.registry_id, {});
+    if (c) client.emplace(std::move(*c));
+    else unreachable = c.error();
   }
-  return Json{{"adopted", adopted}, {"settled", settled}, {"pending", still_pending}, {"refused", refused},
-              {"errors", errors}};
+  std::vector<std::pair<std::int64_t, Json>> items;
+  for (const auto& [id, e] : known) {
+    if (e.kind != "payment") continue;
+    auto doc = payload_of(e.doc);
+    if (!doc || !doc->amount()) continue;
+    Json item{{"doc_id", id},
+              {"payee", doc->str("payee")},
+              {"amount_minor", doc->amount()->minor()},
+              {"currency", std::string(doc->amount()->currency().code())},
+              {"iat", doc->iat()}};
+    Result<std::string> record = std::unexpected(unreachable);
+    if (client) record = client->query_with_document(id, e.doc);
+    if (!record && record.error().code == Errc::not_found) {
+      item["status"] = "not_received";
+    } else if (!record && record.error().code == Errc::doc_id_reused) {
+      item["status"] = "held_by_other";
+    } else if (!record) {
+      item["status"] = "unknown";
+      item["registry_error"] = record.error().message();
+    } else {
+      CertVerifier verifier(*root_);
+      auto r = registry::open_record(*record, verifier, config_.registry_id);
+      if (!r || r->doc_id != id) {
+        item["status"] = "unknown";
+        item["registry_error"] = r ? "the record answers another document" : r.error().message();
+      } else {
+        item["status"] = r->processor == doc->str("payee") ? "received" : "held_by_other";
+        item["processor"] = r->processor;
+        item["claimed_at"] = r->claimed_at.value_or(r->iat);
+      }
+    }
+    items.emplace_back(doc->seq().value_or(0), std::move(item));
+  }
+  std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  Json out = Json::array();
+  for (auto& [seq, item] : items) out.push_back(std::move(item));
+  return out;
+}
+
+Result<std::string> Wallet::note(const std::string& doc_id) const {
+  for (const auto& e : outbox())
+    if (e.kind == "payment" && e.doc_id == doc_id) return e.doc;
+  return fail(Errc::not_found,
+              "no payment note " + doc_id + " in this wallet's outbox; `zf wallet notes` lists them (and "
+              "recovers notes the SE signed that never reached the disk)",
+              "id");
 }
 
 Result<Json> Wallet::history() {

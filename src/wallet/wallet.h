@@ -84,12 +84,26 @@ class Wallet {
   // Re-sends every pending outbox entry, first adopting documents the SE signed
   // that the outbox never saw (a crash between SE and disk). Returns a summary.
   Result<Json> retry();
+  // The payment notes this SE signed, oldest first, each with what the registry
+  // says of it: first adopting notes the SE signed that the outbox never saw
+  // (a crash after the debit, before the note reached the disk). Each item:
+  // {doc_id, payee, amount_minor, currency, iat, status, processor?,
+  // claimed_at?, registry_error?}; status "received" (the payee's claim holds
+  // it), "not_received" (no claim yet), "held_by_other" (another SE's claim
+  // holds the id: a reused sequence number), or "unknown" (the registry could
+  // not be asked; registry_error says why).
+  Result<Json> notes();
+  // The outbox's copy of payment note `doc_id`, exactly as the SE signed it.
+  Result<std::string> note(const std::string& doc_id) const;
   Result<Json> history();
   std::vector<OutboxEntry> outbox() const;
 
  private:
   Wallet() = default;
   Status save_entry(const OutboxEntry& e);
+  // Writes an outbox entry for every document the SE still lists as signed and
+  // pending that the outbox does not hold; returns how many.
+  Result<int> adopt_issued(std::map<std::string, OutboxEntry>& known);
   Status append_history(const Json& event);
   // Sends one topup/deposit entry to its bank and hands the receipt to the SE.
   Result<Json> settle(OutboxEntry& e);

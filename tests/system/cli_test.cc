@@ -125,6 +125,60 @@ TEST_F(CliTest, PayeesAreResolvedAtTheCaBeforeAnythingIsDebited) {
   EXPECT_EQ(se_balance("alice"), 10000 - 250);
 }
 
+// A terminal killed after the SE debited, before the note reached the disk,
+// leaves the note only inside the SE: `notes` finds it again, `note` writes it
+// out, and the payee can still receive it.
+TEST_F(CliTest, ANoteLostBeforeItReachedTheDiskIsWrittenOutAgain) {
+  ASSERT_EQ(wallet("alice", {"topup", "CNY 50.00", "--bank", net_->bank_id, "--account", se("alice").account}).exit_code, 0);
+  std::string first = (dir_ / "first.jws").string();
+  ASSERT_EQ(wallet("alice", {"pay", "CNY 3.00", "--to", "bob", "--out", first}).exit_code, 0);
+  ASSERT_EQ(wallet("bob", {"receive", first}).exit_code, 0);
+  std::string lost = (dir_ / "lost.jws").string();
+  ASSERT_EQ(wallet("alice", {"pay", "CNY 7.00", "--to", "carol", "--out", lost}).exit_code, 0);
+  std::string lost_jws = slurp(lost);
+  lost_jws = lost_jws.substr(0, lost_jws.find('\n'));
+  auto lost_doc = jws_parse(lost_jws);
+  ASSERT_TRUE(lost_doc);
+  const std::string lost_id = Document::parse(to_string(lost_doc->payload))->id();
+  // What the crash leaves: the SE has debited, no outbox entry, no file.
+  std::filesystem::remove(lost);
+  for (const auto& f : std::filesystem::directory_iterator(std::filesystem::path(se("alice").wallet) / "outbox"))
+    if (slurp(f.path()).find(lost_id) != std::string::npos) std::filesystem::remove(f.path());
+  CmdResult gone = wallet("alice", {"note", lost_id});
+  EXPECT_NE(gone.exit_code, 0);
+  EXPECT_NE(gone.out.find("zf wallet notes"), std::string::npos) << gone.out;
+
+  CmdResult table = wallet("alice", {"notes"});
+  ASSERT_EQ(table.exit_code, 0) << table.out;
+  EXPECT_NE(table.out.find("CNY 3.00"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("received by " + se("bob").se_id), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("CNY 7.00"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("not received yet"), std::string::npos) << table.out;
+  CmdResult json = wallet("alice", {"notes", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json.out;
+  auto list = parse_json_strict(json.out);
+  ASSERT_TRUE(list && list->is_array() && list->size() == 2) << json.out;
+  EXPECT_EQ((*list)[0]["status"], "received");
+  EXPECT_EQ((*list)[0]["processor"], se("bob").se_id);
+  EXPECT_EQ((*list)[1]["doc_id"], lost_id);
+  EXPECT_EQ((*list)[1]["status"], "not_received");
+  EXPECT_EQ((*list)[1]["payee"], se("carol").se_id);
+  EXPECT_EQ((*list)[1]["amount_minor"], 700);
+
+  CmdResult out = wallet("alice", {"note", lost_id, "--out", lost});
+  ASSERT_EQ(out.exit_code, 0) << out.out;
+  std::string again = slurp(lost);
+  EXPECT_EQ(again.substr(0, again.find('\n')), lost_jws) << "not the note the SE signed";
+  ASSERT_EQ(wallet("carol", {"receive", lost}).exit_code, 0);
+  EXPECT_EQ(se_balance("carol"), 700);
+  auto after = parse_json_strict(wallet("alice", {"notes", "--json"}).out);
+  ASSERT_TRUE(after && after->size() == 2);
+  EXPECT_EQ((*after)[1]["status"], "received");
+  Json a = audit();
+  EXPECT_TRUE(a["ok"].get<bool>()) << a.dump(2);
+  EXPECT_EQ(a["system"]["CNY"]["ecash_outstanding_minor"], 5000);
+}
+
 TEST_F(CliTest, BadAmountsAndLimitsAreRefusedByName) {
   ASSERT_EQ(wallet("alice", {"topup", "CNY 1000.00", "--bank", net_->bank_id, "--account", se("alice").account}).exit_code, 0);
   const std::string bob = se("bob").se_id;
