@@ -474,7 +474,7 @@ Result<Crl> Authority::crl() {
   if (!num) return std::unexpected(num.error());
   if (auto row = num->step(); row && *row) p.number = static_cast<std::uint64_t>(num->col_int(0));
   p.this_update = now() - 60;
-  p.next_update = now() + 86400;
+  p.next_update = now() + crl_validity_s_;
   return make_crl(root_, *root_key_, p);
 }
 

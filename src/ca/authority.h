@@ -84,8 +84,12 @@ class Authority {
   // not_found when there are none.
   Result<std::vector<IssuedCert>> find_secure_elements(const std::string& who);
   Status revoke(Caller caller, const std::string& serial_hex, const std::string& reason);
-  // A freshly signed CRL of every revoked certificate; next update in one day.
+  // A freshly signed CRL of every revoked certificate; next update after the
+  // CRL validity (one day unless set).
   Result<Crl> crl();
+  // How long each CRL is valid, in seconds (a short one for tests of a network
+  // that must keep its CRLs fresh by itself).
+  void set_crl_validity(std::int64_t seconds) { crl_validity_s_ = seconds; }
 
  private:
   Authority() = default;
@@ -105,6 +109,7 @@ class Authority {
   Certificate tls_cert_{nullptr};
   PrivateKey tls_key_{nullptr};
   std::function<std::time_t()> clock_;
+  std::int64_t crl_validity_s_ = 86400;
 };
 
 }  // namespace zf::ca

@@ -155,12 +155,13 @@ net::Routes routes(Authority* ca) {
   return r;
 }
 
-int serve(const std::string& dir, int port, const std::string& port_file) {
+int serve(const std::string& dir, int port, const std::string& port_file, std::int64_t crl_validity_s) {
   auto ca = Authority::open(dir);
   if (!ca) {
     std::fprintf(stderr, "zf ca serve: %s\n", ca.error().message().c_str());
     return 1;
   }
+  (*ca)->set_crl_validity(crl_validity_s);
   net::HttpsServer server((*ca)->tls_cert(), (*ca)->tls_key());
   server.serve_routes(routes(ca->get()));
   auto bound = server.bind("127.0.0.1", port);

@@ -12,6 +12,6 @@ net::Routes routes(Authority* ca);
 
 // `zf ca serve`: opens the CA in `dir`, binds 127.0.0.1:port (0 = any), writes the
 // port to `port_file` if given, and serves until SIGTERM/SIGINT.
-int serve(const std::string& dir, int port, const std::string& port_file);
+int serve(const std::string& dir, int port, const std::string& port_file, std::int64_t crl_validity_s = 86400);
 
 }  // namespace zf::ca

@@ -69,7 +69,10 @@ void add_ca_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--dir", *dir, "state directory")->required();
     cmd->add_option("--port", *port, "TCP port (0 picks a free one)");
     cmd->add_option("--port-file", *port_file, "write the bound port here");
-    cmd->callback([=, &exit_code] { exit_code = zf::ca::serve(*dir, *port, *port_file); });
+    auto crl_validity = std::make_shared<std::int64_t>(86400);
+    cmd->add_option("--crl-validity-s", *crl_validity, "how long each CRL is valid (default one day)")
+        ->check(CLI::Range(std::int64_t{2}, std::int64_t{30} * 86400));
+    cmd->callback([=, &exit_code] { exit_code = zf::ca::serve(*dir, *port, *port_file, *crl_validity); });
   }
   {
     auto* cmd = ca->add_subcommand("add-ra", "register a registration authority; prints its token once");

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <limits>
 #include <optional>
@@ -158,7 +159,13 @@ Result<Network> network_up(const NetworkOptions& opts, const Say& say) {
   net.root_file = (fs::path(net.ca_dir) / "root.pem").string();
   auto root = Certificate::from_pem(slurp(net.root_file));
   if (!root) return std::unexpected(root.error());
-  auto ca_port = start(net, opts, "ca", {"ca", "serve", "--dir", net.ca_dir});
+  std::vector<std::string> ca_args = {"ca", "serve", "--dir", net.ca_dir};
+  std::vector<std::string> crl_refresh;  // for the bank and the registry
+  if (opts.crl_validity_s > 0) {
+    ca_args.insert(ca_args.end(), {"--crl-validity-s", std::to_string(opts.crl_validity_s)});
+    crl_refresh = {"--crl-refresh-s", std::to_string(std::max<std::int64_t>(1, opts.crl_validity_s / 3))};
+  }
+  auto ca_port = start(net, opts, "ca", ca_args);
   if (!ca_port) return std::unexpected(ca_port.error());
   net.ca_url = "https://127.0.0.1:" + std::to_string(*ca_port);
   say("CA          " + net.ca_url + "  (state " + net.ca_dir + ")");
@@ -173,7 +180,9 @@ Result<Network> network_up(const NetworkOptions& opts, const Say& say) {
     return ca_admin_client->request_certificate(role, csr);
   };
   if (auto s = check(registry::init_registry(reg_init, reg_issue), "registry init"); !s) return std::unexpected(s.error());
-  auto reg_port = start(net, opts, "registry", {"registry", "serve", "--dir", net.registry_dir});
+  std::vector<std::string> reg_args = {"registry", "serve", "--dir", net.registry_dir};
+  reg_args.insert(reg_args.end(), crl_refresh.begin(), crl_refresh.end());
+  auto reg_port = start(net, opts, "registry", reg_args);
   if (!reg_port) return std::unexpected(reg_port.error());
   net.registry_url = "https://127.0.0.1:" + std::to_string(*reg_port);
   say("registry    " + net.registry_url + "  (state " + net.registry_dir + ")");
@@ -188,6 +197,7 @@ Result<Network> network_up(const NetworkOptions& opts, const Say& say) {
   };
   if (auto s = check(bank::init_bank(bank_init, issue), "bank init"); !s) return std::unexpected(s.error());
   std::vector<std::string> bank_args = {"bank", "serve", "--dir", net.bank_dir};
+  bank_args.insert(bank_args.end(), crl_refresh.begin(), crl_refresh.end());
   bank_args.insert(bank_args.end(), opts.bank_args.begin(), opts.bank_args.end());
   auto bank_port = start(net, opts, opts.bank_id, bank_args);
   if (!bank_port) return std::unexpected(bank_port.error());

@@ -29,6 +29,9 @@ struct NetworkOptions {
   bool detach = true;                       // leave the services running after we return
   std::string zf_binary;                    // the `zf` executable (default: this process's)
   std::vector<std::string> bank_args;       // extra `zf bank serve` arguments (fault injection in tests)
+  // How long the CA's CRLs are valid (0: one day). The bank and the registry
+  // then fetch a new one every third of that.
+  std::int64_t crl_validity_s = 0;
 };
 
 // A service process of the network and how to start it again on the same port.

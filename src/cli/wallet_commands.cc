@@ -61,6 +61,11 @@ CLI::App* with_common(CLI::App* cmd, const std::shared_ptr<Common>& c) {
 
 void print(const Json& j) { std::printf("%s\n", j.dump(2).c_str()); }
 
+// What the terminal did on the person's behalf (a renewed CRL), on stderr.
+void say_notices(wallet::Wallet& w) {
+  for (const auto& n : w.take_notices()) std::fprintf(stderr, "zf wallet: %s\n", n.c_str());
+}
+
 // A time as the person's local date and time.
 std::string local_time(std::int64_t t) {
   std::time_t tt = static_cast<std::time_t>(t);
@@ -164,6 +169,7 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
       auto wl = open_unlocked(*c, "topup", exit_code);
       if (!wl) return;
       auto r = wl->topup(*a, *bank, *account);
+      say_notices(*wl);
       if (!r) return void(exit_code = report(r.error(), "topup"));
       print(*r);
     });
@@ -184,6 +190,7 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
       auto wl = open_unlocked(*c, "pay", exit_code);
       if (!wl) return;
       auto note = wl->pay(*a, *payee);
+      say_notices(*wl);
       if (!note) return void(exit_code = report(note.error(), "pay"));
       if (out->empty()) {
         std::printf("%s\n", note->c_str());
@@ -214,6 +221,7 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
       auto wl = open_unlocked(*c, "receive", exit_code);
       if (!wl) return;
       auto r = wl->receive(*note);
+      say_notices(*wl);
       if (!r) return void(exit_code = report(r.error(), "receive"));
       print(*r);
     });
@@ -250,6 +258,7 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
       auto wl = open_unlocked(*c, "deposit", exit_code);
       if (!wl) return;
       auto r = wl->deposit(*a, *bank, *account);
+      say_notices(*wl);
       if (!r) return void(exit_code = report(r.error(), "deposit"));
       print(*r);
     });
@@ -261,6 +270,7 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
       auto wl = open_unlocked(*c, "retry", exit_code);
       if (!wl) return;
       auto r = wl->retry();
+      say_notices(*wl);
       if (!r) return void(exit_code = report(r.error(), "retry"));
       print(*r);
       if ((*r)["pending"].get<int>() > 0) exit_code = 3;

@@ -368,6 +368,7 @@ Result<Bytes> Applet::get_data(const Command& c, std::int64_t) {
                              {"max_balance_minor", max_balance_minor_},
                              {"max_payment_minor", max_payment_minor_},
                              {"crl_number", crl_ ? crl_->number() : 0},
+                             {"crl_next_update", crl_ ? static_cast<std::int64_t>(crl_->next_update()) : 0},
                              {"pending_topups", pt},
                              {"pending_deposits", pd},
                              {"received_notes", received_notes_.size()},

@@ -167,6 +167,33 @@ Status Wallet::refresh_crl() {
   return se_->update_crl(*pem);
 }
 
+Status Wallet::keep_crl_fresh() {
+  if (auto s = ensure_se(); !s) return s;
+  auto info = se_->info();
+  if (!info) return std::unexpected(info.error());
+  const std::int64_t next = info->value("crl_next_update", std::int64_t{0});
+  const std::int64_t now = std::time(nullptr);
+  if (next - now > 3600) return {};
+  auto renewed = refresh_crl();
+  if (renewed) {
+    auto after = se_->info();
+    std::int64_t until = after ? after->value("crl_next_update", std::int64_t{0}) : 0;
+    notices_.push_back("renewed the SE's certificate revocation list from the CA (valid for " +
+                       std::to_string(std::max<std::int64_t>(0, until - now)) + " s more)");
+    return {};
+  }
+  if (next == 0 || next > now) {  // no CRL yet (none to check against), or not expired yet
+    notices_.push_back("could not renew the SE's certificate revocation list" +
+                       (next ? ", which expires in " + std::to_string(next - now) + " s" : std::string()) + ": " +
+                       renewed.error().message());
+    return {};
+  }
+  return fail(Errc::unavailable,
+              "the SE's certificate revocation list has expired and the CA could not be reached to renew it (" +
+                  renewed.error().message() + "); nothing moved; try again when the CA is reachable",
+              "crl");
+}
+
 Status Wallet::save_entry(const OutboxEntry& e) {
   return store::write_file_atomic((fs::path(dir_) / "outbox" / file_name(e.doc_id)).string(),
                                   as_bytes(dump_json(entry_json(e))), 0600);
@@ -255,6 +282,7 @@ Result<Json> Wallet::settle(OutboxEntry& e) {
 
 Result<Json> Wallet::topup(const Amount& amount, const std::string& bank, const std::string& account) {
   if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  if (auto s = keep_crl_fresh(); !s) return std::unexpected(s.error());
   if (!config_.banks.count(bank)) return fail(Errc::not_found, "no bank '" + bank + "' in wallet.json", "bank");
   auto signed_req = se_->topup_request(Json{{"amount", amount.minor()},
                                             {"currency", std::string(amount.currency().code())},
@@ -315,6 +343,7 @@ Result<Json> Wallet::resolve_payee(const std::string& who) {
 
 Result<std::string> Wallet::pay(const Amount& amount, const std::string& payee) {
   if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  if (auto s = keep_crl_fresh(); !s) return std::unexpected(s.error());
   auto to = resolve_payee(payee);
   if (!to) return std::unexpected(to.error());
   auto note = se_->payment_note(Json{{"amount", amount.minor()},
@@ -336,6 +365,7 @@ Result<std::string> Wallet::pay(const Amount& amount, const std::string& payee) 
 //      it: the SE credits only on a record it verifies itself, won by itself.
 Result<Json> Wallet::receive(const std::string& note_jws) {
   if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  if (auto s = keep_crl_fresh(); !s) return std::unexpected(s.error());
   if (config_.registry_url.empty())
     return fail(Errc::missing_field, "receiving a note needs the registry; set it in the wallet", "registry");
   auto record = claim_at_registry(note_jws);
@@ -442,6 +472,7 @@ Result<Json> Wallet::check(const std::string& note_jws) {
 
 Result<Json> Wallet::deposit(const Amount& amount, const std::string& bank, const std::string& account) {
   if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  if (auto s = keep_crl_fresh(); !s) return std::unexpected(s.error());
   if (!config_.banks.count(bank)) return fail(Errc::not_found, "no bank '" + bank + "' in wallet.json", "bank");
   auto note = se_->deposit_note(Json{{"amount", amount.minor()},
                                      {"currency", std::string(amount.currency().code())},
@@ -459,6 +490,7 @@ Result<Json> Wallet::deposit(const Amount& amount, const std::string& bank, cons
 
 Result<Json> Wallet::retry() {
   if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  if (auto s = keep_crl_fresh(); !s) return std::unexpected(s.error());
   std::map<std::string, OutboxEntry> known;
   auto adopted = adopt_issued(known);
   if (!adopted) return std::unexpected(adopted.error());

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <string>
 
 #include "core/amount.h"
@@ -63,6 +64,15 @@ class Wallet {
   Result<Json> balance();
   // Fetches the CA's CRL and installs it in the SE when newer.
   Status refresh_crl();
+  // Renews the SE's CRL when it is within an hour of its next update (or
+  // past it): an SE refuses every certificate once its CRL has expired, so a
+  // network left up for days would stop paying. Runs before every command
+  // that moves value. Fails only when the CRL has expired and cannot be
+  // renewed; a failed early renewal is a notice, and the command goes on.
+  Status keep_crl_fresh();
+  // What the terminal did on the person's behalf since the last call (e.g. a
+  // renewed CRL), in sentences, for the CLI to show.
+  std::vector<std::string> take_notices() { return std::exchange(notices_, {}); }
   Result<Json> topup(const Amount& amount, const std::string& bank, const std::string& account);
   // The SE a payment to `who` (an SE id, or a user id with one SE) goes to, as
   // the CA certifies it: {se_id, user_id, certificate (PEM)}. not_found for a
@@ -118,6 +128,7 @@ class Wallet {
   std::optional<Certificate> root_;
   std::optional<SeClient> se_;
   bool unlocked_ = false;
+  std::vector<std::string> notices_;
 };
 
 }  // namespace zf::wallet

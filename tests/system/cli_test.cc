@@ -2,7 +2,9 @@
 // network of real processes. Every refusal has a name and changes nothing.
 #include <sys/wait.h>
 
+#include <chrono>
 #include <fstream>
+#include <thread>
 #include <sstream>
 
 #include "ca/client.h"
@@ -177,6 +179,49 @@ TEST_F(CliTest, ANoteLostBeforeItReachedTheDiskIsWrittenOutAgain) {
   Json a = audit();
   EXPECT_TRUE(a["ok"].get<bool>()) << a.dump(2);
   EXPECT_EQ(a["system"]["CNY"]["ecash_outstanding_minor"], 5000);
+}
+
+// The CA's CRLs here last 4 s. An SE refuses every certificate once its CRL has
+// expired, so without the terminal renewing it a network left up for a day
+// stops paying. Kept past several CRL periods, it still tops up, pays,
+// receives and deposits, and the terminal says when it renewed.
+class ShortCrlTest : public CliTest {
+ protected:
+  std::vector<std::string> users() const override { return {"alice", "bob"}; }
+  void customize(cli::NetworkOptions& o) const override { o.crl_validity_s = 4; }
+  void wait_a_crl_period() { std::this_thread::sleep_for(std::chrono::milliseconds(4500)); }
+};
+
+TEST_F(ShortCrlTest, ANetworkKeptPastSeveralCrlPeriodsStillMovesMoney) {
+  wait_a_crl_period();
+  CmdResult top = wallet("alice", {"topup", "CNY 20.00", "--bank", net_->bank_id, "--account", se("alice").account});
+  ASSERT_EQ(top.exit_code, 0) << top.out;
+  EXPECT_NE(top.out.find("renewed the SE's certificate revocation list"), std::string::npos) << top.out;
+  wait_a_crl_period();
+  std::string note = (dir_ / "note.jws").string();
+  CmdResult pay = wallet("alice", {"pay", "CNY 5.00", "--to", "bob", "--out", note});
+  ASSERT_EQ(pay.exit_code, 0) << pay.out;
+  wait_a_crl_period();
+  CmdResult rec = wallet("bob", {"receive", note});
+  ASSERT_EQ(rec.exit_code, 0) << rec.out;
+  wait_a_crl_period();
+  CmdResult dep = wallet("bob", {"deposit", "CNY 2.00", "--bank", net_->bank_id, "--account", se("bob").account});
+  ASSERT_EQ(dep.exit_code, 0) << dep.out;
+  EXPECT_EQ(se_balance("alice"), 1500);
+  EXPECT_EQ(se_balance("bob"), 300);
+  Json a = audit();
+  EXPECT_TRUE(a["ok"].get<bool>()) << a.dump(2);
+
+  // With the CA stopped and the SE's CRL expired, nothing moves, and the
+  // terminal says why and what to do.
+  net_->kill9("ca");
+  wait_a_crl_period();
+  Json before = books();
+  CmdResult stuck = wallet("alice", {"pay", "CNY 1.00", "--to", se("bob").se_id});
+  EXPECT_NE(stuck.exit_code, 0) << stuck.out;
+  EXPECT_NE(stuck.out.find("revocation list has expired"), std::string::npos) << stuck.out;
+  EXPECT_NE(stuck.out.find("nothing moved"), std::string::npos) << stuck.out;
+  EXPECT_EQ(books()["alice"], before["alice"]);
 }
 
 TEST_F(CliTest, BadAmountsAndLimitsAreRefusedByName) {
