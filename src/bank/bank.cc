@@ -170,7 +170,7 @@ Status Bank::claim_at_registry(const Verified& v) {
   if (!claim) return up(claim);
   auto unavailable = [](const std::string& why) {
     return fail(Errc::unavailable,
-                "the registry could not record this document (" + why + "); nothing moved, try again");
+                "the registry could not record this document (" + why + "); the bank moved nothing, send the same document again");
   };
   auto record_jws = registry_link_(*claim);
   if (!record_jws) return unavailable(record_jws.error().message());

@@ -38,6 +38,13 @@ Result<std::string> read_pin(const Common& c) {
   return fail(Errc::not_verified, "no PIN: use --pin-fd, ZF_PIN or a terminal");
 }
 
+// An amount the person mistyped: say what one looks like.
+Error amount_error(Error e) {
+  if (e.code == Errc::bad_amount || e.code == Errc::bad_currency)
+    e.detail += "; expected an amount like 'CNY 12.50'; nothing moved";
+  return e;
+}
+
 int report(const Error& e, const char* what) {
   std::fprintf(stderr, "zf wallet %s: %s\n", what, e.message().c_str());
   return 2;
@@ -165,7 +172,7 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--account", *account, "account at that bank")->required();
     cmd->callback([=, &exit_code] {
       auto a = Amount::parse(*amount);
-      if (!a) return void(exit_code = report(a.error(), "topup"));
+      if (!a) return void(exit_code = report(amount_error(a.error()), "topup"));
       auto wl = open_unlocked(*c, "topup", exit_code);
       if (!wl) return;
       auto r = wl->topup(*a, *bank, *account);
@@ -186,7 +193,7 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--out", *out, "write the note to this file (default stdout)");
     cmd->callback([=, &exit_code] {
       auto a = Amount::parse(*amount);
-      if (!a) return void(exit_code = report(a.error(), "pay"));
+      if (!a) return void(exit_code = report(amount_error(a.error()), "pay"));
       auto wl = open_unlocked(*c, "pay", exit_code);
       if (!wl) return;
       auto note = wl->pay(*a, *payee);
@@ -215,6 +222,8 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
     auto file = std::make_shared<std::string>();
     auto* cmd = with_common(w->add_subcommand("receive", "hand a payment note to the SE"), c);
     cmd->add_option("note", *file, "file holding the note ('-' for stdin)")->required();
+    auto json = std::make_shared<bool>(false);
+    cmd->add_flag("--json", *json, "print the SE's answer as JSON: {credited_minor, currency, payer, note_id, balance_minor}");
     cmd->callback([=, &exit_code] {
       auto note = read_note(*file);
       if (!note) return void(exit_code = report(note.error(), "receive"));
@@ -222,8 +231,15 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
       if (!wl) return;
       auto r = wl->receive(*note);
       say_notices(*wl);
+      if (!r && wallet::Wallet::already_received(r.error()))
+        return void(std::printf("Already received: %s.\n", r.error().detail.c_str()));
       if (!r) return void(exit_code = report(r.error(), "receive"));
-      print(*r);
+      if (*json) return print(*r);
+      auto got = Amount::of(r->value("currency", std::string()), r->value("credited_minor", std::int64_t{0}));
+      auto now = Amount::of(r->value("currency", std::string()), r->value("balance_minor", std::int64_t{0}));
+      std::printf("Received %s from %s (note %s). The SE now holds %s.\n",
+                  got ? got->to_string().c_str() : "?", r->value("payer", "?").c_str(),
+                  r->value("note_id", "?").c_str(), now ? now->to_string().c_str() : "?");
     });
   }
   {
@@ -254,7 +270,7 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--account", *account, "account at that bank")->required();
     cmd->callback([=, &exit_code] {
       auto a = Amount::parse(*amount);
-      if (!a) return void(exit_code = report(a.error(), "deposit"));
+      if (!a) return void(exit_code = report(amount_error(a.error()), "deposit"));
       auto wl = open_unlocked(*c, "deposit", exit_code);
       if (!wl) return;
       auto r = wl->deposit(*a, *bank, *account);

@@ -182,6 +182,19 @@ Status Applet::credit(const Amount& a) {
   return {};
 }
 
+// insufficient_ecash in words: what the SE holds of that currency, if any.
+Status Applet::covers(const Amount& a) const {
+  std::string cur(a.currency().code());
+  std::int64_t have = balance(cur);
+  if (have >= a.minor()) return {};
+  if (have == 0) return fail(Errc::insufficient_ecash, "this SE holds no " + cur + " e-cash", "amount");
+  auto held = Amount::of(cur, have);
+  return fail(Errc::insufficient_ecash,
+              "this SE holds only " + (held ? held->to_string() : cur + " " + std::to_string(have)) + ", not " +
+                  a.to_string(),
+              "amount");
+}
+
 Status Applet::debit(const Amount& a) {
   std::string cur(a.currency().code());
   if (balance(cur) < a.minor())
@@ -749,8 +762,7 @@ Result<Bytes> Applet::payment_note(const Command& c, std::int64_t now_s) {
   if (doc->str("payee") == se_id_) return fail(Errc::misaddressed, "cannot pay yourself", "payee");
   if (doc->amount()->minor() > max_payment_minor_)
     return fail(Errc::limit_exceeded, "over the SE's maximum single payment", "amount");
-  if (balance(doc->amount()->currency().code()) < doc->amount()->minor())
-    return fail(Errc::insufficient_ecash, "not enough e-cash", "amount");
+  if (auto s = covers(*doc->amount()); !s) return std::unexpected(s.error());
   auto jws = sign_next(*payload, now_s);
   if (!jws) return std::unexpected(jws.error());
   // The debit and the signed note are one state update: the host persists both or neither.
@@ -895,8 +907,7 @@ Result<Bytes> Applet::deposit_note(const Command& c, std::int64_t now_s) {
   probe.update(Json{{"v", 1}, {"id", "probe"}, {"issuer", se_id_}, {"seq", 0}, {"iat", now_s}, {"nonce", new_nonce()}});
   auto doc = Document::from_json(probe);
   if (!doc) return std::unexpected(doc.error());
-  if (balance(doc->amount()->currency().code()) < doc->amount()->minor())
-    return fail(Errc::insufficient_ecash, "not enough e-cash", "amount");
+  if (auto s = covers(*doc->amount()); !s) return std::unexpected(s.error());
   if (pending_deposits_.size() >= kMaxPending)
     return fail(Errc::wrong_state, "too many deposits awaiting receipts; retry them first");
   auto jws = sign_next(*payload, now_s);

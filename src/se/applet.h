@@ -160,6 +160,7 @@ class Applet {
            std::int64_t now_s);
   Status credit(const Amount& a);
   Status debit(const Amount& a);
+  Status covers(const Amount& a) const;
 
   // Identity.
   std::string se_id_;

@@ -293,8 +293,10 @@ Result<Json> Wallet::topup(const Amount& amount, const std::string& bank, const 
   // Written before sending: after a crash `retry` sends exactly this document again.
   if (auto s = save_entry(e); !s) return std::unexpected(s.error());
   auto settled = settle(e);
-  if (settled && settled->contains("refused"))
-    return fail(errc_from_name((*settled)["reason"].get<std::string>()), "the bank refused the top-up", "account");
+  if (!settled) return std::unexpected(unfinished(e, amount, settled.error()));
+  if (settled->contains("refused"))
+    return fail(errc_from_name((*settled)["reason"].get<std::string>()),
+                "the bank refused the top-up; no money moved", "account");
   return settled;
 }
 
@@ -369,15 +371,58 @@ Result<Json> Wallet::receive(const std::string& note_jws) {
   if (config_.registry_url.empty())
     return fail(Errc::missing_field, "receiving a note needs the registry; set it in the wallet", "registry");
   auto record = claim_at_registry(note_jws);
-  if (!record) return std::unexpected(record.error());
+  if (!record) {
+    Error e = record.error();
+    if (e.code == Errc::unavailable)
+      e.detail = "nothing was credited; the note is still good, receive it again when the registry answers (" +
+                 e.detail + ")";
+    return std::unexpected(e);
+  }
   auto r = se_->receive_note(note_jws, *record);
-  if (!r) return std::unexpected(r.error());
+  if (!r) {
+    Error e = r.error();
+    // The registry's record says this SE won the claim, and the SE already
+    // holds the note: it was received before (perhaps by a run whose answer
+    // was lost). Nothing is wrong and nothing changes.
+    if (e.code == Errc::replayed && e.field == "id") return std::unexpected(received_before(note_jws));
+    if (e.code == Errc::unavailable)
+      e.detail = "the registry holds the note for this SE, but the SE did not answer; nothing was credited yet, "
+                 "receive the same note again to credit it (" + e.detail + ")";
+    return std::unexpected(e);
+  }
   (void)append_history(Json{{"op", "receive"}, {"result", *r}});
   return r;
 }
 
+bool Wallet::already_received(const Error& e) { return e.code == Errc::replayed && e.field == "note"; }
+
+Error Wallet::received_before(const std::string& note_jws) {
+  auto doc = payload_of(note_jws);
+  std::string what = doc && doc->amount() ? doc->amount()->to_string() + " from " + doc->issuer() : "its value";
+  return Error{Errc::replayed, "note",
+               "this SE already received note " + (doc ? doc->id() : std::string("?")) + " (" + what +
+                   "); nothing changed"};
+}
+
+// A top-up or deposit the bank did not answer, in words a person acts on:
+// what the SE has already done, and that `zf wallet retry` finishes it once.
+Error Wallet::unfinished(const OutboxEntry& e, const Amount& amount, Error err) {
+  if (e.state != "pending") return err;  // refused: the bank's word stands
+  std::string what =
+      e.kind == "deposit"
+          ? "the SE has debited " + amount.to_string() + " for the deposit and the signed deposit note is kept in "
+                                                         "the outbox"
+          : "the SE has signed the top-up request for " + amount.to_string() +
+                " and it is kept in the outbox; the bank may or may not have moved the money yet";
+  err.detail = what + "; run `zf wallet retry` to finish it exactly once (" + err.detail + ")";
+  return err;
+}
+
 Result<std::string> Wallet::claim_at_registry(const std::string& note_jws) {
   auto claim = se_->claim_note(note_jws);
+  // The SE signs no claim for a note it already credited.
+  if (!claim && claim.error().code == Errc::replayed && claim.error().field == "id")
+    return std::unexpected(received_before(note_jws));
   if (!claim) return std::unexpected(claim.error());
   auto info = se_->info();
   if (!info) return std::unexpected(info.error());
@@ -482,7 +527,8 @@ Result<Json> Wallet::deposit(const Amount& amount, const std::string& bank, cons
   OutboxEntry e{(*note)["id"], "deposit", (*note)["note"], bank, "pending", "", ""};
   if (auto s = save_entry(e); !s) return std::unexpected(s.error());
   auto settled = settle(e);
-  if (settled && settled->contains("refunded_minor"))
+  if (!settled) return std::unexpected(unfinished(e, amount, settled.error()));
+  if (settled->contains("refunded_minor"))
     return fail(errc_from_name((*settled)["reason"].get<std::string>()),
                 "the bank refused the deposit; the e-cash is back in the SE", "account");
   return settled;

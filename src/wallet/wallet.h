@@ -83,7 +83,11 @@ class Wallet {
   // certificate itself, and returns the signed payment note (kept in the outbox
   // until acknowledged). An unknown or revoked payee moves nothing.
   Result<std::string> pay(const Amount& amount, const std::string& payee);
+  // Claims the note at the registry and hands it with the record to the SE.
+  // A note this SE already holds is `replayed` with field "note"
+  // (already_received): nothing changed, and a person need do nothing.
   Result<Json> receive(const std::string& note_jws);
+  static bool already_received(const Error& e);
   // What the registry says about a note before this terminal accepts it
   // (DESIGN.md §7 "query, then process"): verifies the note against the CA root,
   // queries its id and verifies the record. Returns {doc_id, status "unclaimed"}
@@ -111,6 +115,8 @@ class Wallet {
  private:
   Wallet() = default;
   Status save_entry(const OutboxEntry& e);
+  static Error unfinished(const OutboxEntry& e, const Amount& amount, Error err);
+  static Error received_before(const std::string& note_jws);
   // Writes an outbox entry for every document the SE still lists as signed and
   // pending that the outbox does not hold; returns how many.
   Result<int> adopt_issued(std::map<std::string, OutboxEntry>& known);

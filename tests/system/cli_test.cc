@@ -74,10 +74,14 @@ TEST_F(CliTest, TopUpPayReceiveDepositThroughTheCommandLine) {
   EXPECT_EQ(se_balance("alice"), 8750);
   CmdResult rec = wallet("bob", {"receive", note});
   ASSERT_EQ(rec.exit_code, 0) << rec.out;
+  EXPECT_NE(rec.out.find("Received CNY 12.50 from " + se("alice").se_id), std::string::npos) << rec.out;
+  EXPECT_NE(rec.out.find("The SE now holds CNY 12.50."), std::string::npos) << rec.out;
   EXPECT_EQ(se_balance("bob"), 1250);
+  // The same note again: already received, nothing to do, nothing changed.
   CmdResult again = wallet("bob", {"receive", note});
-  EXPECT_NE(again.exit_code, 0);
-  EXPECT_NE(again.out.find("replayed"), std::string::npos) << again.out;
+  EXPECT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_NE(again.out.find("Already received"), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find("nothing changed"), std::string::npos) << again.out;
   EXPECT_EQ(se_balance("bob"), 1250);
   CmdResult dep = wallet("bob", {"deposit", "CNY 2.50", "--bank", net_->bank_id, "--account", se("bob").account});
   ASSERT_EQ(dep.exit_code, 0) << dep.out;
@@ -125,6 +129,28 @@ TEST_F(CliTest, PayeesAreResolvedAtTheCaBeforeAnythingIsDebited) {
   expect_refused("alice", {"pay", "CNY 1.00", "--to", se("carol").se_id}, "cert_revoked");
   expect_refused("alice", {"pay", "CNY 1.00", "--to", "carol"}, "cert_revoked");
   EXPECT_EQ(se_balance("alice"), 10000 - 250);
+}
+
+// With the bank unreachable, a deposit says what the SE already did and what
+// to do next; `retry` then finishes it once.
+TEST_F(CliTest, AnUnansweredDepositSaysTheSeDebitedAndHowToFinishIt) {
+  ASSERT_EQ(wallet("alice", {"topup", "CNY 10.00", "--bank", net_->bank_id, "--account", se("alice").account}).exit_code, 0);
+  net_->kill9(net_->bank_id);
+  CmdResult dep = wallet("alice", {"deposit", "CNY 4.00", "--bank", net_->bank_id, "--account", se("alice").account});
+  EXPECT_NE(dep.exit_code, 0);
+  EXPECT_NE(dep.out.find("the SE has debited CNY 4.00"), std::string::npos) << dep.out;
+  EXPECT_NE(dep.out.find("run `zf wallet retry`"), std::string::npos) << dep.out;
+  EXPECT_EQ(se_balance("alice"), 600);
+  CmdResult top = wallet("alice", {"topup", "CNY 1.00", "--bank", net_->bank_id, "--account", se("alice").account});
+  EXPECT_NE(top.exit_code, 0);
+  EXPECT_NE(top.out.find("the bank may or may not have moved the money yet"), std::string::npos) << top.out;
+  ASSERT_TRUE(net_->restart(net_->bank_id));
+  CmdResult retry = wallet("alice", {"retry"});
+  ASSERT_EQ(retry.exit_code, 0) << retry.out;
+  EXPECT_EQ(se_balance("alice"), 700);
+  Json a = audit();
+  EXPECT_TRUE(a["ok"].get<bool>()) << a.dump(2);
+  EXPECT_EQ(a["banks"][0]["currencies"]["CNY"]["customer_minor"], 300000 - 1000 + 400 - 100);
 }
 
 // A terminal killed after the SE debited, before the note reached the disk,
@@ -234,6 +260,12 @@ TEST_F(CliTest, BadAmountsAndLimitsAreRefusedByName) {
   expect_refused("alice", {"pay", "CNY -1.00", "--to", bob}, "amount_negative");
   expect_refused("alice", {"pay", "CNY 99999999999999999.99", "--to", bob}, "amount_overflow");
   expect_refused("alice", {"pay", "XYZ 1.00", "--to", bob}, "bad_currency");
+  CmdResult typo = wallet("alice", {"pay", "12.50", "--to", bob});
+  EXPECT_NE(typo.exit_code, 0);
+  EXPECT_NE(typo.out.find("expected an amount like 'CNY 12.50'"), std::string::npos) << typo.out;
+  CmdResult usd = wallet("alice", {"pay", "USD 5.00", "--to", bob});
+  EXPECT_NE(usd.exit_code, 0);
+  EXPECT_NE(usd.out.find("holds no USD e-cash"), std::string::npos) << usd.out;
   expect_refused("alice", {"pay", "CNY 1.00", "--to", se("alice").se_id}, "misaddressed");
   expect_refused("alice", {"topup", "CNY 500.00", "--bank", bank, "--account", acct}, "insufficient_funds");
   expect_refused("alice", {"topup", "USD 5.00", "--bank", bank, "--account", acct}, "currency_mismatch");
