@@ -406,14 +406,7 @@ Result<std::vector<IssuedCert>> Authority::find_secure_elements(const std::strin
                            column + " = ?1 ORDER BY issued_at DESC, serial LIMIT 64");
     if (!st) return std::unexpected(st.error());
     st->bind(1, who);
-    for (;;) {
-      auto row = st->step();
-      if (!row) return std::unexpected(row.error());
-      if (!*row) break;
-      auto c = row_to_issued(*st);
-      if (!c) return std::unexpected(c.error());
-      out.push_back(std::move(*c));
-    }
+    if (auto s = append_rows(*st, out); !s) return std::unexpected(s.error());
     if (!out.empty()) return out;
   }
   return fail(Errc::not_found, "no secure element and no user '" + who + "' is certified by this CA", "payee");
@@ -425,15 +418,19 @@ Result<std::vector<IssuedCert>> Authority::list(Caller caller) {
   auto st = db_->prepare("SELECT serial, der, role, revoked_at FROM certificates ORDER BY issued_at, serial");
   if (!st) return std::unexpected(st.error());
   std::vector<IssuedCert> out;
+  if (auto s = append_rows(*st, out); !s) return std::unexpected(s.error());
+  return out;
+}
+
+Status Authority::append_rows(store::Stmt& st, std::vector<IssuedCert>& out) {
   for (;;) {
-    auto row = st->step();
+    auto row = st.step();
     if (!row) return std::unexpected(row.error());
-    if (!*row) break;
-    auto c = row_to_issued(*st);
+    if (!*row) return {};
+    auto c = row_to_issued(st);
     if (!c) return std::unexpected(c.error());
     out.push_back(std::move(*c));
   }
-  return out;
 }
 
 Status Authority::revoke(Caller caller, const std::string& serial_hex, const std::string& reason) {

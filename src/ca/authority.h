@@ -96,6 +96,8 @@ class Authority {
   Result<IssuedCert> store_issued(const Certificate& cert, Role role,
                                   const std::function<Status()>& in_same_tx);
   Result<IssuedCert> row_to_issued(store::Stmt& st);
+  // Steps `st` to its end, appending each row as an IssuedCert.
+  Status append_rows(store::Stmt& st, std::vector<IssuedCert>& out);
   std::time_t now() const { return clock_ ? clock_() : std::time(nullptr); }
   // The service kinds ("bank", "registry") this CA certified `cn` for in an
   // unrevoked certificate still valid at `t`: what its TLS certificate will name.
