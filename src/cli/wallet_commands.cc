@@ -283,6 +283,16 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
     auto c = std::make_shared<Common>();
     auto* cmd = with_common(w->add_subcommand("retry", "re-send every unacknowledged document in the outbox"), c);
     cmd->callback([=, &exit_code] {
+      // Nothing unanswered, in the outbox or in the SE: no PIN needed to say so.
+      if (auto plain = wallet::Wallet::open(c->dir); plain) {
+        auto info = (*plain)->balance();
+        bool outbox_pending = false;
+        for (const auto& e : (*plain)->outbox())
+          outbox_pending = outbox_pending || (e.state == "pending" && e.kind != "payment");
+        if (info && !outbox_pending && info->value("pending_topups", Json::array()).empty() &&
+            info->value("pending_deposits", Json::array()).empty())
+          return void(std::printf("Nothing to retry: every top-up and deposit has its answer.\n"));
+      }
       auto wl = open_unlocked(*c, "retry", exit_code);
       if (!wl) return;
       auto r = wl->retry();

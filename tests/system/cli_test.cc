@@ -148,6 +148,10 @@ TEST_F(CliTest, AnUnansweredDepositSaysTheSeDebitedAndHowToFinishIt) {
   CmdResult retry = wallet("alice", {"retry"});
   ASSERT_EQ(retry.exit_code, 0) << retry.out;
   EXPECT_EQ(se_balance("alice"), 700);
+  // Nothing left unanswered: retry says so and needs no PIN (none is given here).
+  CmdResult idle = wallet("alice", {"retry"}, "");
+  EXPECT_EQ(idle.exit_code, 0) << idle.out;
+  EXPECT_NE(idle.out.find("Nothing to retry"), std::string::npos) << idle.out;
   Json a = audit();
   EXPECT_TRUE(a["ok"].get<bool>()) << a.dump(2);
   EXPECT_EQ(a["banks"][0]["currencies"]["CNY"]["customer_minor"], 300000 - 1000 + 400 - 100);
