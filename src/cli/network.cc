@@ -104,10 +104,13 @@ Json Network::to_json() const {
   for (const auto& s : ses)
     ses_json.push_back(Json{{"user", s.user}, {"se_id", s.se_id}, {"dir", s.dir}, {"wallet", s.wallet},
                             {"account", s.account}, {"port", s.port}});
+  Json services_json = Json::array();
+  for (const auto& s : services) services_json.push_back(Json{{"name", s.name}, {"args", s.args}, {"port", s.port}});
   return Json{{"ca", {{"url", ca_url}, {"dir", ca_dir}, {"root", root_file}}},
               {"registry", {{"id", registry_id}, {"url", registry_url}, {"dir", registry_dir}}},
               {"bank", {{"id", bank_id}, {"url", bank_url}, {"dir", bank_dir}}},
-              {"ses", ses_json}};
+              {"ses", ses_json},
+              {"services", services_json}};
 }
 
 Result<Network> Network::load(const std::string& dir) {
@@ -127,6 +130,9 @@ Result<Network> Network::load(const std::string& dir) {
     n.bank_dir = j->at("bank").at("dir");
     for (const auto& s : j->at("ses"))
       n.ses.push_back(NetworkSe{s.at("user"), s.at("se_id"), s.at("dir"), s.at("wallet"), s.at("account"), s.at("port")});
+    // In start order; networks made before this was recorded have none.
+    for (const auto& s : j->value("services", Json::array()))
+      n.services.push_back(NetworkService{s.at("name"), s.at("args").get<std::vector<std::string>>(), s.at("port")});
   } catch (const Json::exception& e) {
     return fail(Errc::bad_field, std::string("network.json: ") + e.what());
   }
@@ -320,6 +326,48 @@ bool is_network_process(pid_t pid, const std::string& dir, const std::string& na
     if (!ec && canon == want) return true;
   }
   return false;
+}
+
+Result<Network> network_start(const std::string& dir, const std::string& zf_binary, const Say& say) {
+  auto net = Network::load(dir);
+  if (!net) return net;
+  if (net->services.empty())
+    return fail(Errc::bad_field, "network.json in " + dir + " does not record its services (made by an older zf up)",
+                "services");
+  net->zf_binary = zf_binary.empty() ? net::self_exe() : zf_binary;
+  // Which of them still run: the last recorded pid of each name, if it is still ours.
+  std::map<std::string, std::pair<pid_t, std::uint64_t>> last;
+  {
+    std::ifstream in(fs::path(dir) / "run" / "pids");
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream f(line);
+      long long pid = 0;
+      std::string name;
+      std::uint64_t start_time = 0;
+      if ((f >> pid >> name) && pid > 1 && pid <= std::numeric_limits<pid_t>::max()) {
+        f >> start_time;
+        last[name] = {static_cast<pid_t>(pid), start_time};
+      }
+    }
+  }
+  for (const auto& svc : net->services) {
+    auto it = last.find(svc.name);
+    if (it != last.end() && is_network_process(it->second.first, dir, svc.name, it->second.second)) {
+      if (say) say(svc.name + " is already running on port " + std::to_string(svc.port));
+      continue;
+    }
+    // Each on the port it had, so every URL in the wallets and configs still holds.
+    Result<int> port = fail(Errc::internal, "not started");
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      port = launch(*net, true, svc.name, svc.args, svc.port);
+      if (port) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (!port) return fail(port.error().code, "cannot start " + svc.name + " again: " + port.error().message());
+    if (say) say("started " + svc.name + " again on https://127.0.0.1:" + std::to_string(*port));
+  }
+  return net;
 }
 
 Status network_down(const std::string& dir, const std::function<void(const std::string&)>& say) {

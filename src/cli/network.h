@@ -70,6 +70,11 @@ using Say = std::function<void(const std::string&)>;
 Result<Network> network_up(const NetworkOptions& opts, const Say& say);
 // Stops every process recorded in DIR/run/pids that is still ours (SIGTERM);
 // `say` hears about each one left alone.
+// Starts again, each on the port it had, every service of the network in
+// `dir` that is not running (after `zf down`, a reboot or a crash); leaves
+// the running ones alone. The state on disk is the network's: nothing is
+// created or reset.
+Result<Network> network_start(const std::string& dir, const std::string& zf_binary, const Say& say);
 Status network_down(const std::string& dir,
                     const std::function<void(const std::string&)>& say = {});
 

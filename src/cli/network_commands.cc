@@ -1,5 +1,6 @@
 // `zf up`, `zf down` and `zf audit`.
 #include <cstdio>
+#include <filesystem>
 
 #include "cli/commands.h"
 #include "cli/network.h"
@@ -16,7 +17,19 @@ void add_network_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--cash-in", opts->cash_in, "initial money in each user's account");
     cmd->add_option("--pin", opts->pin, "PIN set on every SE");
     cmd->callback([opts, &exit_code] {
-      auto net = network_up(*opts, [](const std::string& line) { std::printf("%s\n", line.c_str()); });
+      auto say = [](const std::string& line) { std::printf("%s\n", line.c_str()); };
+      if (std::filesystem::exists(std::filesystem::path(opts->dir) / "network.json")) {
+        // An existing network: start what is stopped, keep every balance and key.
+        auto net = network_start(opts->dir, {}, say);
+        if (!net) {
+          std::fprintf(stderr, "zf up: %s\n", net.error().message().c_str());
+          exit_code = 2;
+          return;
+        }
+        std::printf("\nnetwork up again in %s, with the state it had.\n", net->dir.c_str());
+        return;
+      }
+      auto net = network_up(*opts, say);
       if (!net) {
         std::fprintf(stderr, "zf up: %s\n", net.error().message().c_str());
         exit_code = 2;

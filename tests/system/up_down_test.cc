@@ -141,6 +141,43 @@ TEST_F(UpDownTest, DownSignalsOnlyTheProcessesUpStarted) {
   EXPECT_FALSE(fs::exists(net / "run" / "pids"));
 }
 
+// `zf up` on an existing network starts what is stopped, on the same ports,
+// with every balance as it was; what still runs is left alone.
+TEST_F(UpDownTest, UpAgainStartsAStoppedNetworkWithItsState) {
+  const std::string wallet = (net / "wallets" / "alice").string();
+  ASSERT_EQ(std::system(("ZF_PIN=123456 " + std::string(ZF_BINARY) + " wallet topup 'CNY 10.00' --wallet '" + wallet +
+                         "' --bank bank-a --account alice-main > /dev/null 2>&1")
+                            .c_str()),
+            0);
+  ASSERT_EQ(run_zf({"down", net.string()}, tmp / "down.out").exit_code, 0);
+  for (const auto& s : services)
+    for (int i = 0; i < 100 && alive(s.pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (const auto& s : services) EXPECT_FALSE(alive(s.pid)) << s.name;
+
+  auto up = run_zf({"up", net.string()}, tmp / "up2.out");
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  EXPECT_NE(up.output.find("started ca again"), std::string::npos) << up.output;
+  EXPECT_NE(up.output.find("with the state it had"), std::string::npos) << up.output;
+  services.clear();
+  {
+    std::ifstream in(net / "run" / "pids");
+    Service s;
+    while (in >> s.pid >> s.name >> s.start_time) services.push_back(s);
+  }
+  ASSERT_GE(services.size(), 4u);
+  for (const auto& s : services) EXPECT_TRUE(cli::is_network_process(s.pid, net.string(), s.name, s.start_time)) << s.name;
+
+  auto bal = run_zf({"wallet", "balance", "--wallet", wallet}, tmp / "bal.out");
+  ASSERT_EQ(bal.exit_code, 0) << bal.output;
+  EXPECT_NE(bal.output.find("\"CNY\": 1000"), std::string::npos) << bal.output;
+  auto again = run_zf({"up", net.string()}, tmp / "up3.out");
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("ca is already running"), std::string::npos) << again.output;
+  EXPECT_EQ(again.output.find("started"), std::string::npos) << again.output;
+  auto audit = run_zf({"audit", net.string()}, tmp / "audit.out");
+  EXPECT_EQ(audit.exit_code, 0) << audit.output;
+}
+
 // The README's first command: the narrated demo on a fresh network of its own
 // must pass every expectation it states, and leave nothing running.
 TEST(DemoTest, TheDemoPassesEveryStepOnAFreshNetwork) {
