@@ -328,6 +328,35 @@ bool is_network_process(pid_t pid, const std::string& dir, const std::string& na
   return false;
 }
 
+namespace {
+
+// run/pids: "pid name start_time" per line (older files have no start time),
+// in the order the processes were started.
+struct PidLine {
+  pid_t pid;
+  std::string name;
+  std::uint64_t start_time;
+};
+std::optional<std::vector<PidLine>> read_pids(const std::string& dir) {
+  std::ifstream in(fs::path(dir) / "run" / "pids");
+  if (!in) return std::nullopt;
+  std::vector<PidLine> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    long long pid = 0;
+    std::string name;
+    std::uint64_t start_time = 0;
+    if (!(f >> pid >> name)) continue;
+    f >> start_time;
+    if (pid <= 1 || pid > std::numeric_limits<pid_t>::max()) continue;
+    out.push_back({static_cast<pid_t>(pid), std::move(name), start_time});
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<Network> network_start(const std::string& dir, const std::string& zf_binary, const Say& say) {
   auto net = Network::load(dir);
   if (!net) return net;
@@ -336,24 +365,11 @@ Result<Network> network_start(const std::string& dir, const std::string& zf_bina
                 "services");
   net->zf_binary = zf_binary.empty() ? net::self_exe() : zf_binary;
   // Which of them still run: the last recorded pid of each name, if it is still ours.
-  std::map<std::string, std::pair<pid_t, std::uint64_t>> last;
-  {
-    std::ifstream in(fs::path(dir) / "run" / "pids");
-    std::string line;
-    while (std::getline(in, line)) {
-      std::istringstream f(line);
-      long long pid = 0;
-      std::string name;
-      std::uint64_t start_time = 0;
-      if ((f >> pid >> name) && pid > 1 && pid <= std::numeric_limits<pid_t>::max()) {
-        f >> start_time;
-        last[name] = {static_cast<pid_t>(pid), start_time};
-      }
-    }
-  }
+  std::map<std::string, PidLine> last;
+  for (auto& p : read_pids(dir).value_or(std::vector<PidLine>{})) last[p.name] = p;
   for (const auto& svc : net->services) {
     auto it = last.find(svc.name);
-    if (it != last.end() && is_network_process(it->second.first, dir, svc.name, it->second.second)) {
+    if (it != last.end() && is_network_process(it->second.pid, dir, svc.name, it->second.start_time)) {
       if (say) say(svc.name + " is already running on port " + std::to_string(svc.port));
       continue;
     }
@@ -371,27 +387,17 @@ Result<Network> network_start(const std::string& dir, const std::string& zf_bina
 }
 
 Status network_down(const std::string& dir, const std::function<void(const std::string&)>& say) {
-  std::ifstream in(fs::path(dir) / "run" / "pids");
-  if (!in) return fail(Errc::not_found, "no running network in " + dir);
-  // "pid name start_time" per line (older files have no start time). A pid is
-  // signalled only while it is still the process `zf up` started: same start
-  // time, and a command line that names this network's port file for it.
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    long long pid = 0;
-    std::string name;
-    std::uint64_t start_time = 0;
-    if (!(f >> pid >> name)) continue;
-    f >> start_time;
-    if (pid <= 1 || pid > std::numeric_limits<pid_t>::max()) continue;
-    if (!is_network_process(static_cast<pid_t>(pid), dir, name, start_time)) {
-      if (say) say("zf down: " + name + " (pid " + std::to_string(pid) + ") is not running; left alone");
+  auto pids = read_pids(dir);
+  if (!pids) return fail(Errc::not_found, "no running network in " + dir);
+  // A pid is signalled only while it is still the process `zf up` started:
+  // same start time, and a command line that names this network's port file for it.
+  for (const auto& p : *pids) {
+    if (!is_network_process(p.pid, dir, p.name, p.start_time)) {
+      if (say) say("zf down: " + p.name + " (pid " + std::to_string(p.pid) + ") is not running; left alone");
       continue;
     }
-    ::kill(static_cast<pid_t>(pid), SIGTERM);
+    ::kill(p.pid, SIGTERM);
   }
-  in.close();
   fs::remove(fs::path(dir) / "run" / "pids");
   return {};
 }
