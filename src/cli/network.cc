@@ -420,6 +420,12 @@ Result<Json> network_audit(const std::string& dir) {
                                        first_line(slurp(fs::path(net->bank_dir) / "admin.token")));
   if (!bank) return std::unexpected(bank.error());
   auto report = bank->audit();
+  if (!report && report.error().code == Errc::unavailable) {
+    // A stopped network (or a bank that does not answer): its books are its files.
+    auto local = bank::Bank::open(net->bank_dir);
+    if (!local) return std::unexpected(local.error());
+    report = (*local)->audit();
+  }
   if (!report) return std::unexpected(report.error());
   auto db = store::Db::open((fs::path(net->bank_dir) / "bank.db").string());
   if (!db) return std::unexpected(db.error());

@@ -153,6 +153,9 @@ TEST_F(UpDownTest, UpAgainStartsAStoppedNetworkWithItsState) {
   for (const auto& s : services)
     for (int i = 0; i < 100 && alive(s.pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   for (const auto& s : services) EXPECT_FALSE(alive(s.pid)) << s.name;
+  // The audit of a stopped network works from its files.
+  auto stopped = run_zf({"audit", net.string()}, tmp / "audit0.out");
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.output;
 
   auto up = run_zf({"up", net.string()}, tmp / "up2.out");
   ASSERT_EQ(up.exit_code, 0) << up.output;
