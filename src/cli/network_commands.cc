@@ -16,6 +16,7 @@ void add_network_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--bank", opts->bank_id, "bank id");
     cmd->add_option("--cash-in", opts->cash_in, "initial money in each user's account");
     cmd->add_option("--pin", opts->pin, "PIN set on every SE");
+    cmd->add_option("--puk", opts->puk, "PUK set on every SE (unblocks a PIN after three wrong tries)");
     cmd->callback([opts, &exit_code] {
       auto say = [](const std::string& line) { std::printf("%s\n", line.c_str()); };
       if (std::filesystem::exists(std::filesystem::path(opts->dir) / "network.json")) {
@@ -35,7 +36,8 @@ void add_network_commands(CLI::App& app, int& exit_code) {
         exit_code = 2;
         return;
       }
-      std::printf("\nnetwork up in %s. Try:\n", net->dir.c_str());
+      std::printf("\nnetwork up in %s. Every SE has PIN %s and PUK %s (zf wallet unblock takes the PUK).\nTry:\n",
+                  net->dir.c_str(), opts->pin.c_str(), opts->puk.c_str());
       const auto& a = net->ses.front();
       std::printf("  ZF_PIN=%s zf wallet balance --wallet %s\n", opts->pin.c_str(), a.wallet.c_str());
       std::printf("  ZF_PIN=%s zf wallet topup 'CNY 100.00' --wallet %s --bank %s --account %s\n", opts->pin.c_str(),

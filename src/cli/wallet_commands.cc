@@ -312,7 +312,14 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
       auto pin = read_pin(*c);
       if (!puk || !pin) return void(exit_code = report(Error{Errc::missing_field, "puk", "set ZF_PUK and ZF_PIN"}, "unblock"));
       if (auto s = (*wl)->balance(); !s) return void(exit_code = report(s.error(), "unblock"));
-      if (auto s = (*wl)->se().unblock(puk, *pin); !s) exit_code = report(s.error(), "unblock");
+      auto s = (*wl)->se().unblock(puk, *pin);
+      if (!s) {
+        Error e = s.error();
+        if (e.code == Errc::pin_wrong && e.field == "puk")
+          e.detail = "wrong PUK, " + e.detail + " before the PUK blocks too; the PIN is unchanged";
+        return void(exit_code = report(e, "unblock"));
+      }
+      std::printf("The PIN is set and unblocked: the SE takes the new PIN from now on.\n");
     });
   }
   {

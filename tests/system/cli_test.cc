@@ -424,9 +424,19 @@ TEST_F(CliTest, WrongPinsBlockTheSeUntilThePukUnblocksIt) {
   EXPECT_NE(right.out.find("pin_blocked"), std::string::npos) << "blocked even with the right PIN: " << right.out;
   EXPECT_EQ(books(), before);
 
-  std::string cmd = "ZF_PUK=12345678 ZF_PIN=654321 " + std::string(ZF_BINARY) + " wallet unblock --wallet '" +
-                    se("alice").wallet + "'";
-  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  auto unblock = [&](const std::string& puk) {
+    std::string cmd = "ZF_PUK=" + puk + " ZF_PIN=654321 " + std::string(ZF_BINARY) + " wallet unblock --wallet '" +
+                      se("alice").wallet + "' > '" + (dir_ / "unblock.txt").string() + "' 2>&1";
+    int status = std::system(cmd.c_str());
+    return CmdResult{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir_ / "unblock.txt")};
+  };
+  CmdResult wrong_puk = unblock("11111111");
+  EXPECT_NE(wrong_puk.exit_code, 0);
+  EXPECT_NE(wrong_puk.out.find("wrong PUK, 9 tries left"), std::string::npos) << wrong_puk.out;
+  EXPECT_NE(wrong_puk.out.find("the PIN is unchanged"), std::string::npos) << wrong_puk.out;
+  CmdResult ok = unblock("12345678");
+  ASSERT_EQ(ok.exit_code, 0) << ok.out;
+  EXPECT_NE(ok.out.find("The PIN is set"), std::string::npos) << ok.out;
   CmdResult after = wallet("alice", {"pay", "CNY 1.00", "--to", bob, "--out", (dir_ / "n.jws").string()}, "654321");
   EXPECT_EQ(after.exit_code, 0) << after.out;
   EXPECT_EQ(se_balance("alice"), 4900);
