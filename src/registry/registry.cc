@@ -28,6 +28,17 @@ std::string answer_id(const std::string& registry) {
   return registry.substr(0, 64) + ":ans:" + b64url_encode(random_bytes(16));
 }
 
+// The role a document's signer must hold: secure-element when its leaf
+// certificate claims it, else custody (the verification then checks the
+// claim; any other role fails cert_wrong_role).
+Role signer_role(std::string_view jws) {
+  auto parsed = jws_parse(jws);
+  if (parsed && !parsed->signatures.empty() && !parsed->signatures.front().x5c.empty() &&
+      parsed->signatures.front().x5c.front().has_role(Role::secure_element))
+    return Role::secure_element;
+  return Role::custody;
+}
+
 }  // namespace
 
 bool is_doc_id(std::string_view s) { return valid_name(s, 128, "._:-"); }
@@ -102,12 +113,7 @@ Result<Registry::VerifiedClaim> Registry::verify(std::string_view claim_jws) {
   if (!verifier) return up(verifier);
   if (clock_) verifier->set_time(t);
   // Claims come from banks (custody) and from SEs through their terminals.
-  Role role = Role::custody;
-  if (auto parsed = jws_parse(claim_jws);
-      parsed && !parsed->signatures.empty() && !parsed->signatures.front().x5c.empty() &&
-      parsed->signatures.front().x5c.front().has_role(Role::secure_element))
-    role = Role::secure_element;
-  auto signed_doc = open_signed_document(claim_jws, *verifier, role);
+  auto signed_doc = open_signed_document(claim_jws, *verifier, signer_role(claim_jws));
   if (!signed_doc) return up(signed_doc);
   const Document& doc = signed_doc->doc;
   if (doc.type() != "claim")
@@ -255,12 +261,7 @@ Result<std::string> Registry::read_record(std::string_view doc_id, std::string_v
     return (*row)->record_jws;
   }
 
-  Role role = Role::custody;
-  if (auto parsed = jws_parse(request_jws);
-      parsed && !parsed->signatures.empty() && !parsed->signatures.front().x5c.empty() &&
-      parsed->signatures.front().x5c.front().has_role(Role::secure_element))
-    role = Role::secure_element;
-  auto req = open_signed_document(request_jws, *verifier, role);
+  auto req = open_signed_document(request_jws, *verifier, signer_role(request_jws));
   if (!req) return up(req);
   const Document& q = req->doc;
   if (q.type() != "record.query")

@@ -597,6 +597,7 @@ Result<Json> Wallet::notes() {
     if (c) client.emplace(std::move(*c));
     else unreachable = c.error();
   }
+  CertVerifier verifier(*root_);
   std::vector<std::pair<std::int64_t, Json>> items;
   for (const auto& [id, e] : known) {
     if (e.kind != "payment") continue;
@@ -617,7 +618,6 @@ Result<Json> Wallet::notes() {
       item["status"] = "unknown";
       item["registry_error"] = record.error().message();
     } else {
-      CertVerifier verifier(*root_);
       auto r = registry::open_record(*record, verifier, config_.registry_id);
       if (!r || r->doc_id != id) {
         item["status"] = "unknown";
