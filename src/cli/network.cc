@@ -461,6 +461,8 @@ Result<Json> network_audit(const std::string& dir) {
     for (const auto& [cur, v] : s["balances"].items()) fig[cur].se_balances += v.get<std::int64_t>();
     for (const auto& [cur, v] : s["sent_minor"].items()) fig[cur].notes_in_flight += v.get<std::int64_t>();
     for (const auto& [cur, v] : s["received_minor"].items()) fig[cur].notes_in_flight -= v.get<std::int64_t>();
+    if (s.contains("reclaimed_minor"))
+      for (const auto& [cur, v] : s["reclaimed_minor"].items()) fig[cur].notes_in_flight -= v.get<std::int64_t>();
     for (const auto& [id, req] : s["pending_topups"].items())
       if (processed(id)) fig[req["currency"].get<std::string>()].topups_unapplied += req["amount"].get<std::int64_t>();
     for (const auto& [id, note] : s["pending_deposits"].items())

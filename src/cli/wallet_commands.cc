@@ -91,8 +91,15 @@ void print_notes(const Json& list) {
     std::string status = n.value("status", "");
     if (status == "received")
       status = "received by " + n.value("processor", "") + " on " + local_time(n.value("claimed_at", std::int64_t{0}));
+    else if (status == "not_received" && n.contains("exp"))
+      status = "not received yet; receivable until " + local_time(n.value("exp", std::int64_t{0}));
     else if (status == "not_received")
       status = "not received yet (`zf wallet note ID --out FILE` writes it out again)";
+    else if (status == "reclaimable")
+      status = "expired unreceived on " + local_time(n.value("exp", std::int64_t{0})) +
+               ": `zf wallet reclaim " + n.value("doc_id", "") + "` takes it back";
+    else if (status == "reclaimed")
+      status = "reclaimed on " + local_time(n.value("claimed_at", std::int64_t{0}));
     else if (status == "held_by_other")
       status = "refused: " + n.value("processor", std::string("another SE")) + " holds this id";
     else
@@ -101,6 +108,23 @@ void print_notes(const Json& list) {
                 amount ? amount->to_string().c_str() : "?", n.value("payee", "").c_str(),
                 local_time(n.value("iat", std::int64_t{0})).c_str(), status.c_str());
   }
+}
+
+// "90s", "30m", "12h", "7d" or plain seconds.
+Result<std::int64_t> parse_duration(const std::string& text) {
+  std::size_t used = 0;
+  long long n = 0;
+  try {
+    n = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string unit = used ? text.substr(used) : "";
+  std::int64_t scale = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : 0;
+  if (!used || scale == 0 || n < 1 || n > 366LL * 86400 / scale)
+    return fail(Errc::bad_field, "expected a duration like 7d, 12h, 30m or 90s (at most 366d): '" + text + "'; nothing moved",
+                "expires");
+  return n * scale;
 }
 
 // A note as a file holds it ('-' for stdin), without the trailing newline.
@@ -186,17 +210,27 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
     auto amount = std::make_shared<std::string>();
     auto payee = std::make_shared<std::string>();
     auto out = std::make_shared<std::string>();
+    auto expires = std::make_shared<std::string>();
     auto* cmd = with_common(w->add_subcommand("pay", "sign a payment note (the SE debits at once)"), c);
     cmd->add_option("amount", *amount, "e.g. 'CNY 12.50'")->required();
     cmd->add_option("--to", *payee, "the payee: an SE id, or a user id with one SE (resolved at the CA)")
         ->required();
     cmd->add_option("--out", *out, "write the note to this file (default stdout)");
+    cmd->add_option("--expires", *expires,
+                    "how long the payee may receive the note, e.g. 7d, 12h, 30m, 90s (default: the SE's, 30d); "
+                    "after that `zf wallet reclaim` takes the value back");
     cmd->callback([=, &exit_code] {
       auto a = Amount::parse(*amount);
       if (!a) return void(exit_code = report(amount_error(a.error()), "pay"));
+      std::optional<std::int64_t> ttl;
+      if (!expires->empty()) {
+        auto t = parse_duration(*expires);
+        if (!t) return void(exit_code = report(t.error(), "pay"));
+        ttl = *t;
+      }
       auto wl = open_unlocked(*c, "pay", exit_code);
       if (!wl) return;
-      auto note = wl->pay(*a, *payee);
+      auto note = wl->pay(*a, *payee, ttl);
       say_notices(*wl);
       if (!note) return void(exit_code = report(note.error(), "pay"));
       if (out->empty()) {
@@ -215,6 +249,10 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
       std::printf("Paid %s to %s. The note is in %s: give it to the payee, who runs "
                   "`zf wallet receive %s`.\n",
                   a->to_string().c_str(), to.c_str(), out->c_str(), out->c_str());
+      if (payload && payload->exp())
+        std::printf("%s can receive it until %s; if it has not by then, `zf wallet reclaim %s` takes the value "
+                    "back.\n",
+                    to.c_str(), local_time(*payload->exp()).c_str(), payload->id().c_str());
     });
   }
   {
@@ -413,6 +451,56 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
       if (auto s = store::write_file_atomic(*out, *note + "\n", 0600); !s)
         return void(exit_code = report(s.error(), "note"));
       std::printf("Wrote note %s to %s.\n", id->c_str(), out->c_str());
+    });
+  }
+  {
+    auto c = std::make_shared<Common>();
+    auto ids = std::make_shared<std::vector<std::string>>();
+    auto json = std::make_shared<bool>(false);
+    auto* cmd = with_common(
+        w->add_subcommand("reclaim", "take back the value of payment notes nobody received before they expired"), c);
+    cmd->add_option("id", *ids, "the notes' ids (default: every expired note not received)");
+    cmd->add_flag("--json", *json, "print one JSON object per note: {doc_id, outcome, payee, amount_minor, currency, ...}");
+    cmd->callback([=, &exit_code] {
+      auto wl = open_unlocked(*c, "reclaim", exit_code);
+      if (!wl) return;
+      std::vector<std::string> todo = *ids;
+      if (todo.empty()) {
+        auto r = wl->reclaimable();
+        if (!r) return void(exit_code = report(r.error(), "reclaim"));
+        todo = *r;
+        if (todo.empty() && !*json) std::printf("No note has expired unreceived: there is nothing to reclaim.\n");
+      }
+      for (const auto& id : todo) {
+        auto r = wl->reclaim(id);
+        say_notices(*wl);
+        if (!r) {
+          // Reclaimed before: the value is already back; nothing to do.
+          if (r.error().code == Errc::replayed && r.error().field == "id") {
+            if (*json) print(Json{{"doc_id", id}, {"outcome", "already_reclaimed"}});
+            else std::printf("Already done: %s.\n", r.error().detail.c_str());
+            continue;
+          }
+          exit_code = report(r.error(), "reclaim");
+          continue;
+        }
+        if (*json) {
+          print(*r);
+          continue;
+        }
+        auto amount = Amount::of(r->value("currency", ""), r->value("amount_minor", std::int64_t{0}));
+        std::string what = amount ? amount->to_string() : "its value";
+        if (r->value("outcome", "") == "received") {
+          std::printf("Note %s (%s) was received by %s on %s: nothing comes back, and the SE no longer keeps it.\n",
+                      id.c_str(), what.c_str(), r->value("payee", "").c_str(),
+                      local_time(r->value("claimed_at", std::int64_t{0})).c_str());
+          continue;
+        }
+        auto now = Amount::of(r->value("currency", ""), r->value("balance_minor", std::int64_t{0}));
+        std::printf("Reclaimed %s from note %s, which %s did not receive before %s. The SE now holds %s.\n",
+                    what.c_str(), id.c_str(), r->value("payee", "").c_str(),
+                    local_time(r->value("exp", std::int64_t{0})).c_str(), now ? now->to_string().c_str() : "?");
+      }
     });
   }
 }

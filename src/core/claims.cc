@@ -37,6 +37,7 @@ ClaimFields claim_fields_for(const SignedDocument& doc, std::string processor,
   f.doc_type = doc.doc.type();
   f.processor = std::move(processor);
   f.result_digest = result_digest ? std::move(*result_digest) : sha256(doc.jws.payload);
+  f.doc_exp = doc.doc.exp();
   return f;
 }
 
@@ -53,6 +54,7 @@ Json claim_payload(const ClaimFields& fields, std::int64_t now) {
          {"processor", fields.processor},
          {"result_digest", b64url_encode(fields.result_digest)}};
   if (fields.doc_seq) p["doc_seq"] = *fields.doc_seq;
+  if (fields.doc_exp) p["doc_exp"] = *fields.doc_exp;
   return p;
 }
 
@@ -99,6 +101,7 @@ Result<RecordView> open_record(std::string_view record_jws, const CertVerifier& 
   if (j.contains("doc_seq")) r.doc_seq = j["doc_seq"].get<std::int64_t>();
   if (j.contains("doc_type")) r.doc_type = j["doc_type"].get<std::string>();
   if (j.contains("claimed_at")) r.claimed_at = j["claimed_at"].get<std::int64_t>();
+  if (j.contains("doc_exp")) r.doc_exp = j["doc_exp"].get<std::int64_t>();
   return r;
 }
 

@@ -30,6 +30,9 @@ struct ClaimFields {
   std::string doc_type;
   std::string processor;  // must be the CN of the certificate that signs the claim
   Bytes result_digest;    // 32 bytes; see docs/registry-api.md for what to put here
+  // The document's own expiry, when it has one (payment notes): the registry
+  // lets its processor claim it only before, and its issuer reclaim it only after.
+  std::optional<std::int64_t> doc_exp;
 };
 
 // The claim fields for a verified document. The result digest defaults to the
@@ -57,6 +60,7 @@ struct RecordView {
   std::optional<std::int64_t> doc_seq;
   std::optional<std::string> doc_type;
   std::optional<std::int64_t> claimed_at;
+  std::optional<std::int64_t> doc_exp;
   Certificate signer{nullptr};
 
   // True when the record says `processor` holds the id with `digest`: go ahead.

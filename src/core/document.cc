@@ -60,14 +60,14 @@ const std::vector<DocTypeSpec> kTypes = {
     // A processor's claim to the registry (DESIGN.md §7): "I am acting on doc_id".
     {"claim", 1, false,
      {{"doc_id", K::id}, {"doc_issuer", K::id}, {"doc_seq", K::uint, false}, {"doc_type", K::id},
-      {"processor", K::id}, {"result_digest", K::digest}}},
+      {"processor", K::id}, {"result_digest", K::digest}, {"doc_exp", K::uint, false}}},
     // The registry's signed answer to a claim or a query. status: "claimed" (this
     // claim won), "already_processed" (an earlier claim holds the id), "seq_reused"
     // (another document already used (doc_issuer, doc_seq): clone or rollback).
     {"record", 1, false,
      {{"doc_id", K::id}, {"processor", K::id}, {"result_digest", K::digest}, {"status", K::id},
       {"doc_issuer", K::id, false}, {"doc_seq", K::uint, false}, {"doc_type", K::id, false},
-      {"claimed_at", K::uint, false}}},
+      {"claimed_at", K::uint, false}, {"doc_exp", K::uint, false}}},
 };
 
 bool is_id(std::string_view s) {

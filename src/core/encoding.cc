@@ -1,6 +1,7 @@
 #include "core/encoding.h"
 
 #include <array>
+#include <ctime>
 
 namespace zf {
 namespace {
@@ -106,6 +107,15 @@ Result<Bytes> hex_decode(std::string_view text) {
     out.push_back(static_cast<std::uint8_t>(hi << 4 | lo));
   }
   return out;
+}
+
+std::string utc_time_text(std::int64_t unix_s) {
+  std::time_t t = static_cast<std::time_t>(unix_s);
+  std::tm tm{};
+  char buf[32];
+  if (!::gmtime_r(&t, &tm) || std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm) == 0)
+    return std::to_string(unix_s);
+  return buf;
 }
 
 }  // namespace zf

@@ -30,4 +30,7 @@ Result<Bytes> b64_decode(std::string_view text);
 std::string hex_encode(ByteView data);
 Result<Bytes> hex_decode(std::string_view text);
 
+// A Unix time as people read it in logs and errors: "2026-12-02 14:03 UTC".
+std::string utc_time_text(std::int64_t unix_s);
+
 }  // namespace zf

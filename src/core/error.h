@@ -97,6 +97,7 @@ enum class Errc : std::uint16_t {
   not_paired,              // the SE has no pairing key, or the terminal has none for it
   auth_failed,             // mutual authentication or pairing confirmation failed (wrong pairing key)
   secure_messaging_failed, // a secure-channel frame failed its check (tampered, replayed, reordered, cut)
+  not_expired,             // a reclaim before the note's expiry: the payee may still receive it
   kCount,                  // not a code: the number of codes
 };
 

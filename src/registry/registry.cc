@@ -39,6 +39,35 @@ Role signer_role(std::string_view jws) {
   return Role::custody;
 }
 
+// Expiry and reclaim (docs/registry-api.md "Expiry and reclaim"), judged at
+// `at`, the time the record will state as claimed_at: a document's processor
+// may claim it only before its expiry; its own issuer may claim it only to
+// take back a payment note nobody received, and only from the expiry on. The
+// first claim still wins: a payee's claim in time and the payer's reclaim
+// after it cannot both hold the note.
+Status expiry_allows(const RecordRow& row, std::optional<std::int64_t> doc_exp, std::int64_t at) {
+  const DocTypeSpec* spec = find_doc_type(row.doc_type);
+  if (row.processor != row.doc_issuer || !spec || !spec->se_issued) {
+    if (doc_exp && at >= *doc_exp)
+      return fail(Errc::expired,
+                  row.doc_id + " expired at " + utc_time_text(*doc_exp) +
+                      "; it can no longer be received, and its payer may reclaim its value; nothing was recorded",
+                  "doc_exp");
+    return {};
+  }
+  if (row.doc_type != "payment.note")
+    return fail(Errc::not_owner, "an SE claims its own document only to reclaim a payment note nobody received",
+                "processor");
+  if (!doc_exp)
+    return fail(Errc::missing_field, "a reclaim names the note's expiry", "doc_exp");
+  if (at < *doc_exp)
+    return fail(Errc::not_expired,
+                row.doc_id + " can still be received until " + utc_time_text(*doc_exp) +
+                    "; reclaim it after that; nothing was recorded",
+                "doc_exp");
+  return {};
+}
+
 }  // namespace
 
 bool is_doc_id(std::string_view s) { return valid_name(s, 128, "._:-"); }
@@ -156,7 +185,8 @@ Result<Registry::VerifiedClaim> Registry::verify(std::string_view claim_jws) {
 }
 
 Result<std::string> Registry::sign_record(const RecordRow& row, RecordStatus status,
-                                          std::optional<std::int64_t> claimed_at) {
+                                          std::optional<std::int64_t> claimed_at,
+                                          std::optional<std::int64_t> doc_exp) {
   Json p{{"type", "record"},
          {"v", 1},
          {"id", status == RecordStatus::claimed ? record_id(id_, row.doc_id) : answer_id(id_)},
@@ -171,6 +201,7 @@ Result<std::string> Registry::sign_record(const RecordRow& row, RecordStatus sta
          {"doc_type", row.doc_type}};
   if (row.doc_seq) p["doc_seq"] = *row.doc_seq;
   if (claimed_at) p["claimed_at"] = *claimed_at;
+  if (doc_exp) p["doc_exp"] = *doc_exp;
   return sign_document(p, JwsSigner{signer_.get(), chain_});
 }
 
@@ -218,7 +249,16 @@ Result<ClaimAnswer> Registry::claim(std::string_view claim_jws) {
   }
 
   row.claimed_at = now();
-  auto record = sign_record(row, RecordStatus::claimed, row.claimed_at);
+  std::optional<std::int64_t> doc_exp = v->doc.doc.json().contains("doc_exp")
+                                            ? std::optional(v->doc.doc.json()["doc_exp"].get<std::int64_t>())
+                                            : std::nullopt;
+  // Only a claim for a free id is judged against the expiry: a retry of the
+  // claim that holds the id got its stored record above (a payee that claimed
+  // in time and crashed still gets its record after the note expired), and a
+  // reused seq still raises its alert.
+  if (!*held)
+    if (auto s = expiry_allows(row, doc_exp, row.claimed_at); !s) return up(s);
+  auto record = sign_record(row, RecordStatus::claimed, row.claimed_at, doc_exp);
   if (!record) return up(record);
   row.record_jws = std::move(*record);
   auto result = store_->claim(row, now());

@@ -119,8 +119,10 @@ class Registry final : public service::CrlHolder, public service::AdminGate {
   // type `claim`, time, processor = signer, known doc_type, doc_seq for SE documents.
   Result<VerifiedClaim> verify(std::string_view claim_jws);
   // Signs a record payload about `row` with `status`.
+  // `doc_exp` (the claimed document's expiry) goes into the records of new claims.
   Result<std::string> sign_record(const RecordRow& row, RecordStatus status,
-                                  std::optional<std::int64_t> claimed_at);
+                                  std::optional<std::int64_t> claimed_at,
+                                  std::optional<std::int64_t> doc_exp = std::nullopt);
   std::time_t now() const { return clock_ ? clock_() : std::time(nullptr); }
 
   std::string id_;

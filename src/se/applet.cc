@@ -247,6 +247,8 @@ Response Applet::dispatch(const Command& cmd, std::int64_t now_s, bool secured) 
       {0x80, ins::kPaymentNote, &Applet::payment_note},
       {0x80, ins::kReceiveNote, &Applet::receive_note},
       {0x80, ins::kClaimNote, &Applet::claim_note},
+      {0x80, ins::kReclaimClaim, &Applet::reclaim_claim},
+      {0x80, ins::kCloseNote, &Applet::close_note},
       {0x80, ins::kDepositNote, &Applet::deposit_note},
       {0x80, ins::kDepositReceipt, &Applet::deposit_receipt},
       {0x80, ins::kSignQuery, &Applet::sign_query},
@@ -385,8 +387,11 @@ Result<Bytes> Applet::get_data(const Command& c, std::int64_t) {
                              {"pending_topups", pt},
                              {"pending_deposits", pd},
                              {"received_notes", received_notes_.size()},
+                             {"open_notes", outstanding_notes_.size()},
+                             {"note_ttl_s", note_ttl_s_},
                              {"sent_minor", sent_minor_},
-                             {"received_minor", received_minor_}});
+                             {"received_minor", received_minor_},
+                             {"reclaimed_minor", reclaimed_minor_}});
     }
     case tag::kCertificate: {
       if (chain_.empty()) return fail(Errc::wrong_state, "no certificate installed");
@@ -403,6 +408,17 @@ Result<Bytes> Applet::get_data(const Command& c, std::int64_t) {
       for (const auto& e : log_)
         arr.push_back(Json{{"seq", e.seq}, {"op", e.op}, {"doc_id", e.doc_id}, {"currency", e.currency},
                            {"amount_minor", e.amount_minor}, {"counterparty", e.counterparty}, {"at", e.at}});
+      return json_bytes(arr);
+    }
+    case tag::kOutstanding: {
+      if (auto s = require_user(); !s) return std::unexpected(s.error());
+      Json arr = Json::array();
+      for (const auto& [id, n] : outstanding_notes_) {
+        Json item = n;
+        item.erase("digest");
+        item["id"] = id;
+        arr.push_back(std::move(item));
+      }
       return json_bytes(arr);
     }
     case tag::kIssued: {
@@ -549,7 +565,7 @@ Result<Bytes> Applet::personalize(const Command& c, std::int64_t) {
   auto j = json_data(c);
   if (!j) return std::unexpected(j.error());
   if (auto s = only_fields(*j, {"user_id", "pin", "puk", "root", "max_balance_minor", "max_payment_minor", "pin_tries",
-                                "bio_hash"});
+                                "bio_hash", "note_ttl_s"});
       !s)
     return std::unexpected(s.error());
   auto user = get_string(*j, "user_id", 64);
@@ -564,8 +580,9 @@ Result<Bytes> Applet::personalize(const Command& c, std::int64_t) {
   auto root = Certificate::from_pem(*root_pem);
   if (!root || !root->is_ca()) return fail(Errc::cert_malformed, "root must be a CA certificate", "root");
   std::int64_t max_balance = Amount::kMaxMinor, max_payment = Amount::kMaxMinor, tries = kDefaultPinTries;
+  std::int64_t note_ttl = kDefaultNoteTtlS;
   for (auto [name, dest] : {std::pair{"max_balance_minor", &max_balance}, std::pair{"max_payment_minor", &max_payment},
-                            std::pair{"pin_tries", &tries}}) {
+                            std::pair{"pin_tries", &tries}, std::pair{"note_ttl_s", &note_ttl}}) {
     if (!j->contains(name)) continue;
     auto v = get_int(*j, name);
     if (!v) return std::unexpected(v.error());
@@ -573,6 +590,7 @@ Result<Bytes> Applet::personalize(const Command& c, std::int64_t) {
     *dest = *v;
   }
   if (tries > 15) return fail(Errc::bad_field, "at most 15 tries", "pin_tries");
+  if (note_ttl > kMaxNoteTtlS) return fail(Errc::bad_field, "a note expires in 1 s to 366 days", "note_ttl_s");
   Bytes bio;
   if (j->contains("bio_hash")) {
     auto h = get_string(*j, "bio_hash", 64);
@@ -598,6 +616,7 @@ Result<Bytes> Applet::personalize(const Command& c, std::int64_t) {
   pin_tries_max_ = pin_tries_left_ = static_cast<int>(tries);
   max_balance_minor_ = max_balance;
   max_payment_minor_ = max_payment;
+  note_ttl_s_ = note_ttl;
   root_ = std::move(*root);
   key_ = std::make_unique<PrivateKey>(std::move(*key));
   lifecycle_ = Lifecycle::personalized;
@@ -744,17 +763,33 @@ Result<Bytes> Applet::payment_note(const Command& c, std::int64_t now_s) {
   if (auto s = require_user(); !s) return std::unexpected(s.error());
   auto j = json_data(c);
   if (!j) return std::unexpected(j.error());
-  if (auto s = only_fields(*j, {"amount", "currency", "payee", "payee_cert", "process_no"}); !s)
+  if (auto s = only_fields(*j, {"amount", "currency", "payee", "payee_cert", "process_no", "expires_in_s"}); !s)
     return std::unexpected(s.error());
   auto payee = certified_payee(*j, now_s);
   if (!payee) return std::unexpected(payee.error());
+  std::int64_t ttl = note_ttl_s_;
+  if (j->contains("expires_in_s")) {
+    auto v = get_int(*j, "expires_in_s");
+    if (!v) return std::unexpected(v.error());
+    if (*v < 1 || *v > kMaxNoteTtlS) return fail(Errc::bad_field, "a note expires in 1 s to 366 days", "expires_in_s");
+    ttl = *v;
+  }
+  if (outstanding_notes_.size() >= kMaxOutstanding)
+    return fail(Errc::limit_exceeded,
+                std::to_string(kMaxOutstanding) +
+                    " notes this SE paid are not yet known to be received; `zf wallet notes` closes the received "
+                    "ones and reclaims the expired ones; nothing was debited",
+                "outstanding");
   Json fields = *j;
   fields.erase("payee_cert");  // checked above; the note names the payee, not its certificate
+  fields.erase("expires_in_s");
   auto payload = take_fields(fields, {"amount", "currency", "payee", "process_no"});
   if (!payload) return std::unexpected(payload.error());
   (*payload)["payee"] = *payee;
   (*payload)["type"] = "payment.note";
   (*payload)["payer"] = se_id_;
+  // After this the payee can no longer receive the note, and this SE may take its value back (RECLAIM).
+  (*payload)["exp"] = now_s + ttl;
   Json probe = *payload;
   probe.update(Json{{"v", 1}, {"id", "probe"}, {"issuer", se_id_}, {"seq", 0}, {"iat", now_s}, {"nonce", new_nonce()}});
   auto doc = Document::from_json(probe);
@@ -769,6 +804,16 @@ Result<Bytes> Applet::payment_note(const Command& c, std::int64_t now_s) {
   if (auto s = debit(*doc->amount()); !s) return std::unexpected(s.error());
   sent_minor_[std::string(doc->amount()->currency().code())] += doc->amount()->minor();
   std::string id = se_id_ + ":" + std::to_string(seq_);
+  auto signed_jws = jws_parse(*jws);
+  if (!signed_jws) return std::unexpected(signed_jws.error());
+  // What a reclaim claims and a record is checked against: the payload's digest, as the payee claims it.
+  outstanding_notes_[id] = Json{{"seq", seq_},
+                                {"payee", doc->str("payee")},
+                                {"amount", doc->amount()->minor()},
+                                {"currency", std::string(doc->amount()->currency().code())},
+                                {"iat", now_s},
+                                {"exp", now_s + ttl},
+                                {"digest", b64url_encode(sha256(signed_jws->payload))}};
   log("payment.note", id, &*doc->amount(), false, doc->str("payee"), now_s);
   dirty_ = true;
   return json_bytes(Json{{"note", *jws}, {"id", id}});
@@ -809,7 +854,7 @@ Result<std::string> Applet::certified_payee(const Json& j, std::int64_t now_s) c
 
 // Every check a payee SE makes on an incoming note before it would credit it.
 // `j` is the command's data; its "note" member is the note's JWS.
-Result<SignedDocument> Applet::check_incoming_note(const Json& j, std::int64_t now_s) const {
+Result<SignedDocument> Applet::check_incoming_note(const Json& j, std::int64_t now_s, bool expired_ok) const {
   if (auto s = require_user(); !s) return std::unexpected(s.error());
   auto text = get_string(j, "note", kMaxJoseBytes);
   if (!text) return std::unexpected(text.error());
@@ -818,7 +863,15 @@ Result<SignedDocument> Applet::check_incoming_note(const Json& j, std::int64_t n
   if (!signed_doc) return std::unexpected(signed_doc.error());
   const Document& doc = signed_doc->doc;
   if (doc.type() != "payment.note") return fail(Errc::unknown_type, "expected a payment.note", "type");
-  if (auto s = doc.check_time(now_s); !s) return std::unexpected(s.error());
+  if (auto s = doc.check_time(now_s); !s) {
+    if (!(expired_ok && s.error().code == Errc::expired)) {
+      Error e = s.error();
+      if (e.code == Errc::expired)
+        e.detail = "the note expired at " + utc_time_text(*doc.exp()) +
+                   ": it can no longer be received, and its payer can reclaim the value; nothing was credited";
+      return std::unexpected(e);
+    }
+  }
   if (doc.str("payee") != se_id_) return fail(Errc::misaddressed, "note is addressed to another SE", "payee");
   const std::string signer = signed_doc->signers.front().subject_cn();
   // issuer and id are bound to the signer by open_signed_document; the payer is too.
@@ -853,6 +906,10 @@ Status Applet::check_won_record(const Json& j, const SignedDocument& note, std::
     return fail(Errc::replayed, "the note is held at the registry by " + record->processor, "record");
   if (!record->won_by(se_id_, ours.result_digest))
     return fail(Errc::record_mismatch, "the record holds another document under this id", "record");
+  // The registry takes a payee's claim only before the note's expiry; a record
+  // that says otherwise is not one this SE credits on.
+  if (note.doc.exp() && (!record->claimed_at || *record->claimed_at >= *note.doc.exp()))
+    return fail(Errc::expired, "the registry recorded the claim after the note expired", "record");
   return {};
 }
 
@@ -860,7 +917,8 @@ Result<Bytes> Applet::receive_note(const Command& c, std::int64_t now_s) {
   auto j = json_data(c);
   if (!j) return std::unexpected(j.error());
   if (auto s = only_fields(*j, {"note", "record"}); !s) return std::unexpected(s.error());
-  auto signed_doc = check_incoming_note(*j, now_s);
+  // A note claimed in time may be credited after its expiry (the record says when it was claimed).
+  auto signed_doc = check_incoming_note(*j, now_s, true);
   if (!signed_doc) return std::unexpected(signed_doc.error());
   if (auto s = check_won_record(*j, *signed_doc, now_s); !s) return std::unexpected(s.error());
   const Document& doc = signed_doc->doc;
@@ -892,6 +950,97 @@ Result<Bytes> Applet::claim_note(const Command& c, std::int64_t now_s) {
   auto jws = sign_unsequenced(claim, "c", now_s);
   if (!jws) return std::unexpected(jws.error());
   return json_bytes(Json{{"claim", *jws}});
+}
+
+// ---- Expiry and reclaim (docs/se-apdu.md "Expiry and reclaim")
+//
+// Every note this SE pays stays in outstanding_notes_ until it is closed with
+// a record of the registry: the payee's claim (received: the entry goes, no
+// value moves) or this SE's own reclaim, which the registry takes only after
+// the note's expiry and only if nobody claimed it before (the value comes
+// back, once: the entry leaves in the same state update as the credit).
+
+Result<Bytes> Applet::reclaim_claim(const Command& c, std::int64_t now_s) {
+  if (auto s = require_user(); !s) return std::unexpected(s.error());
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  if (auto s = only_fields(*j, {"id"}); !s) return std::unexpected(s.error());
+  auto id = get_string(*j, "id", 128);
+  if (!id) return std::unexpected(id.error());
+  auto it = outstanding_notes_.find(*id);
+  if (it == outstanding_notes_.end())
+    return fail(Errc::not_found, "this SE has no open note " + *id + ": it was received, reclaimed, or never paid here",
+                "id");
+  const Json& n = it->second;
+  std::int64_t exp = n.at("exp").get<std::int64_t>();
+  if (now_s < exp)
+    return fail(Errc::not_expired, *id + " can still be received until " + utc_time_text(exp) +
+                                       "; it can be reclaimed after that",
+                "id");
+  auto digest = b64url_decode(n.at("digest").get<std::string>());
+  if (!digest) return std::unexpected(digest.error());
+  registry::ClaimFields f{*id, se_id_, n.at("seq").get<std::int64_t>(), "payment.note", se_id_, std::move(*digest), exp};
+  Json claim = registry::claim_payload(f, now_s);
+  for (const char* k : {"v", "id", "issuer", "iat"}) claim.erase(k);
+  auto jws = sign_unsequenced(claim, "c", now_s);
+  if (!jws) return std::unexpected(jws.error());
+  return json_bytes(Json{{"claim", *jws}});
+}
+
+Result<Bytes> Applet::close_note(const Command& c, std::int64_t now_s) {
+  if (auto s = require_user(); !s) return std::unexpected(s.error());
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  if (auto s = only_fields(*j, {"id", "record"}); !s) return std::unexpected(s.error());
+  auto id = get_string(*j, "id", 128);
+  if (!id) return std::unexpected(id.error());
+  auto text = get_string(*j, "record", kMaxJoseBytes);
+  if (!text) return std::unexpected(text.error());
+  auto it = outstanding_notes_.find(*id);
+  if (it == outstanding_notes_.end())
+    return fail(Errc::not_found,
+                "this SE has no open note " + *id + ": it was received, reclaimed, or never paid here; nothing changed",
+                "id");
+  const Json& n = it->second;
+  auto record = registry::open_record(*text, verifier(now_s));
+  if (!record) return std::unexpected(record.error());
+  if (record->doc_id != *id || record->doc_issuer != se_id_ || record->doc_seq != n.at("seq").get<std::int64_t>() ||
+      record->doc_type != "payment.note")
+    return fail(Errc::record_mismatch, "the record is about document " + record->doc_id, "record");
+  if (record->status == registry::RecordStatus::seq_reused)
+    return fail(Errc::seq_reused, "another document was claimed under this note's sequence number", "record");
+  auto digest = b64url_decode(n.at("digest").get<std::string>());
+  if (!digest) return std::unexpected(digest.error());
+  if (!ct_equal(record->result_digest, *digest))
+    return fail(Errc::record_mismatch, "the record holds another document under this id", "record");
+  auto amount = Amount::of(n.at("currency").get<std::string>(), n.at("amount").get<std::int64_t>());
+  if (!amount) return std::unexpected(amount.error());
+  const std::string payee = n.at("payee").get<std::string>();
+  const std::int64_t exp = n.at("exp").get<std::int64_t>();
+  if (record->processor == payee) {
+    // Received: nothing comes back, and the note needs no more room here.
+    outstanding_notes_.erase(it);
+    dirty_ = true;
+    return json_bytes(Json{{"closed", *id}, {"outcome", "received"}, {"payee", payee},
+                           {"claimed_at", record->claimed_at.value_or(record->iat)}});
+  }
+  if (record->processor != se_id_ || record->status != registry::RecordStatus::claimed)
+    return fail(Errc::record_mismatch, "the record names " + record->processor + ", neither the payee nor this SE",
+                "record");
+  if (!record->claimed_at || *record->claimed_at < exp)
+    return fail(Errc::record_mismatch, "the registry recorded the reclaim before the note expired", "record");
+  // Safety-critical: the entry leaves in the same state update as the credit.
+  if (auto s = credit(*amount); !s) return std::unexpected(s.error());
+  outstanding_notes_.erase(it);
+  reclaimed_minor_[std::string(amount->currency().code())] += amount->minor();
+  log("reclaim", *id, &*amount, true, payee, now_s);
+  dirty_ = true;
+  return json_bytes(Json{{"closed", *id},
+                         {"outcome", "reclaimed"},
+                         {"payee", payee},
+                         {"credited_minor", amount->minor()},
+                         {"currency", std::string(amount->currency().code())},
+                         {"balance_minor", balance(amount->currency().code())}});
 }
 
 // ---- Deposit (§6.4)
@@ -998,14 +1147,17 @@ Json Applet::state_json() const {
          {"balances", balances},
          {"max_balance_minor", max_balance_minor_},
          {"max_payment_minor", max_payment_minor_},
+         {"note_ttl_s", note_ttl_s_},
          {"seq", seq_},
          {"pending_topups", pending_topups_},
          {"applied_topups", applied_topups_},
          {"received_notes", received_notes_},
          {"pending_deposits", pending_deposits_},
          {"settled_deposits", settled_deposits_},
+         {"outstanding_notes", outstanding_notes_},
          {"sent_minor", sent_minor_},
          {"received_minor", received_minor_},
+         {"reclaimed_minor", reclaimed_minor_},
          {"log", log},
          {"issued", issued_}};
   return s;
@@ -1079,6 +1231,12 @@ Result<std::unique_ptr<Applet>> Applet::from_state(const Json& s) {
     a->issued_ = s.at("issued").get<std::deque<std::string>>();
     a->sent_minor_ = s.at("sent_minor").get<std::map<std::string, std::int64_t>>();
     a->received_minor_ = s.at("received_minor").get<std::map<std::string, std::int64_t>>();
+    // States from before notes expired have none of these: their notes cannot be reclaimed.
+    a->note_ttl_s_ = s.value("note_ttl_s", kDefaultNoteTtlS);
+    if (s.contains("outstanding_notes"))
+      a->outstanding_notes_ = s.at("outstanding_notes").get<std::map<std::string, Json>>();
+    if (s.contains("reclaimed_minor"))
+      a->reclaimed_minor_ = s.at("reclaimed_minor").get<std::map<std::string, std::int64_t>>();
     return a;
   } catch (const Json::exception& e) {
     return fail(Errc::bad_field, std::string("malformed SE state: ") + e.what());

@@ -34,6 +34,8 @@ inline constexpr std::uint8_t kTopupReceipt = 0x22;    // 80 22: apply a topup.r
 inline constexpr std::uint8_t kPaymentNote = 0x30;     // 80 30: debit and sign a payment.note
 inline constexpr std::uint8_t kReceiveNote = 0x32;     // 80 32: verify and credit a payment.note with its registry record
 inline constexpr std::uint8_t kClaimNote = 0x34;       // 80 34: sign a registry claim for a note it would accept
+inline constexpr std::uint8_t kReclaimClaim = 0x36;    // 80 36: sign a reclaim claim for an expired note it paid
+inline constexpr std::uint8_t kCloseNote = 0x38;       // 80 38: close a note it paid with the registry's record
 inline constexpr std::uint8_t kDepositNote = 0x40;     // 80 40: debit and sign a deposit.note
 inline constexpr std::uint8_t kDepositReceipt = 0x42;  // 80 42: record a deposit.receipt
 inline constexpr std::uint8_t kSignQuery = 0x50;       // 80 50: sign an account.query
@@ -52,6 +54,7 @@ inline constexpr std::uint8_t kCertificate = 0x02;  // PEM chain
 inline constexpr std::uint8_t kLog = 0x03;      // JSON array, newest last
 inline constexpr std::uint8_t kIssued = 0x05;   // JSON array of documents this SE signed, newest last
 inline constexpr std::uint8_t kStatus = 0x06;   // JSON: se_id, state, paired (public)
+inline constexpr std::uint8_t kOutstanding = 0x07;  // JSON array: notes this SE paid that are not yet closed
 }  // namespace tag
 
 // True unless the command is one an unauthenticated link may send in the clear:
@@ -77,6 +80,11 @@ class Applet {
  public:
   static constexpr std::size_t kLogSize = 64;
   static constexpr std::size_t kIssuedKept = 32;
+  // Notes paid and not yet closed (received by the payee, or reclaimed): the
+  // SE keeps what it needs to take each one back after its expiry.
+  static constexpr std::size_t kMaxOutstanding = 256;
+  static constexpr std::int64_t kDefaultNoteTtlS = 30 * 24 * 3600;
+  static constexpr std::int64_t kMaxNoteTtlS = 366 * 24 * 3600;
   static constexpr int kDefaultPinTries = 3;
   static constexpr int kPukTries = 10;
   // Re-pairing over an unauthenticated link stops while this few PUK tries are
@@ -141,7 +149,11 @@ class Applet {
   Result<std::string> certified_payee(const Json& data, std::int64_t now_s) const;
   Result<Bytes> receive_note(const Command&, std::int64_t);
   Result<Bytes> claim_note(const Command&, std::int64_t);
-  Result<SignedDocument> check_incoming_note(const Json& data, std::int64_t now_s) const;
+  Result<Bytes> reclaim_claim(const Command&, std::int64_t);
+  Result<Bytes> close_note(const Command&, std::int64_t);
+  // `expired_ok`: the note may be past its expiry (RECEIVE NOTE, whose record
+  // must then show the claim was made in time).
+  Result<SignedDocument> check_incoming_note(const Json& data, std::int64_t now_s, bool expired_ok = false) const;
   Status check_won_record(const Json& data, const SignedDocument& note, std::int64_t now_s) const;
   Result<Bytes> deposit_note(const Command&, std::int64_t);
   Result<Bytes> deposit_receipt(const Command&, std::int64_t);
@@ -193,6 +205,7 @@ class Applet {
   std::map<std::string, std::int64_t> balances_;
   std::int64_t max_balance_minor_ = Amount::kMaxMinor;
   std::int64_t max_payment_minor_ = Amount::kMaxMinor;
+  std::int64_t note_ttl_s_ = kDefaultNoteTtlS;  // how long a payee may receive a note
   std::int64_t seq_ = 0;
   // Exactly-once sets. Safety-critical: an id enters these in the same state
   // update that moves the value, and the host persists both atomically.
@@ -201,9 +214,15 @@ class Applet {
   std::set<std::string> received_notes_;          // payment.note ids credited here
   std::map<std::string, Json> pending_deposits_;  // deposit note id -> payload
   std::set<std::string> settled_deposits_;
+  // Payment notes this SE signed and has not closed: note id -> {seq, payee,
+  // amount, currency, exp, digest}. An entry leaves when the registry's record
+  // shows the payee received the note, or in the same state update as the
+  // reclaim credit, so a note's value comes back at most once.
+  std::map<std::string, Json> outstanding_notes_;
   // Lifetime totals per currency, for the audit of notes in flight.
   std::map<std::string, std::int64_t> sent_minor_;      // payment notes signed here
   std::map<std::string, std::int64_t> received_minor_;  // payment notes credited here
+  std::map<std::string, std::int64_t> reclaimed_minor_;  // own notes whose value came back here
   std::deque<LogEntry> log_;
   std::deque<std::string> issued_;  // JWS of documents this SE signed, newest last
   bool dirty_ = false;

@@ -250,6 +250,13 @@ Result<Json> SeClient::receive_note(const std::string& jws, const std::string& r
   return call_json(se::ins::kReceiveNote, data);
 }
 Result<Json> SeClient::claim_note(const std::string& jws) { return call_json(se::ins::kClaimNote, Json{{"note", jws}}); }
+Result<Json> SeClient::open_notes() { return call_json(se::ins::kGetData, Json(), se::tag::kOutstanding); }
+Result<Json> SeClient::reclaim_claim(const std::string& id) {
+  return call_json(se::ins::kReclaimClaim, Json{{"id", id}});
+}
+Result<Json> SeClient::close_note(const std::string& id, const std::string& record_jws) {
+  return call_json(se::ins::kCloseNote, Json{{"id", id}, {"record", record_jws}});
+}
 Result<Json> SeClient::deposit_note(const Json& p) { return call_json(se::ins::kDepositNote, p); }
 Result<Json> SeClient::apply_deposit_receipt(const std::string& jws) {
   return call_json(se::ins::kDepositReceipt, Json{{"receipt", jws}});

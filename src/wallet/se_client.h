@@ -70,6 +70,12 @@ class SeClient {
   Result<Json> receive_note(const std::string& note_jws, const std::string& record_jws);
   // A registry claim for a note the SE would accept now: {"claim": JWS}.
   Result<Json> claim_note(const std::string& note_jws);
+  // The notes this SE paid and has not closed: [{id, seq, payee, amount, currency, iat, exp}].
+  Result<Json> open_notes();
+  // A registry claim taking back open note `id` after its expiry: {"claim": JWS}.
+  Result<Json> reclaim_claim(const std::string& id);
+  // Closes open note `id` with the registry's record: {closed, outcome "received"|"reclaimed", ...}.
+  Result<Json> close_note(const std::string& id, const std::string& record_jws);
   Result<Json> deposit_note(const Json& params);
   Result<Json> apply_deposit_receipt(const std::string& receipt_jws);
   Result<Json> sign_query(const Json& params);

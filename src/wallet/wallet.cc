@@ -343,14 +343,17 @@ Result<Json> Wallet::resolve_payee(const std::string& who) {
               {"certificate", chosen.value("certificate", "")}};
 }
 
-Result<std::string> Wallet::pay(const Amount& amount, const std::string& payee) {
+Result<std::string> Wallet::pay(const Amount& amount, const std::string& payee,
+                                std::optional<std::int64_t> expires_in_s) {
   if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
   if (auto s = keep_crl_fresh(); !s) return std::unexpected(s.error());
   auto to = resolve_payee(payee);
   if (!to) return std::unexpected(to.error());
-  auto note = se_->payment_note(Json{{"amount", amount.minor()},
-                                     {"currency", std::string(amount.currency().code())},
-                                     {"payee_cert", (*to)["certificate"]}});
+  Json params{{"amount", amount.minor()},
+              {"currency", std::string(amount.currency().code())},
+              {"payee_cert", (*to)["certificate"]}};
+  if (expires_in_s) params["expires_in_s"] = *expires_in_s;
+  auto note = se_->payment_note(params);
   if (!note) return std::unexpected(note.error());
   OutboxEntry e{(*note)["id"], "payment", (*note)["note"], "", "pending", "", ""};
   if (auto s = save_entry(e); !s) return std::unexpected(s.error());
@@ -423,6 +426,15 @@ Result<std::string> Wallet::claim_at_registry(const std::string& note_jws) {
   // The SE signs no claim for a note it already credited.
   if (!claim && claim.error().code == Errc::replayed && claim.error().field == "id")
     return std::unexpected(received_before(note_jws));
+  // Nor for an expired note: but if this SE claimed it in time (and a crash
+  // came before the credit), the registry holds its record, which still counts.
+  if (!claim && claim.error().code == Errc::expired) {
+    auto held = check(note_jws);
+    auto me = se_->info();
+    if (held && me && (*held)["status"] == "claimed" && (*held).value("same_document", false) &&
+        (*held)["processor"] == (*me)["se_id"])
+      return (*held)["record"].get<std::string>();
+  }
   if (!claim) return std::unexpected(claim.error());
   auto info = se_->info();
   if (!info) return std::unexpected(info.error());
@@ -597,21 +609,33 @@ Result<Json> Wallet::notes() {
     if (c) client.emplace(std::move(*c));
     else unreachable = c.error();
   }
+  auto open_list = se_->open_notes();
+  if (!open_list) return std::unexpected(open_list.error());
+  std::map<std::string, Json> open;  // the notes the SE keeps for a reclaim
+  for (const auto& n : *open_list) open[n.value("id", "")] = n;
+  auto me = se_->info();
+  if (!me) return std::unexpected(me.error());
+  const std::string self = (*me)["se_id"].get<std::string>();
+  const std::int64_t now = std::time(nullptr);
   CertVerifier verifier(*root_);
   std::vector<std::pair<std::int64_t, Json>> items;
   for (const auto& [id, e] : known) {
     if (e.kind != "payment") continue;
     auto doc = payload_of(e.doc);
     if (!doc || !doc->amount()) continue;
+    const bool is_open = open.erase(id) > 0;
+    const bool expired = doc->exp() && *doc->exp() <= now;
     Json item{{"doc_id", id},
               {"payee", doc->str("payee")},
               {"amount_minor", doc->amount()->minor()},
               {"currency", std::string(doc->amount()->currency().code())},
-              {"iat", doc->iat()}};
+              {"iat", doc->iat()},
+              {"open", is_open}};
+    if (doc->exp()) item["exp"] = *doc->exp();
     Result<std::string> record = std::unexpected(unreachable);
     if (client) record = client->query_with_document(id, e.doc);
     if (!record && record.error().code == Errc::not_found) {
-      item["status"] = "not_received";
+      item["status"] = is_open && expired ? "reclaimable" : "not_received";
     } else if (!record && record.error().code == Errc::doc_id_reused) {
       item["status"] = "held_by_other";
     } else if (!record) {
@@ -623,16 +647,109 @@ Result<Json> Wallet::notes() {
         item["status"] = "unknown";
         item["registry_error"] = r ? "the record answers another document" : r.error().message();
       } else {
-        item["status"] = r->processor == doc->str("payee") ? "received" : "held_by_other";
+        const bool by_payee = r->processor == doc->str("payee");
+        // A reclaim the registry recorded and the SE has not credited yet: reclaim() finishes it.
+        item["status"] = by_payee ? "received" : r->processor == self ? (is_open ? "reclaimable" : "reclaimed")
+                                                                      : "held_by_other";
         item["processor"] = r->processor;
         item["claimed_at"] = r->claimed_at.value_or(r->iat);
+        // Received: the SE need keep it no longer (this moves no value).
+        if (by_payee && is_open && se_->close_note(id, *record)) item["open"] = false;
       }
     }
     items.emplace_back(doc->seq().value_or(0), std::move(item));
   }
+  // Notes the SE keeps whose text this wallet lost: the registry cannot be
+  // asked without it, but the SE can still reclaim them after their expiry.
+  for (const auto& [id, n] : open) {
+    std::int64_t exp = n.value("exp", std::int64_t{0});
+    items.emplace_back(n.value("seq", std::int64_t{0}),
+                       Json{{"doc_id", id},
+                            {"payee", n.value("payee", "")},
+                            {"amount_minor", n.value("amount", std::int64_t{0})},
+                            {"currency", n.value("currency", "")},
+                            {"iat", n.value("iat", std::int64_t{0})},
+                            {"exp", exp},
+                            {"open", true},
+                            {"status", exp <= now ? "reclaimable" : "unknown"},
+                            {"registry_error", "this wallet has no copy of the note to show the registry"}});
+  }
   std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   Json out = Json::array();
   for (auto& [seq, item] : items) out.push_back(std::move(item));
+  return out;
+}
+
+Result<Json> Wallet::reclaim(const std::string& doc_id) {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  if (auto s = keep_crl_fresh(); !s) return std::unexpected(s.error());
+  if (config_.registry_url.empty())
+    return fail(Errc::missing_field, "reclaiming a note needs the registry; set it in the wallet", "registry");
+  auto open = se_->open_notes();
+  if (!open) return std::unexpected(open.error());
+  std::optional<Json> note;
+  for (const auto& n : *open)
+    if (n.value("id", "") == doc_id) note = n;
+  if (!note) {
+    auto log = se_->log();
+    if (log)
+      for (const auto& e : *log)
+        if (e.value("op", "") == "reclaim" && e.value("doc_id", "") == doc_id) {
+          auto a = Amount::of(e.value("currency", ""), e.value("amount_minor", std::int64_t{0}));
+          return std::unexpected(Error{Errc::replayed, "id",
+                                       "note " + doc_id + " was reclaimed before (" + (a ? a->to_string() : "its value") +
+                                           " came back on " + utc_time_text(e.value("at", std::int64_t{0})) +
+                                           "); nothing changed"});
+        }
+    return fail(Errc::not_found,
+                "this SE has no open note " + doc_id +
+                    ": it was received or reclaimed, or this SE did not pay it; nothing changed (`zf wallet notes` "
+                    "lists the notes)",
+                "id");
+  }
+  auto claim = se_->reclaim_claim(doc_id);
+  if (!claim) return std::unexpected(claim.error());
+  auto client = registry::RegistryClient::connect(config_.registry_url, *root_, config_.registry_id, {});
+  if (!client) return std::unexpected(client.error());
+  auto record_jws = client->claim((*claim)["claim"].get<std::string>());
+  if (!record_jws) {
+    Error e = record_jws.error();
+    if (e.code == Errc::unavailable)
+      e.detail = "nothing came back yet and the note stays open; run the reclaim again when the registry answers (" +
+                 e.detail + ")";
+    return std::unexpected(e);
+  }
+  CertVerifier verifier(*root_);
+  auto record = registry::open_record(*record_jws, verifier, config_.registry_id);
+  if (!record) return std::unexpected(record.error());
+  if (record->doc_id != doc_id) return fail(Errc::receipt_mismatch, "the record answers another document", "doc_id");
+  keep_record(doc_id, *record_jws);
+  // The SE decides from the record: its own reclaim credits the value once; the payee's claim closes the note.
+  auto closed = se_->close_note(doc_id, *record_jws);
+  if (!closed) {
+    Error e = closed.error();
+    if (e.code == Errc::unavailable)
+      e.detail = "the registry recorded the reclaim but the SE did not answer; nothing is lost: run `zf wallet "
+                 "reclaim " + doc_id + "` again to credit it, once (" + e.detail + ")";
+    return std::unexpected(e);
+  }
+  Json out = *closed;
+  out["doc_id"] = doc_id;
+  out["amount_minor"] = (*note)["amount"];
+  out["currency"] = (*note)["currency"];
+  out["exp"] = (*note)["exp"];
+  (void)append_history(Json{{"op", "reclaim"}, {"doc_id", doc_id}, {"result", out}});
+  return out;
+}
+
+Result<std::vector<std::string>> Wallet::reclaimable() {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  auto open = se_->open_notes();
+  if (!open) return std::unexpected(open.error());
+  std::vector<std::string> out;
+  const std::int64_t now = std::time(nullptr);
+  for (const auto& n : *open)
+    if (n.value("exp", std::int64_t{0}) <= now) out.push_back(n.value("id", ""));
   return out;
 }
 

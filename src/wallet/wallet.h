@@ -82,7 +82,10 @@ class Wallet {
   // Resolves the payee, then debits the SE, which checks the payee's
   // certificate itself, and returns the signed payment note (kept in the outbox
   // until acknowledged). An unknown or revoked payee moves nothing.
-  Result<std::string> pay(const Amount& amount, const std::string& payee);
+  // `expires_in_s`: how long the payee may receive the note (default: the SE's
+  // note lifetime, 30 days); after it the value can be reclaimed (reclaim()).
+  Result<std::string> pay(const Amount& amount, const std::string& payee,
+                          std::optional<std::int64_t> expires_in_s = std::nullopt);
   // Claims the note at the registry and hands it with the record to the SE.
   // A note this SE already holds is `replayed` with field "note"
   // (already_received): nothing changed, and a person need do nothing.
@@ -101,12 +104,30 @@ class Wallet {
   // The payment notes this SE signed, oldest first, each with what the registry
   // says of it: first adopting notes the SE signed that the outbox never saw
   // (a crash after the debit, before the note reached the disk). Each item:
-  // {doc_id, payee, amount_minor, currency, iat, status, processor?,
-  // claimed_at?, registry_error?}; status "received" (the payee's claim holds
-  // it), "not_received" (no claim yet), "held_by_other" (another SE's claim
-  // holds the id: a reused sequence number), or "unknown" (the registry could
-  // not be asked; registry_error says why).
+  // {doc_id, payee, amount_minor, currency, iat, exp?, open, status,
+  // processor?, claimed_at?, registry_error?}; status "received" (the payee's
+  // claim holds it), "not_received" (no claim yet, still receivable),
+  // "reclaimable" (no claim and past its expiry: reclaim() takes it back),
+  // "reclaimed" (this SE's reclaim holds it), "held_by_other" (another SE's
+  // claim holds the id: a reused sequence number), or "unknown" (the registry
+  // could not be asked; registry_error says why). `open`: the SE still keeps
+  // the note for a reclaim. A note the registry shows received is closed in
+  // the SE on the way, which frees its room (Applet::kMaxOutstanding).
   Result<Json> notes();
+  // Takes back the value of note `doc_id`, which this SE paid and nobody
+  // received before its expiry (docs/registry-api.md "Expiry and reclaim"):
+  // the SE signs a reclaim claim, the registry records it (only after the
+  // expiry, only if the payee did not claim first), and the SE credits the
+  // value on that record, once. Returns {doc_id, outcome, payee, ...}:
+  // outcome "reclaimed" (credited_minor, currency, balance_minor) or
+  // "received" (the payee's claim holds the note: nothing comes back;
+  // claimed_at). not_expired before the expiry; replayed with field "id" when
+  // this SE reclaimed the note before; not_found for a note it has no record of.
+  // Safe to repeat after any crash: the registry answers a repeated reclaim
+  // with the same record, and the SE credits only while the note is open.
+  Result<Json> reclaim(const std::string& doc_id);
+  // The open notes past their expiry (what reclaim() would take back).
+  Result<std::vector<std::string>> reclaimable();
   // The outbox's copy of payment note `doc_id`, exactly as the SE signed it.
   Result<std::string> note(const std::string& doc_id) const;
   Result<Json> history();

@@ -40,7 +40,7 @@ struct Processor {
                                std::optional<std::int64_t> doc_seq = std::nullopt,
                                const std::string& doc_type = "topup.receipt") const {
     return registry::ClaimFields{doc_id,   doc_issuer, doc_seq,
-                                 doc_type, id,         sha256(as_bytes(result))};
+                                 doc_type, id,         sha256(as_bytes(result)), std::nullopt};
   }
   // A signed claim (validated the way the registry will validate it).
   std::string claim(const registry::ClaimFields& f) const {
@@ -53,11 +53,15 @@ struct Processor {
     return claim(fields(doc_id, result));
   }
   // A genuine document of this SE: a payment note with seq `seq` (and a fresh nonce).
-  std::string note(std::int64_t seq, std::int64_t amount = 1000, const std::string& payee = "se-payee") const {
-    return sign_doc(Json{{"type", "payment.note"}, {"v", 1}, {"id", id + ":" + std::to_string(seq)},
-                         {"issuer", id}, {"seq", seq}, {"iat", static_cast<std::int64_t>(std::time(nullptr))},
-                         {"nonce", new_nonce()}, {"amount", amount}, {"currency", "CNY"}, {"payer", id},
-                         {"payee", payee}});
+  // `exp`: the note's expiry, if it has one.
+  std::string note(std::int64_t seq, std::int64_t amount = 1000, const std::string& payee = "se-payee",
+                   std::optional<std::int64_t> exp = std::nullopt) const {
+    Json p{{"type", "payment.note"}, {"v", 1}, {"id", id + ":" + std::to_string(seq)},
+           {"issuer", id}, {"seq", seq}, {"iat", static_cast<std::int64_t>(std::time(nullptr))},
+           {"nonce", new_nonce()}, {"amount", amount}, {"currency", "CNY"}, {"payer", id},
+           {"payee", payee}};
+    if (exp) p["exp"] = *exp;
+    return sign_doc(p);
   }
   // A record.query for `doc_id` by this processor, valid for `ttl_s` seconds.
   std::string record_query(const std::string& doc_id, std::int64_t ttl_s = 60) const {

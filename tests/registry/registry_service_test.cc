@@ -201,9 +201,10 @@ TEST_F(RegistryServiceTest, BadInputGetsNamedProblemsAndStoresNothing) {
 TEST_F(RegistryServiceTest, AReusedSeqOverHttpsIsRefusedAndListedForTheAdmin) {
   auto client = anonymous();
   Processor se = this->se("se-pay", "carol");
-  // The SE claims its own received note through its terminal; a bank sees a
+  Processor payee = this->se("se-recv", "dave");
+  // The payee's SE claims se-pay's note through its terminal; a bank sees a
   // clone of se-pay's seq 5 in another document.
-  ASSERT_EQ(open(*client.claim(se.claim(se.fields("se-pay:5", "ok", "se-pay", 5, "payment.note"))))
+  ASSERT_EQ(open(*client.claim(payee.claim(payee.fields("se-pay:5", "ok", "se-pay", 5, "payment.note"))))
                 .status,
             RecordStatus::claimed);
   auto clone = bank_b.fields("se-pay:5", "another-note", "se-pay", 5, "payment.note");
@@ -215,7 +216,7 @@ TEST_F(RegistryServiceTest, AReusedSeqOverHttpsIsRefusedAndListedForTheAdmin) {
   ASSERT_EQ(alerts->size(), 1u);
   EXPECT_EQ(alerts->front().se_id, "se-pay");
   EXPECT_EQ(alerts->front().seq, 5);
-  EXPECT_EQ(alerts->front().first_processor, "se-pay");
+  EXPECT_EQ(alerts->front().first_processor, "se-recv");
   EXPECT_EQ(alerts->front().second_processor, "bank-b");
   EXPECT_EQ(alerts->front().second_doc_id, "se-pay:5");
   EXPECT_EQ(admin().alerts(alerts->front().id)->size(), 0u);

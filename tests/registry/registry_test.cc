@@ -3,7 +3,10 @@
 // a temp dir. Every answer must verify as a `record` signed by a registry key.
 #include "registry/registry.h"
 
+#include <atomic>
 #include <barrier>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "registry_fixture.h"
@@ -511,8 +514,9 @@ TEST_F(RegistryTest, RecordsAreReadOnlyByTheClaimantTheIssuerAndWhoeverHoldsTheD
 // record shows and guessing the rest (amount, payee, time) no longer finds it:
 // the payload holds 128 random bits.
 TEST_F(RegistryTest, ARecordsDigestCannotBeFoundFromWhatTheRecordShows) {
+  Processor bob = enrolled_se(issue, in_process_codes(*authority), world, "se-bob", "bob");
   std::string note = se_pay.note(3, 4200, "se-bob");
-  claim_ok(se_pay.claim(fields_for(note, "se-pay")), RecordStatus::claimed);
+  claim_ok(bob.claim(fields_for(note, "se-bob")), RecordStatus::claimed);
   auto rec = open_ok(*reg->query("se-pay:3"), world.root(), kRegistry);
   auto jws = jws_parse(note);
   ASSERT_TRUE(jws);
@@ -528,6 +532,113 @@ TEST_F(RegistryTest, ARecordsDigestCannotBeFoundFromWhatTheRecordShows) {
   // Only the real nonce gives it (the test can fail: this is what a brute force found before).
   guess["nonce"] = payload.at("nonce");
   EXPECT_EQ(sha256(as_bytes(dump_json(guess))), rec.result_digest);
+}
+
+// Issue 9: a payment note expires. Before its expiry only the payee may claim
+// it; from the expiry on only its payer may, to take the value back (a
+// reclaim). The first claim still wins, and neither can follow the other.
+class NoteExpiryTest : public RegistryTest {
+ protected:
+  void SetUp() override {
+    RegistryTest::SetUp();
+    payee = enrolled_se(issue, in_process_codes(*authority), world, "se-payee", "dave");
+    exp = static_cast<std::int64_t>(std::time(nullptr)) + 3600;
+  }
+  void at(std::int64_t t) {
+    reg->set_clock([t] { return static_cast<std::time_t>(t); });
+  }
+  Processor payee;
+  std::int64_t exp = 0;
+};
+
+TEST_F(NoteExpiryTest, AReclaimBeforeTheExpiryIsRefusedAndOneAfterItIsRecorded) {
+  std::string note = se_pay.note(4, 700, "se-payee", exp);
+  auto reclaim = fields_for(note, "se-pay");
+  ASSERT_EQ(reclaim.doc_exp, exp) << "the claim carries the note's expiry";
+  at(exp - 1);
+  expect_refused(se_pay.claim(reclaim), Errc::not_expired, "a second before the expiry");
+  at(exp);
+  auto r = claim_ok(se_pay.claim(reclaim), RecordStatus::claimed);
+  EXPECT_EQ(r.processor, "se-pay");
+  EXPECT_EQ(r.doc_exp, exp);
+  EXPECT_EQ(r.claimed_at, exp);
+  // Repeating it (a crash before the SE credited) gets the same record.
+  std::string first = last_record;
+  claim_ok(se_pay.claim(reclaim), RecordStatus::claimed);
+  EXPECT_EQ(last_record, first);
+  // The payee is now too late, and is told who holds the note.
+  at(exp + 10);
+  auto late = claim_ok(payee.claim(fields_for(note, "se-payee")), RecordStatus::already_processed);
+  EXPECT_EQ(late.processor, "se-pay");
+}
+
+TEST_F(NoteExpiryTest, APayeeClaimsOnlyBeforeTheExpiryAndThenNoReclaimIsPossible) {
+  std::string late_note = se_pay.note(5, 700, "se-payee", exp);
+  at(exp);
+  expect_refused(payee.claim(fields_for(late_note, "se-payee")), Errc::expired, "at the expiry");
+
+  std::string note = se_pay.note(6, 900, "se-payee", exp);
+  at(exp - 1);
+  auto won = claim_ok(payee.claim(fields_for(note, "se-payee")), RecordStatus::claimed);
+  EXPECT_EQ(won.claimed_at, exp - 1);
+  std::string stored = last_record;
+  at(exp + 100);
+  auto reclaim = claim_ok(se_pay.claim(fields_for(note, "se-pay")), RecordStatus::already_processed);
+  EXPECT_EQ(reclaim.processor, "se-payee") << "the payer learns the payee received it";
+  // A payee that claimed in time and crashed gets its record after the expiry.
+  claim_ok(payee.claim(fields_for(note, "se-payee")), RecordStatus::claimed);
+  EXPECT_EQ(last_record, stored);
+}
+
+TEST_F(NoteExpiryTest, OnlyAPaymentNoteWithItsExpiryCanBeReclaimedByItsIssuer) {
+  at(exp + 1);
+  // No expiry named: nothing says the payee's time is over.
+  auto no_exp = fields_for(se_pay.note(7, 100, "se-payee"), "se-pay");
+  expect_refused(se_pay.claim(no_exp), Errc::missing_field, "a reclaim without doc_exp");
+  // An SE does not process its own deposit note (or any other SE document).
+  auto own = se_pay.fields("se-pay:8", "x", "se-pay", 8, "deposit.note");
+  own.doc_exp = exp;
+  expect_refused(se_pay.claim(own), Errc::not_owner, "an SE claiming its own deposit");
+  // A bank's claim of an SE document is untouched by the rule.
+  claim_ok(bank_a.claim(bank_a.fields("se-pay:9", "r", "se-pay", 9, "deposit.note")), RecordStatus::claimed);
+}
+
+// Payee and payer racing across the expiry, from several threads: at most one
+// ever holds the note, and once the expiry has passed the answer never changes.
+TEST_F(NoteExpiryTest, APayeeAndThePayerRacingGetOneWinner) {
+  for (int round = 0; round < 20; ++round) {
+    std::string note = se_pay.note(100 + round, 100, "se-payee", exp);
+    std::string payee_claim = payee.claim(fields_for(note, "se-payee"));
+    std::string payer_claim = se_pay.claim(fields_for(note, "se-pay"));
+    // The registry's clock passes the expiry somewhere in the middle of the race.
+    std::atomic<int> calls{0};
+    const int flip = 2 + round % 9;
+    reg->set_clock([&calls, flip, e = exp] { return static_cast<std::time_t>(calls++ < flip ? e - 1 : e); });
+    std::mutex mu;
+    std::set<std::string> winners;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+      threads.emplace_back([&, t] {
+        auto r = reg->claim(t % 2 ? payee_claim : payer_claim);
+        if (!r || r->status != RecordStatus::claimed) return;
+        std::lock_guard lock(mu);
+        winners.insert(open_ok(r->record_jws, world.root(), kRegistry).processor);
+      });
+    for (auto& t : threads) t.join();
+    EXPECT_LE(winners.size(), 1u) << "round " << round;
+    // After the expiry the payer can always settle it: its reclaim, or the payee's claim.
+    at(exp + 5);
+    auto payer = reg->claim(payer_claim);
+    ASSERT_TRUE(payer) << payer.error().message();
+    auto holder = open_ok(payer->record_jws, world.root(), kRegistry).processor;
+    if (!winners.empty()) {
+      EXPECT_EQ(holder, *winners.begin()) << "round " << round;
+    }
+    auto again = reg->claim(payee_claim);
+    ASSERT_TRUE(again) << again.error().message();
+    EXPECT_EQ(open_ok(again->record_jws, world.root(), kRegistry).processor, holder) << "round " << round;
+    EXPECT_EQ(again->status == RecordStatus::claimed, holder == "se-payee");
+  }
 }
 
 }  // namespace

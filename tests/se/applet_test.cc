@@ -1257,6 +1257,140 @@ TEST_F(AppletTest, CrlNeverGoesBackAndMustComeFromTheRoot) {
                  a.client->update_crl("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n"));
 }
 
+// ---------------------------------------------------------------- expiry and reclaim
+
+// Issue 9: a note the payee never received comes back to the payer after its
+// expiry, once, and only on the registry's record of the payer's own reclaim.
+TEST_F(AppletTest, AnUnreceivedNoteComesBackOnceAfterItsExpiry) {
+  Se& a = active_se("se-a", "alice");
+  Se& b = active_se("se-b", "bob");
+  w.topup(*a.client, 1000);
+  Json params = pay_params("se-b", 300);
+  params["expires_in_s"] = 60;
+  Json paid = must(a.client->payment_note(params));
+  const std::string note = paid.at("note");
+  const std::string id = paid.at("id");
+  EXPECT_EQ(jws_payload(note).at("exp"), w.now + 60);
+  Json open = must(a.client->open_notes());
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].at("id"), id);
+  EXPECT_EQ(open[0].at("amount"), 300);
+  EXPECT_EQ(open[0].at("payee"), "se-b");
+  EXPECT_FALSE(open[0].contains("digest")) << "the terminal sees what it needs, not the SE's bookkeeping";
+
+  // Before the expiry the payee may still receive it: no reclaim claim.
+  w.now += 59;
+  EXPECT_REFUSED(a, Errc::not_expired, a.client->reclaim_claim(id));
+  EXPECT_REFUSED(a, Errc::not_found, a.client->reclaim_claim("se-a:99"));
+  w.now += 1;
+  Json claim = jws_payload(must(a.client->reclaim_claim(id)).at("claim"));
+  EXPECT_EQ(claim.at("type"), "claim");
+  EXPECT_EQ(claim.at("doc_id"), id);
+  EXPECT_EQ(claim.at("doc_issuer"), "se-a");
+  EXPECT_EQ(claim.at("processor"), "se-a");
+  EXPECT_EQ(claim.at("doc_type"), "payment.note");
+  EXPECT_EQ(claim.at("doc_exp"), w.now);
+  EXPECT_EQ(claim.at("result_digest"), b64url_encode(sha256(must(jws_parse(note)).payload)))
+      << "the same digest the payee would claim, so the registry sees one note";
+  EXPECT_EQ(a.applet->seq(), 2) << "a claim spends no sequence number";
+
+  // Records that must not credit anything.
+  EXPECT_REFUSED(a, Errc::record_mismatch,
+                 a.client->close_note(id, w.record_for(note, "se-a", {{"claimed_at", w.now - 1}})));
+  EXPECT_REFUSED(a, Errc::record_mismatch, a.client->close_note(id, w.record_for(note, "se-c")));
+  EXPECT_REFUSED(a, Errc::record_mismatch,
+                 a.client->close_note(id, w.record_for(note, "se-a", {{"status", "already_processed"}})));
+  EXPECT_REFUSED(a, Errc::seq_reused,
+                 a.client->close_note(id, w.record_for(note, "se-a", {{"status", "seq_reused"}})));
+  EXPECT_REFUSED(a, Errc::record_mismatch,
+                 a.client->close_note(
+                     id, w.record_for(note, "se-a", {{"result_digest", b64url_encode(sha256(as_bytes("x")))}})));
+  EXPECT_REFUSED(a, Errc::record_mismatch, a.client->close_note(id, w.record_for(note, "se-a", {{"doc_seq", 1}})));
+  KeyCert fake = self_made_root("zhuanfu Root CA", w.now);
+  KeyCert fake_registry = issue_under(fake, Role::registry, kRegistry, "", w.now);
+  EXPECT_REFUSED(a, Errc::cert_untrusted,
+                 a.client->close_note(id, sign_with(fake_registry.key, {fake_registry.cert, fake.cert},
+                                                    w.record_payload(note, "se-a"))));
+  EXPECT_EQ(a.applet->balance("CNY"), 700);
+
+  // The registry's record of the reclaim credits once, and survives a restart.
+  std::string record = w.record_for(note, "se-a");
+  Json back = must(a.client->close_note(id, record));
+  EXPECT_EQ(back.at("outcome"), "reclaimed");
+  EXPECT_EQ(back.at("credited_minor"), 300);
+  EXPECT_EQ(a.applet->balance("CNY"), 1000);
+  EXPECT_REFUSED(a, Errc::not_found, a.client->close_note(id, record));
+  EXPECT_REFUSED(a, Errc::not_found, a.client->reclaim_claim(id));
+  reload(a);
+  must(a.client->verify_pin(kPin));
+  EXPECT_REFUSED(a, Errc::not_found, a.client->close_note(id, record));
+  EXPECT_EQ(a.applet->balance("CNY"), 1000);
+  Json info = must(a.client->info());
+  EXPECT_EQ(info.at("reclaimed_minor").at("CNY"), 300);
+  EXPECT_EQ(info.at("open_notes"), 0);
+  EXPECT_EQ(must(a.client->log()).back().at("op"), "reclaim");
+
+  // The payee is too late: its SE signs no claim and credits on no record made after the expiry.
+  EXPECT_REFUSED(b, Errc::expired, b.client->claim_note(note));
+  EXPECT_REFUSED(b, Errc::expired, b.client->receive_note(note, w.record_for(note, "se-b")));
+  EXPECT_EQ(b.applet->balance("CNY"), 0);
+}
+
+TEST_F(AppletTest, ANoteClaimedInTimeIsCreditedAfterItsExpiryAndClosesThePayersEntry) {
+  Se& a = active_se("se-a", "alice");
+  Se& b = active_se("se-b", "bob");
+  w.topup(*a.client, 1000);
+  Json params = pay_params("se-b", 300);
+  params["expires_in_s"] = 60;
+  Json paid = must(a.client->payment_note(params));
+  const std::string note = paid.at("note");
+  const std::string id = paid.at("id");
+  // Claimed a second before the expiry; the payee's terminal crashed and comes back later.
+  std::string record = w.record_for(note, "se-b", {{"claimed_at", w.now + 59}});
+  w.now += 600;
+  EXPECT_EQ(must(b.client->receive_note(note, record)).at("credited_minor"), 300);
+  // The payer cannot take it back: the record names the payee, so the note just closes.
+  Json closed = must(a.client->close_note(id, w.record_for(note, "se-b", {{"status", "already_processed"}})));
+  EXPECT_EQ(closed.at("outcome"), "received");
+  EXPECT_EQ(a.applet->balance("CNY"), 700);
+  EXPECT_EQ(must(a.client->open_notes()).size(), 0u);
+  EXPECT_REFUSED(a, Errc::not_found, a.client->reclaim_claim(id));
+}
+
+TEST_F(AppletTest, ANoteLivesThirtyDaysUnlessTheSeOrThePaymentSaysOtherwise) {
+  Se& a = active_se("se-a", "alice");
+  Se& c = active_se("se-c", "carol", Json{{"note_ttl_s", 7 * 86400}});
+  w.topup(*a.client, 1000);
+  w.topup(*c.client, 1000);
+  EXPECT_EQ(jws_payload(must(a.client->payment_note(pay_params("se-b", 1))).at("note")).at("exp"),
+            w.now + 30 * 86400);
+  EXPECT_EQ(jws_payload(must(c.client->payment_note(pay_params("se-b", 1))).at("note")).at("exp"),
+            w.now + 7 * 86400);
+  for (Json bad : {Json(0), Json(-5), Json(366 * 86400 + 1), Json("60")}) {
+    Json p = pay_params("se-b", 1);
+    p["expires_in_s"] = bad;
+    EXPECT_REFUSED(a, Errc::bad_field, a.client->payment_note(p));
+  }
+  Json p = pay_params("se-b", 1);
+  p["expires_in_s"] = 366 * 86400;
+  EXPECT_THAT(a.client->payment_note(p), IsOk());
+}
+
+TEST_F(AppletTest, AnSeKeepsABoundedNumberOfOpenNotes) {
+  Se& a = active_se("se-a", "alice");
+  w.topup(*a.client, 100000);
+  std::string first_note, first_id;
+  for (std::size_t i = 0; i < Applet::kMaxOutstanding; ++i) {
+    Json paid = must(a.client->payment_note(pay_params("se-b", 1)));
+    if (i == 0) first_note = paid.at("note"), first_id = paid.at("id");
+  }
+  Error e = refused(a, Errc::limit_exceeded, [&] { return a.client->payment_note(pay_params("se-b", 1)); });
+  EXPECT_EQ(e.field, "outstanding");
+  // The payee's record of one of them makes room again.
+  must(a.client->close_note(first_id, w.record_for(first_note, "se-b")));
+  EXPECT_THAT(a.client->payment_note(pay_params("se-b", 1)), IsOk());
+}
+
 // ---------------------------------------------------------------- persistence
 
 TEST_F(AppletTest, StateRoundTripKeepsValueCountersAndExactlyOnceSets) {
