@@ -504,8 +504,11 @@ Result<Json> network_audit(const std::string& dir) {
   //               digests differ): the payer signed two notes under one seq;
   //               no registry-checked payee will take it;
   //   received    in its payee SE's received set;
-  //   claimed     a record exists but the payee SE has not credited it: the
-  //               payee's terminal must retry the receive;
+  //   reclaimed   the registry holds it for its payer, whose SE no longer
+  //               keeps it open: the value came back (counted in reclaimed_minor);
+  //   claimed     a record exists but the SE it names has not credited it: the
+  //               payee's terminal must retry the receive (or the payer's the
+  //               reclaim);
   //   in_transit  nobody has claimed it yet.
   struct NoteFigures {
     std::int64_t claimed = 0, in_transit = 0, seq_reused = 0;
@@ -532,6 +535,8 @@ Result<Json> network_audit(const std::string& dir) {
       bool received = false;
       if (auto p = states.find(payee); p != states.end())
         for (const auto& id : p->second["received_notes"]) received = received || id == doc->id();
+      const bool reclaimed = *held && (*held)->processor == doc->issuer() && s.contains("outstanding_notes") &&
+                             !s["outstanding_notes"].contains(doc->id());
       Json item{{"id", doc->id()},
                 {"payer", doc->issuer()},
                 {"payee", payee},
@@ -540,7 +545,7 @@ Result<Json> network_audit(const std::string& dir) {
       if (*held && (*held)->result_digest != sha256(jws->payload)) {
         item["state"] = "seq_reused";
         note_fig[cur].seq_reused += doc->amount()->minor();
-      } else if (received) {
+      } else if (received || reclaimed) {
         continue;
       } else if (*held) {
         item["state"] = "claimed";

@@ -211,6 +211,67 @@ TEST_F(CliTest, ANoteLostBeforeItReachedTheDiskIsWrittenOutAgain) {
   EXPECT_EQ(a["system"]["CNY"]["ecash_outstanding_minor"], 5000);
 }
 
+// Issue 9: a note that nobody receives before its expiry comes back to the
+// payer with `zf wallet reclaim`, once; the payee is then too late, and a
+// note that was received cannot be taken back.
+TEST_F(CliTest, AnUnreceivedNoteExpiresAndReclaimBringsItsValueBackOnce) {
+  ASSERT_EQ(wallet("alice", {"topup", "CNY 20.00", "--bank", net_->bank_id, "--account", se("alice").account}).exit_code, 0);
+  std::string late = (dir_ / "late.jws").string();
+  CmdResult pay = wallet("alice", {"pay", "CNY 4.00", "--to", "bob", "--expires", "3s", "--out", late});
+  ASSERT_EQ(pay.exit_code, 0) << pay.out;
+  std::string late_jws = slurp(late);
+  auto late_doc = Document::parse(to_string(jws_parse(late_jws.substr(0, late_jws.find('\n')))->payload));
+  ASSERT_TRUE(late_doc);
+  const std::string late_id = late_doc->id();
+  EXPECT_NE(pay.out.find(se("bob").se_id + " can receive it until"), std::string::npos) << pay.out;
+  EXPECT_NE(pay.out.find("`zf wallet reclaim " + late_id + "`"), std::string::npos) << pay.out;
+  std::string on_time = (dir_ / "on-time.jws").string();
+  ASSERT_EQ(wallet("alice", {"pay", "CNY 3.00", "--to", "carol", "--expires", "3s", "--out", on_time}).exit_code, 0);
+  ASSERT_EQ(wallet("carol", {"receive", on_time}).exit_code, 0);
+  auto on_time_doc = Document::parse(to_string(jws_parse(slurp(on_time).substr(0, slurp(on_time).find('\n')))->payload));
+  ASSERT_TRUE(on_time_doc);
+
+  expect_refused("alice", {"reclaim", late_id}, "not_expired");
+  expect_refused("alice", {"pay", "CNY 1.00", "--to", "bob", "--expires", "soon"}, "expected a duration like 7d");
+  std::this_thread::sleep_for(std::chrono::milliseconds(3200));
+  expect_refused("bob", {"receive", late}, "expired");
+  CmdResult notes = wallet("alice", {"notes"});
+  ASSERT_EQ(notes.exit_code, 0) << notes.out;
+  EXPECT_NE(notes.out.find("expired unreceived"), std::string::npos) << notes.out;
+  EXPECT_NE(notes.out.find("received by " + se("carol").se_id), std::string::npos) << notes.out;
+  auto listed = parse_json_strict(wallet("alice", {"notes", "--json"}).out);
+  ASSERT_TRUE(listed && listed->size() == 2) << wallet("alice", {"notes", "--json"}).out;
+  EXPECT_EQ((*listed)[0]["status"], "reclaimable");
+  EXPECT_EQ((*listed)[0]["open"], true);
+  EXPECT_EQ((*listed)[1]["status"], "received");
+  EXPECT_EQ((*listed)[1]["open"], false) << "a received note is closed in the SE";
+
+  CmdResult back = wallet("alice", {"reclaim"});
+  ASSERT_EQ(back.exit_code, 0) << back.out;
+  EXPECT_NE(back.out.find("Reclaimed CNY 4.00 from note " + late_id), std::string::npos) << back.out;
+  EXPECT_NE(back.out.find("The SE now holds CNY 17.00."), std::string::npos) << back.out;
+  EXPECT_EQ(se_balance("alice"), 1700);
+  Json after = books();
+  // Again: nothing to do, and nothing changes.
+  CmdResult again = wallet("alice", {"reclaim", late_id});
+  EXPECT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_NE(again.out.find("was reclaimed before (CNY 4.00 came back"), std::string::npos) << again.out;
+  CmdResult none = wallet("alice", {"reclaim"});
+  EXPECT_NE(none.out.find("nothing to reclaim"), std::string::npos) << none.out;
+  CmdResult received = wallet("alice", {"reclaim", on_time_doc->id(), "--json"});
+  ASSERT_EQ(received.exit_code, 0) << received.out;
+  auto r = parse_json_strict(received.out);
+  ASSERT_TRUE(r) << received.out;
+  EXPECT_EQ((*r)["outcome"], "received");
+  EXPECT_EQ((*r)["payee"], se("carol").se_id);
+  expect_refused("bob", {"receive", late}, "expired");
+  EXPECT_EQ(books(), after);
+  EXPECT_EQ(parse_json_strict(wallet("alice", {"notes", "--json"}).out)->at(0)["status"], "reclaimed");
+  Json a = audit();
+  EXPECT_TRUE(a["ok"].get<bool>()) << a.dump(2);
+  EXPECT_EQ(a["system"]["CNY"]["notes_in_flight_minor"], 0) << a.dump(2);
+}
+
 // The CA's CRLs here last 4 s. An SE refuses every certificate once its CRL has
 // expired, so without the terminal renewing it a network left up for a day
 // stops paying. Kept past several CRL periods, it still tops up, pays,
