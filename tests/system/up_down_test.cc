@@ -170,7 +170,7 @@ TEST_F(UpDownTest, UpAgainStartsAStoppedNetworkWithItsState) {
   ASSERT_GE(services.size(), 4u);
   for (const auto& s : services) EXPECT_TRUE(cli::is_network_process(s.pid, net.string(), s.name, s.start_time)) << s.name;
 
-  auto bal = run_zf({"wallet", "balance", "--wallet", wallet}, tmp / "bal.out");
+  auto bal = run_zf({"wallet", "balance", "--json", "--wallet", wallet}, tmp / "bal.out");
   ASSERT_EQ(bal.exit_code, 0) << bal.output;
   EXPECT_NE(bal.output.find("\"CNY\": 1000"), std::string::npos) << bal.output;
   auto again = run_zf({"up", net.string()}, tmp / "up3.out");
