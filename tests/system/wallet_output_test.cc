@@ -223,6 +223,34 @@ TEST_F(WalletOutputTest, RefusalsSayWhetherMoneyMoved) {
   EXPECT_TRUE(audit()["ok"].get<bool>());
 }
 
+// What awaits a bank's answer and a blocked PIN are in the balance, in words.
+TEST_F(WalletOutputTest, TheBalanceSaysWhatAwaitsTheBankAndWhenThePinIsBlocked) {
+  ASSERT_EQ(topup("CNY 20.00").exit_code, 0);
+  net_->kill9(net_->bank_id);
+  Said dep = wallet("alice", {"deposit", "CNY 4.00", "--bank", net_->bank_id, "--account", se("alice").account});
+  EXPECT_NE(dep.exit_code, 0);
+  EXPECT_SAYS(dep, "the SE has debited CNY 4.00");
+  Said waiting = wallet("alice", {"balance"}, std::nullopt);
+  ASSERT_EQ(waiting.exit_code, 0) << waiting.out;
+  EXPECT_SAYS(waiting, "E-cash: CNY 16.00\n");
+  EXPECT_SAYS(waiting, "Awaiting the bank's receipt (`zf wallet retry` finishes each exactly once):\n");
+  EXPECT_SAYS(waiting, "  deposit " + se("alice").se_id + ":2: CNY 4.00 into account " + se("alice").account +
+                           " at " + net_->bank_id + " (the SE has debited it)");
+  ASSERT_TRUE(net_->restart(net_->bank_id));
+  ASSERT_EQ(wallet("alice", {"retry"}).exit_code, 0);
+  Said settled = wallet("alice", {"balance"}, std::nullopt);
+  EXPECT_EQ(settled.out.find("Awaiting"), std::string::npos) << settled.out;
+
+  for (int i = 0; i < 3; ++i)
+    EXPECT_NE(wallet("alice", {"account", "--bank", net_->bank_id, "--account", se("alice").account}, "000000")
+                  .exit_code,
+              0);
+  Said blocked = wallet("alice", {"balance"}, std::nullopt);
+  ASSERT_EQ(blocked.exit_code, 0) << blocked.out;
+  EXPECT_SAYS(blocked, "SE " + se("alice").se_id + " of alice: pin blocked, 0 PIN tries left. `zf wallet unblock`");
+  EXPECT_SAYS(blocked, "E-cash: CNY 16.00\n");
+}
+
 // Two terminals on one SE at once: each gets a whole answer (the second waits
 // for the first), or is told the SE is busy; a top-up is never cut off halfway.
 TEST_F(WalletOutputTest, TwoTerminalsAtOnceNeverGetATornLink) {
