@@ -30,9 +30,11 @@ std::string balance_text(const Json& info, const std::vector<wallet::OutboxEntry
 // `zf wallet history`: the SE's log (GET DATA log) as a table, oldest first.
 std::string se_log_text(const Json& se_log);
 // The terminal's own record (history.jsonl), for when the SE's log is not shown.
-std::string terminal_history_text(const Json& events, const std::vector<wallet::OutboxEntry>& outbox);
+std::string terminal_history_text(const Json& events,
+                                  const std::vector<wallet::OutboxEntry>& outbox);
 
-// A bank's reason for a refusal, in words: "account alice-main cannot cover CNY 500.00 (insufficient_funds)".
+// A bank's reason for a refusal, in words: "account alice-main cannot cover CNY 500.00
+// (insufficient_funds)".
 std::string bank_reason(Errc reason, const std::string& bank, const std::string& account,
                         const std::optional<Amount>& amount);
 
@@ -40,8 +42,9 @@ std::string bank_reason(Errc reason, const std::string& bank, const std::string&
 // a bank's signed refusal names its reason; otherwise the SE's info before and
 // after the command (either may have failed) tells what the SE did, unless
 // the error already says so.
-std::string value_failure(const std::string& kind, const Error& e, const Amount& amount, const std::string& bank,
-                          const std::string& account, const Result<Json>& before, const Result<Json>& after);
+std::string value_failure(const std::string& kind, const Error& e, const Amount& amount,
+                          const std::string& bank, const std::string& account,
+                          const Result<Json>& before, const Result<Json>& after);
 
 // `zf wallet account`: the balance and the recent entries of a bank statement.
 std::string statement_text(const Json& statement, const std::string& bank);

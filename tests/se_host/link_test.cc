@@ -114,7 +114,8 @@ TEST_F(LinkTest, ASilentHolderIsTakenOverAndItsNextFrameFails) {
   auto b = connect();
   auto begin = std::chrono::steady_clock::now();
   EXPECT_EQ(say(b, "b1"), "b1");
-  EXPECT_GE(std::chrono::steady_clock::now() - begin, 250ms) << "took over a holder that was not silent";
+  EXPECT_GE(std::chrono::steady_clock::now() - begin, 250ms)
+      << "took over a holder that was not silent";
   EXPECT_NE(say(a, "a2"), "a2");
   EXPECT_EQ(seen(), (std::vector<std::string>{"new link", "a1", "new link", "b1"}));
 }

@@ -63,7 +63,8 @@ class WalletOutputTest : public NetworkTest {
     return j ? *j : Json::object();
   }
   Said topup(const std::string& amount) {
-    return wallet("alice", {"topup", amount, "--bank", net_->bank_id, "--account", se("alice").account});
+    return wallet("alice",
+                  {"topup", amount, "--bank", net_->bank_id, "--account", se("alice").account});
   }
 
   std::atomic<int> calls_{0};
@@ -79,30 +80,37 @@ TEST_F(WalletOutputTest, BalanceTopUpDepositAndHistorySayWhatHappenedInWords) {
 
   Said first = topup("CNY 20.00");
   ASSERT_EQ(first.exit_code, 0) << first.out;
-  EXPECT_SAYS(first, "Topped up CNY 20.00 from account " + se("alice").account + " at " + net_->bank_id +
-                         ". The SE now holds CNY 20.00.");
+  EXPECT_SAYS(first, "Topped up CNY 20.00 from account " + se("alice").account + " at " +
+                         net_->bank_id + ". The SE now holds CNY 20.00.");
   Said second = topup("CNY 12.50");
   ASSERT_EQ(second.exit_code, 0) << second.out;
   EXPECT_SAYS(second, "The SE now holds CNY 32.50.");
-  ASSERT_EQ(wallet("alice", {"pay", "CNY 7.00", "--to", "carol", "--out", (dir_ / "n.jws").string()}).exit_code, 0);
+  ASSERT_EQ(
+      wallet("alice", {"pay", "CNY 7.00", "--to", "carol", "--out", (dir_ / "n.jws").string()})
+          .exit_code,
+      0);
 
-  Said dep = wallet("alice", {"deposit", "CNY 5.00", "--bank", net_->bank_id, "--account", se("alice").account});
+  Said dep = wallet(
+      "alice", {"deposit", "CNY 5.00", "--bank", net_->bank_id, "--account", se("alice").account});
   ASSERT_EQ(dep.exit_code, 0) << dep.out;
   // 1000.00 - 20.00 - 12.50 + 5.00 in the account; 32.50 - 7.00 - 5.00 in the SE.
-  EXPECT_SAYS(dep, "Deposited CNY 5.00 into account " + se("alice").account + " at " + net_->bank_id +
+  EXPECT_SAYS(dep, "Deposited CNY 5.00 into account " + se("alice").account + " at " +
+                       net_->bank_id +
                        ". The SE now holds CNY 20.50; the account's balance is CNY 972.50.");
   // Into someone else's account: this SE may not ask its balance, so none is claimed.
-  Said gift = wallet("alice", {"deposit", "CNY 0.50", "--bank", net_->bank_id, "--account", se("bob").account});
+  Said gift = wallet(
+      "alice", {"deposit", "CNY 0.50", "--bank", net_->bank_id, "--account", se("bob").account});
   ASSERT_EQ(gift.exit_code, 0) << gift.out;
-  EXPECT_SAYS(gift, "Deposited CNY 0.50 into account " + se("bob").account + " at " + net_->bank_id +
-                        ". The SE now holds CNY 20.00.");
+  EXPECT_SAYS(gift, "Deposited CNY 0.50 into account " + se("bob").account + " at " +
+                        net_->bank_id + ". The SE now holds CNY 20.00.");
 
   Said bal = wallet("alice", {"balance"}, std::nullopt);
   ASSERT_EQ(bal.exit_code, 0) << bal.out;
   EXPECT_SAYS(bal, "E-cash: CNY 20.00\n");
   EXPECT_SAYS(bal, "Paid, not yet received: CNY 7.00 in 1 note to " + se("carol").se_id);
   ASSERT_EQ(wallet("carol", {"receive", (dir_ / "n.jws").string()}).exit_code, 0);
-  EXPECT_SAYS(wallet("alice", {"balance"}, std::nullopt), "Paid notes: every payee has received its note.");
+  EXPECT_SAYS(wallet("alice", {"balance"}, std::nullopt),
+              "Paid notes: every payee has received its note.");
 
   const std::string date = today();
   Said hist = wallet("alice", {"history"});
@@ -116,7 +124,8 @@ TEST_F(WalletOutputTest, BalanceTopUpDepositAndHistorySayWhatHappenedInWords) {
   EXPECT_SAYS(hist, "-CNY 7.00  " + se("carol").se_id);
   EXPECT_SAYS(hist, "deposited (note signed)");
   EXPECT_SAYS(hist, "-CNY 5.00  " + net_->bank_id);
-  EXPECT_EQ(hist.out.find("amount_minor"), std::string::npos) << "raw minor units shown: " << hist.out;
+  EXPECT_EQ(hist.out.find("amount_minor"), std::string::npos)
+      << "raw minor units shown: " << hist.out;
   // Without the PIN the SE's log stays closed; the terminal's own record is shown, dated.
   Said bare = wallet("alice", {"history"}, std::nullopt);
   ASSERT_EQ(bare.exit_code, 0) << bare.out;
@@ -139,9 +148,10 @@ TEST_F(WalletOutputTest, JsonFormsParseAndHaveTheDocumentedFields) {
   EXPECT_TRUE(dep["settled"].is_string()) << dep.dump();
 
   Json bal = json_of(wallet("alice", {"balance", "--json"}, std::nullopt));
-  for (const char* f : {"se_id", "user_id", "state", "seq", "pin_tries_left", "verified", "balances",
-                        "max_balance_minor", "max_payment_minor", "crl_number", "crl_next_update", "pending_topups",
-                        "pending_deposits", "received_notes", "sent_minor", "received_minor"})
+  for (const char* f :
+       {"se_id", "user_id", "state", "seq", "pin_tries_left", "verified", "balances",
+        "max_balance_minor", "max_payment_minor", "crl_number", "crl_next_update", "pending_topups",
+        "pending_deposits", "received_notes", "sent_minor", "received_minor"})
     EXPECT_TRUE(bal.contains(f)) << f << " missing: " << bal.dump();
   EXPECT_EQ(bal["balances"]["CNY"], 1500);
   EXPECT_EQ(bal["state"], "active");
@@ -155,8 +165,8 @@ TEST_F(WalletOutputTest, JsonFormsParseAndHaveTheDocumentedFields) {
   for (const char* f : {"seq", "op", "doc_id", "currency", "amount_minor", "counterparty", "at"})
     EXPECT_TRUE(hist["se_log"][0].contains(f)) << f << " missing: " << hist.dump();
 
-  Json acct = json_of(wallet("alice", {"account", "--bank", net_->bank_id, "--account", se("alice").account,
-                                       "--json"}));
+  Json acct = json_of(wallet(
+      "alice", {"account", "--bank", net_->bank_id, "--account", se("alice").account, "--json"}));
   EXPECT_EQ(acct["account"], se("alice").account);
   EXPECT_EQ(acct["currency"], "CNY");
   EXPECT_EQ(acct["balance_minor"], 100000 - 2000 + 500);
@@ -167,11 +177,14 @@ TEST_F(WalletOutputTest, JsonFormsParseAndHaveTheDocumentedFields) {
 
 TEST_F(WalletOutputTest, AccountShowsTheBankBalanceAndTheTopUpEntry) {
   const std::string account = se("alice").account;
-  Json before = json_of(wallet("alice", {"account", "--bank", net_->bank_id, "--account", account, "--json"}));
+  Json before = json_of(
+      wallet("alice", {"account", "--bank", net_->bank_id, "--account", account, "--json"}));
   ASSERT_TRUE(before["balance_minor"].is_number_integer()) << before.dump();
   ASSERT_EQ(topup("CNY 20.00").exit_code, 0);
-  Json after = json_of(wallet("alice", {"account", "--bank", net_->bank_id, "--account", account, "--json"}));
-  EXPECT_EQ(after["balance_minor"].get<std::int64_t>(), before["balance_minor"].get<std::int64_t>() - 2000);
+  Json after = json_of(
+      wallet("alice", {"account", "--bank", net_->bank_id, "--account", account, "--json"}));
+  EXPECT_EQ(after["balance_minor"].get<std::int64_t>(),
+            before["balance_minor"].get<std::int64_t>() - 2000);
   ASSERT_FALSE(after["history"].empty());
   EXPECT_EQ(after["history"][0]["kind"], "topup");
   EXPECT_EQ(after["history"][0]["amount_minor"], -2000);
@@ -186,7 +199,8 @@ TEST_F(WalletOutputTest, AccountShowsTheBankBalanceAndTheTopUpEntry) {
   EXPECT_SAYS(shown, "+CNY 1000.00");
 
   // Bob's account is not bound to Alice's SE: the bank says so, and shows nothing.
-  Said other = wallet("alice", {"account", "--bank", net_->bank_id, "--account", se("bob").account});
+  Said other =
+      wallet("alice", {"account", "--bank", net_->bank_id, "--account", se("bob").account});
   EXPECT_NE(other.exit_code, 0) << other.out;
   EXPECT_SAYS(other, "the bank refused: this SE is not bound to account " + se("bob").account);
   EXPECT_SAYS(other, "nothing was shown");
@@ -195,7 +209,8 @@ TEST_F(WalletOutputTest, AccountShowsTheBankBalanceAndTheTopUpEntry) {
   EXPECT_NE(nobody.exit_code, 0) << nobody.out;
   EXPECT_SAYS(nobody, "the bank refused: " + net_->bank_id + " has no account nobody");
   // Without the right PIN no query is signed.
-  Said wrong = wallet("alice", {"account", "--bank", net_->bank_id, "--account", account}, "000000");
+  Said wrong =
+      wallet("alice", {"account", "--bank", net_->bank_id, "--account", account}, "000000");
   EXPECT_NE(wrong.exit_code, 0) << wrong.out;
   EXPECT_SAYS(wrong, "pin_wrong");
 }
@@ -205,17 +220,22 @@ TEST_F(WalletOutputTest, RefusalsSayWhetherMoneyMoved) {
   const std::string account = se("alice").account;
   Said poor = topup("CNY 1500.00");
   EXPECT_NE(poor.exit_code, 0);
-  EXPECT_SAYS(poor, "the bank refused the top-up: account " + account + " cannot cover CNY 1500.00 (insufficient_funds)");
+  EXPECT_SAYS(poor, "the bank refused the top-up: account " + account +
+                        " cannot cover CNY 1500.00 (insufficient_funds)");
   EXPECT_SAYS(poor, "no money moved");
-  Said nobody = wallet("alice", {"deposit", "CNY 1.00", "--bank", net_->bank_id, "--account", "nobody"});
+  Said nobody =
+      wallet("alice", {"deposit", "CNY 1.00", "--bank", net_->bank_id, "--account", "nobody"});
   EXPECT_NE(nobody.exit_code, 0);
-  EXPECT_SAYS(nobody, "the bank refused the deposit: " + net_->bank_id + " has no account nobody (account_unknown)");
+  EXPECT_SAYS(nobody, "the bank refused the deposit: " + net_->bank_id +
+                          " has no account nobody (account_unknown)");
   EXPECT_SAYS(nobody, "the CNY 1.00 came back into the SE, which holds CNY 20.00");
-  Said much = wallet("alice", {"deposit", "CNY 30.00", "--bank", net_->bank_id, "--account", account});
+  Said much =
+      wallet("alice", {"deposit", "CNY 30.00", "--bank", net_->bank_id, "--account", account});
   EXPECT_NE(much.exit_code, 0);
   EXPECT_SAYS(much, "insufficient_ecash");
   EXPECT_SAYS(much, "nothing moved, the SE still holds CNY 20.00");
-  Said wrong = wallet("alice", {"deposit", "CNY 1.00", "--bank", net_->bank_id, "--account", account}, "000000");
+  Said wrong = wallet(
+      "alice", {"deposit", "CNY 1.00", "--bank", net_->bank_id, "--account", account}, "000000");
   EXPECT_NE(wrong.exit_code, 0);
   EXPECT_SAYS(wrong, "pin_wrong");
   EXPECT_SAYS(wrong, "nothing moved");
@@ -227,27 +247,33 @@ TEST_F(WalletOutputTest, RefusalsSayWhetherMoneyMoved) {
 TEST_F(WalletOutputTest, TheBalanceSaysWhatAwaitsTheBankAndWhenThePinIsBlocked) {
   ASSERT_EQ(topup("CNY 20.00").exit_code, 0);
   net_->kill9(net_->bank_id);
-  Said dep = wallet("alice", {"deposit", "CNY 4.00", "--bank", net_->bank_id, "--account", se("alice").account});
+  Said dep = wallet(
+      "alice", {"deposit", "CNY 4.00", "--bank", net_->bank_id, "--account", se("alice").account});
   EXPECT_NE(dep.exit_code, 0);
   EXPECT_SAYS(dep, "the SE has debited CNY 4.00");
   Said waiting = wallet("alice", {"balance"}, std::nullopt);
   ASSERT_EQ(waiting.exit_code, 0) << waiting.out;
   EXPECT_SAYS(waiting, "E-cash: CNY 16.00\n");
-  EXPECT_SAYS(waiting, "Awaiting the bank's receipt (`zf wallet retry` finishes each exactly once):\n");
-  EXPECT_SAYS(waiting, "  deposit " + se("alice").se_id + ":2: CNY 4.00 into account " + se("alice").account +
-                           " at " + net_->bank_id + " (the SE has debited it)");
+  EXPECT_SAYS(waiting,
+              "Awaiting the bank's receipt (`zf wallet retry` finishes each exactly once):\n");
+  EXPECT_SAYS(waiting, "  deposit " + se("alice").se_id + ":2: CNY 4.00 into account " +
+                           se("alice").account + " at " + net_->bank_id +
+                           " (the SE has debited it)");
   ASSERT_TRUE(net_->restart(net_->bank_id));
   ASSERT_EQ(wallet("alice", {"retry"}).exit_code, 0);
   Said settled = wallet("alice", {"balance"}, std::nullopt);
   EXPECT_EQ(settled.out.find("Awaiting"), std::string::npos) << settled.out;
 
   for (int i = 0; i < 3; ++i)
-    EXPECT_NE(wallet("alice", {"account", "--bank", net_->bank_id, "--account", se("alice").account}, "000000")
-                  .exit_code,
-              0);
+    EXPECT_NE(
+        wallet("alice", {"account", "--bank", net_->bank_id, "--account", se("alice").account},
+               "000000")
+            .exit_code,
+        0);
   Said blocked = wallet("alice", {"balance"}, std::nullopt);
   ASSERT_EQ(blocked.exit_code, 0) << blocked.out;
-  EXPECT_SAYS(blocked, "SE " + se("alice").se_id + " of alice: pin blocked, 0 PIN tries left. `zf wallet unblock`");
+  EXPECT_SAYS(blocked, "SE " + se("alice").se_id +
+                           " of alice: pin blocked, 0 PIN tries left. `zf wallet unblock`");
   EXPECT_SAYS(blocked, "E-cash: CNY 16.00\n");
 }
 
@@ -260,8 +286,12 @@ TEST_F(WalletOutputTest, TwoTerminalsAtOnceNeverGetATornLink) {
     return false;
   };
   for (int round = 0; round < 6; ++round) {
-    auto a = std::async(std::launch::async, [&] { return wallet("alice", {"balance", "--json"}, std::nullopt); });
-    auto b = std::async(std::launch::async, [&] { return wallet("alice", {"balance", "--json"}, std::nullopt); });
+    auto a = std::async(std::launch::async, [&] {
+      return wallet("alice", {"balance", "--json"}, std::nullopt);
+    });
+    auto b = std::async(std::launch::async, [&] {
+      return wallet("alice", {"balance", "--json"}, std::nullopt);
+    });
     for (Said s : {a.get(), b.get()})
       if (check(s, "balance")) {
         EXPECT_EQ(json_of(s)["se_id"], se("alice").se_id) << s.out;
@@ -271,7 +301,8 @@ TEST_F(WalletOutputTest, TwoTerminalsAtOnceNeverGetATornLink) {
   for (int round = 0; round < 4; ++round) {
     auto t = std::async(std::launch::async, [&] { return topup("CNY 1.00"); });
     std::this_thread::sleep_for(std::chrono::milliseconds(20 * round));
-    auto b = std::async(std::launch::async, [&] { return wallet("alice", {"balance"}, std::nullopt); });
+    auto b =
+        std::async(std::launch::async, [&] { return wallet("alice", {"balance"}, std::nullopt); });
     Said ts = t.get(), bs = b.get();
     if (check(ts, "topup")) ++topped;
     check(bs, "balance");
@@ -279,7 +310,8 @@ TEST_F(WalletOutputTest, TwoTerminalsAtOnceNeverGetATornLink) {
   EXPECT_EQ(se_balance("alice"), 100 * topped);
   auto device = se::Device::open(se("alice").dir);
   ASSERT_TRUE(device);
-  EXPECT_EQ((*device)->applet().state_json()["pending_topups"], Json::object()) << "a top-up was cut off";
+  EXPECT_EQ((*device)->applet().state_json()["pending_topups"], Json::object())
+      << "a top-up was cut off";
   EXPECT_TRUE(audit()["ok"].get<bool>());
 }
 
@@ -309,7 +341,8 @@ TEST_F(WalletOutputTest, ASecondTerminalHearsTheSeIsBusy) {
   *link = net::ApduClient();  // the first terminal has finished
   EXPECT_NE(busy.exit_code, 0) << busy.out;
   EXPECT_SAYS(busy, "the SE is busy with another terminal; try again when it has finished");
-  EXPECT_GE(waited, std::chrono::milliseconds(2500)) << "the second terminal did not wait for the first";
+  EXPECT_GE(waited, std::chrono::milliseconds(2500))
+      << "the second terminal did not wait for the first";
   EXPECT_NE(busy_topup.exit_code, 0) << busy_topup.out;
   EXPECT_SAYS(busy_topup, "the SE is busy with another terminal");
   EXPECT_SAYS(busy_topup, "nothing moved");
