@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -14,6 +16,7 @@
 #include "ca/client.h"
 #include "cli/commands.h"
 #include "cli/network.h"
+#include "cli/wallet_output.h"
 #include "core/document.h"
 #include "core/claims.h"
 #include "registry/client.h"
@@ -67,6 +70,11 @@ std::string payload_id(const std::string& jws) {
   return doc ? doc->id() : "?";
 }
 
+// Why the bank would not show an account, in words.
+std::string query_refusal(const Error& e, const std::string& bank, const std::string& account) {
+  return "the bank refused the query: " + out::bank_reason(e.code, bank, account, std::nullopt);
+}
+
 // How the terminal names a document's files (wallet/records/<id with ':' as '_'>.jws).
 std::string replace_colons(std::string id) {
   for (auto& c : id)
@@ -111,19 +119,28 @@ int run_demo(const std::string& keep_dir) {
     auto info = x.wallet->balance();
     return info && (*info)["balances"].contains("CNY") ? (*info)["balances"]["CNY"].get<std::int64_t>() : 0;
   };
-  auto account_balance = [&](Party& x) -> std::int64_t {
-    auto q = x.wallet->se().sign_query(Json{{"account", x.se.account}, {"bank", net->bank_id}});
-    if (!q) return -1;
-    auto bank = bank::BankClient::connect(net->bank_url, *root, net->bank_id, {});
-    auto st = bank->query((*q)["query"]);
-    return st ? st->account.balance_minor : -1;
+  // The account's balance, as `zf wallet account` asks for it (a query the SE signs).
+  auto account_balance = [&](Party& x) -> Result<std::int64_t> {
+    auto st = x.wallet->account_statement(net->bank_id, x.se.account);
+    if (!st) return std::unexpected(st.error());
+    return (*st)["balance_minor"].get<std::int64_t>();
+  };
+  // Everyone's SE and account, with what changed since the last look.
+  std::map<std::string, std::int64_t> last_seen;
+  auto figure = [&](const std::string& key, std::int64_t now) {
+    auto was = last_seen.find(key);
+    std::string text = money(now);
+    if (was != last_seen.end() && was->second != now)
+      text += " (" + std::string(now > was->second ? "+" : "-") + money(std::abs(now - was->second)) + ")";
+    last_seen[key] = now;
+    return text;
   };
   auto show = [&]() {
     for (auto& x : p) {
-      // A revoked SE's account queries are refused by the bank.
-      std::int64_t account = account_balance(x);
-      n.say(x.se.user + ": SE " + money(se_balance(x)) + ", account " + x.se.account + " " +
-            (account < 0 ? "(query refused)" : money(account)));
+      auto account = account_balance(x);
+      std::string shown = account ? figure(x.se.account, *account)
+                                  : "not shown: " + query_refusal(account.error(), net->bank_id, x.se.account);
+      n.say(x.se.user + ": SE " + figure(x.se.se_id, se_balance(x)) + ", account " + x.se.account + " " + shown);
     }
   };
   // Runs `zf audit`; expects it to pass unless told it must fail (`expect_ok`).
@@ -141,36 +158,40 @@ int run_demo(const std::string& keep_dir) {
   };
   show();
 
-  n.step("Alice tops up CNY 200.00 from her account (patent claim 1)");
-  n.say("terminal builds the request, the SE checks her PIN and limits and signs it,");
-  n.say("bank-a debits the account and returns a signed receipt, the SE credits itself once");
+  n.step("Alice moves CNY 200.00 from her bank account into her SE");
+  n.say("her SE checks her PIN and its limits and signs the request; bank-a takes CNY 200.00 out of");
+  n.say(alice.se.account + " and answers with a signed receipt; on that receipt her SE adds CNY 200.00, once");
   auto amount = *Amount::parse("CNY 200.00");
   auto topped = alice.wallet->topup(amount, net->bank_id, alice.se.account);
-  n.expect(topped.has_value(), "top-up " + (topped ? "receipt applied" : topped.error().message()));
+  n.expect(topped.has_value(), "top-up " + (topped ? "done: her SE holds " + money((*topped)["balance_minor"])
+                                                    : topped.error().message()));
   show();
   audit("after the top-up");
 
   n.step("Alice pays Bob CNY 12.50 online; the signed note travels as a file");
   auto note = alice.wallet->pay(*Amount::parse("CNY 12.50"), bob.se.se_id);
-  if (!n.expect(note.has_value(), "Alice's SE debited itself and signed a payment.note")) return 1;
+  if (!n.expect(note.has_value(), "Alice's SE took CNY 12.50 off her balance as it signed the payment note"))
+    return 1;
   fs::path note_file = dir / "note-alice-to-bob.jws";
   std::ofstream(note_file) << *note << "\n";
   n.say("note file " + note_file.string() + " (" + std::to_string(note->size()) + " bytes, payer certificate in x5c)");
   auto got = bob.wallet->receive(slurp(note_file));
-  n.expect(got.has_value(), "Bob's SE verified the note (certified SE, addressed to it, never seen) and credited " +
+  n.expect(got.has_value(), "Bob's SE checked the note (a certified SE's, addressed to him, never seen) and added " +
                                 (got ? money((*got)["credited_minor"]) : got.error().message()));
   show();
   audit("after the payment");
 
-  n.step("Bad notes change nothing");
+  n.step("Bob's SE refuses bad notes and adds nothing for them");
   n.expect(refusal(bob.wallet->receive(*note)) == "replayed", "the same note again: " + refusal(bob.wallet->receive(*note)));
   std::string tampered = *note;
   tampered[tampered.find('.') + 12] ^= 0x01;
   n.expect(refusal(bob.wallet->receive(tampered)) == "bad_signature" || refusal(bob.wallet->receive(tampered)) == "bad_base64url",
            "a note with one byte changed: " + refusal(bob.wallet->receive(tampered)));
   auto carol_note = alice.wallet->pay(*Amount::parse("CNY 1.00"), "se-carol");
+  n.expect(carol_note.has_value(), "Alice signs a CNY 1.00 note to Carol: her SE takes CNY 1.00 off now, and the "
+                                   "note is in flight until Carol receives it");
   n.expect(refusal(bob.wallet->receive(*carol_note)) == "misaddressed",
-           "a note Alice wrote to someone else: " + refusal(bob.wallet->receive(*carol_note)));
+           "Bob tries to receive that note to Carol: " + refusal(bob.wallet->receive(*carol_note)));
   // A software key with a self-made certificate tries to mint e-cash.
   auto fake_key = PrivateKey::generate();
   IssueParams fp;
@@ -198,7 +219,9 @@ int run_demo(const std::string& keep_dir) {
 
   n.step("Bob deposits CNY 10.00 into his account");
   auto dep = bob.wallet->deposit(*Amount::parse("CNY 10.00"), net->bank_id, bob.se.account);
-  n.expect(dep.has_value(), "deposit " + (dep ? "settled by a signed receipt" : dep.error().message()));
+  n.expect(dep.has_value(), "deposit " + (dep ? "done: his SE took CNY 10.00 off as it signed the deposit note, "
+                                                "and bank-a added it to " + bob.se.account + " (signed receipt)"
+                                              : dep.error().message()));
   show();
   audit("after the deposit");
 
@@ -211,14 +234,14 @@ int run_demo(const std::string& keep_dir) {
   n.expect(!copy_ec, "Alice copied her SE's sealed state file aside (" + alice_backup.string() + ")");
   std::int64_t alice_before = se_balance(alice);
   auto to_bob = alice.wallet->pay(*Amount::parse("CNY 20.00"), bob.se.se_id);
-  if (!n.expect(to_bob.has_value(), "Alice paid Bob CNY 20.00")) return 1;
+  if (!n.expect(to_bob.has_value(), "Alice paid Bob CNY 20.00: her SE took it off at once")) return 1;
   std::string to_bob_id = payload_id(*to_bob);
   auto before = bob.wallet->check(*to_bob);
   n.expect(before && (*before)["status"] == "unclaimed" && (*before)["for_me"] == true,
            "note " + to_bob_id + " before Bob takes it: " +
                (before ? (*before)["status"].get<std::string>() + ", for Bob's SE" : before.error().message()));
   auto got_20 = bob.wallet->receive(*to_bob);
-  n.expect(got_20.has_value(), "Bob's SE claimed it at the registry, won, and credited " +
+  n.expect(got_20.has_value(), "Bob's SE claimed it at the registry, won, and added " +
                                    (got_20 ? money((*got_20)["credited_minor"]) : got_20.error().message()));
   auto after = bob.wallet->check(*to_bob);
   bool kept = fs::exists(fs::path(bob.se.wallet) / "records" / (replace_colons(to_bob_id) + ".jws"));
@@ -243,7 +266,8 @@ int run_demo(const std::string& keep_dir) {
   n.expect(se_balance(alice) == alice_before,
            "her SE holds " + money(se_balance(alice)) + " again, as before paying Bob");
   auto to_carol = alice.wallet->pay(*Amount::parse("CNY 20.00"), carol.se.se_id);
-  if (!n.expect(to_carol.has_value(), "her SE signed a note to Carol")) return 1;
+  if (!n.expect(to_carol.has_value(), "her SE signed a CNY 20.00 note to Carol and took the CNY 20.00 off again"))
+    return 1;
   n.expect(payload_id(*to_carol) == to_bob_id, "under the id " + payload_id(*to_carol) +
                                                    ": the sequence number it already spent on Bob's note");
   auto seen = carol.wallet->check(*to_carol);
@@ -258,7 +282,7 @@ int run_demo(const std::string& keep_dir) {
   std::int64_t carol_before = se_balance(carol);
   auto reused = carol.wallet->receive(*to_carol);
   n.expect(refusal(reused) == "seq_reused", "Carol's terminal claims it anyway: " + refusal(reused) +
-                                                ", nothing credited");
+                                                ", nothing credited; the CNY 20.00 stays in the refused note");
   n.expect(se_balance(carol) == carol_before, "Carol's SE still holds " + money(se_balance(carol)));
   std::string record_jws =
       slurp(fs::path(carol.se.wallet) / "records" / (replace_colons(to_bob_id) + ".jws"));
@@ -303,10 +327,11 @@ int run_demo(const std::string& keep_dir) {
   n.expect(bob.wallet->refresh_crl().has_value() && carol.wallet->refresh_crl().has_value(),
            "Bob's and Carol's SEs accepted the newer CRL (signed by the root)");
   auto late = alice.wallet->pay(*Amount::parse("CNY 5.00"), bob.se.se_id);
-  n.expect(late.has_value(), "Alice's SE, which never installed that CRL, still signs a new note to Bob");
+  n.expect(late.has_value(), "Alice's SE, which never installed that CRL, still signs a CNY 5.00 note to Bob "
+                             "and takes the CNY 5.00 off her balance");
   if (late) {
     std::string why = refusal(bob.wallet->receive(*late));
-    n.expect(why == "cert_revoked", "Bob's SE refuses it: " + why);
+    n.expect(why == "cert_revoked", "Bob's SE refuses it: " + why + "; nothing is added to his SE");
   }
   std::string why_old = refusal(bob.wallet->receive(*carol_note));
   n.expect(why_old == "cert_revoked", "and any older note from Alice's SE: " + why_old);

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/wallet_output.h"
 #include "core/document.h"
 #include "core/jose.h"
 #include "store/file.h"
@@ -56,7 +57,11 @@ std::unique_ptr<wallet::Wallet> open_unlocked(const Common& c, const char* what,
   if (!w) return exit_code = report(w.error(), what), nullptr;
   auto pin = read_pin(c);
   if (!pin) return exit_code = report(pin.error(), what), nullptr;
-  if (auto s = (*w)->unlock(*pin); !s) return exit_code = report(s.error(), what), nullptr;
+  if (auto s = (*w)->unlock(*pin); !s) {
+    Error e = s.error();
+    if (e.detail.find("nothing moved") == std::string::npos) e.detail += "; nothing moved";
+    return exit_code = report(e, what), nullptr;
+  }
   return std::move(*w);
 }
 
@@ -73,14 +78,6 @@ void say_notices(wallet::Wallet& w) {
   for (const auto& n : w.take_notices()) std::fprintf(stderr, "zf wallet: %s\n", n.c_str());
 }
 
-// A time as the person's local date and time.
-std::string local_time(std::int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  char buf[32];
-  if (!::localtime_r(&tt, &tm) || std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm) == 0) return "?";
-  return buf;
-}
 
 // `zf wallet notes` as a table.
 void print_notes(const Json& list) {
@@ -90,23 +87,23 @@ void print_notes(const Json& list) {
     auto amount = Amount::of(n.value("currency", std::string()), n.value("amount_minor", std::int64_t{0}));
     std::string status = n.value("status", "");
     if (status == "received")
-      status = "received by " + n.value("processor", "") + " on " + local_time(n.value("claimed_at", std::int64_t{0}));
+      status = "received by " + n.value("processor", "") + " on " + out::local_date(n.value("claimed_at", std::int64_t{0}));
     else if (status == "not_received" && n.contains("exp"))
-      status = "not received yet; receivable until " + local_time(n.value("exp", std::int64_t{0}));
+      status = "not received yet; receivable until " + out::local_date(n.value("exp", std::int64_t{0}));
     else if (status == "not_received")
       status = "not received yet (`zf wallet note ID --out FILE` writes it out again)";
     else if (status == "reclaimable")
-      status = "expired unreceived on " + local_time(n.value("exp", std::int64_t{0})) +
+      status = "expired unreceived on " + out::local_date(n.value("exp", std::int64_t{0})) +
                ": `zf wallet reclaim " + n.value("doc_id", "") + "` takes it back";
     else if (status == "reclaimed")
-      status = "reclaimed on " + local_time(n.value("claimed_at", std::int64_t{0}));
+      status = "reclaimed on " + out::local_date(n.value("claimed_at", std::int64_t{0}));
     else if (status == "held_by_other")
       status = "refused: " + n.value("processor", std::string("another SE")) + " holds this id";
     else
       status = "unknown: " + n.value("registry_error", std::string("the registry could not be asked"));
     std::printf("%-22s %-16s %-14s %-17s %s\n", n.value("doc_id", "").c_str(),
                 amount ? amount->to_string().c_str() : "?", n.value("payee", "").c_str(),
-                local_time(n.value("iat", std::int64_t{0})).c_str(), status.c_str());
+                out::local_date(n.value("iat", std::int64_t{0})).c_str(), status.c_str());
   }
 }
 
@@ -176,13 +173,17 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
   }
   {
     auto c = std::make_shared<Common>();
-    auto* cmd = with_common(w->add_subcommand("balance", "show the SE's balances and counters"), c);
+    auto json = std::make_shared<bool>(false);
+    auto* cmd = with_common(
+        w->add_subcommand("balance", "show the SE's e-cash, its state and what awaits an answer (no PIN)"), c);
+    cmd->add_flag("--json", *json, "print the SE's info as JSON (fields: docs/wallet-cli.md)");
     cmd->callback([=, &exit_code] {
       auto wl = wallet::Wallet::open(c->dir);
       if (!wl) return void(exit_code = report(wl.error(), "balance"));
       auto b = (*wl)->balance();
       if (!b) return void(exit_code = report(b.error(), "balance"));
-      print(*b);
+      if (*json) return print(*b);
+      std::fputs(out::balance_text(*b, (*wl)->outbox(), (*wl)->notes_not_received()).c_str(), stdout);
     });
   }
   {
@@ -190,19 +191,32 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
     auto amount = std::make_shared<std::string>();
     auto bank = std::make_shared<std::string>();
     auto account = std::make_shared<std::string>();
+    auto json = std::make_shared<bool>(false);
     auto* cmd = with_common(w->add_subcommand("topup", "move money from a bank account into the SE"), c);
     cmd->add_option("amount", *amount, "e.g. 'CNY 100.00'")->required();
     cmd->add_option("--bank", *bank, "bank id")->required();
     cmd->add_option("--account", *account, "account at that bank")->required();
+    cmd->add_flag("--json", *json, "print the SE's answer as JSON: {credited_minor, currency, balance_minor}");
     cmd->callback([=, &exit_code] {
       auto a = Amount::parse(*amount);
       if (!a) return void(exit_code = report(amount_error(a.error()), "topup"));
       auto wl = open_unlocked(*c, "topup", exit_code);
       if (!wl) return;
+      auto before = wl->balance();  // to tell what a failure moved
       auto r = wl->topup(*a, *bank, *account);
       say_notices(*wl);
-      if (!r) return void(exit_code = report(r.error(), "topup"));
-      print(*r);
+      if (!r) {
+        std::fprintf(stderr, "zf wallet topup: %s\n",
+                     out::value_failure("topup", r.error(), *a, *bank, *account, before, wl->balance()).c_str());
+        return void(exit_code = 2);
+      }
+      if (*json) return print(*r);
+      if (!r->contains("credited_minor"))
+        return void(std::printf("This top-up was applied before; nothing changed.\n"));
+      std::string currency = r->value("currency", "");
+      std::printf("Topped up %s from account %s at %s. The SE now holds %s.\n",
+                  out::money(currency, r->value("credited_minor", std::int64_t{0})).c_str(), account->c_str(),
+                  bank->c_str(), out::money(currency, r->value("balance_minor", std::int64_t{0})).c_str());
     });
   }
   {
@@ -252,7 +266,7 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
       if (payload && payload->exp())
         std::printf("%s can receive it until %s; if it has not by then, `zf wallet reclaim %s` takes the value "
                     "back.\n",
-                    to.c_str(), local_time(*payload->exp()).c_str(), payload->id().c_str());
+                    to.c_str(), out::local_date(*payload->exp()).c_str(), payload->id().c_str());
     });
   }
   {
@@ -302,19 +316,39 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
     auto amount = std::make_shared<std::string>();
     auto bank = std::make_shared<std::string>();
     auto account = std::make_shared<std::string>();
+    auto json = std::make_shared<bool>(false);
     auto* cmd = with_common(w->add_subcommand("deposit", "move e-cash from the SE into a bank account"), c);
     cmd->add_option("amount", *amount, "e.g. 'CNY 20.00'")->required();
     cmd->add_option("--bank", *bank, "bank id")->required();
     cmd->add_option("--account", *account, "account at that bank")->required();
+    cmd->add_flag("--json", *json, "print the SE's answer as JSON: {settled}");
     cmd->callback([=, &exit_code] {
       auto a = Amount::parse(*amount);
       if (!a) return void(exit_code = report(amount_error(a.error()), "deposit"));
       auto wl = open_unlocked(*c, "deposit", exit_code);
       if (!wl) return;
+      auto before = wl->balance();  // to tell what a failure moved
       auto r = wl->deposit(*a, *bank, *account);
       say_notices(*wl);
-      if (!r) return void(exit_code = report(r.error(), "deposit"));
-      print(*r);
+      if (!r) {
+        std::fprintf(stderr, "zf wallet deposit: %s\n",
+                     out::value_failure("deposit", r.error(), *a, *bank, *account, before, wl->balance()).c_str());
+        return void(exit_code = 2);
+      }
+      if (*json) return print(*r);
+      if (!r->contains("settled")) return void(std::printf("This deposit was settled before; nothing changed.\n"));
+      const std::string currency(a->currency().code());
+      auto now = wl->balance();
+      std::string held = now ? out::money(currency, (*now)["balances"].value(currency, std::int64_t{0})) : "?";
+      // The account's balance, if this SE may ask (a deposit may go to anyone's account).
+      auto statement = wl->account_statement(*bank, *account);
+      std::printf("Deposited %s into account %s at %s. The SE now holds %s%s.\n", a->to_string().c_str(),
+                  account->c_str(), bank->c_str(), held.c_str(),
+                  statement ? ("; the account's balance is " +
+                               out::money((*statement)["currency"].get<std::string>(),
+                                          (*statement)["balance_minor"].get<std::int64_t>()))
+                                  .c_str()
+                            : "");
     });
   }
   {
@@ -402,22 +436,27 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
   }
   {
     auto c = std::make_shared<Common>();
-    auto* cmd = with_common(w->add_subcommand("history", "the terminal's history and (with the PIN) the SE's log"), c);
+    auto json = std::make_shared<bool>(false);
+    auto* cmd = with_common(w->add_subcommand("history", "the SE's log (with the PIN), else the terminal's history"), c);
+    cmd->add_flag("--json", *json, "print {terminal, se_log} as JSON (fields: docs/wallet-cli.md)");
     cmd->callback([=, &exit_code] {
       auto wl = wallet::Wallet::open(c->dir);
       if (!wl) return void(exit_code = report(wl.error(), "history"));
       auto h = (*wl)->history();
       auto b = (*wl)->balance();
-      Json out{{"terminal", h ? *h : Json::array()}};
+      Json history{{"terminal", h ? *h : Json::array()}};
       // The SE's log is the person's: it is shown when the PIN verifies.
+      Result<Json> log = std::unexpected(b ? Error{} : b.error());
       if (b) {
         auto pin = read_pin(*c);
-        if (pin && (*wl)->unlock(*pin)) {
-          auto log = (*wl)->se().log();
-          if (log) out["se_log"] = *log;
-        }
+        Status unlocked = pin ? (*wl)->unlock(*pin) : Status(std::unexpected(pin.error()));
+        log = unlocked ? (*wl)->se().log() : Result<Json>(std::unexpected(unlocked.error()));
+        if (log) history["se_log"] = *log;
       }
-      print(out);
+      if (*json) return print(history);
+      if (log) return void(std::fputs(out::se_log_text(*log).c_str(), stdout));
+      std::printf("The SE's log is not shown (%s). This terminal's own record:\n", log.error().message().c_str());
+      std::fputs(out::terminal_history_text(history["terminal"], (*wl)->outbox()).c_str(), stdout);
     });
   }
   {
@@ -493,14 +532,37 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
         if (r->value("outcome", "") == "received") {
           std::printf("Note %s (%s) was received by %s on %s: nothing comes back, and the SE no longer keeps it.\n",
                       id.c_str(), what.c_str(), r->value("payee", "").c_str(),
-                      local_time(r->value("claimed_at", std::int64_t{0})).c_str());
+                      out::local_date(r->value("claimed_at", std::int64_t{0})).c_str());
           continue;
         }
         auto now = Amount::of(r->value("currency", ""), r->value("balance_minor", std::int64_t{0}));
         std::printf("Reclaimed %s from note %s, which %s did not receive before %s. The SE now holds %s.\n",
                     what.c_str(), id.c_str(), r->value("payee", "").c_str(),
-                    local_time(r->value("exp", std::int64_t{0})).c_str(), now ? now->to_string().c_str() : "?");
+                    out::local_date(r->value("exp", std::int64_t{0})).c_str(), now ? now->to_string().c_str() : "?");
       }
+    });
+  }
+  {
+    auto c = std::make_shared<Common>();
+    auto bank = std::make_shared<std::string>();
+    auto account = std::make_shared<std::string>();
+    auto json = std::make_shared<bool>(false);
+    auto* cmd = with_common(
+        w->add_subcommand("account", "a bank account's balance and recent entries, asked with a query the SE signs"),
+        c);
+    cmd->add_option("--bank", *bank, "bank id")->required();
+    cmd->add_option("--account", *account, "account at that bank")->required();
+    cmd->add_flag("--json", *json, "print the bank's statement as JSON (fields: docs/wallet-cli.md)");
+    cmd->callback([=, &exit_code] {
+      auto wl = open_unlocked(*c, "account", exit_code);
+      if (!wl) return;
+      auto st = wl->account_statement(*bank, *account);
+      if (!st) {
+        std::fprintf(stderr, "zf wallet account: %s\n", out::query_failure(st.error(), *bank, *account).c_str());
+        return void(exit_code = 2);
+      }
+      if (*json) return print(*st);
+      std::fputs(out::statement_text(*st, *bank).c_str(), stdout);
     });
   }
 }

@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <deque>
+#include <vector>
 
 namespace zf::net {
 namespace {
@@ -76,40 +79,96 @@ Result<int> ApduServer::bind(int port) {
   return ntohs(addr.sin_port);
 }
 
+// One link at a time, like a Bluetooth connection: a terminal that connects
+// while another holds the link waits (nothing of it is read) until the holder
+// closes or falls silent for policy_.idle_ms; then the oldest waiting terminal
+// gets the link and a new session (on_connect). One still waiting after
+// policy_.wait_ms is told the SE is busy, never served.
 void ApduServer::run(const Handler& handler, const OnConnect& on_connect) {
-  // One link at a time, like a Bluetooth pairing: a new connection replaces the
-  // current one (its terminal went away or is idle), and starts a new session.
-  int fd = -1;
+  using Clock = std::chrono::steady_clock;
+  struct Waiting {
+    int fd;
+    Clock::time_point since;
+  };
+  const auto wait = std::chrono::milliseconds(policy_.wait_ms);
+  const auto idle = std::chrono::milliseconds(policy_.idle_ms);
+  // A waiting terminal that sends nothing at all is dropped this much after its wait.
+  const auto give_up = wait + std::chrono::seconds(2);
+  constexpr std::size_t kMaxWaiting = 16;
+  int fd = -1;  // the link being served
+  Clock::time_point last_frame{};
+  std::deque<Waiting> waiting;  // oldest first
   Bytes frame;
   while (!stopping_) {
-    pollfd p[2] = {{listen_fd_, POLLIN, 0}, {fd, POLLIN, 0}};
-    int ready = ::poll(p, fd >= 0 ? 2 : 1, 200);
-    if (ready <= 0) continue;
-    if (p[0].revents & POLLIN) {
-      int fresh = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fresh >= 0) {
-        if (fd >= 0) ::close(fd);
-        fd = fresh;
-        int one = 1;
-        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        on_connect();
-      }
-      continue;
+    auto now = Clock::now();
+    if (fd >= 0 && !waiting.empty() && now - last_frame >= idle) {
+      ::close(fd);
+      fd = -1;
     }
+    if (fd < 0 && !waiting.empty()) {
+      fd = waiting.front().fd;
+      waiting.pop_front();
+      last_frame = now;
+      on_connect();
+    }
+    std::vector<pollfd> p;
+    p.push_back({listen_fd_, POLLIN, 0});
+    p.push_back({fd, POLLIN, 0});  // fd -1 is ignored by poll
+    // Only a terminal whose wait is over is read from, and only to be told it is busy.
+    for (const auto& w : waiting) p.push_back({w.fd, static_cast<short>(now - w.since >= wait ? POLLIN : 0), 0});
+    int ready = ::poll(p.data(), p.size(), waiting.empty() ? 200 : 50);
+    if (ready < 0) continue;
     if (fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
       if (!recv_frame(fd, frame)) {
         ::close(fd);
         fd = -1;
-        continue;
+      } else {
+        Bytes reply = handler(frame);
+        last_frame = Clock::now();
+        if (!send_frame(fd, reply)) {
+          ::close(fd);
+          fd = -1;
+        }
       }
-      Bytes reply = handler(frame);
-      if (!send_frame(fd, reply)) {
-        ::close(fd);
-        fd = -1;
+    }
+    now = Clock::now();
+    std::deque<Waiting> still;
+    for (std::size_t i = 0; i < waiting.size(); ++i) {
+      const Waiting& w = waiting[i];
+      const short ev = p[2 + i].revents;
+      if (ev & (POLLIN | POLLHUP | POLLERR)) {
+        // Read its frame before answering, so that closing sends a FIN, not a reset
+        // that could destroy the answer before the terminal reads it.
+        timeval tv{0, 200 * 1000};
+        ::setsockopt(w.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        if (recv_frame(w.fd, frame) && !policy_.busy_answer.empty()) send_frame(w.fd, policy_.busy_answer);
+        ::close(w.fd);
+      } else if (now - w.since >= give_up) {
+        ::close(w.fd);
+      } else {
+        still.push_back(w);
+      }
+    }
+    waiting.swap(still);
+    if (p[0].revents & POLLIN) {
+      int fresh = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fresh >= 0) {
+        int one = 1;
+        ::setsockopt(fresh, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (fd < 0 && waiting.empty()) {
+          fd = fresh;
+          last_frame = Clock::now();
+          on_connect();
+        } else if (waiting.size() < kMaxWaiting) {
+          waiting.push_back({fresh, Clock::now()});
+        } else {
+          ::close(fresh);
+        }
       }
     }
   }
   if (fd >= 0) ::close(fd);
+  for (const auto& w : waiting) ::close(w.fd);
 }
 
 void ApduServer::stop() { stopping_ = true; }

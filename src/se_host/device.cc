@@ -77,6 +77,15 @@ Bytes persist_refusal(const std::string& detail) {
   return encode_response(Response{Bytes(body.begin(), body.end()), 0x6F00});
 }
 
+// What a terminal hears when another one holds the link past its wait: the
+// applet never sees its command (net::LinkPolicy).
+Bytes busy_answer() {
+  std::string body = dump_json(Json{{"code", "unavailable"},
+                                    {"field", "link"},
+                                    {"detail", "the SE is busy with another terminal; try again when it has finished"}});
+  return encode_response(Response{Bytes(body.begin(), body.end()), 0x6F00});
+}
+
 }  // namespace
 
 // The emulated SE's display (docs/se-apdu.md "Pairing"): the code goes to the
@@ -136,7 +145,9 @@ int serve(const std::string& dir, int port, const std::string& port_file) {
     std::fprintf(stderr, "zf se serve: %s\n", device.error().message().c_str());
     return 1;
   }
-  net::ApduServer server;
+  net::LinkPolicy policy;
+  policy.busy_answer = busy_answer();
+  net::ApduServer server(policy);
   auto bound = server.bind(port);
   if (!bound) {
     std::fprintf(stderr, "zf se serve: %s\n", bound.error().message().c_str());

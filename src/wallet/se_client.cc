@@ -34,7 +34,13 @@ Result<SeClient> SeClient::connect(int port, SecretBytes pairing_key) {
   SeClient c([shared](ByteView apdu) { return shared->transmit(apdu); });
   c.link_ = shared;
   c.pairing_key_ = std::move(pairing_key);
-  if (auto s = c.select(); !s) return std::unexpected(s.error());
+  if (auto s = c.select(); !s) {
+    // The host answered for the SE: another terminal holds the link (net::LinkPolicy).
+    if (s.error().code == Errc::unavailable && s.error().field == "link")
+      return fail(Errc::unavailable,
+                  "the SE is busy with another terminal; try again when it has finished; nothing moved", "link");
+    return std::unexpected(s.error());
+  }
   return c;
 }
 

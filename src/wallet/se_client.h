@@ -21,6 +21,8 @@ class SeClient {
   using Transport = std::function<Result<Bytes>(ByteView)>;
   explicit SeClient(Transport t) : transport_(std::move(t)) {}
   // Connects over the socket link to 127.0.0.1:port and selects the applet.
+  // While another terminal holds the link the SE keeps this one waiting a few
+  // seconds, then answers unavailable with field "link" (busy; nothing was done).
   static Result<SeClient> connect(int port, SecretBytes pairing_key = {});
   // Talks to an in-process applet (tests).
   static SeClient in_process(se::Applet& applet, std::function<std::int64_t()> clock);

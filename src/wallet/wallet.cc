@@ -7,6 +7,7 @@
 #include <regex>
 #include <sstream>
 
+#include "bank/client.h"
 #include "core/document.h"
 #include "net/http.h"
 #include "core/claims.h"
@@ -200,8 +201,10 @@ Status Wallet::save_entry(const OutboxEntry& e) {
 }
 
 Status Wallet::append_history(const Json& event) {
+  Json dated = event;
+  if (!dated.contains("at")) dated["at"] = static_cast<std::int64_t>(std::time(nullptr));  // for the person's dates
   std::ofstream out(fs::path(dir_) / "history.jsonl", std::ios::app);
-  if (!(out << dump_json(event) << "\n") || !out.flush()) return fail(Errc::io_error, "cannot write history");
+  if (!(out << dump_json(dated) << "\n") || !out.flush()) return fail(Errc::io_error, "cannot write history");
   return {};
 }
 
@@ -784,6 +787,58 @@ Result<Json> Wallet::history() {
     if (j) out.push_back(*j);
   }
   return out;
+}
+
+// An account statement: the SE signs an account.query (it expires in 300 s and
+// the bank answers it once), the bank checks it is bound to the account and
+// answers. Nothing is written: a statement is not evidence the terminal keeps.
+Result<Json> Wallet::account_statement(const std::string& bank, const std::string& account) {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  auto endpoint = config_.banks.find(bank);
+  if (endpoint == config_.banks.end()) return fail(Errc::not_found, "no bank '" + bank + "' in wallet.json", "bank");
+  auto query = se_->sign_query(Json{{"account", account}, {"bank", bank}});
+  if (!query) return std::unexpected(query.error());
+  auto client = bank::BankClient::connect(endpoint->second.url, *root_, bank, {});
+  if (!client) return std::unexpected(client.error());
+  auto statement = client->query((*query)["query"].get<std::string>());
+  if (!statement) return std::unexpected(statement.error());
+  return bank::statement_to_json(*statement);
+}
+
+Result<Json> Wallet::notes_not_received(std::size_t limit) {
+  if (config_.registry_url.empty())
+    return fail(Errc::missing_field, "this wallet has no registry to ask", "registry");
+  std::vector<std::pair<std::int64_t, OutboxEntry>> paid;
+  for (auto& e : outbox()) {
+    if (e.kind != "payment") continue;
+    auto doc = payload_of(e.doc);
+    if (doc && doc->amount()) paid.emplace_back(doc->seq().value_or(0), std::move(e));
+  }
+  // Newest first: those are the notes still likely to be on their way.
+  std::sort(paid.begin(), paid.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  const std::size_t asked = std::min(limit, paid.size());
+  Json notes = Json::array();
+  if (asked > 0) {
+    auto client = registry::RegistryClient::connect(config_.registry_url, *root_, config_.registry_id, {});
+    if (!client) return std::unexpected(client.error());
+    for (std::size_t i = 0; i < asked; ++i) {
+      const OutboxEntry& e = paid[i].second;
+      auto record = client->query_with_document(e.doc_id, e.doc);
+      if (record) continue;  // some claim holds it: received, or refused for a reused id
+      if (record.error().code == Errc::doc_id_reused) continue;
+      if (record.error().code != Errc::not_found) return std::unexpected(record.error());
+      auto doc = payload_of(e.doc);
+      notes.push_back(Json{{"doc_id", e.doc_id},
+                           {"payee", doc->str("payee")},
+                           {"amount_minor", doc->amount()->minor()},
+                           {"currency", std::string(doc->amount()->currency().code())}});
+    }
+  }
+  return Json{{"notes", notes}, {"asked", asked}, {"total", paid.size()}};
+}
+
+bool Wallet::refused_by_bank(const Error& e) {
+  return e.field == "account" && e.detail.starts_with("the bank refused the ");
 }
 
 }  // namespace zf::wallet

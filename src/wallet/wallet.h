@@ -133,6 +133,23 @@ class Wallet {
   Result<Json> history();
   std::vector<OutboxEntry> outbox() const;
 
+  // The bank's statement of `account` at `bank`, through an account.query the
+  // SE signs (so the PIN must be verified): {account, currency, balance_minor,
+  // history: [{entry_id, doc_id, kind, amount_minor, created_at}]}, newest
+  // first (docs/bank-api.md). The bank refuses an account not bound to this SE
+  // (not_owner) or unknown to it (account_unknown). Moves nothing.
+  Result<Json> account_statement(const std::string& bank, const std::string& account);
+  // The newest `limit` payment notes of the outbox that no claim at the
+  // registry holds yet: value paid that no payee has received. Needs no PIN
+  // (each note is presented to the registry itself). {notes: [{doc_id, payee,
+  // amount_minor, currency}], asked, total}: `asked` notes asked about of the
+  // `total` the outbox holds. Fails when the registry cannot be asked.
+  Result<Json> notes_not_received(std::size_t limit = 32);
+  // Whether `e` is a bank's signed refusal of a top-up or deposit from topup()
+  // or deposit(): the document is consumed and e.code is the bank's reason; no
+  // money moved (a deposit's value is back in the SE).
+  static bool refused_by_bank(const Error& e);
+
  private:
   Wallet() = default;
   Status save_entry(const OutboxEntry& e);

@@ -86,10 +86,10 @@ TEST_F(CliTest, TopUpPayReceiveDepositThroughTheCommandLine) {
   CmdResult dep = wallet("bob", {"deposit", "CNY 2.50", "--bank", net_->bank_id, "--account", se("bob").account});
   ASSERT_EQ(dep.exit_code, 0) << dep.out;
   EXPECT_EQ(se_balance("bob"), 1000);
-  CmdResult bal = wallet("bob", {"balance"});
+  CmdResult bal = wallet("bob", {"balance", "--json"});
   ASSERT_EQ(bal.exit_code, 0);
   EXPECT_NE(bal.out.find("\"CNY\": 1000"), std::string::npos) << bal.out;
-  CmdResult hist = wallet("alice", {"history"});
+  CmdResult hist = wallet("alice", {"history", "--json"});
   ASSERT_EQ(hist.exit_code, 0);
   EXPECT_NE(hist.out.find("payment.note"), std::string::npos) << hist.out;
   Json a = audit();
@@ -549,7 +549,7 @@ TEST_F(CliTest, OnlyThePairedTerminalMayUseTheSe) {
   EXPECT_EQ(state(), before) << "an unpaired link changed the SE";
 
   // The paired terminal has all its tries and does the whole flow.
-  CmdResult bal = wallet("alice", {"balance"});
+  CmdResult bal = wallet("alice", {"balance", "--json"});
   ASSERT_EQ(bal.exit_code, 0) << bal.out;
   EXPECT_NE(bal.out.find(R"("pin_tries_left": 3)"), std::string::npos) << bal.out;
   ASSERT_EQ(wallet("alice", {"topup", "CNY 5.00", "--bank", net_->bank_id, "--account", alice.account}).exit_code, 0);

@@ -170,7 +170,7 @@ TEST_F(UpDownTest, UpAgainStartsAStoppedNetworkWithItsState) {
   ASSERT_GE(services.size(), 4u);
   for (const auto& s : services) EXPECT_TRUE(cli::is_network_process(s.pid, net.string(), s.name, s.start_time)) << s.name;
 
-  auto bal = run_zf({"wallet", "balance", "--wallet", wallet}, tmp / "bal.out");
+  auto bal = run_zf({"wallet", "balance", "--json", "--wallet", wallet}, tmp / "bal.out");
   ASSERT_EQ(bal.exit_code, 0) << bal.output;
   EXPECT_NE(bal.output.find("\"CNY\": 1000"), std::string::npos) << bal.output;
   auto again = run_zf({"up", net.string()}, tmp / "up3.out");
@@ -190,6 +190,15 @@ TEST(DemoTest, TheDemoPassesEveryStepOnAFreshNetwork) {
   EXPECT_EQ(demo.exit_code, 0) << demo.output;
   EXPECT_NE(demo.output.find("demo passed: 0 expectation(s) failed"), std::string::npos) << demo.output;
   EXPECT_EQ(demo.output.find("[FAILED]"), std::string::npos) << demo.output;
+  // In a payer's words: every balance change said where it happens, every refused query with its reason.
+  EXPECT_EQ(demo.output.find("patent"), std::string::npos) << demo.output;
+  EXPECT_NE(demo.output.find("Alice signs a CNY 1.00 note to Carol: her SE takes CNY 1.00 off now"),
+            std::string::npos)
+      << demo.output;
+  EXPECT_NE(demo.output.find("alice: SE CNY 186.50 (-CNY 1.00)"), std::string::npos) << demo.output;
+  EXPECT_NE(demo.output.find("not shown: the bank refused the query: this SE's certificate is revoked (cert_revoked)"),
+            std::string::npos)
+      << demo.output;
   std::ifstream in(tmp / "net" / "run" / "pids");
   pid_t pid = 0;
   std::string name;
