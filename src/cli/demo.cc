@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <map>
 #include <filesystem>
+#include <thread>
 #include <fstream>
 #include <sstream>
 
@@ -224,6 +225,30 @@ int run_demo(const std::string& keep_dir) {
                                               : dep.error().message()));
   show();
   audit("after the deposit");
+
+  n.step("Alice pays Bob CNY 3.00, but the note never reaches him; when it expires her SE takes the value back");
+  std::int64_t alice_was = se_balance(alice);
+  auto lost = alice.wallet->pay(*Amount::parse("CNY 3.00"), bob.se.se_id, 2);
+  if (!n.expect(lost.has_value(), "Alice's SE took CNY 3.00 off and signed a note Bob may receive for 2 seconds "
+                                  "(notes last 30 days unless the payer says otherwise)"))
+    return 1;
+  const std::string lost_id = payload_id(*lost);
+  auto early = alice.wallet->reclaim(lost_id);
+  n.expect(!early && early.error().code == Errc::not_expired,
+           "before the expiry Alice cannot take it back, Bob may still receive it: " + refusal(early));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  auto too_late = bob.wallet->receive(*lost);
+  n.expect(!too_late && too_late.error().code == Errc::expired,
+           "the file turns up after the expiry; Bob's SE refuses it and adds nothing: " + refusal(too_late));
+  auto back = alice.wallet->reclaim(lost_id);
+  n.expect(back && (*back)["outcome"] == "reclaimed" && se_balance(alice) == alice_was,
+           back ? "the registry recorded Alice's reclaim (nobody had claimed the note), and on that record her SE "
+                  "added the CNY 3.00 back, once"
+                : "reclaim: " + back.error().message());
+  auto twice = alice.wallet->reclaim(lost_id);
+  n.expect(!twice && twice.error().code == Errc::replayed, "reclaiming it again changes nothing: " + refusal(twice));
+  show();
+  audit("after the reclaim");
 
   n.step("Bob's terminal asks the registry about a note before accepting it (zf wallet check)");
   // Alice quietly keeps a copy of her SE's sealed state file as it is now.

@@ -264,9 +264,10 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
                   "`zf wallet receive %s`.\n",
                   a->to_string().c_str(), to.c_str(), out->c_str(), out->c_str());
       if (payload && payload->exp())
-        std::printf("%s can receive it until %s; if it has not by then, `zf wallet reclaim %s` takes the value "
-                    "back.\n",
-                    to.c_str(), out::local_date(*payload->exp()).c_str(), payload->id().c_str());
+        std::printf("%s can receive it until %s (in %s); if it has not by then, `zf wallet reclaim %s` takes the "
+                    "value back.\n",
+                    to.c_str(), out::local_date(*payload->exp()).c_str(),
+                    out::duration_words(*payload->exp() - payload->iat()).c_str(), payload->id().c_str());
     });
   }
   {

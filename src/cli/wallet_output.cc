@@ -64,6 +64,17 @@ std::string signed_money(const std::string& currency, std::int64_t minor) {
   return (minor < 0 ? "-" : "+") + money(currency, minor < 0 ? -minor : minor);
 }
 
+std::string duration_words(std::int64_t seconds) {
+  struct Unit {
+    std::int64_t s;
+    const char *one, *many;
+  };
+  static constexpr Unit kUnits[] = {{86400, "day", "days"}, {3600, "hour", "hours"}, {60, "minute", "minutes"}};
+  for (const auto& u : kUnits)
+    if (seconds >= u.s) return plural(static_cast<std::size_t>(seconds / u.s), u.one, u.many);
+  return plural(static_cast<std::size_t>(std::max<std::int64_t>(seconds, 0)), "second", "seconds");
+}
+
 std::string local_date(std::int64_t unix_s) {
   std::time_t t = static_cast<std::time_t>(unix_s);
   std::tm tm{};
@@ -134,20 +145,26 @@ std::string balance_text(const Json& info, const std::vector<wallet::OutboxEntry
                        ? " (of the newest " + std::to_string(asked) + " of " +
                              std::to_string(total) + " notes; `zf wallet notes` asks about all)"
                        : "";
-  if (notes.empty()) return text + "Paid notes: every payee has received its note" + of + ".\n";
+  if (notes.empty()) return text + "Paid notes: none is waiting to be received" + of + ".\n";
   std::map<std::string, std::int64_t> sums;
   std::set<std::string> payees;
+  std::size_t expired = 0;
+  const std::int64_t now = std::time(nullptr);
   for (const auto& n : notes) {
     sums[str_of(n, "currency")] += int_of(n, "amount_minor");
     payees.insert(str_of(n, "payee"));
+    if (n.contains("exp") && int_of(n, "exp") <= now) ++expired;
   }
   std::string amounts, to;
   for (const auto& [currency, minor] : sums)
     amounts += (amounts.empty() ? "" : ", ") + money(currency, minor);
   for (const auto& p : payees) to += (to.empty() ? "" : ", ") + p;
-  return text + "Paid, not yet received: " + amounts + " in " +
-         plural(notes.size(), "note", "notes") + " to " + to + of +
-         " (`zf wallet notes` lists them).\n";
+  text += "Paid, not yet received: " + amounts + " in " + plural(notes.size(), "note", "notes") + " to " + to + of +
+          " (`zf wallet notes` lists them).\n";
+  if (expired > 0)
+    text += plural(expired, "note has", "notes have") +
+            " expired unreceived: `zf wallet reclaim` takes the value back.\n";
+  return text;
 }
 
 std::string se_log_text(const Json& se_log) {
@@ -161,6 +178,7 @@ std::string se_log_text(const Json& se_log) {
       {"deposit.note", "deposited (note signed)"},
       {"deposit", "deposit credited to the account"},
       {"deposit.refund", "deposit refused, value back"},
+      {"reclaim", "reclaimed (note expired unreceived)"},
   };
   std::string text = pad("WHEN", 18) + pad("WHAT", 34) + pad_left("AMOUNT", 15) + "  " +
                      pad("WITH", 16) + "DOCUMENT\n";

@@ -20,6 +20,8 @@ std::string money(const std::string& currency, std::int64_t minor);
 std::string signed_money(const std::string& currency, std::int64_t minor);
 // A Unix time as the person's local date and time, "2026-12-02 14:03".
 std::string local_date(std::int64_t unix_s);
+// A span of time in words, rounded down to its largest unit: "3 seconds", "10 minutes", "30 days".
+std::string duration_words(std::int64_t seconds);
 
 // `zf wallet balance` from the SE's info (GET DATA info), the outbox (for the
 // amounts of top-ups and deposits awaiting receipts) and what

@@ -828,10 +828,12 @@ Result<Json> Wallet::notes_not_received(std::size_t limit) {
       if (record.error().code == Errc::doc_id_reused) continue;
       if (record.error().code != Errc::not_found) return std::unexpected(record.error());
       auto doc = payload_of(e.doc);
-      notes.push_back(Json{{"doc_id", e.doc_id},
-                           {"payee", doc->str("payee")},
-                           {"amount_minor", doc->amount()->minor()},
-                           {"currency", std::string(doc->amount()->currency().code())}});
+      Json item{{"doc_id", e.doc_id},
+                {"payee", doc->str("payee")},
+                {"amount_minor", doc->amount()->minor()},
+                {"currency", std::string(doc->amount()->currency().code())}};
+      if (doc->exp()) item["exp"] = *doc->exp();
+      notes.push_back(std::move(item));
     }
   }
   return Json{{"notes", notes}, {"asked", asked}, {"total", paid.size()}};

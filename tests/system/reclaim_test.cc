@@ -150,8 +150,10 @@ TEST_F(ReclaimTest, ThePayeeAndThePayerRacingAtTheExpiryMoveTheValueOnce) {
         if (!r && (r.error().code == Errc::expired || r.error().code == Errc::replayed)) break;
       }
     });
+    std::string payer_error;
     std::thread payer([&] {
-      for (int i = 0; i < 40 && !alice_got; ++i) {
+      // Until the note is settled one way or the other (the payee's claim closes it too).
+      while (std::time(nullptr) < exp + 10) {
         auto alice = terminal("alice");
         if (!alice) continue;
         auto r = alice->reclaim(id);
@@ -159,13 +161,15 @@ TEST_F(ReclaimTest, ThePayeeAndThePayerRacingAtTheExpiryMoveTheValueOnce) {
           alice_got = (*r)["outcome"] == "reclaimed";
           break;
         }
-        if (r.error().code != Errc::not_expired) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        payer_error = r.error().message();
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
     });
     payee.join();
     payer.join();
     std::printf("race round %d: %s got the value\n", round, bob_got ? "the payee" : alice_got ? "the payer" : "nobody");
-    EXPECT_NE(bob_got, alice_got) << "round " << round << ": exactly one side gets the value";
+    EXPECT_NE(bob_got, alice_got) << "round " << round << ": exactly one side gets the value; the payer's last "
+                                  << "error: " << payer_error;
     const std::int64_t amount = 1000 + round;
     EXPECT_EQ(se_balance("bob") - bob_before + se_balance("alice") - alice_before, amount) << "round " << round;
     expect_audit_ok();

@@ -110,7 +110,7 @@ TEST_F(WalletOutputTest, BalanceTopUpDepositAndHistorySayWhatHappenedInWords) {
   EXPECT_SAYS(bal, "Paid, not yet received: CNY 7.00 in 1 note to " + se("carol").se_id);
   ASSERT_EQ(wallet("carol", {"receive", (dir_ / "n.jws").string()}).exit_code, 0);
   EXPECT_SAYS(wallet("alice", {"balance"}, std::nullopt),
-              "Paid notes: every payee has received its note.");
+              "Paid notes: none is waiting to be received.");
 
   const std::string date = today();
   Said hist = wallet("alice", {"history"});
