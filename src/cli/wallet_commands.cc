@@ -354,7 +354,9 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
   }
   {
     auto c = std::make_shared<Common>();
+    auto json = std::make_shared<bool>(false);
     auto* cmd = with_common(w->add_subcommand("retry", "re-send every unacknowledged document in the outbox"), c);
+    cmd->add_flag("--json", *json, "print {adopted, settled, pending, refused, errors: [{doc_id, error}]}");
     cmd->callback([=, &exit_code] {
       // Nothing unanswered, in the outbox or in the SE: no PIN needed to say so.
       if (auto plain = wallet::Wallet::open(c->dir); plain) {
@@ -371,8 +373,10 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
       auto r = wl->retry();
       say_notices(*wl);
       if (!r) return void(exit_code = report(r.error(), "retry"));
-      print(*r);
       if ((*r)["pending"].get<int>() > 0) exit_code = 3;
+      if (*json) return print(*r);
+      std::fputs(out::retry_text(*r).c_str(), stdout);
+      if (auto b = wl->balance(); b) std::fputs(out::holdings_text(*b).c_str(), stdout);
     });
   }
   {

@@ -84,6 +84,37 @@ std::string local_date(std::int64_t unix_s) {
   return buf;
 }
 
+std::string holdings_text(const Json& info) {
+  std::string held;
+  if (auto b = info.find("balances"); b != info.end() && b->is_object())
+    for (const auto& [currency, minor] : b->items())
+      if (minor.is_number_integer())
+        held += (held.empty() ? "" : ", ") + money(currency, minor.get<std::int64_t>());
+  return held.empty() ? "E-cash: none yet (`zf wallet topup` moves money in from a bank account).\n"
+                      : "E-cash: " + held + "\n";
+}
+
+std::string retry_text(const Json& r) {
+  const auto count = [&](const char* k) { return static_cast<std::size_t>(int_of(r, k)); };
+  std::string text;
+  if (count("adopted") > 0)
+    text += "Recovered " + plural(count("adopted"), "document", "documents") +
+            " the SE had signed that never reached the outbox.\n";
+  if (count("settled") > 0)
+    text += "Finished " + plural(count("settled"), "top-up or deposit", "top-ups and deposits") +
+            ", each exactly once: the bank's answer is applied in the SE.\n";
+  if (count("refused") > 0)
+    text += plural(count("refused"), "document was", "documents were") +
+            " refused by the bank (a refused deposit's value is back in the SE):\n";
+  if (count("pending") > 0)
+    text += plural(count("pending"), "document is", "documents are") +
+            " still unanswered; nothing moved twice, run `zf wallet retry` again when the bank answers:\n";
+  if (auto errors = r.find("errors"); errors != r.end() && errors->is_array())
+    for (const auto& e : *errors) text += "  " + str_of(e, "doc_id") + ": " + str_of(e, "error") + "\n";
+  if (text.empty()) text = "Nothing to retry: every top-up and deposit has its answer.\n";
+  return text;
+}
+
 std::string balance_text(const Json& info, const std::vector<wallet::OutboxEntry>& outbox,
                          const Result<Json>& not_received) {
   std::string text;
@@ -97,14 +128,7 @@ std::string balance_text(const Json& info, const std::vector<wallet::OutboxEntry
   if (state == "pin blocked") text += " `zf wallet unblock` with the PUK sets a new PIN.";
   text += "\n";
 
-  std::string held;
-  if (auto b = info.find("balances"); b != info.end() && b->is_object())
-    for (const auto& [currency, minor] : b->items())
-      if (minor.is_number_integer())
-        held += (held.empty() ? "" : ", ") + money(currency, minor.get<std::int64_t>());
-  text += held.empty()
-              ? "E-cash: none yet (`zf wallet topup` moves money in from a bank account).\n"
-              : "E-cash: " + held + "\n";
+  text += holdings_text(info);
 
   std::vector<std::string> waiting;
   for (const char* kind : {"pending_topups", "pending_deposits"}) {

@@ -29,6 +29,11 @@ std::string duration_words(std::int64_t seconds);
 std::string balance_text(const Json& info, const std::vector<wallet::OutboxEntry>& outbox,
                          const Result<Json>& not_received);
 
+// "E-cash: CNY 12.50, USD 3.00" from the SE's info.
+std::string holdings_text(const Json& info);
+// `zf wallet retry`'s summary ({adopted, settled, pending, refused, errors}) in sentences.
+std::string retry_text(const Json& retry);
+
 // `zf wallet history`: the SE's log (GET DATA log) as a table, oldest first.
 std::string se_log_text(const Json& se_log);
 // The terminal's own record (history.jsonl), for when the SE's log is not shown.

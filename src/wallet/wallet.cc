@@ -96,7 +96,9 @@ Status Wallet::init(const std::string& dir, const WalletConfig& c) {
 
 Result<std::unique_ptr<Wallet>> Wallet::open(const std::string& dir) {
   auto text = slurp(fs::path(dir) / "wallet.json");
-  if (!text) return fail(Errc::not_found, "no wallet in " + dir + " (run `zf wallet init`)");
+  if (!text)
+    return fail(Errc::not_found, "no wallet in " + dir +
+                                     ": check the --wallet path (`zf up` printed each person's wallet directory)");
   auto j = parse_json_strict(*text);
   if (!j) return std::unexpected(j.error());
   std::unique_ptr<Wallet> w(new Wallet());

@@ -147,6 +147,8 @@ TEST_F(CliTest, AnUnansweredDepositSaysTheSeDebitedAndHowToFinishIt) {
   ASSERT_TRUE(net_->restart(net_->bank_id));
   CmdResult retry = wallet("alice", {"retry"});
   ASSERT_EQ(retry.exit_code, 0) << retry.out;
+  EXPECT_NE(retry.out.find("Finished 2 top-ups and deposits, each exactly once"), std::string::npos) << retry.out;
+  EXPECT_NE(retry.out.find("E-cash: CNY 7.00"), std::string::npos) << retry.out;
   EXPECT_EQ(se_balance("alice"), 700);
   // Nothing left unanswered: retry says so and needs no PIN (none is given here).
   CmdResult idle = wallet("alice", {"retry"}, "");
@@ -270,6 +272,19 @@ TEST_F(CliTest, AnUnreceivedNoteExpiresAndReclaimBringsItsValueBackOnce) {
   Json a = audit();
   EXPECT_TRUE(a["ok"].get<bool>()) << a.dump(2);
   EXPECT_EQ(a["system"]["CNY"]["notes_in_flight_minor"], 0) << a.dump(2);
+}
+
+// A mistyped wallet path names the path to check and does not suggest making
+// a new wallet (which would be a new, empty SE identity).
+TEST_F(CliTest, AMistypedWalletPathSaysToCheckThePath) {
+  std::string missing = (dir_ / "wallets" / "alcie").string();
+  std::string cmd = "ZF_PIN=123456 " + std::string(ZF_BINARY) + " wallet balance --wallet '" + missing + "' > '" +
+                    (dir_ / "out.txt").string() + "' 2>&1";
+  int status = std::system(cmd.c_str());
+  std::string out = slurp(dir_ / "out.txt");
+  EXPECT_NE(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0) << out;
+  EXPECT_NE(out.find("no wallet in " + missing + ": check the --wallet path"), std::string::npos) << out;
+  EXPECT_EQ(out.find("wallet init"), std::string::npos) << out;
 }
 
 // The CA's CRLs here last 4 s. An SE refuses every certificate once its CRL has
