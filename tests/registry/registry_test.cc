@@ -641,5 +641,61 @@ TEST_F(NoteExpiryTest, APayeeAndThePayerRacingGetOneWinner) {
   }
 }
 
+// Two copies of one SE signed two notes under one seq. The first reclaim
+// holds the id; the second copy's reclaim (or a payee's claim of the second
+// note, before or after its expiry) is a second document under a spent
+// (SE, seq): seq_reused with an alert, never a second record.
+TEST_F(NoteExpiryTest, AReclaimOfASecondNoteUnderOneSeqRaisesTheCloneAlert) {
+  std::string first = se_pay.note(30, 700, "se-payee", exp);
+  std::string second = se_pay.note(30, 900, "se-payee", exp);
+  at(exp);
+  claim_ok(se_pay.claim(fields_for(first, "se-pay")), RecordStatus::claimed);
+  auto r = claim_ok(se_pay.claim(fields_for(second, "se-pay")), RecordStatus::seq_reused);
+  EXPECT_EQ(r.processor, "se-pay");
+  EXPECT_EQ(stats().alerts, 1);
+  // A late payee claim of the second note is judged as a reuse, not let through by the expiry rule.
+  claim_ok(payee.claim(fields_for(second, "se-payee")), RecordStatus::seq_reused);
+  EXPECT_EQ(stats().records, 1);
+  // The first note's payee, too late, learns who holds it.
+  auto late = claim_ok(payee.claim(fields_for(first, "se-payee")), RecordStatus::already_processed);
+  EXPECT_EQ(late.processor, "se-pay");
+}
+
+// A payee's claim signed before the expiry and held back until after it is
+// judged at the registry's time of recording, not at the claim's iat.
+TEST_F(NoteExpiryTest, AClaimSignedInTimeButSentLateIsRefused) {
+  std::string note = se_pay.note(31, 700, "se-payee", exp);
+  KeySigner s(*payee.key);
+  std::string early =
+      *registry::sign_claim(fields_for(note, "se-payee"), JwsSigner{&s, payee.chain}, exp - 60);
+  at(exp);
+  expect_refused(early, Errc::expired, "signed a minute before the expiry, sent at it");
+  // And the payer's reclaim is judged the same way: signed after, sent before, refused.
+  KeySigner p(*se_pay.key);
+  std::string reclaim =
+      *registry::sign_claim(fields_for(note, "se-pay"), JwsSigner{&p, se_pay.chain}, exp);
+  at(exp - 1);
+  expect_refused(reclaim, Errc::not_expired, "sent a second before the expiry");
+  at(exp);
+  claim_ok(reclaim, RecordStatus::claimed);
+}
+
+// HOLE (kept disabled). No bank processes a payment note (its payee SE does),
+// yet a custody key's claim for one is recorded, with any digest and with or
+// without doc_exp, which the registry cannot check without the note. It
+// blocks the payee before the expiry and the payer's reclaim after it, for
+// ever. Safe outcome: refused (not_owner), nothing stored.
+TEST_F(NoteExpiryTest, DISABLED_ABankCannotClaimAPaymentNote) {
+  std::string note = se_pay.note(32, 700, "se-payee", exp);
+  at(exp - 10);
+  auto as_bank = fields_for(note, "bank-a");
+  expect_refused(bank_a.claim(as_bank), Errc::not_owner, "with the note's own fields");
+  as_bank.doc_exp.reset();
+  as_bank.result_digest = sha256(as_bytes("anything"));
+  at(exp + 10);
+  expect_refused(bank_a.claim(as_bank), Errc::not_owner, "after the expiry, without doc_exp");
+  claim_ok(se_pay.claim(fields_for(note, "se-pay")), RecordStatus::claimed);
+}
+
 }  // namespace
 }  // namespace zf::test

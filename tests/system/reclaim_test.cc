@@ -2,6 +2,7 @@
 // payer's SE killed between the registry's record and its credit, the payee
 // and the payer racing at the expiry. After each round the value is in
 // exactly one SE and the audit holds.
+#include <filesystem>
 #include <random>
 #include <thread>
 
@@ -174,6 +175,83 @@ TEST_F(ReclaimTest, ThePayeeAndThePayerRacingAtTheExpiryMoveTheValueOnce) {
     EXPECT_EQ(se_balance("bob") - bob_before + se_balance("alice") - alice_before, amount) << "round " << round;
     expect_audit_ok();
   }
+}
+
+// Notes received, reclaimed and still in flight, side by side: the audit
+// counts the reclaimed one out of the notes in flight and itemizes the rest.
+TEST_F(ReclaimTest, TheAuditAccountsForNotesReceivedReclaimedAndStillInFlight) {
+  auto [gone, gone_note] = pay_bob(100, 1);
+  auto [got, got_note] = pay_bob(200, 3600);
+  auto [open, open_note] = pay_bob(300, 3600);
+  ASSERT_FALSE(open.empty());
+  auto bob = terminal("bob");
+  ASSERT_TRUE(bob);
+  ASSERT_TRUE(bob->receive(got_note));
+  wait_until(Document::parse(to_string(jws_parse(gone_note)->payload))->exp().value());
+  EXPECT_EQ(reclaim_until_done(gone)["outcome"], "reclaimed");
+  Json a = audit();
+  EXPECT_TRUE(a["ok"].get<bool>()) << a.dump(2);
+  EXPECT_EQ(a["system"]["CNY"]["notes_in_flight_minor"], 300) << a.dump(2);
+  EXPECT_EQ(a["notes"]["currencies"]["CNY"]["in_transit_minor"], 300) << a.dump(2);
+  EXPECT_EQ(a["notes"]["currencies"]["CNY"]["claimed_minor"], 0) << a.dump(2);
+  ASSERT_EQ(a["notes"]["not_received"].size(), 1u) << a.dump(2);
+  EXPECT_EQ(a["notes"]["not_received"][0]["id"], open);
+  EXPECT_EQ(se_balance("alice"), 100000 - 200 - 300);
+  EXPECT_EQ(se_balance("bob"), 200);
+}
+
+class ReclaimRollbackTest : public ReclaimTest {
+ protected:
+  std::vector<std::string> users() const override { return {"alice", "bob", "carol"}; }
+};
+
+// The attacker copies Alice's sealed state file while a note is open,
+// reclaims it, pays the value on, then puts the old file back (kill -9,
+// restore, restart). The restored SE credits the same reclaim record again,
+// which the audit sees at once (SE balances exceed the e-cash the bank put
+// out); and its next payment reuses a spent sequence number, which the
+// registry refuses with an alert naming Alice: Carol gets nothing.
+TEST_F(ReclaimRollbackTest, ARestoredSealedStateRecreditsAReclaimButItsNextPaymentIsCaught) {
+  auto [id, note] = pay_bob(500, 1);
+  ASSERT_FALSE(id.empty());
+  const std::filesystem::path state = std::filesystem::path(se("alice").dir) / "state.seal";
+  const std::filesystem::path kept = dir_ / "alice-state.kept";
+  std::filesystem::copy_file(state, kept, std::filesystem::copy_options::overwrite_existing);
+  wait_until(Document::parse(to_string(jws_parse(note)->payload))->exp().value());
+  EXPECT_EQ(reclaim_until_done(id)["outcome"], "reclaimed");
+  auto [id2, note2] = pay_bob(700, 3600);
+  auto bob = terminal("bob");
+  ASSERT_TRUE(bob);
+  ASSERT_TRUE(bob->receive(note2));
+  expect_audit_ok();
+
+  net_->kill9(se("alice").se_id);
+  std::filesystem::copy_file(kept, state, std::filesystem::copy_options::overwrite_existing);
+  ASSERT_TRUE(net_->restart(se("alice").se_id));
+  EXPECT_EQ(se_balance("alice"), 100000 - 500);
+  EXPECT_EQ(reclaim_until_done(id)["outcome"], "reclaimed") << "the restored state cannot tell";
+  EXPECT_EQ(se_balance("alice"), 100000);
+  Json mid = audit();
+  EXPECT_FALSE(mid["ok"].get<bool>())
+      << "the audit must see SE balances above the e-cash outstanding: " << mid.dump(2);
+
+  auto alice = terminal("alice");
+  ASSERT_TRUE(alice);
+  auto again = alice->pay(*Amount::of("CNY", 700), se("carol").se_id);
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(Document::parse(to_string(jws_parse(*again)->payload))->id(), id2)
+      << "a spent sequence number";
+  auto carol = terminal("carol");
+  ASSERT_TRUE(carol);
+  auto got = carol->receive(*again);
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().code, Errc::seq_reused) << got.error().message();
+  EXPECT_EQ(se_balance("carol"), 0);
+  EXPECT_EQ(se_balance("bob"), 700);
+  Json after = audit();
+  EXPECT_FALSE(after["ok"].get<bool>());
+  EXPECT_GE(after["alerts"].get<int>(), 1) << after.dump(2);
+  EXPECT_EQ(after["alerted_ses"], Json::array({se("alice").se_id})) << after.dump(2);
 }
 
 }  // namespace
