@@ -68,6 +68,13 @@ Status expiry_allows(const RecordRow& row, std::optional<std::int64_t> doc_exp, 
   return {};
 }
 
+// Documents one SE signs for another: their processor is always an SE.
+bool is_se_to_se(std::string_view doc_type) {
+  static constexpr std::string_view kTypes[] = {"payment.note", "payment.ack", "f2f.payment", "cpay.note",
+                                                "cpay.refund"};
+  return std::find(std::begin(kTypes), std::end(kTypes), doc_type) != std::end(kTypes);
+}
+
 }  // namespace
 
 bool is_doc_id(std::string_view s) { return valid_name(s, 128, "._:-"); }
@@ -171,6 +178,11 @@ Result<Registry::VerifiedClaim> Registry::verify(std::string_view claim_jws) {
   // (issuer, seq) pair and a reused seq cannot hide behind another id.
   if (spec->se_issued && doc.str("doc_id") != doc.str("doc_issuer") + ":" + std::to_string(*seq))
     return fail(Errc::bad_field, "an SE document's id is <doc_issuer>:<doc_seq>", "doc_id");
+  // An SE's note to another SE is processed by the SE it is addressed to (or
+  // reclaimed by its payer), never by a bank: a bank's claim for one, which the
+  // registry could not check against a note it never sees, would block both.
+  if (is_se_to_se(doc_type) && !signed_doc->signers.front().has_role(Role::secure_element))
+    return fail(Errc::not_owner, "only a secure element claims a " + doc_type, "processor");
   auto digest = b64url_decode(doc.str("result_digest"));
   if (!digest) return up(digest);
   RecordRow row;

@@ -774,6 +774,20 @@ Result<Bytes> Applet::payment_note(const Command& c, std::int64_t now_s) {
     if (*v < 1 || *v > kMaxNoteTtlS) return fail(Errc::bad_field, "a note expires in 1 s to 366 days", "expires_in_s");
     ttl = *v;
   }
+  // A reclaim is signed under this SE's certificate, and the payee checks it
+  // when it receives: no note may outlive the certificate, with a week to spare
+  // for taking it back. The default lifetime shrinks to fit; a lifetime asked
+  // for explicitly is refused rather than silently cut.
+  const std::int64_t latest = static_cast<std::int64_t>(chain_.front().not_after()) - kReclaimWindowS;
+  if (now_s + ttl > latest) {
+    if (j->contains("expires_in_s") || latest - now_s < 3600)
+      return fail(Errc::bad_field,
+                  "this SE's certificate ends at " + utc_time_text(chain_.front().not_after()) +
+                      ": a note must expire by " + utc_time_text(latest) +
+                      " so that it can still be taken back; nothing was debited",
+                  "expires_in_s");
+    ttl = latest - now_s;
+  }
   if (outstanding_notes_.size() >= kMaxOutstanding)
     return fail(Errc::limit_exceeded,
                 std::to_string(kMaxOutstanding) +
@@ -1018,6 +1032,10 @@ Result<Bytes> Applet::close_note(const Command& c, std::int64_t now_s) {
   const std::string payee = n.at("payee").get<std::string>();
   const std::int64_t exp = n.at("exp").get<std::int64_t>();
   if (record->processor == payee) {
+    // The registry takes a payee's claim only before the expiry; a record saying
+    // otherwise closes nothing (the payee's SE would not credit on it either).
+    if (!record->claimed_at || *record->claimed_at >= exp)
+      return fail(Errc::record_mismatch, "the record says the payee claimed the note after its expiry", "record");
     // Received: nothing comes back, and the note needs no more room here.
     outstanding_notes_.erase(it);
     dirty_ = true;
@@ -1029,6 +1047,15 @@ Result<Bytes> Applet::close_note(const Command& c, std::int64_t now_s) {
                 "record");
   if (!record->claimed_at || *record->claimed_at < exp)
     return fail(Errc::record_mismatch, "the registry recorded the reclaim before the note expired", "record");
+  // The value comes back under the same limit as any credit. The note stays
+  // open and the registry keeps the record: once there is room, the same
+  // reclaim credits it, once.
+  if (amount->minor() > headroom(amount->currency().code()))
+    return fail(Errc::limit_exceeded,
+                "taking " + amount->to_string() +
+                    " back would pass this SE's maximum balance; deposit or pay first, then reclaim again (the note "
+                    "stays open and nothing is lost)",
+                "amount");
   // Safety-critical: the entry leaves in the same state update as the credit.
   if (auto s = credit(*amount); !s) return std::unexpected(s.error());
   outstanding_notes_.erase(it);

@@ -85,6 +85,9 @@ class Applet {
   static constexpr std::size_t kMaxOutstanding = 256;
   static constexpr std::int64_t kDefaultNoteTtlS = 30 * 24 * 3600;
   static constexpr std::int64_t kMaxNoteTtlS = 366 * 24 * 3600;
+  // A note expires at least this long before the SE's certificate does, so its
+  // value can still be reclaimed under that certificate.
+  static constexpr std::int64_t kReclaimWindowS = 7 * 24 * 3600;
   static constexpr int kDefaultPinTries = 3;
   static constexpr int kPukTries = 10;
   // Re-pairing over an unauthenticated link stops while this few PUK tries are

@@ -207,7 +207,7 @@ TEST_F(RegistryServiceTest, AReusedSeqOverHttpsIsRefusedAndListedForTheAdmin) {
   ASSERT_EQ(open(*client.claim(payee.claim(payee.fields("se-pay:5", "ok", "se-pay", 5, "payment.note"))))
                 .status,
             RecordStatus::claimed);
-  auto clone = bank_b.fields("se-pay:5", "another-note", "se-pay", 5, "payment.note");
+  auto clone = bank_b.fields("se-pay:5", "another-note", "se-pay", 5, "deposit.note");
   auto r = client.claim(bank_b.claim(clone));
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(open(*r).status, RecordStatus::seq_reused);

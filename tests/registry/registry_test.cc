@@ -165,12 +165,12 @@ TEST_F(RegistryTest, AnIdempotentRetryGetsTheOriginalRecordUnchanged) {
 }
 
 TEST_F(RegistryTest, AReusedSequenceNumberIsRefusedAndRaisesAnAlertNamingTheSe) {
-  // se-pay signed note 41 and its holder deposited it at bank-a...
-  auto first = bank_a.fields("se-pay:41", "dep", "se-pay", 41, "payment.note");
+  // se-pay signed deposit note 41 and bank-a credited it...
+  auto first = bank_a.fields("se-pay:41", "dep", "se-pay", 41, "deposit.note");
   claim_ok(bank_a.claim(first), RecordStatus::claimed);
-  // ...then a restored copy of se-pay's state signs another note with seq 41:
+  // ...then a restored copy of se-pay's state signs another deposit with seq 41:
   // the same id "se-pay:41", another document.
-  auto clone = bank_b.fields("se-pay:41", "dep2", "se-pay", 41, "payment.note");
+  auto clone = bank_b.fields("se-pay:41", "dep2", "se-pay", 41, "deposit.note");
   auto r = claim_ok(bank_b.claim(clone), RecordStatus::seq_reused);
   EXPECT_EQ(r.doc_id, "se-pay:41");
   EXPECT_EQ(r.processor, "bank-b") << "a refusal echoes the refused claim";
@@ -250,8 +250,8 @@ TEST_F(RegistryTest, LongIdsGetAHashedRecordId) {
 
 TEST_F(RegistryTest, BadClaimsGetNamedErrorsAndNothingIsStored) {
   ASSERT_TRUE(reg->claim(bank_a.claim("existing")));
-  ASSERT_TRUE(reg->claim(bank_a.claim(bank_a.fields("se-z:1", "r", "se-z", 1, "payment.note"))));
-  ASSERT_TRUE(reg->claim(bank_b.claim(bank_b.fields("se-z:1", "r2", "se-z", 1, "payment.note"))));
+  ASSERT_TRUE(reg->claim(bank_a.claim(bank_a.fields("se-z:1", "r", "se-z", 1, "deposit.note"))));
+  ASSERT_TRUE(reg->claim(bank_b.claim(bank_b.fields("se-z:1", "r2", "se-z", 1, "deposit.note"))));
   ASSERT_EQ(stats().records, 2);
   ASSERT_EQ(stats().alerts, 1);
 
@@ -313,9 +313,9 @@ TEST_F(RegistryTest, BadClaimsGetNamedErrorsAndNothingIsStored) {
   expect_refused(with("doc_id", 7), Errc::bad_field, "numeric doc_id");
   expect_refused(with("doc_id", nullptr), Errc::missing_field, "no doc_id");
   expect_refused(with("doc_issuer", "a/b"), Errc::bad_field, "doc_issuer");
-  expect_refused(bank_a.claim(bank_a.fields("se-z:2x", "r", "se-z", 2, "payment.note")),
+  expect_refused(bank_a.claim(bank_a.fields("se-z:2x", "r", "se-z", 2, "deposit.note")),
                  Errc::bad_field, "an SE document id that is not <issuer>:<seq>");
-  expect_refused(bank_a.claim(bank_a.fields("se-z:3", "r", "se-z", 2, "payment.note")),
+  expect_refused(bank_a.claim(bank_a.fields("se-z:3", "r", "se-z", 2, "deposit.note")),
                  Errc::bad_field, "an SE document id with another seq");
   expect_refused(with("doc_seq", -1), Errc::bad_field, "negative seq");
   expect_refused(with("doc_seq", "1"), Errc::bad_field, "string seq");
@@ -680,12 +680,12 @@ TEST_F(NoteExpiryTest, AClaimSignedInTimeButSentLateIsRefused) {
   claim_ok(reclaim, RecordStatus::claimed);
 }
 
-// HOLE (kept disabled). No bank processes a payment note (its payee SE does),
-// yet a custody key's claim for one is recorded, with any digest and with or
-// without doc_exp, which the registry cannot check without the note. It
-// blocks the payee before the expiry and the payer's reclaim after it, for
-// ever. Safe outcome: refused (not_owner), nothing stored.
-TEST_F(NoteExpiryTest, DISABLED_ABankCannotClaimAPaymentNote) {
+// No bank processes a payment note (its payee SE does), yet a custody key's
+// claim for one was recorded, with any digest and with or without doc_exp,
+// which the registry cannot check without the note: it blocked the payee
+// before the expiry and the payer's reclaim after it, for ever. Now refused
+// (not_owner), nothing stored.
+TEST_F(NoteExpiryTest, ABankCannotClaimAPaymentNote) {
   std::string note = se_pay.note(32, 700, "se-payee", exp);
   at(exp - 10);
   auto as_bank = fields_for(note, "bank-a");

@@ -1345,12 +1345,14 @@ TEST_F(AppletTest, ANoteClaimedInTimeIsCreditedAfterItsExpiryAndClosesThePayersE
   Json paid = must(a.client->payment_note(params));
   const std::string note = paid.at("note");
   const std::string id = paid.at("id");
+  paid["exp"] = jws_payload(note).at("exp");
   // Claimed a second before the expiry; the payee's terminal crashed and comes back later.
   std::string record = w.record_for(note, "se-b", {{"claimed_at", w.now + 59}});
   w.now += 600;
   EXPECT_EQ(must(b.client->receive_note(note, record)).at("credited_minor"), 300);
   // The payer cannot take it back: the record names the payee, so the note just closes.
-  Json closed = must(a.client->close_note(id, w.record_for(note, "se-b", {{"status", "already_processed"}})));
+  Json closed = must(a.client->close_note(
+      id, w.record_for(note, "se-b", {{"status", "already_processed"}, {"claimed_at", paid.value("exp", 0) - 1}})));
   EXPECT_EQ(closed.at("outcome"), "received");
   EXPECT_EQ(a.applet->balance("CNY"), 700);
   EXPECT_EQ(must(a.client->open_notes()).size(), 0u);

@@ -557,8 +557,8 @@ TEST_F(ReclaimAttackTest, TwoCopiesOfAPayerCannotBothTakeBackNotesUnderOneSeq) {
 
 // ---------------------------------------------------------------- third parties
 
-// HOLE (kept disabled). A custody key (any bank's) signs a claim for an SE's
-// payment note: the registry records it, although no bank ever processes a
+// Once a hole: a custody key (any bank's) signed a claim for an SE's
+// payment note and the registry recorded it, although no bank ever processes a
 // payment note, and cannot check its doc_exp or digest (it never sees the
 // note). With a made-up digest the payee's genuine claim then looks like a
 // second document under the payer's seq: seq_reused, with a clone alert
@@ -566,9 +566,8 @@ TEST_F(ReclaimAttackTest, TwoCopiesOfAPayerCannotBothTakeBackNotesUnderOneSeq) {
 // the same way (with the note's own digest both would be already_processed,
 // naming the bank, which neither SE accepts). The value is stranded in flight
 // for ever and the note holds one of the payer's 256 open-note places for
-// ever. Safe outcome: the registry refuses the claim (not_owner) and the note
-// is received.
-TEST_F(ReclaimAttackTest, DISABLED_ABankCannotClaimAPaymentNoteAndStrandItsValue) {
+// ever. Now the registry refuses the claim (not_owner) and the note is received.
+TEST_F(ReclaimAttackTest, ABankCannotClaimAPaymentNoteAndStrandItsValue) {
   Se& a = active_se("se-a", "alice");
   Se& b = active_se("se-b", "bob");
   w.topup(*a.client, 1000);
@@ -578,20 +577,18 @@ TEST_F(ReclaimAttackTest, DISABLED_ABankCannotClaimAPaymentNoteAndStrandItsValue
   registry_refuses(bank_claim(f), Errc::not_owner, "a bank processes no payment note");
   auto got = receive(b, n.note);
   EXPECT_TRUE(got) << "the payee cannot receive: " << (got ? "" : got.error().message());
+  // After the expiry the payer's reclaim is told the payee holds it, which closes the note.
   w.now = n.exp;
-  if (!got) {
-    auto back = reclaim(a, n.id);
-    EXPECT_TRUE(back) << "nor can the payer take it back: " << (back ? "" : back.error().message());
-  }
+  auto closed = reclaim(a, n.id);
+  ASSERT_TRUE(closed) << closed.error().message();
+  EXPECT_EQ(closed->at("outcome"), "received");
   EXPECT_EQ(balance(a) + balance(b), 1000) << "value stranded in flight";
-  EXPECT_EQ(must(a.client->open_notes()).size(), 0u)
-      << "the note holds an open-note place for ever";
+  EXPECT_EQ(must(a.client->open_notes()).size(), 0u) << "the note holds an open-note place for ever";
 }
 
-// HOLE (kept disabled), the same after the expiry: a bank's claim without
-// doc_exp is never judged against the expiry, so it beats the payer's reclaim.
-TEST_F(ReclaimAttackTest,
-       DISABLED_ABankCannotBlockAReclaimByClaimingAnExpiredNoteWithoutItsExpiry) {
+// The same after the expiry: a bank's claim without doc_exp, never judged
+// against the expiry, once beat the payer's reclaim. Now refused too.
+TEST_F(ReclaimAttackTest, ABankCannotBlockAReclaimByClaimingAnExpiredNoteWithoutItsExpiry) {
   Se& a = active_se("se-a", "alice");
   Se& b = active_se("se-b", "bob");
   w.topup(*a.client, 1000);
@@ -634,50 +631,50 @@ TEST_F(ReclaimAttackTest, DISABLED_ABankCannotFrameAnSeAsClonedByClaimingItsNext
   EXPECT_EQ(balance(a) + balance(b), 1000);
 }
 
-// HOLE (kept disabled). An SE signs notes that expire after its own
-// certificate does (up to 366 days ahead, whatever the certificate has left;
-// an SE certificate is issued for 730 days and cannot be renewed in place).
-// Once the payer's certificate has expired, a payee that claimed in time can
-// no longer receive (its SE checks the payer's certificate at the time of
-// RECEIVE NOTE, not of the claim), and the payer can no longer reclaim (the
-// registry refuses a claim signed under an expired certificate): the value of
-// both notes is stranded, and the payee lost value it claimed in time.
-// Safe outcome: no note outlives its payer's certificate, and a note claimed
-// in time is still received.
-TEST_F(ReclaimAttackTest, DISABLED_ANoteNeverOutlivesThePayersCertificate) {
+// An SE once signed notes that expired after its own certificate did (up to
+// 366 days ahead, whatever the certificate had left): once the payer's
+// certificate had expired, the payer could no longer reclaim (the registry
+// refuses a claim signed under an expired certificate) and a payee that had
+// claimed but not yet received could not receive. Now no note outlives its
+// payer's certificate less a week (Applet::kReclaimWindowS): the default
+// lifetime shrinks to fit, and a longer one asked for is refused.
+TEST_F(ReclaimAttackTest, ANoteNeverOutlivesThePayersCertificate) {
   Se& a = active_se("se-a", "alice", {}, 10);
   Se& b = active_se("se-b", "bob");
   w.topup(*a.client, 1000);
-  Paid claimed = pay(a, b, 300, 30 * 86400);
-  Paid unclaimed = pay(a, b, 200, 30 * 86400);
+  SE_REFUSES(a, Errc::bad_field, a.client->payment_note(pay_params(b, 300, 30 * 86400)));
+  Paid claimed = pay(a, b, 300);
+  Paid unclaimed = pay(a, b, 200);
   auto cert = must(certificates_from_pem(must(a.client->certificate_pem()))).front();
-  EXPECT_LE(claimed.exp, static_cast<std::int64_t>(cert.not_after()))
-      << "the note outlives its payer's certificate";
-  // Bob claims the first note on day 1; his terminal crashes before RECEIVE NOTE.
+  EXPECT_LE(claimed.exp, static_cast<std::int64_t>(cert.not_after()) - Applet::kReclaimWindowS);
+  EXPECT_GT(claimed.exp, w.now + 2 * 86400) << "the default is cut to fit, not refused";
+  // Bob claims the first note on day 1 and receives it on day 2.
   days_pass(1, {&b});
   Json claim = must(b.client->claim_note(claimed.note));
   auto won = must(at_registry(claim.at("claim").get<std::string>()));
   ASSERT_EQ(won.status, RecordStatus::claimed);
-  // Day 11: Alice's certificate has expired.
-  days_pass(10, {&a, &b});
-  auto got = b.client->receive_note(claimed.note, won.record_jws);
-  EXPECT_TRUE(got) << "a note claimed in time is lost: " << (got ? "" : got.error().message());
-  // Day 31: both notes have expired; the unclaimed one should come back.
-  days_pass(20, {&a, &b});
+  days_pass(1, {&a, &b});
+  EXPECT_THAT(b.client->receive_note(claimed.note, won.record_jws), IsOk());
+  // After the expiry, still under the certificate, the other note comes back.
+  w.now = unclaimed.exp;
+  days_pass(0, {&a, &b});
   auto back = reclaim(a, unclaimed.id);
-  EXPECT_TRUE(back) << "the payer cannot take it back: " << (back ? "" : back.error().message());
-  EXPECT_EQ(balance(a) + balance(b), 1000) << "value stranded";
+  EXPECT_TRUE(back) << (back ? "" : back.error().message());
+  EXPECT_EQ(balance(a) + balance(b), 1000);
+  // Within a week of the certificate's end the SE pays no note at all.
+  w.now = static_cast<std::int64_t>(cert.not_after()) - Applet::kReclaimWindowS;
+  days_pass(0, {&a});
+  SE_REFUSES(a, Errc::bad_field, a.client->payment_note(pay_params(b, 1)));
 }
 
 // ---------------------------------------------------------------- limits
 
-// HOLE (kept disabled). A reclaim credits without the room check every other
-// credit of a payee makes (max_balance_minor, pending top-ups counted): with
-// the room the paid note left filled by a note received meanwhile, the
-// reclaim takes the balance past the SE's maximum; repeated, without bound.
-// Safe outcome: the SE never holds more than max_balance_minor (the reclaim
-// is refused with limit_exceeded and the note stays open until there is room).
-TEST_F(ReclaimAttackTest, DISABLED_AReclaimNeverTakesTheBalancePastTheSesMaximum) {
+// A reclaim once credited without the room check every other credit of a
+// payee makes (max_balance_minor, pending top-ups counted): with the room the
+// paid note left filled by a note received meanwhile, it took the balance past
+// the SE's maximum. Now the reclaim is refused with limit_exceeded, the note
+// stays open, and once there is room the same reclaim credits it, once.
+TEST_F(ReclaimAttackTest, AReclaimNeverTakesTheBalancePastTheSesMaximum) {
   Se& a = active_se("se-a", "alice", Json{{"max_balance_minor", 1000}});
   Se& b = active_se("se-b", "bob");
   Se& c = active_se("se-c", "carol");
@@ -690,10 +687,16 @@ TEST_F(ReclaimAttackTest, DISABLED_AReclaimNeverTakesTheBalancePastTheSesMaximum
   w.now = n.exp;
   auto back = reclaim(a, n.id);
   EXPECT_LE(balance(a), 1000) << "max_balance_minor is 1000";
-  if (!back) {
-    EXPECT_EQ(back.error().code, Errc::limit_exceeded) << back.error().message();
-    EXPECT_EQ(must(a.client->open_notes()).size(), 1u) << "kept open until there is room";
-  }
+  ASSERT_FALSE(back);
+  EXPECT_EQ(back.error().code, Errc::limit_exceeded) << back.error().message();
+  EXPECT_EQ(must(a.client->open_notes()).size(), 1u) << "kept open until there is room";
+  // Room again: the registry's stored record of the same reclaim credits it.
+  Paid room = pay(a, b, 500);
+  must(receive(b, room.note));
+  Json again = must(reclaim(a, n.id));
+  EXPECT_EQ(again.at("outcome"), "reclaimed");
+  EXPECT_EQ(balance(a), 900);
+  SE_REFUSES(a, Errc::not_found, reclaim(a, n.id));
 }
 
 // At 256 open notes the SE pays no more, changes nothing, and forgets none:
