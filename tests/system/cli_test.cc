@@ -15,29 +15,13 @@
 namespace zf::test {
 namespace {
 
-struct CmdResult {
-  int exit_code;
-  std::string out;
-};
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 class CliTest : public NetworkTest {
  protected:
   std::vector<std::string> users() const override { return {"alice", "bob", "carol"}; }
 
   // Runs `zf wallet <args> --wallet <user's wallet>` with the PIN in the environment.
   CmdResult wallet(const std::string& user, const std::vector<std::string>& args, const std::string& pin = "123456") {
-    std::string cmd = "ZF_PIN='" + pin + "' " + std::string(ZF_BINARY) + " wallet";
-    for (const auto& a : args) cmd += " '" + a + "'";
-    cmd += " --wallet '" + se(user).wallet + "' > '" + (dir_ / "out.txt").string() + "' 2>&1";
-    int status = std::system(cmd.c_str());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir_ / "out.txt")};
+    return zf_wallet(user, args, pin);
   }
 
   // Everything the audit sees, to compare before and after a refusal.

@@ -4,8 +4,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
+#include <atomic>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
 
 #include "cli/network.h"
 #include "se_host/device.h"
@@ -18,6 +24,19 @@ inline const bool kIgnoreSigpipe = [] {
   std::signal(SIGPIPE, SIG_IGN);
   return true;
 }();
+
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// What a `zf` command run as a process printed (stdout and stderr together).
+struct CmdResult {
+  int exit_code;
+  std::string out;
+};
 
 class NetworkTest : public ::testing::Test {
  protected:
@@ -59,6 +78,18 @@ class NetworkTest : public ::testing::Test {
       if (s.user == user) return s;
     return net_->ses.front();
   }
+  // Runs `zf wallet <args> --wallet <user's wallet>` as a person would: the
+  // PIN in ZF_PIN, or none at all (no ZF_PIN, no terminal).
+  CmdResult zf_wallet(const std::string& user, const std::vector<std::string>& args,
+                      std::optional<std::string> pin = "123456") {
+    const std::string out = (dir_ / ("out-" + std::to_string(++cli_calls_) + ".txt")).string();
+    std::string cmd = pin ? "ZF_PIN='" + *pin + "' " : "env -u ZF_PIN ";
+    cmd += std::string(ZF_BINARY) + " wallet";
+    for (const auto& a : args) cmd += " '" + a + "'";
+    cmd += " --wallet '" + se(user).wallet + "' < /dev/null > '" + out + "' 2>&1";
+    int status = std::system(cmd.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out)};
+  }
   Json audit() {
     auto r = cli::network_audit(net_->dir);
     EXPECT_TRUE(r) << r.error().message();
@@ -74,6 +105,7 @@ class NetworkTest : public ::testing::Test {
   std::filesystem::path dir_;
   cli::NetworkOptions opts_;
   std::unique_ptr<cli::Network> net_;
+  std::atomic<int> cli_calls_{0};
 };
 
 }  // namespace zf::test

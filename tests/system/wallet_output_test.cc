@@ -19,17 +19,7 @@
 namespace zf::test {
 namespace {
 
-struct Said {
-  int exit_code;
-  std::string out;
-};
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using Said = CmdResult;
 
 // Today's date as the terminal writes it ("2026-12-02"), to find in its output.
 std::string today() {
@@ -49,13 +39,7 @@ class WalletOutputTest : public NetworkTest {
   // together; the PIN in ZF_PIN, or none at all (no ZF_PIN, no terminal).
   Said wallet(const std::string& user, const std::vector<std::string>& args,
               std::optional<std::string> pin = "123456") {
-    const std::string out = (dir_ / ("out-" + std::to_string(++calls_) + ".txt")).string();
-    std::string cmd = pin ? "ZF_PIN='" + *pin + "' " : "env -u ZF_PIN ";
-    cmd += std::string(ZF_BINARY) + " wallet";
-    for (const auto& a : args) cmd += " '" + a + "'";
-    cmd += " --wallet '" + se(user).wallet + "' < /dev/null > '" + out + "' 2>&1";
-    int status = std::system(cmd.c_str());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out)};
+    return zf_wallet(user, args, pin);
   }
   Json json_of(const Said& s) {
     auto j = parse_json_strict(s.out);
@@ -67,7 +51,6 @@ class WalletOutputTest : public NetworkTest {
                   {"topup", amount, "--bank", net_->bank_id, "--account", se("alice").account});
   }
 
-  std::atomic<int> calls_{0};
 };
 
 #define EXPECT_SAYS(said, text) EXPECT_NE((said).out.find(text), std::string::npos) << (said).out
