@@ -31,7 +31,8 @@ Result<std::string> read_pin(const Common& c) {
     while (::read(c.pin_fd, &ch, 1) == 1 && ch != '\n') pin += ch;
     return pin;
   }
-  if (const char* env = std::getenv("ZF_PIN")) return std::string(env);
+  // An empty ZF_PIN is no PIN: it must not cost a try.
+  if (const char* env = std::getenv("ZF_PIN"); env && *env) return std::string(env);
   if (::isatty(0)) {
     const char* p = ::getpass("PIN: ");
     if (p) return std::string(p);

@@ -271,6 +271,15 @@ TEST_F(CliTest, AMistypedWalletPathSaysToCheckThePath) {
   EXPECT_EQ(out.find("wallet init"), std::string::npos) << out;
 }
 
+// An empty ZF_PIN is no PIN at all: the command stops before the SE and no try is spent.
+TEST_F(CliTest, AnEmptyPinCostsNoTry) {
+  CmdResult pay = wallet("alice", {"pay", "CNY 1.00", "--to", "bob"}, "");
+  EXPECT_NE(pay.exit_code, 0) << pay.out;
+  EXPECT_NE(pay.out.find("no PIN"), std::string::npos) << pay.out;
+  CmdResult bal = wallet("alice", {"balance"});
+  EXPECT_NE(bal.out.find("3 PIN tries left"), std::string::npos) << bal.out;
+}
+
 // The CA's CRLs here last 4 s. An SE refuses every certificate once its CRL has
 // expired, so without the terminal renewing it a network left up for a day
 // stops paying. Kept past several CRL periods, it still tops up, pays,
