@@ -189,6 +189,13 @@ class AppletTest : public ::testing::Test {
     return p;
   }
   std::map<std::string, std::string> payee_certs;  // SE id -> its certificate chain (PEM)
+  // Tops `payer` up with 1000 and pays se-b `amount` in a note that expires in 60 s: {note, id}.
+  Json pay_for_a_minute(Se& payer, std::int64_t amount) {
+    w.topup(*payer.client, 1000);
+    Json params = pay_params("se-b", amount);
+    params["expires_in_s"] = 60;
+    return must(payer.client->payment_note(params));
+  }
   Json bank_params(std::int64_t amount, const char* currency = "CNY") {
     return Json{{"amount", amount}, {"currency", currency}, {"bank", kBank}, {"account", kAccount}};
   }
@@ -1264,10 +1271,7 @@ TEST_F(AppletTest, CrlNeverGoesBackAndMustComeFromTheRoot) {
 TEST_F(AppletTest, AnUnreceivedNoteComesBackOnceAfterItsExpiry) {
   Se& a = active_se("se-a", "alice");
   Se& b = active_se("se-b", "bob");
-  w.topup(*a.client, 1000);
-  Json params = pay_params("se-b", 300);
-  params["expires_in_s"] = 60;
-  Json paid = must(a.client->payment_note(params));
+  Json paid = pay_for_a_minute(a, 300);
   const std::string note = paid.at("note");
   const std::string id = paid.at("id");
   EXPECT_EQ(jws_payload(note).at("exp"), w.now + 60);
@@ -1339,10 +1343,7 @@ TEST_F(AppletTest, AnUnreceivedNoteComesBackOnceAfterItsExpiry) {
 TEST_F(AppletTest, ANoteClaimedInTimeIsCreditedAfterItsExpiryAndClosesThePayersEntry) {
   Se& a = active_se("se-a", "alice");
   Se& b = active_se("se-b", "bob");
-  w.topup(*a.client, 1000);
-  Json params = pay_params("se-b", 300);
-  params["expires_in_s"] = 60;
-  Json paid = must(a.client->payment_note(params));
+  Json paid = pay_for_a_minute(a, 300);
   const std::string note = paid.at("note");
   const std::string id = paid.at("id");
   paid["exp"] = jws_payload(note).at("exp");
