@@ -29,6 +29,13 @@ Result<std::string> slurp(const fs::path& p) {
 // Errors after which the same document may succeed later. A server our TLS
 // check refused (field "tls") never saw the document: it stays pending for
 // `retry` once the configuration points at the right bank.
+// An unanswered service, in words a person acts on: `what` says what moved
+// and what to do; the transport's own words follow in parentheses.
+Error when_unavailable(Error e, const std::string& what) {
+  if (e.code == Errc::unavailable) e.detail = what + " (" + e.detail + ")";
+  return e;
+}
+
 bool retryable(const Error& e) {
   return e.code == Errc::unavailable || e.code == Errc::internal || e.code == Errc::io_error ||
          (e.code == Errc::cert_untrusted && e.field == "tls");
@@ -380,11 +387,8 @@ Result<Json> Wallet::receive(const std::string& note_jws) {
     return fail(Errc::missing_field, "receiving a note needs the registry; set it in the wallet", "registry");
   auto record = claim_at_registry(note_jws);
   if (!record) {
-    Error e = record.error();
-    if (e.code == Errc::unavailable)
-      e.detail = "nothing was credited; the note is still good, receive it again when the registry answers (" +
-                 e.detail + ")";
-    return std::unexpected(e);
+    return std::unexpected(when_unavailable(
+        record.error(), "nothing was credited; the note is still good, receive it again when the registry answers"));
   }
   auto r = se_->receive_note(note_jws, *record);
   if (!r) {
@@ -393,10 +397,8 @@ Result<Json> Wallet::receive(const std::string& note_jws) {
     // holds the note: it was received before (perhaps by a run whose answer
     // was lost). Nothing is wrong and nothing changes.
     if (e.code == Errc::replayed && e.field == "id") return std::unexpected(received_before(note_jws));
-    if (e.code == Errc::unavailable)
-      e.detail = "the registry holds the note for this SE, but the SE did not answer; nothing was credited yet, "
-                 "receive the same note again to credit it (" + e.detail + ")";
-    return std::unexpected(e);
+    return std::unexpected(when_unavailable(e, "the registry holds the note for this SE, but the SE did not answer; "
+                                               "nothing was credited yet, receive the same note again to credit it"));
   }
   (void)append_history(Json{{"op", "receive"}, {"result", *r}});
   return r;
@@ -731,11 +733,9 @@ Result<Json> Wallet::reclaim(const std::string& doc_id) {
   if (!client) return std::unexpected(client.error());
   auto record_jws = client->claim((*claim)["claim"].get<std::string>());
   if (!record_jws) {
-    Error e = record_jws.error();
-    if (e.code == Errc::unavailable)
-      e.detail = "nothing came back yet and the note stays open; run the reclaim again when the registry answers (" +
-                 e.detail + ")";
-    return std::unexpected(e);
+    return std::unexpected(when_unavailable(
+        record_jws.error(), "nothing came back yet and the note stays open; run the reclaim again when the registry "
+                            "answers"));
   }
   CertVerifier verifier(*root_);
   auto record = registry::open_record(*record_jws, verifier, config_.registry_id);
@@ -745,11 +745,9 @@ Result<Json> Wallet::reclaim(const std::string& doc_id) {
   // The SE decides from the record: its own reclaim credits the value once; the payee's claim closes the note.
   auto closed = se_->close_note(doc_id, *record_jws);
   if (!closed) {
-    Error e = closed.error();
-    if (e.code == Errc::unavailable)
-      e.detail = "the registry recorded the reclaim but the SE did not answer; nothing is lost: run `zf wallet "
-                 "reclaim " + doc_id + "` again to credit it, once (" + e.detail + ")";
-    return std::unexpected(e);
+    return std::unexpected(when_unavailable(closed.error(), "the registry recorded the reclaim but the SE did not "
+                                                            "answer; nothing is lost: run `zf wallet reclaim " +
+                                                                doc_id + "` again to credit it, once"));
   }
   Json out = *closed;
   out["doc_id"] = doc_id;
