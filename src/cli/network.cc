@@ -533,8 +533,14 @@ Result<Json> network_audit(const std::string& dir) {
       const std::string payee = doc->str("payee");
       const std::string cur(doc->amount()->currency().code());
       bool received = false;
-      if (auto p = states.find(payee); p != states.end())
-        for (const auto& id : p->second["received_notes"]) received = received || id == doc->id();
+      if (auto p = states.find(payee); p != states.end()) {
+        // The payee remembers the newest notes it received (se::ReceivedIds); one
+        // issued at or before its floor that it holds at the registry was received.
+        const Json& ids = p->second["received_notes"];
+        received = ids.is_object() ? ids.contains(doc->id()) : false;
+        if (!received && *held && (*held)->processor == payee)
+          received = doc->iat() <= p->second.value("received_floor_iat", std::int64_t{0});
+      }
       const bool reclaimed = *held && (*held)->processor == doc->issuer() && s.contains("outstanding_notes") &&
                              !s["outstanding_notes"].contains(doc->id());
       Json item{{"id", doc->id()},

@@ -76,10 +76,54 @@ struct LogEntry {
   std::int64_t at;
 };
 
+// Ids this SE has finished with (applied top-up receipts, settled deposits),
+// newest kept: a receipt is acted on only while its document is pending, so a
+// forgotten id only changes which error a replay gets (receipt_mismatch
+// instead of replayed), never what it does.
+class RecentIds {
+ public:
+  explicit RecentIds(std::size_t keep) : keep_(keep) {}
+  bool contains(const std::string& id) const;
+  void insert(const std::string& id);
+  std::size_t size() const { return order_.size(); }
+  Json to_json() const;  // oldest first
+  static RecentIds from_json(const Json& j, std::size_t keep);
+
+ private:
+  std::size_t keep_;
+  std::deque<std::string> order_;
+  std::set<std::string> ids_;
+};
+
+// Payment documents credited here (payment notes, face-to-face payments), so
+// that none is credited twice. It keeps the newest kKept by the payer's iat;
+// when one is forgotten, `floor` rises to its iat, and every document issued
+// at or before the floor is refused as one that may have been credited
+// already. Safety-critical: the floor never goes down, and a document is
+// credited only if it is above the floor and not in the set.
+class ReceivedIds {
+ public:
+  static constexpr std::size_t kKept = 1024;
+  // True if `id` (issued at `iat`) may have been credited here before.
+  bool seen(const std::string& id, std::int64_t iat) const;
+  bool contains(const std::string& id) const { return ids_.count(id) != 0; }
+  void insert(const std::string& id, std::int64_t iat);
+  std::int64_t floor() const { return floor_; }
+  std::size_t size() const { return ids_.size(); }
+  Json to_json() const;  // {id: iat}
+  static Result<ReceivedIds> from_json(const Json& ids, std::int64_t floor);
+
+ private:
+  std::map<std::string, std::int64_t> ids_;
+  std::set<std::pair<std::int64_t, std::string>> by_iat_;
+  std::int64_t floor_ = 0;
+};
+
 class Applet {
  public:
   static constexpr std::size_t kLogSize = 64;
   static constexpr std::size_t kIssuedKept = 32;
+  static constexpr std::size_t kRecentKept = 256;  // applied top-ups, settled deposits
   // Notes paid and not yet closed (received by the payee, or reclaimed): the
   // SE keeps what it needs to take each one back after its expiry.
   static constexpr std::size_t kMaxOutstanding = 256;
@@ -112,15 +156,63 @@ class Applet {
   // What the SE's display shows: the six-digit code while a pairing waits for
   // the terminal's confirmation, else empty. The host puts it where a person sees it.
   const std::string& display() const { return display_; }
-  bool paired() const { return pairing_key_.size() != 0; }
+  bool paired() const { return st_.pairing_key.size() != 0; }
   bool secure_session() const { return session_.has_value(); }
-  const std::string& se_id() const { return se_id_; }
-  Lifecycle lifecycle() const { return lifecycle_; }
+  const std::string& se_id() const { return st_.se_id; }
+  Lifecycle lifecycle() const { return st_.lifecycle; }
   // Balance of one currency in minor units (0 if none).
   std::int64_t balance(std::string_view currency) const;
-  std::int64_t seq() const { return seq_; }
+  std::int64_t seq() const { return st_.seq; }
 
  private:
+  // Everything the SE keeps across power cycles; state_json() and from_state()
+  // read and write it through one field list (applet_state.cc).
+  struct State {
+    // Identity.
+    std::string se_id;
+    std::string user_id;
+    Lifecycle lifecycle = Lifecycle::factory;
+    std::unique_ptr<PrivateKey> attest_key;
+    std::vector<Certificate> attest_chain;
+    std::unique_ptr<PrivateKey> key;
+    std::vector<Certificate> chain;  // own certificate (and intermediates)
+    std::optional<Certificate> root;
+    std::optional<Crl> crl;
+    // User verification.
+    Bytes pin_salt, pin_hash, puk_hash, bio_hash;
+    int pin_tries_left = kDefaultPinTries;
+    int pin_tries_max = kDefaultPinTries;
+    int puk_tries_left = kPukTries;
+    // The paired terminal's key (the rest of the link ends with the session).
+    SecretBytes pairing_key;
+    // Value.
+    std::map<std::string, std::int64_t> balances;
+    std::int64_t max_balance_minor = Amount::kMaxMinor;
+    std::int64_t max_payment_minor = Amount::kMaxMinor;
+    std::int64_t note_ttl_s = kDefaultNoteTtlS;  // how long a payee may receive a note
+    std::int64_t seq = 0;
+    // Exactly-once sets. Safety-critical: an id enters these in the same state
+    // update that moves the value, and the host persists both atomically.
+    std::map<std::string, Json> pending_topups;    // request id -> request payload
+    RecentIds applied_topups{kRecentKept};         // request ids whose receipt was applied
+    ReceivedIds received_notes;                    // payment documents credited here
+    std::map<std::string, Json> pending_deposits;  // deposit note id -> payload
+    RecentIds settled_deposits{kRecentKept};
+    // Payment notes this SE signed and has not closed: note id -> {seq, payee,
+    // amount, currency, exp, digest}. An entry leaves when the registry's record
+    // shows the payee received the note, or in the same state update as the
+    // reclaim credit, so a note's value comes back at most once.
+    std::map<std::string, Json> outstanding_notes;
+    // Lifetime totals per currency, for the audit of notes in flight.
+    std::map<std::string, std::int64_t> sent_minor;       // payment notes signed here
+    std::map<std::string, std::int64_t> received_minor;   // payment notes credited here
+    std::map<std::string, std::int64_t> reclaimed_minor;  // own notes whose value came back here
+    std::deque<LogEntry> log;
+    std::deque<std::string> issued;  // JWS of documents this SE signed, newest last
+  };
+  template <class S, class V>
+  static void visit_state(S& s, V&& v);
+
   Applet() = default;
   using Handler = Result<Bytes> (Applet::*)(const Command&, std::int64_t);
   Response dispatch(const Command& cmd, std::int64_t now_s, bool secured);
@@ -130,7 +222,7 @@ class Applet {
   Result<Bytes> auth_begin(const Command&, std::int64_t);
   Result<Bytes> auth_finish(const Command&, std::int64_t);
   // Pairing needs the PUK once the SE is personalized (a factory SE holds nothing yet).
-  bool pairing_needs_puk() const { return lifecycle_ != Lifecycle::factory; }
+  bool pairing_needs_puk() const { return st_.lifecycle != Lifecycle::factory; }
   Result<Bytes> select(const Command&, std::int64_t);
   Result<Bytes> verify(const Command&, std::int64_t);
   Result<Bytes> reset_retry(const Command&, std::int64_t);
@@ -146,7 +238,7 @@ class Applet {
     std::string status;   // "", "credited" or "refused"
   };
   Result<BankReceipt> open_bank_receipt(const Command& c, std::int64_t now_s, std::string_view type,
-                                        std::string_view key_field, const std::set<std::string>& done,
+                                        std::string_view key_field, const RecentIds& done,
                                         const std::map<std::string, Json>& pending);
   Result<Bytes> payment_note(const Command&, std::int64_t);
   Result<std::string> certified_payee(const Json& data, std::int64_t now_s) const;
@@ -161,6 +253,23 @@ class Applet {
   Result<Bytes> deposit_note(const Command&, std::int64_t);
   Result<Bytes> deposit_receipt(const Command&, std::int64_t);
   Result<Bytes> sign_query(const Command&, std::int64_t);
+  // A value-moving document this SE is about to sign, validated exactly as
+  // any verifier will validate it (types, amount > 0, currency) before
+  // anything changes. `payload` is the command's fields plus the type.
+  struct Draft {
+    Json payload;
+    Document doc;
+    const Amount& amount() const { return *doc.amount(); }
+    std::string currency() const { return std::string(doc.amount()->currency().code()); }
+  };
+  Result<Draft> draft(Json payload, std::int64_t now_s) const;
+  // Signs a draft under the next sequence number and, if `debit`, takes its
+  // amount from the balance in the same state update. Checks the user and,
+  // for a debit, the balance with checked arithmetic first.
+  Result<std::string> sign_value_document(const Draft& d, bool debit, std::int64_t now_s);
+  // Whether `a` can be added to a lifetime total without overflow; checked
+  // before anything changes.
+  static Status fits_total(const std::map<std::string, std::int64_t>& totals, const Amount& a);
 
   // Value this SE may still take in `currency` under max_balance, pending top-ups included.
   std::int64_t headroom(std::string_view currency) const;
@@ -177,24 +286,9 @@ class Applet {
   Status debit(const Amount& a);
   Status covers(const Amount& a) const;
 
-  // Identity.
-  std::string se_id_;
-  std::string user_id_;
-  Lifecycle lifecycle_ = Lifecycle::factory;
-  std::unique_ptr<PrivateKey> attest_key_;
-  std::vector<Certificate> attest_chain_;
-  std::unique_ptr<PrivateKey> key_;
-  std::vector<Certificate> chain_;  // own certificate (and intermediates)
-  std::optional<Certificate> root_;
-  std::optional<Crl> crl_;
-  // User verification.
-  Bytes pin_salt_, pin_hash_, puk_hash_, bio_hash_;
-  int pin_tries_left_ = kDefaultPinTries;
-  int pin_tries_max_ = kDefaultPinTries;
-  int puk_tries_left_ = kPukTries;
-  bool verified_ = false;  // session only, never persisted
-  // The terminal link. Only pairing_key_ is persisted; the rest ends with the session.
-  SecretBytes pairing_key_;
+  State st_;
+  // Session state: never persisted.
+  bool verified_ = false;
   struct PairingRun {
     std::unique_ptr<PrivateKey> ephemeral;
     Bytes terminal_point, se_point, se_nonce;
@@ -204,30 +298,6 @@ class Applet {
   std::optional<sc::Session> auth_pending_;  // after AUTH BEGIN, until the host cryptogram
   std::optional<sc::Session> session_;       // open secure channel
   std::string display_;
-  // Value.
-  std::map<std::string, std::int64_t> balances_;
-  std::int64_t max_balance_minor_ = Amount::kMaxMinor;
-  std::int64_t max_payment_minor_ = Amount::kMaxMinor;
-  std::int64_t note_ttl_s_ = kDefaultNoteTtlS;  // how long a payee may receive a note
-  std::int64_t seq_ = 0;
-  // Exactly-once sets. Safety-critical: an id enters these in the same state
-  // update that moves the value, and the host persists both atomically.
-  std::map<std::string, Json> pending_topups_;    // request id -> request payload
-  std::set<std::string> applied_topups_;          // request ids whose receipt was applied
-  std::set<std::string> received_notes_;          // payment.note ids credited here
-  std::map<std::string, Json> pending_deposits_;  // deposit note id -> payload
-  std::set<std::string> settled_deposits_;
-  // Payment notes this SE signed and has not closed: note id -> {seq, payee,
-  // amount, currency, exp, digest}. An entry leaves when the registry's record
-  // shows the payee received the note, or in the same state update as the
-  // reclaim credit, so a note's value comes back at most once.
-  std::map<std::string, Json> outstanding_notes_;
-  // Lifetime totals per currency, for the audit of notes in flight.
-  std::map<std::string, std::int64_t> sent_minor_;      // payment notes signed here
-  std::map<std::string, std::int64_t> received_minor_;  // payment notes credited here
-  std::map<std::string, std::int64_t> reclaimed_minor_;  // own notes whose value came back here
-  std::deque<LogEntry> log_;
-  std::deque<std::string> issued_;  // JWS of documents this SE signed, newest last
   bool dirty_ = false;
 };
 

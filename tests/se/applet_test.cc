@@ -1433,6 +1433,38 @@ TEST_F(AppletTest, StateRoundTripKeepsValueCountersAndExactlyOnceSets) {
   EXPECT_EQ(next.at("id"), "se-a:6");
 }
 
+// The received set keeps only the newest ids (se::ReceivedIds); a note issued
+// at or before the floor of what it forgot is refused, even one it never saw,
+// because the SE cannot tell it from one it credited.
+TEST_F(AppletTest, ANoteOlderThanWhatTheSeForgotIsRefusedAndChangesNothing) {
+  Se& a = active_se("se-a", "alice");
+  Se& b = active_se("se-b", "bob");
+  w.topup(*a.client, 1000);
+  std::string first = must(a.client->payment_note(pay_params("se-b", 100))).at("note");
+  must(receive(b, first));
+  std::string old_note = must(a.client->payment_note(pay_params("se-b", 200))).at("note");
+  // As if bob had since received so many newer notes that the floor passed old_note's iat.
+  Json state = b.applet->state_json();
+  state["received_floor_iat"] = jws_payload(old_note).at("iat");
+  b.applet = must(Applet::from_state(state), "from_state");
+  attach_client(b);
+  must(b.client->verify_pin(kPin));
+  Snapshot before = snapshot(b);
+  EXPECT_REFUSED(b, Errc::replayed, receive(b, old_note));
+  EXPECT_REFUSED(b, Errc::replayed, b.client->claim_note(old_note));
+  expect_unchanged(b, before);
+  EXPECT_EQ(b.applet->balance("CNY"), 100);
+  // The floor is kept: a reload does not forget it.
+  reload(b);
+  must(b.client->verify_pin(kPin));
+  EXPECT_EQ(b.applet->state_json().at("received_floor_iat"), jws_payload(old_note).at("iat"));
+  // A newer note is still taken.
+  w.now += 1;
+  std::string newer = must(a.client->payment_note(pay_params("se-b", 300))).at("note");
+  must(receive(b, newer));
+  EXPECT_EQ(b.applet->balance("CNY"), 400);
+}
+
 TEST_F(AppletTest, MalformedStateIsAnErrorNotACrash) {
   Se& a = active_se("se-a", "alice");
   Json good = a.applet->state_json();

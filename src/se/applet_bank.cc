@@ -1,0 +1,160 @@
+// Operations a bank answers: top-up, deposit and the account query.
+#include "se/applet.h"
+#include "se/applet_internal.h"
+
+namespace zf::se {
+using namespace detail;
+
+// ---- Top-up (DESIGN.md §6.2)
+
+Result<Bytes> Applet::topup_request(const Command& c, std::int64_t now_s) {
+  if (auto s = require_user(); !s) return std::unexpected(s.error());
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  auto payload = take_fields(*j, {"amount", "currency", "bank", "account", "process_no"});
+  if (!payload) return std::unexpected(payload.error());
+  (*payload)["type"] = "topup.request";
+  auto d = draft(std::move(*payload), now_s);
+  if (!d) return std::unexpected(d.error());
+  if (d->amount().minor() > headroom(d->currency()))
+    return fail(Errc::limit_exceeded, "top-up would exceed the SE's maximum balance", "amount");
+  if (st_.pending_topups.size() >= kMaxPending)
+    return fail(Errc::wrong_state, "too many top-ups awaiting receipts; retry them first");
+  auto jws = sign_value_document(*d, false, now_s);
+  if (!jws) return std::unexpected(jws.error());
+  std::string id = st_.se_id + ":" + std::to_string(st_.seq);
+  Json stored = d->payload;
+  stored["id"] = id;
+  st_.pending_topups[id] = stored;
+  log("topup.request", id, &d->amount(), true, d->doc.str("bank"), now_s);
+  st_.log.back().amount_minor = 0;  // no value moves until the receipt
+  dirty_ = true;
+  return json_bytes(Json{{"request", *jws}, {"id", id}});
+}
+
+// A bank's receipt for one of our pending documents (top-up request, deposit
+// note): signed by a custody certificate of our CA and by the bank the
+// document named, of type `type`, for this SE, answering (`key_field`) an id
+// that is pending and not yet done, with the document's amount, currency,
+// account and bank, and a known status. Nothing changes here.
+Result<Applet::BankReceipt> Applet::open_bank_receipt(const Command& c, std::int64_t now_s, std::string_view type,
+                                                      std::string_view key_field, const RecentIds& done,
+                                                      const std::map<std::string, Json>& pending) {
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  if (auto s = only_fields(*j, {"receipt"}); !s) return std::unexpected(s.error());
+  auto text = get_string(*j, "receipt", kMaxJoseBytes);
+  if (!text) return std::unexpected(text.error());
+  auto signed_doc = open_signed_document(*text, verifier(now_s), Role::custody);
+  if (!signed_doc) return std::unexpected(signed_doc.error());
+  const Document& doc = signed_doc->doc;
+  const std::string field(key_field);
+  if (doc.type() != type) return fail(Errc::unknown_type, "expected a " + std::string(type), "type");
+  std::string answers = doc.str(field);
+  if (done.contains(answers)) return fail(Errc::replayed, "receipt already applied", field);
+  auto it = pending.find(answers);
+  if (it == pending.end()) return fail(Errc::receipt_mismatch, "nothing pending with this id", field);
+  if (doc.str("se") != st_.se_id) return fail(Errc::misaddressed, "receipt is for another SE", "se");
+  for (const char* f : {"amount", "currency", "account", "bank"})
+    if (doc.json().at(f) != it->second.at(f)) return fail(Errc::receipt_mismatch, "receipt differs from what we signed", f);
+  if (signed_doc->signers.front().subject_cn() != it->second.at("bank").get<std::string>())
+    return fail(Errc::receipt_mismatch, "receipt signed by another bank", "bank");
+  std::string status = doc.str("status");
+  if (!status.empty() && status != "credited" && status != "refused")
+    return fail(Errc::bad_field, "unknown receipt status", "status");
+  return BankReceipt{doc, std::move(answers), std::move(status)};
+}
+
+Result<Bytes> Applet::topup_receipt(const Command& c, std::int64_t now_s) {
+  if (auto s = require_user(); !s) return std::unexpected(s.error());
+  auto receipt = open_bank_receipt(c, now_s, "topup.receipt", "request_id", st_.applied_topups, st_.pending_topups);
+  if (!receipt) return std::unexpected(receipt.error());
+  const Document& doc = receipt->doc;
+  const std::string& request_id = receipt->answers;
+  auto it = st_.pending_topups.find(request_id);
+  const std::string& status = receipt->status;
+  if (status == "refused") {
+    // The bank consumed the request without moving money: drop it, credit nothing.
+    st_.pending_topups.erase(it);
+    st_.applied_topups.insert(request_id);
+    log("topup.refused", doc.id(), nullptr, true, doc.str("bank"), now_s);
+    dirty_ = true;
+    return json_bytes(Json{{"refused", request_id}, {"reason", doc.str("reason")}});
+  }
+  if (auto s = credit(*doc.amount()); !s) return std::unexpected(s.error());
+  // Safety-critical: the request id moves to the applied set in the same state update as the credit.
+  st_.pending_topups.erase(it);
+  st_.applied_topups.insert(request_id);
+  log("topup", doc.id(), &*doc.amount(), true, doc.str("bank"), now_s);
+  dirty_ = true;
+  return json_bytes(Json{{"credited_minor", doc.amount()->minor()},
+                         {"currency", std::string(doc.amount()->currency().code())},
+                         {"balance_minor", balance(doc.amount()->currency().code())}});
+}
+
+// ---- Deposit (§6.4)
+
+Result<Bytes> Applet::deposit_note(const Command& c, std::int64_t now_s) {
+  if (auto s = require_user(); !s) return std::unexpected(s.error());
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  auto payload = take_fields(*j, {"amount", "currency", "bank", "account", "process_no"});
+  if (!payload) return std::unexpected(payload.error());
+  (*payload)["type"] = "deposit.note";
+  auto d = draft(std::move(*payload), now_s);
+  if (!d) return std::unexpected(d.error());
+  if (st_.pending_deposits.size() >= kMaxPending)
+    return fail(Errc::wrong_state, "too many deposits awaiting receipts; retry them first");
+  auto jws = sign_value_document(*d, true, now_s);
+  if (!jws) return std::unexpected(jws.error());
+  std::string id = st_.se_id + ":" + std::to_string(st_.seq);
+  Json stored = d->payload;
+  stored["id"] = id;
+  st_.pending_deposits[id] = stored;
+  log("deposit.note", id, &d->amount(), false, d->doc.str("bank"), now_s);
+  dirty_ = true;
+  return json_bytes(Json{{"note", *jws}, {"id", id}});
+}
+
+Result<Bytes> Applet::deposit_receipt(const Command& c, std::int64_t now_s) {
+  if (auto s = require_user(); !s) return std::unexpected(s.error());
+  auto receipt = open_bank_receipt(c, now_s, "deposit.receipt", "note_id", st_.settled_deposits, st_.pending_deposits);
+  if (!receipt) return std::unexpected(receipt.error());
+  const Document& doc = receipt->doc;
+  const std::string& note_id = receipt->answers;
+  auto it = st_.pending_deposits.find(note_id);
+  const std::string& status = receipt->status;
+  if (status == "refused") {
+    // The bank refused the note and consumed it: its value comes back here, once.
+    if (auto s = credit(*doc.amount()); !s) return std::unexpected(s.error());
+    st_.pending_deposits.erase(it);
+    st_.settled_deposits.insert(note_id);
+    log("deposit.refund", doc.id(), &*doc.amount(), true, doc.str("bank"), now_s);
+    dirty_ = true;
+    return json_bytes(Json{{"settled", note_id},
+                           {"refunded_minor", doc.amount()->minor()},
+                           {"reason", doc.str("reason")},
+                           {"balance_minor", balance(doc.amount()->currency().code())}});
+  }
+  st_.pending_deposits.erase(it);
+  st_.settled_deposits.insert(note_id);
+  log("deposit", doc.id(), &*doc.amount(), false, doc.str("bank"), now_s);
+  st_.log.back().amount_minor = 0;  // the value left when the note was signed
+  dirty_ = true;
+  return json_bytes(Json{{"settled", note_id}});
+}
+
+Result<Bytes> Applet::sign_query(const Command& c, std::int64_t now_s) {
+  if (auto s = require_user(); !s) return std::unexpected(s.error());
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  auto payload = take_fields(*j, {"account", "bank"});
+  if (!payload) return std::unexpected(payload.error());
+  (*payload)["type"] = "account.query";
+  (*payload)["exp"] = now_s + 300;
+  auto jws = sign_unsequenced(*payload, "q", now_s);
+  if (!jws) return std::unexpected(jws.error());
+  return json_bytes(Json{{"query", *jws}});
+}
+
+}  // namespace zf::se
