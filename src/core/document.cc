@@ -33,6 +33,14 @@ const std::vector<DocTypeSpec> kTypes = {
     {"f2f.payment", 1, true,
      {{"amount", K::minor}, {"currency", K::currency}, {"payer", K::id}, {"payee", K::id},
       {"session", K::id}}},
+    // A payee SE's answer to a face-to-face payment: it credited the payment
+    // (ack), or never will (refusal: the value goes back to the payer, once).
+    // Unsequenced: neither moves value at the registry.
+    {"f2f.ack", 1, false,
+     {{"payment_id", K::id}, {"payment_digest", K::id}, {"payer", K::id}, {"payee", K::id}}},
+    {"f2f.refusal", 1, false,
+     {{"payment_id", K::id}, {"payment_digest", K::id}, {"payer", K::id}, {"payee", K::id},
+      {"reason", K::text}}},
     {"cpay.note", 1, true,
      {{"amount", K::minor}, {"currency", K::currency}, {"payer", K::id}, {"payee", K::id},
       {"sealed", K::object}}},

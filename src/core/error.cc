@@ -92,6 +92,8 @@ constexpr std::array kInfo = {
     ErrcInfo{Errc::auth_failed, "auth_failed", 403, 0x6300},
     ErrcInfo{Errc::secure_messaging_failed, "secure_messaging_failed", 400, 0x6988},
     ErrcInfo{Errc::not_expired, "not_expired", 409, 0x6985},
+    ErrcInfo{Errc::not_receiving, "not_receiving", 409, 0x6985},
+    ErrcInfo{Errc::unreconciled, "unreconciled", 409, 0x6985},
 };
 
 // Every code has exactly one row, in enum order.

@@ -98,6 +98,8 @@ enum class Errc : std::uint16_t {
   auth_failed,             // mutual authentication or pairing confirmation failed (wrong pairing key)
   secure_messaging_failed, // a secure-channel frame failed its check (tampered, replayed, reordered, cut)
   not_expired,             // a reclaim before the note's expiry: the payee may still receive it
+  not_receiving,           // the payee SE is not taking face-to-face payments now
+  unreconciled,            // value taken face to face that the registry has not yet settled
   kCount,                  // not a code: the number of codes
 };
 

@@ -27,6 +27,11 @@ bool needs_secure_channel(std::uint8_t cla, std::uint8_t ins, std::uint8_t p2) {
 
 void Applet::reset_session() {
   verified_ = false;
+  receiving_until_ = 0;
+  f2f_in_.reset();
+  f2f_out_.reset();
+  f2f_code_.clear();
+  if (peer_link_) peer_link_->close();
   session_.reset();
   auth_pending_.reset();
   pairing_.reset();
@@ -121,13 +126,13 @@ Result<Applet::Draft> Applet::draft(Json payload, std::int64_t now_s) const {
   return Draft{std::move(payload), std::move(*doc)};
 }
 
-Result<std::string> Applet::sign_value_document(const Draft& d, bool take, std::int64_t now_s) {
+Result<std::string> Applet::sign_value_document(const Draft& d, Spend spend, std::int64_t now_s) {
   if (auto s = require_user(); !s) return std::unexpected(s.error());
-  if (take)
-    if (auto s = covers(d.amount()); !s) return std::unexpected(s.error());
+  if (spend != Spend::none)
+    if (auto s = covers_spend(d.amount(), spend == Spend::face_to_face); !s) return std::unexpected(s.error());
   auto jws = sign_next(d.payload, now_s);
   if (!jws) return std::unexpected(jws.error());
-  if (take)
+  if (spend != Spend::none)
     if (auto s = debit(d.amount()); !s) return std::unexpected(s.error());
   return jws;
 }
@@ -221,6 +226,14 @@ Response Applet::dispatch(const Command& cmd, std::int64_t now_s, bool secured) 
       {0x80, ins::kDepositNote, &Applet::deposit_note},
       {0x80, ins::kDepositReceipt, &Applet::deposit_receipt},
       {0x80, ins::kSignQuery, &Applet::sign_query},
+      {0x80, ins::kF2fReceive, &Applet::f2f_receive},
+      {0x80, ins::kF2fPay, &Applet::f2f_pay},
+      {0x80, ins::kF2fSend, &Applet::f2f_send},
+      {0x80, ins::kF2fCancel, &Applet::f2f_cancel},
+      {0x80, ins::kF2fClose, &Applet::f2f_close},
+      {0x80, ins::kF2fRefuse, &Applet::f2f_refuse},
+      {0x80, ins::kF2fReconcile, &Applet::f2f_reconcile},
+      {0x80, ins::kF2fSettle, &Applet::f2f_settle},
       {0x80, ins::kPairBegin, &Applet::pair_begin},
       {0x80, ins::kPairNonce, &Applet::pair_nonce},
       {0x80, ins::kPairConfirm, &Applet::pair_confirm},

@@ -39,6 +39,15 @@ inline constexpr std::uint8_t kCloseNote = 0x38;       // 80 38: close a note it
 inline constexpr std::uint8_t kDepositNote = 0x40;     // 80 40: debit and sign a deposit.note
 inline constexpr std::uint8_t kDepositReceipt = 0x42;  // 80 42: record a deposit.receipt
 inline constexpr std::uint8_t kSignQuery = 0x50;       // 80 50: sign an account.query
+// Face to face (docs/se-apdu.md "Face-to-face payment").
+inline constexpr std::uint8_t kF2fReceive = 0x90;      // 80 90: be found nearby and take payments for a while
+inline constexpr std::uint8_t kF2fPay = 0x92;          // 80 92: find the payee, agree keys, show the code
+inline constexpr std::uint8_t kF2fSend = 0x94;         // 80 94: debit, send the payment, take the answer
+inline constexpr std::uint8_t kF2fCancel = 0x96;       // 80 96: drop the agreed session, nothing debited
+inline constexpr std::uint8_t kF2fClose = 0x98;        // 80 98: close an undelivered payment with an ack, refusal or record
+inline constexpr std::uint8_t kF2fRefuse = 0x9A;       // 80 9A: payee: refuse a payment it never credited
+inline constexpr std::uint8_t kF2fReconcile = 0x9C;    // 80 9C: payee: sign the registry claim for a payment taken offline
+inline constexpr std::uint8_t kF2fSettle = 0x9E;       // 80 9E: payee: settle it on the registry's record
 // Pairing and the secure channel (docs/se-apdu.md "Pairing and secure messaging"); sent in the clear.
 inline constexpr std::uint8_t kPairBegin = 0x60;       // 80 60: terminal's ephemeral key -> SE's key + commitment
 inline constexpr std::uint8_t kPairNonce = 0x62;       // 80 62: terminal's nonce -> SE's nonce; SE shows the code
@@ -55,6 +64,7 @@ inline constexpr std::uint8_t kLog = 0x03;      // JSON array, newest last
 inline constexpr std::uint8_t kIssued = 0x05;   // JSON array of documents this SE signed, newest last
 inline constexpr std::uint8_t kStatus = 0x06;   // JSON: se_id, state, paired (public)
 inline constexpr std::uint8_t kOutstanding = 0x07;  // JSON array: notes this SE paid that are not yet closed
+inline constexpr std::uint8_t kF2f = 0x08;          // JSON: face-to-face state (receiving, code, undelivered, unreconciled)
 }  // namespace tag
 
 // True unless the command is one an unauthenticated link may send in the clear:
@@ -119,6 +129,21 @@ class ReceivedIds {
   std::int64_t floor_ = 0;
 };
 
+// How an SE reaches another SE face to face: the host's short-range link
+// (docs/se-apdu.md "Face-to-face payment"). The applet calls it from inside a
+// command; it never sees the network.
+class PeerLink {
+ public:
+  virtual ~PeerLink() = default;
+  // Finds `peer_id` nearby (first call) and sends one message; returns its answer.
+  virtual Result<Bytes> exchange(const std::string& peer_id, ByteView message) = 0;
+  // Makes the applet's current state durable: called before a message that
+  // moves value leaves the SE.
+  virtual Status persist() = 0;
+  // Ends the link (after the payment, or when the session is dropped).
+  virtual void close() = 0;
+};
+
 class Applet {
  public:
   static constexpr std::size_t kLogSize = 64;
@@ -163,6 +188,19 @@ class Applet {
   // Balance of one currency in minor units (0 if none).
   std::int64_t balance(std::string_view currency) const;
   std::int64_t seq() const { return st_.seq; }
+
+  // Face to face. The host installs its link (nullptr: none); messages from
+  // another SE come in through process_peer, never over the terminal link.
+  void set_peer_link(PeerLink* link) { peer_link_ = link; }
+  Bytes process_peer(ByteView message, std::int64_t now_s);
+  // Until when this SE takes face-to-face payments (0: not receiving), for the
+  // host's advertisement; the code of the payment being agreed, for its display.
+  std::int64_t receiving_until() const { return receiving_until_; }
+  const std::string& f2f_code() const { return f2f_code_; }
+
+  static constexpr std::size_t kMaxUndelivered = 16;
+  static constexpr std::int64_t kF2fSessionS = 60;   // an agreed session is used within this
+  static constexpr std::int64_t kMaxReceiveS = 600;  // one F2F RECEIVE lasts at most this
 
  private:
   // Everything the SE keeps across power cycles; state_json() and from_state()
@@ -209,6 +247,19 @@ class Applet {
     std::map<std::string, std::int64_t> reclaimed_minor;  // own notes whose value came back here
     std::deque<LogEntry> log;
     std::deque<std::string> issued;  // JWS of documents this SE signed, newest last
+    // Face to face (applet_f2f.cc). Offline risk is bounded by amounts and
+    // counts, never by time (DESIGN.md §6.5).
+    std::int64_t f2f_max_payment_minor = 50000;        // one payment, paid or taken
+    std::int64_t f2f_max_unreconciled_minor = 200000;  // per currency, taken offline and not yet settled
+    std::int64_t f2f_max_unreconciled_count = 32;
+    std::int64_t f2f_spend_unreconciled_minor = 0;     // how much of that may be paid on face to face
+    // Paid, debited, and no answer from the payee yet: id -> {payee, amount,
+    // currency, iat, digest, payment (the JWS, to deliver by another way)}.
+    std::map<std::string, Json> f2f_undelivered;
+    // Taken face to face and not yet settled on the registry's record:
+    // id -> {payer, seq, amount, currency, iat, digest}.
+    std::map<std::string, Json> f2f_unreconciled;
+    std::map<std::string, std::int64_t> revoked_minor;  // taken offline, removed on a seq_reused record
   };
   template <class S, class V>
   static void visit_state(S& s, V&& v);
@@ -253,6 +304,30 @@ class Applet {
   Result<Bytes> deposit_note(const Command&, std::int64_t);
   Result<Bytes> deposit_receipt(const Command&, std::int64_t);
   Result<Bytes> sign_query(const Command&, std::int64_t);
+  Result<Bytes> f2f_receive(const Command&, std::int64_t);
+  Result<Bytes> f2f_pay(const Command&, std::int64_t);
+  Result<Bytes> f2f_send(const Command&, std::int64_t);
+  Result<Bytes> f2f_cancel(const Command&, std::int64_t);
+  Result<Bytes> f2f_close(const Command&, std::int64_t);
+  Result<Bytes> f2f_refuse(const Command&, std::int64_t);
+  Result<Bytes> f2f_reconcile(const Command&, std::int64_t);
+  Result<Bytes> f2f_settle(const Command&, std::int64_t);
+  Json f2f_info() const;
+  Result<Json> peer_hello(const Json& m, std::int64_t now_s);
+  Result<Json> peer_pay(const Json& m, std::int64_t now_s);
+  // The checks a payee makes on a face-to-face payment before crediting it offline.
+  Status f2f_can_take(const Amount& a) const;
+  // Value of `currency` taken offline and not yet settled.
+  std::int64_t unreconciled(std::string_view currency) const;
+  // What the SE may pay out of `currency`: online (`face_to_face` false) only
+  // settled value; face to face also up to f2f_spend_unreconciled of the rest.
+  Status covers_spend(const Amount& a, bool face_to_face) const;
+  // The payee's signed answer to a payment it was given: ack or refusal.
+  Result<std::string> sign_f2f_answer(const Document& payment, ByteView digest, const std::string& reason,
+                                      std::int64_t now_s);
+  // Applies a payee's signed ack or refusal to an undelivered payment.
+  Result<Json> apply_f2f_answer(const std::string& id, std::string_view jws, std::int64_t now_s);
+
   // A value-moving document this SE is about to sign, validated exactly as
   // any verifier will validate it (types, amount > 0, currency) before
   // anything changes. `payload` is the command's fields plus the type.
@@ -263,10 +338,11 @@ class Applet {
     std::string currency() const { return std::string(doc.amount()->currency().code()); }
   };
   Result<Draft> draft(Json payload, std::int64_t now_s) const;
-  // Signs a draft under the next sequence number and, if `debit`, takes its
-  // amount from the balance in the same state update. Checks the user and,
-  // for a debit, the balance with checked arithmetic first.
-  Result<std::string> sign_value_document(const Draft& d, bool debit, std::int64_t now_s);
+  // Signs a draft under the next sequence number and, unless `none`, takes
+  // its amount from the balance in the same state update. Checks the user and
+  // what the SE may spend (covers_spend) first.
+  enum class Spend { none, online, face_to_face };
+  Result<std::string> sign_value_document(const Draft& d, Spend spend, std::int64_t now_s);
   // Whether `a` can be added to a lifetime total without overflow; checked
   // before anything changes.
   static Status fits_total(const std::map<std::string, std::int64_t>& totals, const Amount& a);
@@ -299,6 +375,23 @@ class Applet {
   std::optional<sc::Session> session_;       // open secure channel
   std::string display_;
   bool dirty_ = false;
+  // Face to face, session only: the payment being agreed on each side.
+  struct F2fRun {
+    std::string peer_id;
+    std::optional<Certificate> peer_cert;
+    std::unique_ptr<PrivateKey> ephemeral;
+    Bytes payer_point, payee_point, payer_nonce, payee_nonce, transcript;
+    SecretBytes to_payee, to_payer;
+    std::string code;
+    std::int64_t amount_minor = 0;
+    std::string currency;
+    std::int64_t started = 0;
+  };
+  PeerLink* peer_link_ = nullptr;
+  std::optional<F2fRun> f2f_out_;  // payer: F2F PAY .. F2F SEND
+  std::optional<F2fRun> f2f_in_;   // payee: hello .. pay
+  std::int64_t receiving_until_ = 0;
+  std::string f2f_code_;
 };
 
 }  // namespace zf::se

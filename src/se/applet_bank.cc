@@ -20,7 +20,7 @@ Result<Bytes> Applet::topup_request(const Command& c, std::int64_t now_s) {
     return fail(Errc::limit_exceeded, "top-up would exceed the SE's maximum balance", "amount");
   if (st_.pending_topups.size() >= kMaxPending)
     return fail(Errc::wrong_state, "too many top-ups awaiting receipts; retry them first");
-  auto jws = sign_value_document(*d, false, now_s);
+  auto jws = sign_value_document(*d, Spend::none, now_s);
   if (!jws) return std::unexpected(jws.error());
   std::string id = st_.se_id + ":" + std::to_string(st_.seq);
   Json stored = d->payload;
@@ -105,7 +105,7 @@ Result<Bytes> Applet::deposit_note(const Command& c, std::int64_t now_s) {
   if (!d) return std::unexpected(d.error());
   if (st_.pending_deposits.size() >= kMaxPending)
     return fail(Errc::wrong_state, "too many deposits awaiting receipts; retry them first");
-  auto jws = sign_value_document(*d, true, now_s);
+  auto jws = sign_value_document(*d, Spend::online, now_s);
   if (!jws) return std::unexpected(jws.error());
   std::string id = st_.se_id + ":" + std::to_string(st_.seq);
   Json stored = d->payload;

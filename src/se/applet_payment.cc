@@ -61,7 +61,7 @@ Result<Bytes> Applet::payment_note(const Command& c, std::int64_t now_s) {
     return fail(Errc::limit_exceeded, "over the SE's maximum single payment", "amount");
   if (auto s = fits_total(st_.sent_minor, d->amount()); !s) return std::unexpected(s.error());
   // The debit and the signed note are one state update: the host persists both or neither.
-  auto jws = sign_value_document(*d, true, now_s);
+  auto jws = sign_value_document(*d, Spend::online, now_s);
   if (!jws) return std::unexpected(jws.error());
   st_.sent_minor[d->currency()] += d->amount().minor();
   std::string id = st_.se_id + ":" + std::to_string(st_.seq);
@@ -123,7 +123,9 @@ Result<SignedDocument> Applet::check_incoming_note(const Json& j, std::int64_t n
   auto signed_doc = open_signed_document(*text, verifier(now_s), Role::secure_element);
   if (!signed_doc) return std::unexpected(signed_doc.error());
   const Document& doc = signed_doc->doc;
-  if (doc.type() != "payment.note") return fail(Errc::unknown_type, "expected a payment.note", "type");
+  // A face-to-face payment that never got its answer may be delivered this way too (applet_f2f.cc).
+  if (doc.type() != "payment.note" && doc.type() != "f2f.payment")
+    return fail(Errc::unknown_type, "expected a payment.note or an f2f.payment", "type");
   if (auto s = doc.check_time(now_s); !s) {
     if (!(expired_ok && s.error().code == Errc::expired)) {
       Error e = s.error();
@@ -190,6 +192,13 @@ Result<Bytes> Applet::receive_note(const Command& c, std::int64_t now_s) {
   if (auto s = check_won_record(*j, *signed_doc, now_s); !s) return std::unexpected(s.error());
   const Document& doc = signed_doc->doc;
   const std::string signer = signed_doc->signers.front().subject_cn();
+  std::string ack;
+  if (doc.type() == "f2f.payment") {
+    // The payer holds this payment as undelivered: the signed ack closes it there.
+    auto a = sign_f2f_answer(doc, sha256(signed_doc->jws.payload), "", now_s);
+    if (!a) return std::unexpected(a.error());
+    ack = std::move(*a);
+  }
   if (auto s = fits_total(st_.received_minor, *doc.amount()); !s) return std::unexpected(s.error());
   if (auto s = credit(*doc.amount()); !s) return std::unexpected(s.error());
   st_.received_minor[std::string(doc.amount()->currency().code())] += doc.amount()->minor();
@@ -197,11 +206,13 @@ Result<Bytes> Applet::receive_note(const Command& c, std::int64_t now_s) {
   st_.received_notes.insert(doc.id(), doc.iat());
   log("receive", doc.id(), &*doc.amount(), true, signer, now_s);
   dirty_ = true;
-  return json_bytes(Json{{"credited_minor", doc.amount()->minor()},
-                         {"currency", std::string(doc.amount()->currency().code())},
-                         {"payer", signer},
-                         {"note_id", doc.id()},
-                         {"balance_minor", balance(doc.amount()->currency().code())}});
+  Json out{{"credited_minor", doc.amount()->minor()},
+           {"currency", std::string(doc.amount()->currency().code())},
+           {"payer", signer},
+           {"note_id", doc.id()},
+           {"balance_minor", balance(doc.amount()->currency().code())}};
+  if (!ack.empty()) out["answer"] = ack;
+  return json_bytes(out);
 }
 
 // A claim for the registry (DESIGN.md §7), signed only for a note this SE would

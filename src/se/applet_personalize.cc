@@ -14,7 +14,8 @@ Result<Bytes> Applet::personalize(const Command& c, std::int64_t) {
   auto j = json_data(c);
   if (!j) return std::unexpected(j.error());
   if (auto s = only_fields(*j, {"user_id", "pin", "puk", "root", "max_balance_minor", "max_payment_minor", "pin_tries",
-                                "bio_hash", "note_ttl_s"});
+                                "bio_hash", "note_ttl_s", "f2f_max_payment_minor", "f2f_max_unreconciled_minor",
+                                "f2f_max_unreconciled_count", "f2f_spend_unreconciled_minor"});
       !s)
     return std::unexpected(s.error());
   auto user = get_string(*j, "user_id", 64);
@@ -38,6 +39,20 @@ Result<Bytes> Applet::personalize(const Command& c, std::int64_t) {
     if (*v < 1 || *v > Amount::kMaxMinor) return fail(Errc::bad_field, "out of range", name);
     *dest = *v;
   }
+  // Offline risk (DESIGN.md §6.5): 0 turns that part of face to face off.
+  State defaults;
+  std::int64_t f2f_max = defaults.f2f_max_payment_minor, f2f_unrec = defaults.f2f_max_unreconciled_minor,
+               f2f_count = defaults.f2f_max_unreconciled_count, f2f_spend = defaults.f2f_spend_unreconciled_minor;
+  for (auto [name, dest] : {std::pair{"f2f_max_payment_minor", &f2f_max}, std::pair{"f2f_max_unreconciled_minor", &f2f_unrec},
+                            std::pair{"f2f_max_unreconciled_count", &f2f_count},
+                            std::pair{"f2f_spend_unreconciled_minor", &f2f_spend}}) {
+    if (!j->contains(name)) continue;
+    auto v = get_int(*j, name);
+    if (!v) return std::unexpected(v.error());
+    if (*v < 0 || *v > Amount::kMaxMinor) return fail(Errc::bad_field, "out of range", name);
+    *dest = *v;
+  }
+  if (f2f_count > 1024) return fail(Errc::bad_field, "at most 1024 payments taken offline", "f2f_max_unreconciled_count");
   if (tries > 15) return fail(Errc::bad_field, "at most 15 tries", "pin_tries");
   if (note_ttl > kMaxNoteTtlS) return fail(Errc::bad_field, "a note expires in 1 s to 366 days", "note_ttl_s");
   Bytes bio;
@@ -66,6 +81,10 @@ Result<Bytes> Applet::personalize(const Command& c, std::int64_t) {
   st_.max_balance_minor = max_balance;
   st_.max_payment_minor = max_payment;
   st_.note_ttl_s = note_ttl;
+  st_.f2f_max_payment_minor = f2f_max;
+  st_.f2f_max_unreconciled_minor = f2f_unrec;
+  st_.f2f_max_unreconciled_count = f2f_count;
+  st_.f2f_spend_unreconciled_minor = f2f_spend;
   st_.root = std::move(*root);
   st_.key = std::make_unique<PrivateKey>(std::move(*key));
   st_.lifecycle = Lifecycle::personalized;

@@ -216,6 +216,13 @@ void Applet::visit_state(S& s, V&& v) {
   v("reclaimed_minor", s.reclaimed_minor, false);
   v("log", s.log);
   v("issued", s.issued);
+  v("f2f_max_payment_minor", s.f2f_max_payment_minor, false);
+  v("f2f_max_unreconciled_minor", s.f2f_max_unreconciled_minor, false);
+  v("f2f_max_unreconciled_count", s.f2f_max_unreconciled_count, false);
+  v("f2f_spend_unreconciled_minor", s.f2f_spend_unreconciled_minor, false);
+  v("f2f_undelivered", s.f2f_undelivered, false);
+  v("f2f_unreconciled", s.f2f_unreconciled, false);
+  v("revoked_minor", s.revoked_minor, false);
 }
 
 Json Applet::state_json() const {

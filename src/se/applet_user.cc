@@ -98,7 +98,14 @@ Result<Bytes> Applet::get_data(const Command& c, std::int64_t) {
                              {"note_ttl_s", st_.note_ttl_s},
                              {"sent_minor", st_.sent_minor},
                              {"received_minor", st_.received_minor},
-                             {"reclaimed_minor", st_.reclaimed_minor}});
+                             {"reclaimed_minor", st_.reclaimed_minor},
+                             {"f2f_undelivered", st_.f2f_undelivered.size()},
+                             {"f2f_unreconciled", st_.f2f_unreconciled.size()},
+                             {"revoked_minor", st_.revoked_minor},
+                             {"f2f_max_payment_minor", st_.f2f_max_payment_minor},
+                             {"f2f_max_unreconciled_minor", st_.f2f_max_unreconciled_minor},
+                             {"f2f_max_unreconciled_count", st_.f2f_max_unreconciled_count},
+                             {"f2f_spend_unreconciled_minor", st_.f2f_spend_unreconciled_minor}});
     }
     case tag::kCertificate: {
       if (st_.chain.empty()) return fail(Errc::wrong_state, "no certificate installed");
@@ -125,6 +132,10 @@ Result<Bytes> Applet::get_data(const Command& c, std::int64_t) {
         arr.push_back(std::move(item));
       }
       return json_bytes(arr);
+    }
+    case tag::kF2f: {
+      if (auto s = require_user(); !s) return std::unexpected(s.error());
+      return json_bytes(f2f_info());
     }
     case tag::kIssued: {
       if (auto s = require_user(); !s) return std::unexpected(s.error());

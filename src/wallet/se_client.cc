@@ -269,4 +269,29 @@ Result<Json> SeClient::apply_deposit_receipt(const std::string& jws) {
 }
 Result<Json> SeClient::sign_query(const Json& p) { return call_json(se::ins::kSignQuery, p); }
 
+Result<Json> SeClient::f2f_receive(std::int64_t seconds) {
+  return call_json(se::ins::kF2fReceive, Json{{"seconds", seconds}});
+}
+Result<Json> SeClient::f2f_pay(const Json& p) { return call_json(se::ins::kF2fPay, p); }
+Result<Json> SeClient::f2f_send() { return call_json(se::ins::kF2fSend, Json::object()); }
+Result<Json> SeClient::f2f_cancel() { return call_json(se::ins::kF2fCancel, Json::object()); }
+Result<Json> SeClient::f2f_state() { return call_json(se::ins::kGetData, Json(), se::tag::kF2f); }
+Result<Json> SeClient::f2f_close(const std::string& id, const std::string& answer, const std::string& record) {
+  Json d{{"id", id}};
+  if (!answer.empty()) d["answer"] = answer;
+  if (!record.empty()) d["record"] = record;
+  return call_json(se::ins::kF2fClose, d);
+}
+Result<Json> SeClient::f2f_refuse(const std::string& payment, const std::string& reason) {
+  Json d{{"payment", payment}};
+  if (!reason.empty()) d["reason"] = reason;
+  return call_json(se::ins::kF2fRefuse, d);
+}
+Result<Json> SeClient::f2f_reconcile_claim(const std::string& id) {
+  return call_json(se::ins::kF2fReconcile, Json{{"id", id}});
+}
+Result<Json> SeClient::f2f_settle(const std::string& id, const std::string& record) {
+  return call_json(se::ins::kF2fSettle, Json{{"id", id}, {"record", record}});
+}
+
 }  // namespace zf::wallet

@@ -81,6 +81,24 @@ class SeClient {
   Result<Json> deposit_note(const Json& params);
   Result<Json> apply_deposit_receipt(const std::string& receipt_jws);
   Result<Json> sign_query(const Json& params);
+  // Face to face (docs/se-apdu.md "Face-to-face payment"). The payee: be found
+  // for `seconds` (0 stops). The payer: F2F PAY agrees a session with the
+  // payee's SE and returns {payee, payee_user, code, amount_minor, currency};
+  // F2F SEND debits and pays over it and returns {outcome
+  // "delivered"|"refused"|"undelivered", id, ...}; F2F CANCEL drops it.
+  Result<Json> f2f_receive(std::int64_t seconds);
+  Result<Json> f2f_pay(const Json& params);
+  Result<Json> f2f_send();
+  Result<Json> f2f_cancel();
+  // {receiving_until, code?, payer?, undelivered: [...], unreconciled: [...]}
+  Result<Json> f2f_state();
+  // Closes undelivered payment `id` with the payee's answer (ack or refusal) or the registry's record.
+  Result<Json> f2f_close(const std::string& id, const std::string& answer_jws, const std::string& record_jws = {});
+  // The payee refuses a payment it was given another way: {outcome, answer}.
+  Result<Json> f2f_refuse(const std::string& payment_jws, const std::string& reason = {});
+  // The payee settles a payment it took offline: the claim, then the record.
+  Result<Json> f2f_reconcile_claim(const std::string& id);
+  Result<Json> f2f_settle(const std::string& id, const std::string& record_jws);
 
   // Sends one command; data and answers are JSON unless `raw` is set.
   Result<Bytes> call(std::uint8_t cla, std::uint8_t ins, std::uint8_t p1, std::uint8_t p2, ByteView data);
