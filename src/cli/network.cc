@@ -527,6 +527,30 @@ Result<Json> network_audit(const std::string& dir) {
       if (!jws) return fail(jws.error().code, se.se_id + " lists an unreadable document: " + jws.error().message());
       auto doc = Document::parse(to_string(jws->payload));
       if (!doc) return fail(doc.error().code, se.se_id + " lists an invalid document: " + doc.error().message());
+      if (doc->type() == "f2f.payment") {
+        // A face-to-face payment is in flight while its payer holds it as
+        // undelivered, unless its payee credited it (the ack has not come back).
+        if (!s.contains("f2f_undelivered") || !s["f2f_undelivered"].contains(doc->id())) continue;
+        const std::string payee = doc->str("payee");
+        bool credited = false, refused = false;
+        if (auto p = states.find(payee); p != states.end()) {
+          const Json& ids = p->second["received_notes"];
+          refused = p->second.contains("f2f_refused") &&
+                    std::find(p->second["f2f_refused"].begin(), p->second["f2f_refused"].end(), doc->id()) !=
+                        p->second["f2f_refused"].end();
+          credited = ids.is_object() && ids.contains(doc->id()) && !refused;
+        }
+        if (credited) continue;
+        const std::string cur(doc->amount()->currency().code());
+        not_received.push_back(Json{{"id", doc->id()},
+                                    {"payer", doc->issuer()},
+                                    {"payee", payee},
+                                    {"amount_minor", doc->amount()->minor()},
+                                    {"currency", cur},
+                                    {"state", refused ? "refused_face_to_face" : "undelivered_face_to_face"}});
+        note_fig[cur].in_transit += doc->amount()->minor();
+        continue;
+      }
       if (doc->type() != "payment.note") continue;
       auto held = record_of(doc->id());
       if (!held) return fail(held.error().code, "registry records: " + held.error().message());

@@ -33,7 +33,11 @@ void add_se_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--dir", *dir, "device directory")->required();
     cmd->add_option("--port", *port, "TCP port (0 picks a free one)");
     cmd->add_option("--port-file", *port_file, "write the bound port here");
-    cmd->callback([=, &exit_code] { exit_code = zf::se::serve(*dir, *port, *port_file); });
+    auto nearby = std::make_shared<std::string>();
+    cmd->add_option("--nearby", *nearby,
+                    "the directory that stands for radio range: SEs that share it can pay face to face "
+                    "(default: 'nearby' beside --dir)");
+    cmd->callback([=, &exit_code] { exit_code = zf::se::serve(*dir, *port, *port_file, *nearby); });
   }
   {
     auto* cmd = se->add_subcommand("apdu", "send raw APDUs (hex) to an SE and print the responses");

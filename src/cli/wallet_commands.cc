@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/wallet_common.h"
 #include "cli/wallet_output.h"
 #include "core/document.h"
 #include "core/jose.h"
@@ -17,12 +18,7 @@
 #include "wallet/wallet.h"
 
 namespace zf::cli {
-namespace {
-
-struct Common {
-  std::string dir;
-  int pin_fd = -1;
-};
+namespace wallet_cli {
 
 Result<std::string> read_pin(const Common& c) {
   if (c.pin_fd >= 0) {
@@ -78,7 +74,6 @@ void print(const Json& j) { std::printf("%s\n", j.dump(2).c_str()); }
 void say_notices(wallet::Wallet& w) {
   for (const auto& n : w.take_notices()) std::fprintf(stderr, "zf wallet: %s\n", n.c_str());
 }
-
 
 // `zf wallet notes` as a table.
 void print_notes(const Json& list) {
@@ -140,6 +135,10 @@ Result<std::string> read_note(const std::string& file) {
   return note;
 }
 
+}  // namespace wallet_cli
+
+namespace {
+using namespace wallet_cli;
 }  // namespace
 
 void add_wallet_commands(CLI::App& app, int& exit_code) {
@@ -294,6 +293,15 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
       std::printf("Received %s from %s (note %s). The SE now holds %s.\n",
                   got ? got->to_string().c_str() : "?", r->value("payer", "?").c_str(),
                   r->value("note_id", "?").c_str(), now ? now->to_string().c_str() : "?");
+      if (r->contains("answer")) {
+        // A face-to-face payment whose answer never reached its payer: this closes it there.
+        const std::string path = *file == "-" ? "answer.jws" : *file + ".answer";
+        if (auto s = store::write_file_atomic(path, (*r)["answer"].get<std::string>() + "\n", 0600); !s)
+          return void(exit_code = report(s.error(), "receive"));
+        std::printf("It was paid face to face and its payer is still waiting for the answer: give it %s "
+                    "(`zf wallet answer %s`).\n",
+                    path.c_str(), path.c_str());
+      }
     });
   }
   {
@@ -571,6 +579,7 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
       std::fputs(out::statement_text(*st, *bank).c_str(), stdout);
     });
   }
+  add_nearby_commands(w, exit_code);
 }
 
 }  // namespace zf::cli

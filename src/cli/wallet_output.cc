@@ -129,6 +129,18 @@ std::string balance_text(const Json& info, const std::vector<wallet::OutboxEntry
   text += "\n";
 
   text += holdings_text(info);
+  auto sums_text = [&](const char* field) {
+    std::string t;
+    if (info.contains(field))
+      for (const auto& [cur, v] : info[field].items())
+        if (v.get<std::int64_t>() > 0) t += (t.empty() ? "" : ", ") + money(cur, v.get<std::int64_t>());
+    return t;
+  };
+  if (auto t = sums_text("f2f_unreconciled_minor"); !t.empty())
+    text += "Of this, " + t + " was taken face to face and is not settled yet: once online, `zf wallet reconcile` "
+            "settles it so that it can be spent.\n";
+  if (auto t = sums_text("f2f_undelivered_minor"); !t.empty())
+    text += "Paid face to face with no answer yet: " + t + " (`zf wallet undelivered` says how to end it).\n";
 
   std::vector<std::string> waiting;
   for (const char* kind : {"pending_topups", "pending_deposits"}) {

@@ -260,6 +260,7 @@ class Applet {
     // id -> {payer, seq, amount, currency, iat, digest}.
     std::map<std::string, Json> f2f_unreconciled;
     std::map<std::string, std::int64_t> revoked_minor;  // taken offline, removed on a seq_reused record
+    RecentIds f2f_refused{kRecentKept};  // payments this SE refused (also in received_notes: never credited)
   };
   template <class S, class V>
   static void visit_state(S& s, V&& v);
@@ -390,6 +391,7 @@ class Applet {
   PeerLink* peer_link_ = nullptr;
   std::optional<F2fRun> f2f_out_;  // payer: F2F PAY .. F2F SEND
   std::optional<F2fRun> f2f_in_;   // payee: hello .. pay
+  Json f2f_last_;                  // payee: the last payment taken or refused, with its code
   std::int64_t receiving_until_ = 0;
   std::string f2f_code_;
 };

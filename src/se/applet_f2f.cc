@@ -101,6 +101,7 @@ Json Applet::f2f_info() const {
   }
   Json out{{"receiving_until", receiving_until_}, {"undelivered", undelivered}, {"unreconciled", unrec}};
   if (f2f_in_) out["code"] = f2f_in_->code, out["payer"] = f2f_in_->peer_id;
+  if (!f2f_last_.is_null()) out["last"] = f2f_last_;
   return out;
 }
 
@@ -120,6 +121,7 @@ Result<Bytes> Applet::f2f_receive(const Command& c, std::int64_t now_s) {
   }
   receiving_until_ = seconds == 0 ? 0 : now_s + seconds;
   f2f_in_.reset();
+  if (seconds > 0) f2f_last_ = Json();
   f2f_code_.clear();
   return json_bytes(Json{{"se_id", st_.se_id}, {"receiving_until", receiving_until_}});
 }
@@ -274,7 +276,9 @@ Result<Json> Applet::peer_pay(const Json& m, std::int64_t now_s) {
     auto refusal = sign_f2f_answer(doc, digest, ok.error().detail, now_s);
     if (!refusal) return std::unexpected(refusal.error());
     st_.received_notes.insert(doc.id(), doc.iat());
+    st_.f2f_refused.insert(doc.id());
     log("f2f.refused", doc.id(), nullptr, true, run.peer_id, now_s);
+    f2f_last_ = Json{{"id", doc.id()}, {"payer", run.peer_id}, {"code", run.code}, {"outcome", "refused"}};
     dirty_ = true;
     return seal("refused", *refusal);
   }
@@ -291,6 +295,7 @@ Result<Json> Applet::peer_pay(const Json& m, std::int64_t now_s) {
                                         {"iat", doc.iat()},
                                         {"digest", b64url_encode(digest)}};
   log("f2f.receive", doc.id(), &*doc.amount(), true, run.peer_id, now_s);
+  f2f_last_ = Json{{"id", doc.id()}, {"payer", run.peer_id}, {"code", run.code}, {"outcome", "received"}};
   dirty_ = true;
   return seal("ack", *ack);
 }
@@ -603,6 +608,7 @@ Result<Bytes> Applet::f2f_refuse(const Command& c, std::int64_t now_s) {
   auto refusal = sign_f2f_answer(doc, digest, reason, now_s);
   if (!refusal) return std::unexpected(refusal.error());
   st_.received_notes.insert(doc.id(), doc.iat());
+  st_.f2f_refused.insert(doc.id());
   log("f2f.refused", doc.id(), nullptr, true, doc.str("payer"), now_s);
   dirty_ = true;
   return json_bytes(Json{{"outcome", "refused"}, {"answer", *refusal}});

@@ -223,6 +223,7 @@ void Applet::visit_state(S& s, V&& v) {
   v("f2f_undelivered", s.f2f_undelivered, false);
   v("f2f_unreconciled", s.f2f_unreconciled, false);
   v("revoked_minor", s.revoked_minor, false);
+  v("f2f_refused", s.f2f_refused, false);
 }
 
 Json Applet::state_json() const {

@@ -72,6 +72,15 @@ Result<Bytes> Applet::reset_retry(const Command& c, std::int64_t) {
   return Bytes{};
 }
 
+namespace {
+// Per currency, the amounts of a map of payments {amount, currency}.
+Json sums_of(const std::map<std::string, Json>& payments) {
+  std::map<std::string, std::int64_t> sums;
+  for (const auto& [id, p] : payments) sums[p.at("currency").get<std::string>()] += p.at("amount").get<std::int64_t>();
+  return sums.empty() ? Json::object() : Json(sums);
+}
+}  // namespace
+
 Result<Bytes> Applet::get_data(const Command& c, std::int64_t) {
   switch (c.p2) {
     case tag::kInfo: {
@@ -101,6 +110,8 @@ Result<Bytes> Applet::get_data(const Command& c, std::int64_t) {
                              {"reclaimed_minor", st_.reclaimed_minor},
                              {"f2f_undelivered", st_.f2f_undelivered.size()},
                              {"f2f_unreconciled", st_.f2f_unreconciled.size()},
+                             {"f2f_undelivered_minor", sums_of(st_.f2f_undelivered)},
+                             {"f2f_unreconciled_minor", sums_of(st_.f2f_unreconciled)},
                              {"revoked_minor", st_.revoked_minor},
                              {"f2f_max_payment_minor", st_.f2f_max_payment_minor},
                              {"f2f_max_unreconciled_minor", st_.f2f_max_unreconciled_minor},

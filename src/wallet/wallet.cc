@@ -1,11 +1,13 @@
 #include "wallet/wallet.h"
 
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include "bank/client.h"
 #include "core/document.h"
@@ -841,6 +843,132 @@ Result<Json> Wallet::notes_not_received(std::size_t limit) {
 
 bool Wallet::refused_by_bank(const Error& e) {
   return e.field == "account" && e.detail.starts_with("the bank refused the ");
+}
+
+// ---- Face to face (docs/se-apdu.md "Face-to-face payment")
+
+Result<Json> Wallet::receive_nearby(std::int64_t seconds, const std::function<void(const Json&)>& on_code) {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  auto log_before = se_->log();
+  if (!log_before) return std::unexpected(log_before.error());
+  auto last_of = [](const Json& log) { return log.empty() ? Json() : log.back(); };
+  const Json before = last_of(*log_before);
+  auto started = se_->f2f_receive(seconds);
+  if (!started) return std::unexpected(started.error());
+  const std::int64_t until = (*started)["receiving_until"].get<std::int64_t>();
+  std::string shown;
+  Json out{{"received", false}, {"receiving_until", until}};
+  for (;;) {
+    auto log = se_->log();
+    if (!log) return std::unexpected(log.error());
+    auto st = se_->f2f_state();
+    if (!st) return std::unexpected(st.error());
+    Json last = last_of(*log);
+    if (last != before && last.is_object() &&
+        (last["op"] == "f2f.receive" || last["op"] == "f2f.refused")) {
+      out.update(last);
+      out["received"] = last["op"] == "f2f.receive";
+      if (st->contains("last") && (*st)["last"].value("id", "") == last.value("doc_id", ""))
+        out["code"] = (*st)["last"]["code"];
+      break;
+    }
+    if (st->contains("code") && (*st)["code"] != shown) {
+      shown = (*st)["code"];
+      if (on_code) on_code(*st);
+    }
+    if (std::time(nullptr) >= until) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  (void)se_->f2f_receive(0);
+  if (out["received"] == true) (void)append_history(Json{{"op", "receive-nearby"}, {"result", out}});
+  return out;
+}
+
+Result<Json> Wallet::pay_nearby(const Amount& amount, const std::string& payee,
+                                const std::function<bool(const Json&)>& confirm) {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  // Offline is the point: a CA that does not answer is no reason to stop
+  // (keep_crl_fresh fails only once the SE's CRL has expired).
+  if (auto s = keep_crl_fresh(); !s) return std::unexpected(s.error());
+  auto agreed = se_->f2f_pay(Json{{"amount", amount.minor()},
+                                  {"currency", std::string(amount.currency().code())},
+                                  {"payee", payee}});
+  auto nothing_moved = [](Error e) {
+    if (e.detail.find("nothing was debited") == std::string::npos) e.detail += "; nothing was debited";
+    return e;
+  };
+  if (!agreed) return std::unexpected(nothing_moved(agreed.error()));
+  if (confirm && !confirm(*agreed)) {
+    (void)se_->f2f_cancel();
+    return fail(Errc::wrong_state, "cancelled: the codes were not confirmed; nothing was debited", "code");
+  }
+  auto r = se_->f2f_send();
+  if (!r) {
+    // An SE that answered refused before debiting; one that did not answer may
+    // have debited and kept the payment as undelivered.
+    Error e = r.error();
+    if (e.code == Errc::unavailable)
+      e.detail = "the SE stopped answering while it paid (" + e.detail +
+                 "): it may have debited and kept the payment for its answer; `zf wallet undelivered` shows it if so";
+    else
+      e = nothing_moved(e);
+    return std::unexpected(e);
+  }
+  (void)append_history(Json{{"op", "pay-nearby"}, {"payee", payee}, {"amount", amount.to_string()}, {"result", *r}});
+  return r;
+}
+
+Result<Json> Wallet::nearby_state() {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  return se_->f2f_state();
+}
+
+Result<Json> Wallet::apply_answer(const std::string& answer_jws) {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  auto jws = jws_parse(answer_jws);
+  if (!jws) return std::unexpected(jws.error());
+  auto doc = Document::parse(to_string(jws->payload));
+  if (!doc) return std::unexpected(doc.error());
+  auto r = se_->f2f_close(doc->str("payment_id"), answer_jws);
+  if (!r) return std::unexpected(r.error());
+  (void)append_history(Json{{"op", "close-nearby"}, {"result", *r}});
+  return r;
+}
+
+Result<Json> Wallet::refuse(const std::string& payment_jws, const std::string& reason) {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  auto r = se_->f2f_refuse(payment_jws, reason);
+  if (!r) return std::unexpected(r.error());
+  (void)append_history(Json{{"op", "refuse"}, {"outcome", (*r)["outcome"]}});
+  return r;
+}
+
+Result<Json> Wallet::reconcile() {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  if (config_.registry_url.empty())
+    return fail(Errc::missing_field, "settling needs the registry; set it in the wallet", "registry");
+  auto st = se_->f2f_state();
+  if (!st) return std::unexpected(st.error());
+  Json out{{"settled", Json::array()}, {"revoked", Json::array()}, {"errors", Json::array()}};
+  if ((*st)["unreconciled"].empty()) return out;
+  auto client = registry::RegistryClient::connect(config_.registry_url, *root_, config_.registry_id, {});
+  if (!client) return std::unexpected(when_unavailable(client.error(), "nothing was settled; try again later"));
+  for (const auto& u : (*st)["unreconciled"]) {
+    const std::string id = u["id"];
+    auto claim = se_->f2f_reconcile_claim(id);
+    auto record = claim ? client->claim((*claim)["claim"].get<std::string>())
+                        : Result<std::string>(std::unexpected(claim.error()));
+    auto settled = record ? se_->f2f_settle(id, *record) : Result<Json>(std::unexpected(record.error()));
+    if (record) keep_record(id, *record);
+    if (!settled) {
+      out["errors"].push_back(Json{{"id", id}, {"code", errc_name(settled.error().code)},
+                                   {"detail", settled.error().detail}});
+      continue;
+    }
+    out[(*settled)["outcome"] == "settled" ? "settled" : "revoked"].push_back(*settled);
+  }
+  (void)append_history(Json{{"op", "reconcile"}, {"result", out}});
+  return out;
 }
 
 }  // namespace zf::wallet

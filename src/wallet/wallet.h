@@ -145,6 +145,30 @@ class Wallet {
   // amount_minor, currency}], asked, total}: `asked` notes asked about of the
   // `total` the outbox holds. Fails when the registry cannot be asked.
   Result<Json> notes_not_received(std::size_t limit = 32);
+  // Face to face (docs/se-apdu.md "Face-to-face payment"), with no server.
+  // The payee: lets its SE be found for `seconds` and waits until one payment
+  // arrives (or the time is up); `on_code` gets each payer's session code as
+  // it is agreed, for the screen. Returns {received: bool, ...the SE's log
+  // entry: doc_id, counterparty, amount_minor, currency}.
+  Result<Json> receive_nearby(std::int64_t seconds, const std::function<void(const Json&)>& on_code = {});
+  // The payer: agrees a session with `payee` (an SE id) nearby; `confirm`
+  // gets {payee, payee_user, code, amount_minor, currency} and answers
+  // whether the person wants to pay (the codes match); then the SE debits and
+  // pays. Returns the SE's outcome: "delivered", "refused" (value back) or
+  // "undelivered" (value in flight: deliver() or the payee's answer ends it).
+  // cancelled with nothing debited when `confirm` says no.
+  Result<Json> pay_nearby(const Amount& amount, const std::string& payee,
+                          const std::function<bool(const Json&)>& confirm);
+  // The SE's face-to-face state: {receiving_until, undelivered: [...], unreconciled: [...]}.
+  Result<Json> nearby_state();
+  // Closes an undelivered payment with the payee's signed answer (from its
+  // `zf wallet receive` or `zf wallet refuse`).
+  Result<Json> apply_answer(const std::string& answer_jws);
+  // The payee refuses a payment it was given and never credited: returns the signed refusal.
+  Result<Json> refuse(const std::string& payment_jws, const std::string& reason);
+  // Settles at the registry every payment this SE took offline: {settled: [...], revoked: [...], errors: [...]}.
+  Result<Json> reconcile();
+
   // Whether `e` is a bank's signed refusal of a top-up or deposit from topup()
   // or deposit(): the document is consumed and e.code is the bank's reason; no
   // money moved (a deposit's value is back in the SE).

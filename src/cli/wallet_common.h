@@ -1,0 +1,42 @@
+// What the `zf wallet` commands share: the wallet and PIN options, opening
+// and unlocking, errors in words, and reading notes and durations.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+
+#include "core/json.h"
+#include "wallet/wallet.h"
+
+namespace zf::cli::wallet_cli {
+
+struct Common {
+  std::string dir;
+  int pin_fd = -1;
+};
+
+// The PIN from --pin-fd, $ZF_PIN (an empty one is none) or a prompt.
+Result<std::string> read_pin(const Common& c);
+// An amount the person mistyped: say what one looks like.
+Error amount_error(Error e);
+// Prints `zf wallet WHAT: error` on stderr; returns the exit code 2.
+int report(const Error& e, const char* what);
+// Opens the wallet and verifies the PIN; on failure sets exit_code and returns null.
+std::unique_ptr<wallet::Wallet> open_unlocked(const Common& c, const char* what, int& exit_code);
+// Adds --wallet and --pin-fd.
+CLI::App* with_common(CLI::App* cmd, const std::shared_ptr<Common>& c);
+void print(const Json& j);
+// What the terminal did on the person's behalf (a renewed CRL), on stderr.
+void say_notices(wallet::Wallet& w);
+void print_notes(const Json& list);
+// "90s", "30m", "12h", "7d" or plain seconds, at most 366 days.
+Result<std::int64_t> parse_duration(const std::string& text);
+// A note as a file holds it ('-' for stdin), without the trailing newline.
+Result<std::string> read_note(const std::string& file);
+
+// `zf wallet receive-nearby`, `pay-nearby`, `undelivered`, `answer`, `refuse`, `reconcile`.
+void add_nearby_commands(CLI::App* wallet, int& exit_code);
+
+}  // namespace zf::cli::wallet_cli
