@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <thread>
 #include <fstream>
+#include <future>
 #include <sstream>
 
 #include "bank/client.h"
@@ -249,6 +250,46 @@ int run_demo(const std::string& keep_dir) {
   n.expect(!twice && twice.error().code == Errc::replayed, "reclaiming it again changes nothing: " + refusal(twice));
   show();
   audit("after the reclaim");
+
+  n.step("Alice pays Bob CNY 5.00 face to face, with the CA, the registry and bank-a switched off");
+  for (const std::string& name : {std::string("ca"), std::string("registry"), net->bank_id}) net->kill9(name);
+  n.say("the two SEs find each other in the 'nearby' directory that stands for radio range, check each other's");
+  n.say("certificates against the root, agree session keys, and both terminals show the same six-digit code");
+  std::int64_t alice_had = se_balance(alice), bob_had = se_balance(bob);
+  auto bob_waits = std::async(std::launch::async, [&] { return bob.wallet->receive_nearby(30); });
+  fs::path announced = fs::path(bob.se.dir).parent_path() / "nearby" / (bob.se.se_id + ".json");
+  for (int i = 0; i < 100 && !fs::exists(announced); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::string alice_code;
+  auto f2f = alice.wallet->pay_nearby(*Amount::parse("CNY 5.00"), bob.se.se_id, [&](const Json& agreed) {
+    alice_code = agreed.value("code", std::string());
+    return true;
+  });
+  auto bob_got = bob_waits.get();
+  n.expect(f2f && (*f2f)["outcome"] == "delivered",
+           f2f ? "Alice's terminal showed code " + alice_code + "; her SE took CNY 5.00 off and Bob's SE confirmed it "
+                 "with its signature"
+               : "face-to-face payment: " + f2f.error().message());
+  n.expect(bob_got && (*bob_got).value("received", false) && (*bob_got).value("code", std::string()) == alice_code,
+           bob_got ? "Bob's terminal showed the same code " + (*bob_got).value("code", std::string()) +
+                         " and his SE added the CNY 5.00"
+                   : "receive face to face: " + bob_got.error().message());
+  n.expect(se_balance(alice) == alice_had - 500 && se_balance(bob) == bob_had + 500,
+           "no server took part: the value moved once, from one SE to the other");
+  auto bob_spends = bob.wallet->se().payment_note(Json{{"amount", bob_had + 500},
+                                                       {"currency", "CNY"},
+                                                       {"payee", alice.se.se_id},
+                                                       {"payee_cert", alice.wallet->se().certificate_pem().value_or("")}});
+  n.expect(!bob_spends && bob_spends.error().code == Errc::unreconciled,
+           "until Bob's terminal is online, his SE keeps the CNY 5.00 as unsettled: " + refusal(bob_spends));
+  for (const std::string& name : {std::string("ca"), std::string("registry"), net->bank_id})
+    if (auto s = net->restart(name); !s) return n.expect(false, "restart " + name + ": " + s.error().message()), 1;
+  auto settled = bob.wallet->reconcile();
+  n.expect(settled && (*settled)["settled"].size() == 1,
+           settled ? "back online, Bob's terminal claimed the payment at the registry; on its record his SE settled "
+                     "it, and it can be spent like any e-cash"
+                   : "reconcile: " + settled.error().message());
+  show();
+  audit("after the face-to-face payment");
 
   n.step("Bob's terminal asks the registry about a note before accepting it (zf wallet check)");
   // Alice quietly keeps a copy of her SE's sealed state file as it is now.
