@@ -41,10 +41,12 @@ const std::vector<DocTypeSpec> kTypes = {
     {"f2f.refusal", 1, false,
      {{"payment_id", K::id}, {"payment_digest", K::id}, {"payer", K::id}, {"payee", K::id},
       {"reason", K::text}}},
-    {"cpay.note", 1, true,
-     {{"amount", K::minor}, {"currency", K::currency}, {"payer", K::id}, {"payee", K::id},
-      {"sealed", K::object}}},
-    {"cpay.refund", 1, true, {{"note_id", K::id}, {"payer", K::id}, {"payee", K::id}}},
+    // An escrow note (DESIGN.md §6.6): the amount and the code travel sealed
+    // (a JWE whose payee key the payer's SE releases later); the payee is in
+    // the clear so that an SE refuses a note for another before any key exists.
+    {"cpay.note", 1, true, {{"payer", K::id}, {"payee", K::id}, {"sealed", K::object}}},
+    // The payee's refund of an escrow note; unsequenced: the payer's claim of its note moves the value.
+    {"cpay.refund", 1, false, {{"note_id", K::id}, {"payer", K::id}, {"payee", K::id}}},
     {"transfer.order", 1, true,
      {{"amount", K::minor}, {"currency", K::currency}, {"from", K::id}, {"to", K::id},
       {"bank", K::id}}},

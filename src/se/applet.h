@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 
+#include "core/claims.h"
 #include "core/document.h"
 #include "se/apdu.h"
 #include "se/secure_channel.h"
@@ -48,6 +49,14 @@ inline constexpr std::uint8_t kF2fClose = 0x98;        // 80 98: close an undeli
 inline constexpr std::uint8_t kF2fRefuse = 0x9A;       // 80 9A: payee: refuse a payment it never credited
 inline constexpr std::uint8_t kF2fReconcile = 0x9C;    // 80 9C: payee: sign the registry claim for a payment taken offline
 inline constexpr std::uint8_t kF2fSettle = 0x9E;       // 80 9E: payee: settle it on the registry's record
+// Controlled payment, escrow between two SEs (docs/se-apdu.md "Controlled payment").
+inline constexpr std::uint8_t kCpayNote = 0xA0;        // 80 A0: payer: debit and sign a sealed cpay.note
+inline constexpr std::uint8_t kCpayRelease = 0xA2;     // 80 A2: payer: release the payee's key (agree to pay)
+inline constexpr std::uint8_t kCpayClaim = 0xA4;       // 80 A4: payee: sign the registry claim to accept
+inline constexpr std::uint8_t kCpayAccept = 0xA6;      // 80 A6: payee: open with the key and credit, on the record
+inline constexpr std::uint8_t kCpayRefund = 0xA8;      // 80 A8: payee: sign a refund (never accept afterwards)
+inline constexpr std::uint8_t kCpayRefundClaim = 0xAA; // 80 AA: payer: sign the registry claim to take it back
+inline constexpr std::uint8_t kCpayClose = 0xAC;       // 80 AC: payer: close on the registry's record
 // Pairing and the secure channel (docs/se-apdu.md "Pairing and secure messaging"); sent in the clear.
 inline constexpr std::uint8_t kPairBegin = 0x60;       // 80 60: terminal's ephemeral key -> SE's key + commitment
 inline constexpr std::uint8_t kPairNonce = 0x62;       // 80 62: terminal's nonce -> SE's nonce; SE shows the code
@@ -65,6 +74,7 @@ inline constexpr std::uint8_t kIssued = 0x05;   // JSON array of documents this 
 inline constexpr std::uint8_t kStatus = 0x06;   // JSON: se_id, state, paired (public)
 inline constexpr std::uint8_t kOutstanding = 0x07;  // JSON array: notes this SE paid that are not yet closed
 inline constexpr std::uint8_t kF2f = 0x08;          // JSON: face-to-face state (receiving, code, undelivered, unreconciled)
+inline constexpr std::uint8_t kEscrow = 0x09;       // JSON array: escrow notes this SE paid that are not closed
 }  // namespace tag
 
 // True unless the command is one an unauthenticated link may send in the clear:
@@ -261,6 +271,11 @@ class Applet {
     std::map<std::string, Json> f2f_unreconciled;
     std::map<std::string, std::int64_t> revoked_minor;  // taken offline, removed on a seq_reused record
     RecentIds f2f_refused{kRecentKept};  // payments this SE refused (also in received_notes: never credited)
+    // Escrow notes this SE paid and has not closed: id -> {seq, payee,
+    // amount, currency, iat, exp, digest, code, payee_key (its wrapped
+    // content key, kept here until the payer releases it), released}.
+    std::map<std::string, Json> cpay_open;
+    RecentIds cpay_refunded{kRecentKept};  // escrow notes this SE refunded as payee (never accepted)
   };
   template <class S, class V>
   static void visit_state(S& s, V&& v);
@@ -314,6 +329,26 @@ class Applet {
   Result<Bytes> f2f_reconcile(const Command&, std::int64_t);
   Result<Bytes> f2f_settle(const Command&, std::int64_t);
   Json f2f_info() const;
+  Result<Bytes> cpay_note(const Command&, std::int64_t);
+  Result<Bytes> cpay_release(const Command&, std::int64_t);
+  Result<Bytes> cpay_claim(const Command&, std::int64_t);
+  Result<Bytes> cpay_accept(const Command&, std::int64_t);
+  Result<Bytes> cpay_refund(const Command&, std::int64_t);
+  Result<Bytes> cpay_refund_claim(const Command&, std::int64_t);
+  Result<Bytes> cpay_close(const Command&, std::int64_t);
+  Json escrow_info() const;
+  // An escrow note addressed to this SE, opened with the released key: the
+  // note, its sealed terms, and the claim fields a record is checked against.
+  struct OpenedCpay {
+    SignedDocument note;
+    std::optional<Amount> amount;  // with the key only
+    std::string code;
+    registry::ClaimFields claim;
+  };
+  Result<OpenedCpay> open_cpay(const Json& data, std::int64_t now_s, bool need_key) const;
+  // The lifetime a new note gets (payment or escrow): `asked`, or the default,
+  // never past this SE's certificate less the reclaim window.
+  Result<std::int64_t> note_lifetime(const Json& data, std::int64_t now_s) const;
   Result<Json> peer_hello(const Json& m, std::int64_t now_s);
   Result<Json> peer_pay(const Json& m, std::int64_t now_s);
   // The checks a payee makes on a face-to-face payment before crediting it offline.

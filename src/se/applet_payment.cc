@@ -17,27 +17,9 @@ Result<Bytes> Applet::payment_note(const Command& c, std::int64_t now_s) {
     return std::unexpected(s.error());
   auto payee = certified_payee(*j, now_s);
   if (!payee) return std::unexpected(payee.error());
-  std::int64_t ttl = st_.note_ttl_s;
-  if (j->contains("expires_in_s")) {
-    auto v = get_int(*j, "expires_in_s");
-    if (!v) return std::unexpected(v.error());
-    if (*v < 1 || *v > kMaxNoteTtlS) return fail(Errc::bad_field, "a note expires in 1 s to 366 days", "expires_in_s");
-    ttl = *v;
-  }
-  // A reclaim is signed under this SE's certificate, and the payee checks it
-  // when it receives: no note may outlive the certificate, with a week to spare
-  // for taking it back. The default lifetime shrinks to fit; a lifetime asked
-  // for explicitly is refused rather than silently cut.
-  const std::int64_t latest = static_cast<std::int64_t>(st_.chain.front().not_after()) - kReclaimWindowS;
-  if (now_s + ttl > latest) {
-    if (j->contains("expires_in_s") || latest - now_s < 3600)
-      return fail(Errc::bad_field,
-                  "this SE's certificate ends at " + utc_time_text(st_.chain.front().not_after()) +
-                      ": a note must expire by " + utc_time_text(latest) +
-                      " so that it can still be taken back; nothing was debited",
-                  "expires_in_s");
-    ttl = latest - now_s;
-  }
+  auto lifetime = note_lifetime(*j, now_s);
+  if (!lifetime) return std::unexpected(lifetime.error());
+  const std::int64_t ttl = *lifetime;
   if (st_.outstanding_notes.size() >= kMaxOutstanding)
     return fail(Errc::limit_exceeded,
                 std::to_string(kMaxOutstanding) +
@@ -78,6 +60,31 @@ Result<Bytes> Applet::payment_note(const Command& c, std::int64_t now_s) {
   log("payment.note", id, &d->amount(), false, *payee, now_s);
   dirty_ = true;
   return json_bytes(Json{{"note", *jws}, {"id", id}});
+}
+
+Result<std::int64_t> Applet::note_lifetime(const Json& j, std::int64_t now_s) const {
+  std::int64_t ttl = st_.note_ttl_s;
+  if (j.contains("expires_in_s")) {
+    auto v = get_int(j, "expires_in_s");
+    if (!v) return std::unexpected(v.error());
+    if (*v < 1 || *v > kMaxNoteTtlS) return fail(Errc::bad_field, "a note expires in 1 s to 366 days", "expires_in_s");
+    ttl = *v;
+  }
+  // A reclaim is signed under this SE's certificate, and the payee checks it
+  // when it receives: no note may outlive the certificate, with a week to spare
+  // for taking it back. The default lifetime shrinks to fit; a lifetime asked
+  // for explicitly is refused rather than silently cut.
+  const std::int64_t latest = static_cast<std::int64_t>(st_.chain.front().not_after()) - kReclaimWindowS;
+  if (now_s + ttl > latest) {
+    if (j.contains("expires_in_s") || latest - now_s < 3600)
+      return fail(Errc::bad_field,
+                  "this SE's certificate ends at " + utc_time_text(st_.chain.front().not_after()) +
+                      ": a note must expire by " + utc_time_text(latest) +
+                      " so that it can still be taken back; nothing was debited",
+                  "expires_in_s");
+    ttl = latest - now_s;
+  }
+  return ttl;
 }
 
 // The SE a note may be addressed to: the CN of `payee_cert`, a secure-element

@@ -224,6 +224,8 @@ void Applet::visit_state(S& s, V&& v) {
   v("f2f_unreconciled", s.f2f_unreconciled, false);
   v("revoked_minor", s.revoked_minor, false);
   v("f2f_refused", s.f2f_refused, false);
+  v("cpay_open", s.cpay_open, false);
+  v("cpay_refunded", s.cpay_refunded, false);
 }
 
 Json Applet::state_json() const {

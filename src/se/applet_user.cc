@@ -112,6 +112,8 @@ Result<Bytes> Applet::get_data(const Command& c, std::int64_t) {
                              {"f2f_unreconciled", st_.f2f_unreconciled.size()},
                              {"f2f_undelivered_minor", sums_of(st_.f2f_undelivered)},
                              {"f2f_unreconciled_minor", sums_of(st_.f2f_unreconciled)},
+                             {"escrow_open", st_.cpay_open.size()},
+                             {"escrow_minor", sums_of(st_.cpay_open)},
                              {"revoked_minor", st_.revoked_minor},
                              {"f2f_max_payment_minor", st_.f2f_max_payment_minor},
                              {"f2f_max_unreconciled_minor", st_.f2f_max_unreconciled_minor},
@@ -147,6 +149,10 @@ Result<Bytes> Applet::get_data(const Command& c, std::int64_t) {
     case tag::kF2f: {
       if (auto s = require_user(); !s) return std::unexpected(s.error());
       return json_bytes(f2f_info());
+    }
+    case tag::kEscrow: {
+      if (auto s = require_user(); !s) return std::unexpected(s.error());
+      return json_bytes(escrow_info());
     }
     case tag::kIssued: {
       if (auto s = require_user(); !s) return std::unexpected(s.error());

@@ -290,6 +290,24 @@ Result<Json> SeClient::f2f_refuse(const std::string& payment, const std::string&
 Result<Json> SeClient::f2f_reconcile_claim(const std::string& id) {
   return call_json(se::ins::kF2fReconcile, Json{{"id", id}});
 }
+Result<Json> SeClient::cpay_note(const Json& p) { return call_json(se::ins::kCpayNote, p); }
+Result<Json> SeClient::cpay_release(const std::string& id) { return call_json(se::ins::kCpayRelease, Json{{"id", id}}); }
+Result<Json> SeClient::cpay_claim(const std::string& note, const Json& key) {
+  return call_json(se::ins::kCpayClaim, Json{{"note", note}, {"key", key}});
+}
+Result<Json> SeClient::cpay_accept(const std::string& note, const Json& key, const std::string& record) {
+  return call_json(se::ins::kCpayAccept, Json{{"note", note}, {"key", key}, {"record", record}});
+}
+Result<Json> SeClient::cpay_refund(const std::string& note) { return call_json(se::ins::kCpayRefund, Json{{"note", note}}); }
+Result<Json> SeClient::cpay_refund_claim(const std::string& id, const std::string& refund) {
+  Json d{{"id", id}};
+  if (!refund.empty()) d["refund"] = refund;
+  return call_json(se::ins::kCpayRefundClaim, d);
+}
+Result<Json> SeClient::cpay_close(const std::string& id, const std::string& record) {
+  return call_json(se::ins::kCpayClose, Json{{"id", id}, {"record", record}});
+}
+Result<Json> SeClient::escrow() { return call_json(se::ins::kGetData, Json(), se::tag::kEscrow); }
 Result<Json> SeClient::f2f_settle(const std::string& id, const std::string& record) {
   return call_json(se::ins::kF2fSettle, Json{{"id", id}, {"record", record}});
 }

@@ -99,6 +99,15 @@ class SeClient {
   // The payee settles a payment it took offline: the claim, then the record.
   Result<Json> f2f_reconcile_claim(const std::string& id);
   Result<Json> f2f_settle(const std::string& id, const std::string& record_jws);
+  // Controlled payment (docs/se-apdu.md "Controlled payment").
+  Result<Json> cpay_note(const Json& params);  // {note, id, code, exp}
+  Result<Json> cpay_release(const std::string& id);  // {id, payee, key}
+  Result<Json> cpay_claim(const std::string& note_jws, const Json& key);
+  Result<Json> cpay_accept(const std::string& note_jws, const Json& key, const std::string& record_jws);
+  Result<Json> cpay_refund(const std::string& note_jws);  // {refund, note_id}
+  Result<Json> cpay_refund_claim(const std::string& id, const std::string& refund_jws = {});
+  Result<Json> cpay_close(const std::string& id, const std::string& record_jws);
+  Result<Json> escrow();  // [{id, seq, payee, amount, currency, iat, exp, code, released}]
 
   // Sends one command; data and answers are JSON unless `raw` is set.
   Result<Bytes> call(std::uint8_t cla, std::uint8_t ins, std::uint8_t p1, std::uint8_t p2, ByteView data);
