@@ -551,6 +551,30 @@ Result<Json> network_audit(const std::string& dir) {
         note_fig[cur].in_transit += doc->amount()->minor();
         continue;
       }
+      if (doc->type() == "cpay.note") {
+        // An escrow note is in flight while its payer keeps it open, unless its
+        // payee accepted it (the payer has not closed it yet).
+        if (!s.contains("cpay_open") || !s["cpay_open"].contains(doc->id())) continue;
+        const Json& e = s["cpay_open"][doc->id()];
+        const std::string payee = e.value("payee", std::string());
+        bool accepted = false, refunded = false;
+        if (auto p = states.find(payee); p != states.end()) {
+          const Json& ids = p->second["received_notes"];
+          const Json& refs = p->second.contains("cpay_refunded") ? p->second["cpay_refunded"] : Json::array();
+          refunded = std::find(refs.begin(), refs.end(), doc->id()) != refs.end();
+          accepted = ids.is_object() && ids.contains(doc->id()) && !refunded;
+        }
+        if (accepted) continue;
+        const std::string cur = e.value("currency", std::string());
+        not_received.push_back(Json{{"id", doc->id()},
+                                    {"payer", doc->issuer()},
+                                    {"payee", payee},
+                                    {"amount_minor", e.value("amount", std::int64_t{0})},
+                                    {"currency", cur},
+                                    {"state", refunded ? "refunded_escrow" : "in_escrow"}});
+        note_fig[cur].in_transit += e.value("amount", std::int64_t{0});
+        continue;
+      }
       if (doc->type() != "payment.note") continue;
       auto held = record_of(doc->id());
       if (!held) return fail(held.error().code, "registry records: " + held.error().message());

@@ -372,7 +372,7 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
         auto info = (*plain)->balance();
         bool outbox_pending = false;
         for (const auto& e : (*plain)->outbox())
-          outbox_pending = outbox_pending || (e.state == "pending" && e.kind != "payment");
+          outbox_pending = outbox_pending || (e.state == "pending" && (e.kind == "topup" || e.kind == "deposit"));
         if (info && !outbox_pending && info->value("pending_topups", Json::array()).empty() &&
             info->value("pending_deposits", Json::array()).empty())
           return void(std::printf("Nothing to retry: every top-up and deposit has its answer.\n"));
@@ -580,6 +580,7 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
     });
   }
   add_nearby_commands(w, exit_code);
+  add_escrow_commands(w, exit_code);
 }
 
 }  // namespace zf::cli

@@ -38,5 +38,7 @@ Result<std::string> read_note(const std::string& file);
 
 // `zf wallet receive-nearby`, `pay-nearby`, `undelivered`, `answer`, `refuse`, `reconcile`.
 void add_nearby_commands(CLI::App* wallet, int& exit_code);
+// `zf wallet escrow pay|release|accept|refund|close|list`.
+void add_escrow_commands(CLI::App* wallet, int& exit_code);
 
 }  // namespace zf::cli::wallet_cli

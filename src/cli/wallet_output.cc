@@ -139,6 +139,8 @@ std::string balance_text(const Json& info, const std::vector<wallet::OutboxEntry
   if (auto t = sums_text("f2f_unreconciled_minor"); !t.empty())
     text += "Of this, " + t + " was taken face to face and is not settled yet: once online, `zf wallet reconcile` "
             "settles it so that it can be spent.\n";
+  if (auto t = sums_text("escrow_minor"); !t.empty())
+    text += "In escrow: " + t + " (`zf wallet escrow list` shows each note and how it ends).\n";
   if (auto t = sums_text("f2f_undelivered_minor"); !t.empty())
     text += "Paid face to face with no answer yet: " + t + " (`zf wallet undelivered` says how to end it).\n";
 

@@ -564,7 +564,7 @@ Result<Json> Wallet::retry() {
   int settled = 0, still_pending = 0, refused = 0;
   Json errors = Json::array();
   for (auto& [id, e] : known) {
-    if (e.state != "pending" || e.kind == "payment") continue;
+    if (e.state != "pending" || (e.kind != "topup" && e.kind != "deposit")) continue;
     auto r = settle(e);
     if (r) {
       ++settled;
@@ -773,7 +773,7 @@ Result<std::vector<std::string>> Wallet::reclaimable() {
 
 Result<std::string> Wallet::note(const std::string& doc_id) const {
   for (const auto& e : outbox())
-    if (e.kind == "payment" && e.doc_id == doc_id) return e.doc;
+    if ((e.kind == "payment" || e.kind == "escrow") && e.doc_id == doc_id) return e.doc;
   return fail(Errc::not_found,
               "no payment note " + doc_id + " in this wallet's outbox; `zf wallet notes` lists them (and "
               "recovers notes the SE signed that never reached the disk)",
@@ -969,6 +969,102 @@ Result<Json> Wallet::reconcile() {
   }
   (void)append_history(Json{{"op", "reconcile"}, {"result", out}});
   return out;
+}
+
+// ---- Controlled payment (docs/se-apdu.md "Controlled payment")
+
+Result<Json> Wallet::escrow_pay(const Amount& amount, const std::string& payee,
+                                std::optional<std::int64_t> expires_in_s) {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  if (auto s = keep_crl_fresh(); !s) return std::unexpected(s.error());
+  auto to = resolve_payee(payee);
+  if (!to) return std::unexpected(to.error());
+  Json params{{"amount", amount.minor()},
+              {"currency", std::string(amount.currency().code())},
+              {"payee_cert", (*to)["certificate"]}};
+  if (expires_in_s) params["expires_in_s"] = *expires_in_s;
+  auto r = se_->cpay_note(params);
+  if (!r) return std::unexpected(r.error());
+  OutboxEntry e{(*r)["id"], "escrow", (*r)["note"], "", "pending", "", ""};
+  if (auto s = save_entry(e); !s) return std::unexpected(s.error());
+  (void)append_history(Json{{"op", "escrow"}, {"doc_id", e.doc_id}, {"payee", (*to)["se_id"]},
+                            {"amount", amount.to_string()}});
+  (*r)["payee"] = (*to)["se_id"];
+  return r;
+}
+
+Result<Json> Wallet::escrow_release(const std::string& id) {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  auto r = se_->cpay_release(id);
+  if (r) (void)append_history(Json{{"op", "escrow-release"}, {"doc_id", id}});
+  return r;
+}
+
+Result<Json> Wallet::escrow_accept(const std::string& note_jws, const Json& key) {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  if (config_.registry_url.empty())
+    return fail(Errc::missing_field, "accepting needs the registry; set it in the wallet", "registry");
+  auto claim = se_->cpay_claim(note_jws, key);
+  if (!claim) return std::unexpected(claim.error());
+  auto client = registry::RegistryClient::connect(config_.registry_url, *root_, config_.registry_id, {});
+  if (!client) return std::unexpected(when_unavailable(client.error(), "nothing was credited; accept it again later"));
+  auto record = client->claim((*claim)["claim"].get<std::string>());
+  if (!record) return std::unexpected(when_unavailable(record.error(), "nothing was credited; accept it again later"));
+  auto note = jws_parse(note_jws);
+  if (note) {
+    auto doc = Document::parse(to_string(note->payload));
+    if (doc) keep_record(doc->id(), *record);
+  }
+  auto r = se_->cpay_accept(note_jws, key, *record);
+  if (!r) return std::unexpected(r.error());
+  (void)append_history(Json{{"op", "escrow-accept"}, {"result", *r}});
+  return r;
+}
+
+Result<Json> Wallet::escrow_refund(const std::string& note_jws) {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  auto r = se_->cpay_refund(note_jws);
+  if (r) (void)append_history(Json{{"op", "escrow-refund"}, {"note_id", (*r)["note_id"]}});
+  return r;
+}
+
+Result<Json> Wallet::escrow_close(const std::string& id, const std::string& refund_jws) {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  if (config_.registry_url.empty())
+    return fail(Errc::missing_field, "closing needs the registry; set it in the wallet", "registry");
+  auto client = registry::RegistryClient::connect(config_.registry_url, *root_, config_.registry_id, {});
+  if (!client) return std::unexpected(when_unavailable(client.error(), "nothing changed; try again later"));
+  // With a refund (or after the expiry) this SE claims its note; without, the
+  // registry's record of the payee's claim, if there is one, closes it.
+  std::string record;
+  auto claim = se_->cpay_refund_claim(id, refund_jws);
+  if (claim) {
+    auto r = client->claim((*claim)["claim"].get<std::string>());
+    if (!r) return std::unexpected(when_unavailable(r.error(), "nothing changed; try again later"));
+    record = *r;
+  } else if (claim.error().code == Errc::not_expired) {
+    // Not refunded and not expired: closed only if the payee's claim holds it.
+    auto note = this->note(id);
+    if (!note) return std::unexpected(claim.error());
+    auto held = client->query_with_document(id, *note);
+    if (!held && held.error().code == Errc::not_found)
+      return fail(Errc::not_expired,
+                  id + " is still in escrow: the payee has neither accepted nor refunded it; nothing changed", "id");
+    if (!held) return std::unexpected(when_unavailable(held.error(), "nothing changed; try again later"));
+    record = *held;
+  } else {
+    return std::unexpected(claim.error());
+  }
+  keep_record(id, record);
+  auto r = se_->cpay_close(id, record);
+  if (!r) return std::unexpected(r.error());
+  (void)append_history(Json{{"op", "escrow-close"}, {"result", *r}});
+  return r;
+}
+
+Result<Json> Wallet::escrow_list() {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  return se_->escrow();
 }
 
 }  // namespace zf::wallet

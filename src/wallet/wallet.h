@@ -169,6 +169,23 @@ class Wallet {
   // Settles at the registry every payment this SE took offline: {settled: [...], revoked: [...], errors: [...]}.
   Result<Json> reconcile();
 
+  // Controlled payment (docs/se-apdu.md "Controlled payment"). The payer puts
+  // `amount` in escrow for `payee` (resolved at the CA): {note, id, code, exp}.
+  Result<Json> escrow_pay(const Amount& amount, const std::string& payee,
+                          std::optional<std::int64_t> expires_in_s = std::nullopt);
+  // The payer agrees to pay: the key the payee needs, {id, payee, key}.
+  Result<Json> escrow_release(const std::string& id);
+  // The payee accepts with the released key: claims at the registry, then credits.
+  Result<Json> escrow_accept(const std::string& note_jws, const Json& key);
+  // The payee refunds: {refund, note_id}; its SE never accepts the note afterwards.
+  Result<Json> escrow_refund(const std::string& note_jws);
+  // The payer takes the value back on the payee's refund (or after the expiry,
+  // `refund_jws` empty), or closes a note the payee accepted: {id, outcome
+  // "refunded" | "paid", ...}.
+  Result<Json> escrow_close(const std::string& id, const std::string& refund_jws = {});
+  // The payer's open escrow notes, each with what the registry says of it.
+  Result<Json> escrow_list();
+
   // Whether `e` is a bank's signed refusal of a top-up or deposit from topup()
   // or deposit(): the document is consumed and e.code is the bank's reason; no
   // money moved (a deposit's value is back in the SE).
