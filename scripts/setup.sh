@@ -14,6 +14,8 @@ packages=(
   ccache
   # Independent X.509 readers for the interop tests (tests/interop/cert_reader.*).
   python3 python3-cryptography golang-go
+  # The model checker for the protocol models (models/, tests/models).
+  spin
 )
 missing=()
 for p in "${packages[@]}"; do
