@@ -11,12 +11,12 @@
  *                                 saved the credit
  *   BROKEN_REFUSE_AFTER_CREDIT    F2F REFUSE signs a refusal for a payment it credited
  *   BROKEN_SEND_BEFORE_PERSIST    F2F SEND lets the payment leave before the debit is saved
- *   ACK_FOR_REFUSED               the applet as written today: F2F REFUSE and a
- *                                 late "pay" answer an ack for any id in
- *                                 received_notes, which also holds refused ids
- *   CLOSE_ON_RECORD               a terminal uses F2F CLOSE's record form: the
- *                                 registry's record of the payee's claim closes
- *                                 the payment at the payer as delivered
+ *   ACK_FOR_REFUSED               the applet before its fix: F2F REFUSE and a
+ *                                 late "pay" answered an ack for any id in
+ *                                 received_notes, which also held refused ids
+ *   CLOSE_ON_RECORD               F2F CLOSE's old record form: the registry's
+ *                                 record of the payee's claim closed the
+ *                                 payment at the payer as delivered
  */
 
 #ifndef CRASHES

@@ -270,7 +270,7 @@ class Applet {
     // id -> {payer, seq, amount, currency, iat, digest}.
     std::map<std::string, Json> f2f_unreconciled;
     std::map<std::string, std::int64_t> revoked_minor;  // taken offline, removed on a seq_reused record
-    RecentIds f2f_refused{kRecentKept};  // payments this SE refused (also in received_notes: never credited)
+    ReceivedIds f2f_refused;  // face-to-face payments this SE refused: never credited here
     // Escrow notes this SE paid and has not closed: id -> {seq, payee,
     // amount, currency, iat, exp, digest, code, payee_key (its wrapped
     // content key, kept here until the payer releases it), released}.
@@ -329,6 +329,8 @@ class Applet {
   Result<Bytes> f2f_reconcile(const Command&, std::int64_t);
   Result<Bytes> f2f_settle(const Command&, std::int64_t);
   Json f2f_info() const;
+  enum class F2fSeen { fresh, credited, refused, unknown };
+  F2fSeen f2f_seen(const Document& payment) const;
   Result<Bytes> cpay_note(const Command&, std::int64_t);
   Result<Bytes> cpay_release(const Command&, std::int64_t);
   Result<Bytes> cpay_claim(const Command&, std::int64_t);

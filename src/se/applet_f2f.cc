@@ -86,6 +86,17 @@ Status Applet::f2f_can_take(const Amount& a) const {
   return {};
 }
 
+// What this SE knows of a face-to-face payment it is given. A refusal and a
+// credit are kept apart, so that each is answered again as itself; one older
+// than what both sets remember gets neither answer.
+Applet::F2fSeen Applet::f2f_seen(const Document& payment) const {
+  if (st_.f2f_refused.contains(payment.id())) return F2fSeen::refused;
+  if (st_.received_notes.contains(payment.id())) return F2fSeen::credited;
+  if (st_.received_notes.seen(payment.id(), payment.iat()) || st_.f2f_refused.seen(payment.id(), payment.iat()))
+    return F2fSeen::unknown;
+  return F2fSeen::fresh;
+}
+
 Json Applet::f2f_info() const {
   Json undelivered = Json::array(), unrec = Json::array();
   for (const auto& [id, e] : st_.f2f_undelivered) {
@@ -260,14 +271,24 @@ Result<Json> Applet::peer_pay(const Json& m, std::int64_t now_s) {
     if (!sealed) return std::unexpected(sealed.error());
     return Json{{"t", t}, {"box", *sealed}};
   };
-  if (st_.received_notes.contains(doc.id())) {
-    // Credited before (its ack was lost): the same answer again, nothing moves.
-    auto ack = sign_f2f_answer(doc, digest, "", now_s);
-    if (!ack) return std::unexpected(ack.error());
-    return seal("ack", *ack);
+  switch (f2f_seen(doc)) {
+    case F2fSeen::refused: {
+      // Refused before (the refusal was lost): the refusal again, nothing moves.
+      auto refusal = sign_f2f_answer(doc, digest, "refused before by the payee", now_s);
+      if (!refusal) return std::unexpected(refusal.error());
+      return seal("refused", *refusal);
+    }
+    case F2fSeen::credited: {
+      // Credited before (its ack was lost): the same answer again, nothing moves.
+      auto ack = sign_f2f_answer(doc, digest, "", now_s);
+      if (!ack) return std::unexpected(ack.error());
+      return seal("ack", *ack);
+    }
+    case F2fSeen::unknown:
+      return fail(Errc::replayed, "the payment is older than what this SE remembers receiving", "iat");
+    case F2fSeen::fresh:
+      break;
   }
-  if (st_.received_notes.seen(doc.id(), doc.iat()))
-    return fail(Errc::replayed, "the payment is older than what this SE remembers receiving", "iat");
   Status ok = f2f_can_take(*doc.amount());
   if (ok) ok = fits_total(st_.received_minor, *doc.amount());
   if (!ok) {
@@ -275,8 +296,7 @@ Result<Json> Applet::peer_pay(const Json& m, std::int64_t now_s) {
     // signed refusal gives the payer its value back.
     auto refusal = sign_f2f_answer(doc, digest, ok.error().detail, now_s);
     if (!refusal) return std::unexpected(refusal.error());
-    st_.received_notes.insert(doc.id(), doc.iat());
-    st_.f2f_refused.insert(doc.id());
+    st_.f2f_refused.insert(doc.id(), doc.iat());
     log("f2f.refused", doc.id(), nullptr, true, run.peer_id, now_s);
     f2f_last_ = Json{{"id", doc.id()}, {"payer", run.peer_id}, {"code", run.code}, {"outcome", "refused"}};
     dirty_ = true;
@@ -532,43 +552,22 @@ Result<Json> Applet::apply_f2f_answer(const std::string& id, std::string_view te
 }
 
 // An undelivered payment closes on the payee's signed answer, however it came
-// back, or on the registry's record that the payee claimed it (delivered by
-// the online receive path).
+// back (live, from its online receive, or from F2F REFUSE).
 Result<Bytes> Applet::f2f_close(const Command& c, std::int64_t now_s) {
   if (auto s = require_user(); !s) return std::unexpected(s.error());
   auto j = json_data(c);
   if (!j) return std::unexpected(j.error());
-  if (auto s = only_fields(*j, {"id", "answer", "record"}); !s) return std::unexpected(s.error());
+  if (auto s = only_fields(*j, {"id", "answer"}); !s) return std::unexpected(s.error());
   auto id = get_string(*j, "id", 128);
   if (!id) return std::unexpected(id.error());
-  if (j->contains("answer") == j->contains("record"))
-    return fail(Errc::missing_field, "give the payee's answer or the registry's record, one of them", "answer");
-  if (j->contains("answer")) {
-    auto text = get_string(*j, "answer", kMaxJoseBytes);
-    if (!text) return std::unexpected(text.error());
-    auto out = apply_f2f_answer(*id, *text, now_s);
-    if (!out) return std::unexpected(out.error());
-    return json_bytes(*out);
-  }
-  auto it = st_.f2f_undelivered.find(*id);
-  if (it == st_.f2f_undelivered.end())
-    return fail(Errc::not_found, "this SE has no undelivered payment " + *id + "; nothing changed", "id");
-  auto text = get_string(*j, "record", kMaxJoseBytes);
+  // Only the payee's signed answer closes it. A registry record of the
+  // payee's claim would not do: a claim is not a credit, and a payee that
+  // claimed may still refuse.
+  auto text = get_string(*j, "answer", kMaxJoseBytes);
   if (!text) return std::unexpected(text.error());
-  auto record = registry::open_record(*text, verifier(now_s));
-  if (!record) return std::unexpected(record.error());
-  const Json& e = it->second;
-  auto digest = b64url_decode(e.at("digest").get<std::string>());
-  if (!digest) return std::unexpected(digest.error());
-  if (record->doc_id != *id || record->doc_issuer != st_.se_id || record->doc_type != "f2f.payment")
-    return fail(Errc::record_mismatch, "the record is about document " + record->doc_id, "record");
-  if (!record->won_by(e.at("payee").get<std::string>(), *digest))
-    return fail(Errc::record_mismatch, "the record does not show the payee holding this payment", "record");
-  Json out{{"id", *id}, {"payee", e.at("payee")}, {"outcome", "delivered"},
-           {"amount_minor", e.at("amount")}, {"currency", e.at("currency")}};
-  st_.f2f_undelivered.erase(it);
-  dirty_ = true;
-  return json_bytes(out);
+  auto out = apply_f2f_answer(*id, *text, now_s);
+  if (!out) return std::unexpected(out.error());
+  return json_bytes(*out);
 }
 
 // The payee refuses a payment it was given another way and never credited:
@@ -595,20 +594,29 @@ Result<Bytes> Applet::f2f_refuse(const Command& c, std::int64_t now_s) {
   auto jws = jws_parse(*text);
   if (!jws) return std::unexpected(jws.error());
   const Bytes digest = sha256(jws->payload);
-  if (st_.received_notes.contains(doc.id())) {
-    auto ack = sign_f2f_answer(doc, digest, "", now_s);
-    if (!ack) return std::unexpected(ack.error());
-    return json_bytes(Json{{"outcome", "received"}, {"answer", *ack}});
+  switch (f2f_seen(doc)) {
+    case F2fSeen::refused: {
+      // Refused before: the refusal again (the first may have been lost).
+      auto again = sign_f2f_answer(doc, digest, reason, now_s);
+      if (!again) return std::unexpected(again.error());
+      return json_bytes(Json{{"outcome", "refused"}, {"answer", *again}, {"again", true}});
+    }
+    case F2fSeen::credited: {
+      auto ack = sign_f2f_answer(doc, digest, "", now_s);
+      if (!ack) return std::unexpected(ack.error());
+      return json_bytes(Json{{"outcome", "received"}, {"answer", *ack}});
+    }
+    case F2fSeen::unknown:
+      return fail(Errc::replayed,
+                  "the payment is older than what this SE remembers receiving: it cannot tell whether it took it, "
+                  "so it signs neither an ack nor a refusal",
+                  "iat");
+    case F2fSeen::fresh:
+      break;
   }
-  if (st_.received_notes.seen(doc.id(), doc.iat()))
-    return fail(Errc::replayed,
-                "the payment is older than what this SE remembers receiving: it cannot tell whether it took it, so "
-                "it signs neither an ack nor a refusal",
-                "iat");
   auto refusal = sign_f2f_answer(doc, digest, reason, now_s);
   if (!refusal) return std::unexpected(refusal.error());
-  st_.received_notes.insert(doc.id(), doc.iat());
-  st_.f2f_refused.insert(doc.id());
+  st_.f2f_refused.insert(doc.id(), doc.iat());
   log("f2f.refused", doc.id(), nullptr, true, doc.str("payer"), now_s);
   dirty_ = true;
   return json_bytes(Json{{"outcome", "refused"}, {"answer", *refusal}});

@@ -352,6 +352,54 @@ TEST_F(F2fTest, AValueSpentTwiceByARestoredPayerIsRemovedWhenThePayeeSettles) {
   EXPECT_FALSE(alerts().empty()) << "the registry names the cloned payer";
 }
 
+// The payee refused on the link (over its limits) and the refusal was lost:
+// asked again, it answers the refusal again, never an ack, so the payer gets
+// its value back instead of closing the payment as delivered.
+TEST_F(F2fTest, ALostRefusalIsAnsweredAgainAsARefusalNeverAsAnAck) {
+  Se& a = nearby_se("se-a", "alice");
+  Se& b = nearby_se("se-b", "bob", Json{{"f2f_max_unreconciled_minor", 1000}, {"max_balance_minor", 1000}});
+  w.topup(*a.client, 1000);
+  w.topup(*b.client, 800);
+  receiving(b);
+  must(a.client->f2f_pay(Json{{"amount", 150}, {"currency", "CNY"}, {"payee", "se-b"}}));
+  // Bob's balance grows between the agreement and the payment (another top-up):
+  // the payment no longer fits and his SE refuses it; the refusal is lost.
+  w.topup(*b.client, 100);
+  room.fault = [](const Json& m) { return m.at("t") == "pay" ? Room::Fault::drop_answer : Room::Fault::none; };
+  EXPECT_EQ(must(a.client->f2f_send()).at("outcome"), "undelivered");
+  EXPECT_EQ(balance(b), 900);
+  Json u = undelivered_payment(a);
+  for (int i = 0; i < 2; ++i) {
+    Json answer = must(b.client->f2f_refuse(u.at("payment")), "refuse");
+    EXPECT_EQ(answer.at("outcome"), "refused") << "attempt " << i << ": " << answer.dump();
+  }
+  SE_REFUSES(b, Errc::replayed, b.client->claim_note(u.at("payment")));
+  Json answer = must(b.client->f2f_refuse(u.at("payment")));
+  EXPECT_EQ(must(a.client->f2f_close(u.at("id"), answer.at("answer"))).at("outcome"), "refused");
+  EXPECT_EQ(balance(a), 1000);
+  EXPECT_EQ(balance(b), 900);
+}
+
+// A registry record of the payee's claim is not a credit (a payee may claim
+// and still refuse): it closes nothing.
+TEST_F(F2fTest, ARecordOfThePayeesClaimDoesNotCloseAnUndeliveredPayment) {
+  Se& a = nearby_se("se-a", "alice");
+  Se& b = nearby_se("se-b", "bob");
+  w.topup(*a.client, 1000);
+  receiving(b);
+  room.fault = [](const Json& m) { return m.at("t") == "pay" ? Room::Fault::drop_request : Room::Fault::none; };
+  pay(a, b, 300);
+  Json u = undelivered_payment(a);
+  Json claim = must(b.client->claim_note(u.at("payment")));
+  auto rec = must(at_registry(claim.at("claim").get<std::string>()));
+  SE_REFUSES(a, Errc::unknown_field, a.client->f2f_close(u.at("id"), "", rec.record_jws));
+  Json refusal = must(b.client->f2f_refuse(u.at("payment")));
+  EXPECT_EQ(refusal.at("outcome"), "refused");
+  must(a.client->f2f_close(u.at("id"), refusal.at("answer")));
+  EXPECT_EQ(balance(a), 1000);
+  EXPECT_EQ(balance(b), 0);
+}
+
 TEST_F(F2fTest, GarbageFromTheLinkIsAnErrorAndChangesNothing) {
   Se& b = nearby_se("se-b", "bob");
   receiving(b);
