@@ -291,6 +291,38 @@ int run_demo(const std::string& keep_dir) {
   show();
   audit("after the face-to-face payment");
 
+  n.step("Alice pays Bob CNY 4.00 under escrow: the value waits until she agrees, and a second one Bob refunds");
+  std::int64_t alice_pre = se_balance(alice), bob_pre = se_balance(bob);
+  auto held = alice.wallet->escrow_pay(*Amount::parse("CNY 4.00"), bob.se.se_id);
+  if (!n.expect(held.has_value(), held ? "Alice's SE took CNY 4.00 off and sealed the amount in an escrow note (code " +
+                                             (*held)["code"].get<std::string>() + "); only her SE holds Bob's key"
+                                       : "escrow: " + held.error().message()))
+    return 1;
+  const std::string held_id = (*held)["id"], held_note = (*held)["note"];
+  audit("with CNY 4.00 in escrow");
+  auto key = alice.wallet->escrow_release(held_id);
+  auto taken = key ? bob.wallet->escrow_accept(held_note, (*key)["key"]) : Result<Json>(std::unexpected(key.error()));
+  n.expect(taken && (*taken)["credited_minor"] == 400,
+           taken ? "Alice agreed and released the key; Bob's SE opened the note, claimed it at the registry and "
+                   "added CNY 4.00"
+                 : "accept: " + taken.error().message());
+  auto closed = alice.wallet->escrow_close(held_id);
+  n.expect(closed && (*closed)["outcome"] == "paid", "Alice's SE closed the note on the registry's record of Bob's claim");
+  auto second = alice.wallet->escrow_pay(*Amount::parse("CNY 2.00"), bob.se.se_id);
+  auto refund = second ? bob.wallet->escrow_refund((*second)["note"]) : Result<Json>(std::unexpected(second.error()));
+  auto late_key = second ? alice.wallet->escrow_release((*second)["id"]) : Result<Json>(std::unexpected(second.error()));
+  auto refused_accept = late_key ? bob.wallet->escrow_accept((*second)["note"], (*late_key)["key"])
+                       : Result<Json>(std::unexpected(late_key.error()));
+  n.expect(refund && !refused_accept,
+           "Bob refunded the second note; his SE will not accept it even with the key: " + refusal(refused_accept));
+  auto back2 = refund ? alice.wallet->escrow_close((*second)["id"], (*refund)["refund"])
+                      : Result<Json>(std::unexpected(refund.error()));
+  n.expect(back2 && (*back2)["outcome"] == "refunded" && se_balance(alice) == alice_pre - 400 &&
+               se_balance(bob) == bob_pre + 400,
+           "on Bob's refund Alice's SE took the CNY 2.00 back, once");
+  show();
+  audit("after the escrow payments");
+
   n.step("Bob's terminal asks the registry about a note before accepting it (zf wallet check)");
   // Alice quietly keeps a copy of her SE's sealed state file as it is now.
   fs::path alice_state = fs::path(alice.se.dir) / "state.seal";
