@@ -95,7 +95,11 @@ class RecentIds {
   explicit RecentIds(std::size_t keep) : keep_(keep) {}
   bool contains(const std::string& id) const;
   void insert(const std::string& id);
+  // Forgets every id for which `keep` is false.
+  template <class F>
+  void retain(F&& keep);
   std::size_t size() const { return order_.size(); }
+  std::size_t capacity() const { return keep_; }
   Json to_json() const;  // oldest first
   static RecentIds from_json(const Json& j, std::size_t keep);
 
@@ -104,6 +108,18 @@ class RecentIds {
   std::deque<std::string> order_;
   std::set<std::string> ids_;
 };
+
+template <class F>
+void RecentIds::retain(F&& keep) {
+  std::deque<std::string> kept;
+  for (auto& id : order_) {
+    if (keep(id))
+      kept.push_back(std::move(id));
+    else
+      ids_.erase(id);
+  }
+  order_ = std::move(kept);
+}
 
 // Payment documents credited here (payment notes, face-to-face payments), so
 // that none is credited twice. It keeps the newest kKept by the payer's iat;
@@ -260,7 +276,11 @@ class Applet {
     // id -> {payer, seq, amount, currency, iat, digest}.
     std::map<std::string, Json> f2f_unreconciled;
     std::map<std::string, std::int64_t> revoked_minor;  // taken offline, removed on a seq_reused record
-    RecentIds f2f_refused{kRecentKept};  // payments this SE refused (also in received_notes: never credited)
+    // Payments this SE refused (also in received_notes: never credited).
+    // Safety-critical: it holds every refused id the received set still holds
+    // (mark_f2f_refused), so that an id in received_notes and not here was
+    // credited; a refused payment is then never answered with an ack.
+    RecentIds f2f_refused{ReceivedIds::kKept + 1};
   };
   template <class S, class V>
   static void visit_state(S& s, V&& v);
@@ -326,6 +346,14 @@ class Applet {
   // The payee's signed answer to a payment it was given: ack or refusal.
   Result<std::string> sign_f2f_answer(const Document& payment, ByteView digest, const std::string& reason,
                                       std::int64_t now_s);
+  // What this SE did with a face-to-face payment before: nothing, credited
+  // it, refused it, or it cannot tell (it may have done either and forgotten).
+  enum class F2fTaken { no, credited, refused, unknown };
+  F2fTaken f2f_taken(const Document& payment) const;
+  // Signs a refusal of a payment it never credited and, in the same state
+  // update, marks it so that it never credits it.
+  Result<std::string> refuse_f2f(const Document& payment, ByteView digest, const std::string& reason,
+                                 std::int64_t now_s);
   // Applies a payee's signed ack or refusal to an undelivered payment.
   Result<Json> apply_f2f_answer(const std::string& id, std::string_view jws, std::int64_t now_s);
 

@@ -225,6 +225,31 @@ Result<std::string> Applet::sign_f2f_answer(const Document& payment, ByteView di
   return sign_unsequenced(std::move(p), reason.empty() ? "a" : "r", now_s);
 }
 
+Applet::F2fTaken Applet::f2f_taken(const Document& payment) const {
+  const std::string& id = payment.id();
+  // Before the received set: a refused id is in both.
+  if (st_.f2f_refused.contains(id)) return F2fTaken::refused;
+  if (st_.received_notes.contains(id)) return F2fTaken::credited;
+  if (st_.received_notes.seen(id, payment.iat())) return F2fTaken::unknown;
+  return F2fTaken::no;
+}
+
+Result<std::string> Applet::refuse_f2f(const Document& payment, ByteView digest, const std::string& reason,
+                                       std::int64_t now_s) {
+  auto refusal = sign_f2f_answer(payment, digest, reason, now_s);
+  if (!refusal) return refusal;
+  st_.received_notes.insert(payment.id(), payment.iat());
+  // Safety-critical: f2f_refused must hold every refused id the received set
+  // holds. Dropping first the ids the received set forgot (they are refused as
+  // seen anyway) keeps it within the received set's size, so it never has to
+  // forget one it still needs.
+  st_.f2f_refused.retain([&](const std::string& id) { return st_.received_notes.contains(id); });
+  st_.f2f_refused.insert(payment.id());
+  log("f2f.refused", payment.id(), nullptr, true, payment.issuer(), now_s);
+  dirty_ = true;
+  return refusal;
+}
+
 Result<Json> Applet::peer_pay(const Json& m, std::int64_t now_s) {
   if (!f2f_in_) return fail(Errc::wrong_state, "no face-to-face session: the payer starts with hello");
   // One payment per session: whatever happens next, this session is used up.
@@ -260,26 +285,31 @@ Result<Json> Applet::peer_pay(const Json& m, std::int64_t now_s) {
     if (!sealed) return std::unexpected(sealed.error());
     return Json{{"t", t}, {"box", *sealed}};
   };
-  if (st_.received_notes.contains(doc.id())) {
-    // Credited before (its ack was lost): the same answer again, nothing moves.
-    auto ack = sign_f2f_answer(doc, digest, "", now_s);
-    if (!ack) return std::unexpected(ack.error());
-    return seal("ack", *ack);
+  // Answered before (the answer was lost): the same answer again, nothing moves.
+  switch (f2f_taken(doc)) {
+    case F2fTaken::refused: {
+      auto refusal = sign_f2f_answer(doc, digest, "refused by the payee", now_s);
+      if (!refusal) return std::unexpected(refusal.error());
+      return seal("refused", *refusal);
+    }
+    case F2fTaken::credited: {
+      auto ack = sign_f2f_answer(doc, digest, "", now_s);
+      if (!ack) return std::unexpected(ack.error());
+      return seal("ack", *ack);
+    }
+    case F2fTaken::unknown:
+      return fail(Errc::replayed, "the payment is older than what this SE remembers receiving", "iat");
+    case F2fTaken::no:
+      break;
   }
-  if (st_.received_notes.seen(doc.id(), doc.iat()))
-    return fail(Errc::replayed, "the payment is older than what this SE remembers receiving", "iat");
   Status ok = f2f_can_take(*doc.amount());
   if (ok) ok = fits_total(st_.received_minor, *doc.amount());
   if (!ok) {
     // Refused for good: the id is marked so this SE never credits it, and the
     // signed refusal gives the payer its value back.
-    auto refusal = sign_f2f_answer(doc, digest, ok.error().detail, now_s);
+    auto refusal = refuse_f2f(doc, digest, ok.error().detail, now_s);
     if (!refusal) return std::unexpected(refusal.error());
-    st_.received_notes.insert(doc.id(), doc.iat());
-    st_.f2f_refused.insert(doc.id());
-    log("f2f.refused", doc.id(), nullptr, true, run.peer_id, now_s);
     f2f_last_ = Json{{"id", doc.id()}, {"payer", run.peer_id}, {"code", run.code}, {"outcome", "refused"}};
-    dirty_ = true;
     return seal("refused", *refusal);
   }
   auto ack = sign_f2f_answer(doc, digest, "", now_s);
@@ -595,22 +625,28 @@ Result<Bytes> Applet::f2f_refuse(const Command& c, std::int64_t now_s) {
   auto jws = jws_parse(*text);
   if (!jws) return std::unexpected(jws.error());
   const Bytes digest = sha256(jws->payload);
-  if (st_.received_notes.contains(doc.id())) {
-    auto ack = sign_f2f_answer(doc, digest, "", now_s);
-    if (!ack) return std::unexpected(ack.error());
-    return json_bytes(Json{{"outcome", "received"}, {"answer", *ack}});
+  switch (f2f_taken(doc)) {
+    case F2fTaken::refused: {
+      // Refused before (the refusal was lost): refused again, nothing changes.
+      auto refusal = sign_f2f_answer(doc, digest, reason, now_s);
+      if (!refusal) return std::unexpected(refusal.error());
+      return json_bytes(Json{{"outcome", "refused"}, {"answer", *refusal}});
+    }
+    case F2fTaken::credited: {
+      auto ack = sign_f2f_answer(doc, digest, "", now_s);
+      if (!ack) return std::unexpected(ack.error());
+      return json_bytes(Json{{"outcome", "received"}, {"answer", *ack}});
+    }
+    case F2fTaken::unknown:
+      return fail(Errc::replayed,
+                  "the payment is older than what this SE remembers receiving: it cannot tell whether it took it, so "
+                  "it signs neither an ack nor a refusal",
+                  "iat");
+    case F2fTaken::no:
+      break;
   }
-  if (st_.received_notes.seen(doc.id(), doc.iat()))
-    return fail(Errc::replayed,
-                "the payment is older than what this SE remembers receiving: it cannot tell whether it took it, so "
-                "it signs neither an ack nor a refusal",
-                "iat");
-  auto refusal = sign_f2f_answer(doc, digest, reason, now_s);
+  auto refusal = refuse_f2f(doc, digest, reason, now_s);
   if (!refusal) return std::unexpected(refusal.error());
-  st_.received_notes.insert(doc.id(), doc.iat());
-  st_.f2f_refused.insert(doc.id());
-  log("f2f.refused", doc.id(), nullptr, true, doc.str("payer"), now_s);
-  dirty_ = true;
   return json_bytes(Json{{"outcome", "refused"}, {"answer", *refusal}});
 }
 

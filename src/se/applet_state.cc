@@ -167,7 +167,7 @@ struct Reader {
   static Status take(const Json& j, std::map<std::string, Json>& m) {
     return m = j.get<std::map<std::string, Json>>(), Status{};
   }
-  static Status take(const Json& j, RecentIds& r) { return r = RecentIds::from_json(j, Applet::kRecentKept), Status{}; }
+  static Status take(const Json& j, RecentIds& r) { return r = RecentIds::from_json(j, r.capacity()), Status{}; }
   static Status take(const Json& j, std::deque<LogEntry>& log) {
     log.clear();
     for (const auto& e : j)

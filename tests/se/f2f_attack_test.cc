@@ -81,6 +81,77 @@ class F2fAttackTest : public F2fRoomTest {
   }
 };
 
+// ---- The payee's answers: a refusal is never followed by an ack.
+
+// Bob refused the payment that never reached him, and alice's terminal asks
+// again (the first refusal was lost on its way back). The second answer must
+// be the refusal again: an ack would close the payment at alice as delivered,
+// and its value would be in nobody's balance.
+TEST_F(F2fAttackTest, APaymentThePayeeRefusedIsRefusedAgainNeverAcked) {
+  Se& a = nearby_se("se-a", "alice");
+  Se& b = nearby_se("se-b", "bob");
+  w.topup(*a.client, 1000);
+  Json u = undelivered_to(a, b, 300);
+  Json first = must(b.client->f2f_refuse(u.at("payment")), "refuse");
+  ASSERT_EQ(first.at("outcome"), "refused");
+  Json before = b.applet->state_json();
+  Json again = must(b.client->f2f_refuse(u.at("payment")), "refuse again");
+  EXPECT_EQ(again.at("outcome"), "refused") << again.dump();
+  EXPECT_EQ(answer_type(again), "f2f.refusal");
+  EXPECT_FALSE(b.applet->dirty());
+  EXPECT_EQ(b.applet->state_json(), before) << "answering again changes nothing";
+  // Whichever refusal arrives, alice takes her value back once.
+  Json back = must(a.client->f2f_close(u.at("id"), again.at("answer")), "close");
+  EXPECT_EQ(back.at("outcome"), "refused");
+  SE_REFUSES(a, Errc::not_found, a.client->f2f_close(u.at("id"), first.at("answer")));
+  EXPECT_EQ(balance(a), 1000);
+  EXPECT_EQ(balance(b), 0);
+  SE_REFUSES(b, Errc::replayed, b.client->claim_note(u.at("payment")));
+}
+
+// Bob's SE refused the payment on the link (a top-up his terminal asked for
+// took the room under his maximum balance), and the refusal was lost. Asked
+// again, his SE must refuse again, not ack a payment it never credited.
+TEST_F(F2fAttackTest, ARefusalOnTheLinkThatWasLostIsSignedAgainNotTurnedIntoAnAck) {
+  Se& a = nearby_se("se-a", "alice");
+  Se& b = nearby_se("se-b", "bob", Json{{"max_balance_minor", 1000}});
+  w.topup(*a.client, 1000);
+  receiving(b);
+  must(a.client->f2f_pay(Json{{"amount", 300}, {"currency", "CNY"}, {"payee", "se-b"}}), "F2F PAY");
+  must(b.client->topup_request({{"amount", 800}, {"currency", "CNY"}, {"bank", kBank}, {"account", kAccount}}),
+       "bob's top-up keeps 800 of his room");
+  room.fault = [](const Json& m) { return m.at("t") == "pay" ? Room::Fault::drop_answer : Room::Fault::none; };
+  Json r = must(a.client->f2f_send(), "F2F SEND");
+  ASSERT_EQ(r.at("outcome"), "undelivered");
+  EXPECT_EQ(must(b.client->log()).back().at("op"), "f2f.refused");
+  Json u = undelivered_payment(a);
+  Json again = must(b.client->f2f_refuse(u.at("payment")), "refuse");
+  EXPECT_EQ(again.at("outcome"), "refused") << again.dump();
+  Json back = must(a.client->f2f_close(u.at("id"), again.at("answer")), "close");
+  EXPECT_EQ(back.at("outcome"), "refused");
+  EXPECT_EQ(balance(a), 1000);
+  EXPECT_EQ(balance(b), 0);
+}
+
+// The payee remembers which payments it refused for as long as its received
+// set holds them, however many others it refuses after: a bounded list of
+// refusals that forgot one first would turn it into an ack.
+TEST_F(F2fAttackTest, ARefusedPaymentIsNeverAckedHoweverManyOthersThePayeeRefusesAfterIt) {
+  Se& a = nearby_se("se-a", "alice");
+  Se& b = nearby_se("se-b", "bob");
+  w.topup(*a.client, 1000);
+  a.skew = 100;  // alice's clock runs ahead: her payment is the newest bob holds
+  Json u = undelivered_to(a, b, 300);
+  a.skew = 0;
+  ASSERT_EQ(must(b.client->f2f_refuse(u.at("payment"))).at("outcome"), "refused");
+  refuse_many(b, 300, w.now);
+  Json again = must(b.client->f2f_refuse(u.at("payment")), "refuse again");
+  EXPECT_EQ(again.at("outcome"), "refused") << again.dump();
+  must(a.client->f2f_close(u.at("id"), again.at("answer")), "close");
+  EXPECT_EQ(balance(a), 1000);
+  EXPECT_EQ(balance(b), 0);
+}
+
 // ---- Payments the payee's received set cannot tell apart.
 
 // A payer whose clock ran an hour fast pushed bob's received set forward;
