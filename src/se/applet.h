@@ -281,6 +281,10 @@ class Applet {
     // (mark_f2f_refused), so that an id in received_notes and not here was
     // credited; a refused payment is then never answered with an ack.
     RecentIds f2f_refused{ReceivedIds::kKept + 1};
+    // Face-to-face payments this SE claimed at the registry to receive them
+    // online. The registry's record of such a claim closes the payment at its
+    // payer as delivered, so this SE never refuses one it may have claimed.
+    ReceivedIds f2f_claimed;
   };
   template <class S, class V>
   static void visit_state(S& s, V&& v);

@@ -236,6 +236,14 @@ Applet::F2fTaken Applet::f2f_taken(const Document& payment) const {
 
 Result<std::string> Applet::refuse_f2f(const Document& payment, ByteView digest, const std::string& reason,
                                        std::int64_t now_s) {
+  // The registry's record of this SE's claim closes the payment at its payer
+  // as delivered; a refusal too would leave the value in nobody's balance.
+  if (st_.f2f_claimed.seen(payment.id(), payment.iat()))
+    return fail(Errc::conflict,
+                "this SE claimed " + payment.id() +
+                    " at the registry (or cannot tell that it did not): it takes it with the registry's record "
+                    "(RECEIVE NOTE) and signs no refusal for it; nothing changed",
+                "payment");
   auto refusal = sign_f2f_answer(payment, digest, reason, now_s);
   if (!refusal) return refusal;
   st_.received_notes.insert(payment.id(), payment.iat());

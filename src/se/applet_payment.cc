@@ -228,6 +228,13 @@ Result<Bytes> Applet::claim_note(const Command& c, std::int64_t now_s) {
   for (const char* f : {"v", "id", "issuer", "iat"}) claim.erase(f);
   auto jws = sign_unsequenced(claim, "c", now_s);
   if (!jws) return std::unexpected(jws.error());
+  // The registry's record of this claim closes a face-to-face payment at its
+  // payer as delivered (F2F CLOSE): from now on this SE never refuses it. The
+  // host persists that before the claim leaves.
+  if (signed_doc->doc.type() == "f2f.payment") {
+    st_.f2f_claimed.insert(signed_doc->doc.id(), signed_doc->doc.iat());
+    dirty_ = true;
+  }
   return json_bytes(Json{{"claim", *jws}});
 }
 

@@ -152,6 +152,27 @@ TEST_F(F2fAttackTest, ARefusedPaymentIsNeverAckedHoweverManyOthersThePayeeRefuse
   EXPECT_EQ(balance(b), 0);
 }
 
+// Bob's terminal claimed the payment at the registry (to receive it online)
+// and then asked his SE to refuse it. The registry's record shows bob holding
+// it, and alice's SE closes on that record as delivered: a refusal now would
+// leave the value in nobody's balance. Bob's SE must refuse to refuse.
+TEST_F(F2fAttackTest, APayeeThatClaimedAPaymentAtTheRegistryNeverRefusesIt) {
+  Se& a = nearby_se("se-a", "alice");
+  Se& b = nearby_se("se-b", "bob");
+  w.topup(*a.client, 1000);
+  Json u = undelivered_to(a, b, 300);
+  Json claim = must(b.client->claim_note(u.at("payment")), "claim");
+  auto rec = must(at_registry(claim.at("claim")), "registry");
+  ASSERT_EQ(rec.status, RecordStatus::claimed);
+  SE_REFUSES(b, Errc::conflict, b.client->f2f_refuse(u.at("payment")));
+  Json closed = must(a.client->f2f_close(u.at("id"), "", rec.record_jws), "close on the record");
+  EXPECT_EQ(closed.at("outcome"), "delivered");
+  Json got = must(b.client->receive_note(u.at("payment"), rec.record_jws), "receive on the record");
+  EXPECT_EQ(got.at("credited_minor"), 300);
+  EXPECT_EQ(balance(a), 700);
+  EXPECT_EQ(balance(b), 300);
+}
+
 // ---- Payments the payee's received set cannot tell apart.
 
 // A payer whose clock ran an hour fast pushed bob's received set forward;
