@@ -717,9 +717,21 @@ Result<Bytes> Applet::f2f_settle(const Command& c, std::int64_t now_s) {
   // one for someone else: the payer's SE was cloned or restored. The value it
   // made is taken back out of this SE (it could not have left: unsettled value
   // is spent only face to face, within f2f_spend_unreconciled).
-  if (record->status != registry::RecordStatus::seq_reused && record->status != registry::RecordStatus::already_processed &&
-      record->processor == st_.se_id)
-    return fail(Errc::record_mismatch, "the record holds another document under this id", "record");
+  //
+  // Only two records say so: a seq_reused answer to this SE's own claim (it
+  // echoes the claimant and its digest), or a record naming another SE as the
+  // holder. A seq_reused answer to someone else's claim says nothing about who
+  // holds the id (this SE may), and one naming this SE as the holder says it
+  // holds it: neither takes anything out.
+  const bool ours = record->processor == st_.se_id;
+  const bool shows_spent_elsewhere = record->status == registry::RecordStatus::seq_reused
+                                         ? ours && ct_equal(record->result_digest, *digest)
+                                         : !ours;
+  if (!shows_spent_elsewhere)
+    return fail(Errc::record_mismatch,
+                "the record does not show another SE holding this payment, nor answer this SE's claim of it; nothing "
+                "changed",
+                "record");
   const std::string cur(amount->currency().code());
   const std::int64_t removed = std::min(amount->minor(), balance(cur));
   st_.balances[cur] -= removed;

@@ -173,6 +173,39 @@ TEST_F(F2fAttackTest, APayeeThatClaimedAPaymentAtTheRegistryNeverRefusesIt) {
   EXPECT_EQ(balance(b), 300);
 }
 
+// ---- Reconciliation.
+
+// Alice's SE is restored and pays the same seq to carol. Bob claimed first and
+// holds the payment; carol's claim gets a seq_reused record, which answers
+// carol's claim, not bob's. Shown to bob's SE, it must change nothing: bob
+// holds what he took, and only carol's value is taken back.
+TEST_F(F2fAttackTest, ASeqReusedAnswerToAnotherSesClaimDoesNotRevokeWhatThisSeHolds) {
+  Se& a = nearby_se("se-a", "alice");
+  Se& b = nearby_se("se-b", "bob");
+  Se& c = nearby_se("se-c", "carol");
+  w.topup(*a.client, 1000);
+  Json before = a.applet->state_json();
+  receiving(b);
+  Json to_b = pay(a, b, 600);
+  ASSERT_EQ(to_b.at("outcome"), "delivered");
+  restore(a, before);
+  receiving(c);
+  Json to_c = pay(a, c, 600);
+  ASSERT_EQ(to_c.at("outcome"), "delivered");
+  ASSERT_EQ(to_b.at("id"), to_c.at("id")) << "the same seq, two documents";
+  const std::string id = to_b.at("id");
+  auto bobs = must(at_registry(must(b.client->f2f_reconcile_claim(id)).at("claim")), "bob claims");
+  ASSERT_EQ(bobs.status, RecordStatus::claimed);
+  auto carols = must(at_registry(must(c.client->f2f_reconcile_claim(id)).at("claim")), "carol claims");
+  ASSERT_EQ(carols.status, RecordStatus::seq_reused);
+  SE_REFUSES(b, Errc::record_mismatch, b.client->f2f_settle(id, carols.record_jws));
+  EXPECT_EQ(must(b.client->f2f_settle(id, bobs.record_jws)).at("outcome"), "settled");
+  EXPECT_EQ(balance(b), 600);
+  Json revoked = must(c.client->f2f_settle(id, carols.record_jws));
+  EXPECT_EQ(revoked.at("outcome"), "revoked");
+  EXPECT_EQ(balance(c), 0);
+}
+
 // ---- Payments the payee's received set cannot tell apart.
 
 // A payer whose clock ran an hour fast pushed bob's received set forward;
@@ -455,6 +488,45 @@ TEST_F(F2fAttackTest, GarbageOnTheLinkDuringASessionCreditsNothing) {
   }
   EXPECT_EQ(b.applet->state_json(), before);
   EXPECT_EQ(balance(a), 1000);
+}
+
+// F2F SETTLE takes only the registry's record of this payment: of our CA, with
+// the registry role, about this id, payer, seq and type, and won by this SE
+// with this payment's digest.
+TEST_F(F2fAttackTest, SettleTakesOnlyTheRegistrysRecordOfThisPayment) {
+  Se& a = nearby_se("se-a", "alice");
+  Se& b = nearby_se("se-b", "bob");
+  w.topup(*a.client, 1000);
+  receiving(b);
+  Json r = pay(a, b, 300);
+  ASSERT_EQ(r.at("outcome"), "delivered");
+  const std::string id = r.at("id");
+  const std::string payment = must(a.client->issued()).back();
+  ASSERT_EQ(jws_payload(payment).at("id"), id);
+  Paid note = SeRegistryTest::pay(a, b, 100);
+  auto bad = [&](Errc code, const std::string& record, const char* what) {
+    refused(b, code, [&] { return b.client->f2f_settle(id, record); }, what);
+    EXPECT_EQ(must(b.client->f2f_state()).at("unreconciled").size(), 1u) << what;
+  };
+  bad(Errc::record_mismatch, w.record_for(note.note, "se-b"), "a record of another document");
+  bad(Errc::record_mismatch, w.record_for(payment, "se-b", Json{{"doc_type", "payment.note"}}), "another type");
+  bad(Errc::record_mismatch, w.record_for(payment, "se-b", Json{{"doc_issuer", "se-c"}}), "another payer");
+  bad(Errc::record_mismatch, w.record_for(payment, "se-b", Json{{"doc_seq", 99}}), "another seq");
+  bad(Errc::record_mismatch, w.record_for(payment, "se-b", Json{{"result_digest", b64url_encode(Bytes(32, 9))}}),
+      "another digest, held by bob");
+  bad(Errc::record_mismatch,
+      w.record_for(payment, "se-b", Json{{"status", "seq_reused"}, {"result_digest", b64url_encode(Bytes(32, 9))}}),
+      "a seq_reused answer to a claim of another document");
+  bad(Errc::record_mismatch, w.record_for(payment, "se-b", Json{{"status", "already_processed"}}),
+      "bob himself named as the holder");
+  Json payload = w.record_payload(payment, "se-c");
+  bad(Errc::cert_wrong_role, sign_with(w.bank.key, {w.bank.cert}, payload), "signed by a bank");
+  KeyCert fake_root = self_made_root("fake", w.now);
+  KeyCert fake_registry = issue_under(fake_root, Role::registry, kRegistry, "", w.now);
+  bad(Errc::cert_untrusted, sign_with(fake_registry.key, {fake_registry.cert, fake_root.cert}, payload),
+      "a registry of another root");
+  EXPECT_EQ(must(reconcile(b, id)).at("outcome"), "settled");
+  EXPECT_EQ(balance(b), 300);
 }
 
 // How much value taken face to face, not yet settled, may be paid on is an SE
