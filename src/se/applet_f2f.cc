@@ -630,6 +630,9 @@ Result<Bytes> Applet::f2f_refuse(const Command& c, std::int64_t now_s) {
   const Document& doc = signed_doc->doc;
   if (doc.type() != "f2f.payment") return fail(Errc::unknown_type, "expected an f2f.payment", "type");
   if (doc.str("payee") != st_.se_id) return fail(Errc::misaddressed, "the payment is for another SE", "payee");
+  // The answer names the payer: only the SE that signed the payment.
+  if (doc.str("payer") != doc.issuer())
+    return fail(Errc::issuer_mismatch, "the payer is not the signing SE; nothing was signed", "payer");
   auto jws = jws_parse(*text);
   if (!jws) return std::unexpected(jws.error());
   const Bytes digest = sha256(jws->payload);

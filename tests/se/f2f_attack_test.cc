@@ -206,6 +206,18 @@ TEST_F(F2fAttackTest, ASeqReusedAnswerToAnotherSesClaimDoesNotRevokeWhatThisSeHo
   EXPECT_EQ(balance(c), 0);
 }
 
+// ---- What the payee signs.
+
+// A certified SE signs a payment whose `payer` names alice. Bob's SE must not
+// sign a refusal naming alice as the payer of a document alice never signed.
+TEST_F(F2fAttackTest, ThePayeeSignsNoAnswerNamingAPayerThatDidNotSignThePayment) {
+  nearby_se("se-a", "alice");
+  Se& b = nearby_se("se-b", "bob");
+  SoftSe m = soft_se("se-m");
+  std::string forged = soft_payment(m, "se-b", w.now, Json{{"payer", "se-a"}});
+  SE_REFUSES(b, Errc::issuer_mismatch, b.client->f2f_refuse(forged));
+}
+
 // ---- Payments the payee's received set cannot tell apart.
 
 // A payer whose clock ran an hour fast pushed bob's received set forward;
