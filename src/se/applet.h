@@ -419,6 +419,10 @@ class Applet {
     std::int64_t amount_minor = 0;
     std::string currency;
     std::int64_t started = 0;
+    // Payee: the received set's floor when the session began. A payment that
+    // names this session was signed after it, so one dated at or before this
+    // floor was never credited or refused here (both refuse it as seen).
+    std::int64_t received_floor = 0;
   };
   PeerLink* peer_link_ = nullptr;
   std::optional<F2fRun> f2f_out_;  // payer: F2F PAY .. F2F SEND

@@ -203,6 +203,7 @@ Result<Json> Applet::peer_hello(const Json& m, std::int64_t now_s) {
   run.amount_minor = amount->minor();
   run.currency = *cur;
   run.started = now_s;
+  run.received_floor = st_.received_notes.floor();
   run.ephemeral = std::make_unique<PrivateKey>(std::move(*eph));
   Json reply{{"t", "accept"},
              {"cert", st_.chain.front().pem()},
@@ -294,6 +295,7 @@ Result<Json> Applet::peer_pay(const Json& m, std::int64_t now_s) {
     return Json{{"t", t}, {"box", *sealed}};
   };
   // Answered before (the answer was lost): the same answer again, nothing moves.
+  Status ok;
   switch (f2f_taken(doc)) {
     case F2fTaken::refused: {
       auto refusal = sign_f2f_answer(doc, digest, "refused by the payee", now_s);
@@ -306,12 +308,21 @@ Result<Json> Applet::peer_pay(const Json& m, std::int64_t now_s) {
       return seal("ack", *ack);
     }
     case F2fTaken::unknown:
-      return fail(Errc::replayed, "the payment is older than what this SE remembers receiving", "iat");
+      // Dated at or before what the received set already forgot when this
+      // session began, by a payer whose clock is behind: it was never taken
+      // here, but it cannot be taken now either. The refusal gives the payer
+      // its value back; without it the payment could never be ended (nothing
+      // that cannot tell it apart may answer for it later).
+      if (doc.iat() > run.received_floor)
+        return fail(Errc::replayed, "the payment is older than what this SE remembers receiving", "iat");
+      ok = fail(Errc::replayed, "the payment is dated before what this SE can tell apart (the payer's clock is behind)",
+                "iat");
+      break;
     case F2fTaken::no:
+      ok = f2f_can_take(*doc.amount());
+      if (ok) ok = fits_total(st_.received_minor, *doc.amount());
       break;
   }
-  Status ok = f2f_can_take(*doc.amount());
-  if (ok) ok = fits_total(st_.received_minor, *doc.amount());
   if (!ok) {
     // Refused for good: the id is marked so this SE never credits it, and the
     // signed refusal gives the payer its value back.

@@ -220,6 +220,26 @@ TEST_F(F2fAttackTest, ThePayeeSignsNoAnswerNamingAPayerThatDidNotSignThePayment)
 
 // ---- Payments the payee's received set cannot tell apart.
 
+// A payer whose clock ran an hour fast pushed bob's received set forward:
+// bob's SE now refuses as possibly seen every payment dated at or before an
+// hour from now. Alice's payment arrives in a session it names, so bob's SE
+// knows it never saw it; it cannot take it, and must refuse it with its signed
+// refusal so that the value goes back to alice, rather than leave it in flight
+// with nobody able to end it.
+TEST_F(F2fAttackTest, APaymentDatedBeforeWhatThePayeeCanTellApartGoesBackToThePayer) {
+  Se& a = nearby_se("se-a", "alice");
+  Se& b = nearby_se("se-b", "bob");
+  w.topup(*a.client, 1000);
+  refuse_many(b, static_cast<int>(se::ReceivedIds::kKept) + 1, w.now + 3600);
+  ASSERT_EQ(b.applet->state_json().at("received_floor_iat"), w.now + 3600);
+  receiving(b);
+  Json r = pay(a, b, 300);
+  EXPECT_EQ(r.at("outcome"), "refused") << r.dump();
+  EXPECT_EQ(balance(a), 1000);
+  EXPECT_EQ(balance(b), 0);
+  EXPECT_EQ(undelivered(a), 0);
+}
+
 // A payer whose clock ran an hour fast pushed bob's received set forward;
 // alice's payment, dated before that, never reached him. Bob's SE cannot tell
 // whether it took it, so it signs neither an ack nor a refusal, and no receive
