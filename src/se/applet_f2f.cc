@@ -230,7 +230,11 @@ Applet::F2fTaken Applet::f2f_taken(const Document& payment) const {
   const std::string& id = payment.id();
   // Before the received set: a refused id is in both.
   if (st_.f2f_refused.contains(id)) return F2fTaken::refused;
-  if (st_.received_notes.contains(id)) return F2fTaken::credited;
+  // Held as unsettled means credited here, even once the received set has
+  // forgotten the id: a restored payer's second document under the same id
+  // must not be taken for a new payment (crediting it would replace the entry,
+  // and the first value would pass as settled with no record).
+  if (st_.received_notes.contains(id) || st_.f2f_unreconciled.count(id) != 0) return F2fTaken::credited;
   if (st_.received_notes.seen(id, payment.iat())) return F2fTaken::unknown;
   return F2fTaken::no;
 }

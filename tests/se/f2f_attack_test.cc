@@ -266,6 +266,65 @@ TEST_F(F2fAttackTest, DISABLED_AnUndeliveredPaymentDatedBeforeThePayeesFloorCanS
   EXPECT_EQ(balance(a) + balance(b), 1000);
 }
 
+// ---- A cloned payer and a payee whose received set has moved on.
+
+// Bob took 600 from alice offline and has not settled it; his received set has
+// since forgotten its id (a thousand later payments), though the payment is
+// still held as unsettled. A restored copy of alice's SE signs another payment
+// under the same seq. Bob's SE must see that it already holds a payment under
+// that id: crediting it again would replace the unsettled entry, and the first
+// 600 would count as settled with no record at the registry.
+class F2fCloneTest : public F2fAttackTest {
+ protected:
+  void SetUp() override {
+    F2fAttackTest::SetUp();
+    a = &nearby_se("se-a", "alice");
+    b = &nearby_se("se-b", "bob");
+    w.topup(*a->client, 1000);
+    Json before = a->applet->state_json();
+    receiving(*b);
+    first = pay(*a, *b, 600);
+    ASSERT_EQ(first.at("outcome"), "delivered");
+    refuse_many(*b, static_cast<int>(se::ReceivedIds::kKept), w.now + 1);
+    ASSERT_FALSE(b->applet->state_json().at("received_notes").contains(first.at("id").get<std::string>()))
+        << "bob's received set no longer holds the first payment";
+    ASSERT_EQ(must(b->client->f2f_state()).at("unreconciled").size(), 1u);
+    w.now += 2;
+    restore(*a, before);
+  }
+  // However the clone's payment reached bob, he holds 600 once and settles it
+  // on the registry's record of the payment he really took.
+  void expect_bob_holds_the_first_payment_once() {
+    EXPECT_EQ(balance(*b), 600);
+    Json st = must(b->client->f2f_state());
+    ASSERT_EQ(st.at("unreconciled").size(), 1u);
+    EXPECT_EQ(must(reconcile(*b, first.at("id"))).at("outcome"), "settled");
+    EXPECT_EQ(balance(*b), 600);
+  }
+  Se* a = nullptr;
+  Se* b = nullptr;
+  Json first;
+};
+
+TEST_F(F2fCloneTest, AClonesSecondPaymentUnderAnUnsettledIdIsNotCreditedAgain) {
+  receiving(*b);
+  Json second = pay(*a, *b, 600);
+  EXPECT_EQ(second.at("id"), first.at("id"));
+  expect_bob_holds_the_first_payment_once();
+}
+
+TEST_F(F2fCloneTest, AClonesSecondPaymentUnderAnUnsettledIdIsNotRefundedByTheClone) {
+  Json u = undelivered_to(*a, *b, 600);
+  EXPECT_EQ(u.at("id"), first.at("id"));
+  auto answer = b->client->f2f_refuse(u.at("payment"));
+  if (answer) {
+    EXPECT_NE(answer_type(*answer), "f2f.refusal") << "a refusal would give the clone the value back";
+    (void)a->client->f2f_close(u.at("id"), answer->at("answer"));
+  }
+  EXPECT_EQ(balance(*a), 400) << "the clone gets nothing back";
+  expect_bob_holds_the_first_payment_once();
+}
+
 // ---- A payee's state restored from an older copy.
 
 // Bob refuses, alice takes her value back; then bob's host restores bob's
