@@ -535,8 +535,9 @@ Result<Json> network_audit(const std::string& dir) {
         bool credited = false, refused = false;
         if (auto p = states.find(payee); p != states.end()) {
           const Json& ids = p->second["received_notes"];
-          refused = p->second.contains("f2f_refused") && p->second["f2f_refused"].is_object() &&
-                    p->second["f2f_refused"].contains(doc->id());
+          refused = p->second.contains("f2f_refused") &&
+                    std::find(p->second["f2f_refused"].begin(), p->second["f2f_refused"].end(), doc->id()) !=
+                        p->second["f2f_refused"].end();
           credited = ids.is_object() && ids.contains(doc->id()) && !refused;
         }
         if (credited) continue;

@@ -49,14 +49,15 @@ inline constexpr std::uint8_t kF2fClose = 0x98;        // 80 98: close an undeli
 inline constexpr std::uint8_t kF2fRefuse = 0x9A;       // 80 9A: payee: refuse a payment it never credited
 inline constexpr std::uint8_t kF2fReconcile = 0x9C;    // 80 9C: payee: sign the registry claim for a payment taken offline
 inline constexpr std::uint8_t kF2fSettle = 0x9E;       // 80 9E: payee: settle it on the registry's record
-// Controlled payment, escrow between two SEs (docs/se-apdu.md "Controlled payment").
-inline constexpr std::uint8_t kCpayNote = 0xA0;        // 80 A0: payer: debit and sign a sealed cpay.note
-inline constexpr std::uint8_t kCpayRelease = 0xA2;     // 80 A2: payer: release the payee's key (agree to pay)
-inline constexpr std::uint8_t kCpayClaim = 0xA4;       // 80 A4: payee: sign the registry claim to accept
-inline constexpr std::uint8_t kCpayAccept = 0xA6;      // 80 A6: payee: open with the key and credit, on the record
-inline constexpr std::uint8_t kCpayRefund = 0xA8;      // 80 A8: payee: sign a refund (never accept afterwards)
-inline constexpr std::uint8_t kCpayRefundClaim = 0xAA; // 80 AA: payer: sign the registry claim to take it back
-inline constexpr std::uint8_t kCpayClose = 0xAC;       // 80 AC: payer: close on the registry's record
+// Controlled payment, escrow between two SEs (docs/se-apdu.md "Controlled payment"); 5x: no ISO
+// instruction uses these, so our class never reuses an ISO INS byte.
+inline constexpr std::uint8_t kCpayNote = 0x52;        // 80 52: payer: debit and sign a sealed cpay.note
+inline constexpr std::uint8_t kCpayRelease = 0x54;     // 80 54: payer: release the payee's key (agree to pay)
+inline constexpr std::uint8_t kCpayClaim = 0x56;       // 80 56: payee: sign the registry claim to accept
+inline constexpr std::uint8_t kCpayAccept = 0x58;      // 80 58: payee: open with the key and credit, on the record
+inline constexpr std::uint8_t kCpayRefund = 0x5A;      // 80 5A: payee: sign a refund (never accept afterwards)
+inline constexpr std::uint8_t kCpayRefundClaim = 0x5C; // 80 5C: payer: sign the registry claim to take it back
+inline constexpr std::uint8_t kCpayClose = 0x5E;       // 80 5E: payer: close on the registry's record
 // Pairing and the secure channel (docs/se-apdu.md "Pairing and secure messaging"); sent in the clear.
 inline constexpr std::uint8_t kPairBegin = 0x60;       // 80 60: terminal's ephemeral key -> SE's key + commitment
 inline constexpr std::uint8_t kPairNonce = 0x62;       // 80 62: terminal's nonce -> SE's nonce; SE shows the code
@@ -105,7 +106,11 @@ class RecentIds {
   explicit RecentIds(std::size_t keep) : keep_(keep) {}
   bool contains(const std::string& id) const;
   void insert(const std::string& id);
+  // Forgets every id for which `keep` is false.
+  template <class F>
+  void retain(F&& keep);
   std::size_t size() const { return order_.size(); }
+  std::size_t capacity() const { return keep_; }
   Json to_json() const;  // oldest first
   static RecentIds from_json(const Json& j, std::size_t keep);
 
@@ -114,6 +119,18 @@ class RecentIds {
   std::deque<std::string> order_;
   std::set<std::string> ids_;
 };
+
+template <class F>
+void RecentIds::retain(F&& keep) {
+  std::deque<std::string> kept;
+  for (auto& id : order_) {
+    if (keep(id))
+      kept.push_back(std::move(id));
+    else
+      ids_.erase(id);
+  }
+  order_ = std::move(kept);
+}
 
 // Payment documents credited here (payment notes, face-to-face payments), so
 // that none is credited twice. It keeps the newest kKept by the payer's iat;
@@ -270,7 +287,15 @@ class Applet {
     // id -> {payer, seq, amount, currency, iat, digest}.
     std::map<std::string, Json> f2f_unreconciled;
     std::map<std::string, std::int64_t> revoked_minor;  // taken offline, removed on a seq_reused record
-    ReceivedIds f2f_refused;  // face-to-face payments this SE refused: never credited here
+    // Payments this SE refused (also in received_notes: never credited).
+    // Safety-critical: it holds every refused id the received set still holds
+    // (mark_f2f_refused), so that an id in received_notes and not here was
+    // credited; a refused payment is then never answered with an ack.
+    RecentIds f2f_refused{ReceivedIds::kKept + 1};
+    // Face-to-face payments this SE claimed at the registry to receive them
+    // online. The registry's record of such a claim closes the payment at its
+    // payer as delivered, so this SE never refuses one it may have claimed.
+    ReceivedIds f2f_claimed;
     // Escrow notes this SE paid and has not closed: id -> {seq, payee,
     // amount, currency, iat, exp, digest, code, payee_key (its wrapped
     // content key, kept here until the payer releases it), released}.
@@ -329,8 +354,6 @@ class Applet {
   Result<Bytes> f2f_reconcile(const Command&, std::int64_t);
   Result<Bytes> f2f_settle(const Command&, std::int64_t);
   Json f2f_info() const;
-  enum class F2fSeen { fresh, credited, refused, unknown };
-  F2fSeen f2f_seen(const Document& payment) const;
   Result<Bytes> cpay_note(const Command&, std::int64_t);
   Result<Bytes> cpay_release(const Command&, std::int64_t);
   Result<Bytes> cpay_claim(const Command&, std::int64_t);
@@ -363,6 +386,14 @@ class Applet {
   // The payee's signed answer to a payment it was given: ack or refusal.
   Result<std::string> sign_f2f_answer(const Document& payment, ByteView digest, const std::string& reason,
                                       std::int64_t now_s);
+  // What this SE did with a face-to-face payment before: nothing, credited
+  // it, refused it, or it cannot tell (it may have done either and forgotten).
+  enum class F2fTaken { no, credited, refused, unknown };
+  F2fTaken f2f_taken(const Document& payment) const;
+  // Signs a refusal of a payment it never credited and, in the same state
+  // update, marks it so that it never credits it.
+  Result<std::string> refuse_f2f(const Document& payment, ByteView digest, const std::string& reason,
+                                 std::int64_t now_s);
   // Applies a payee's signed ack or refusal to an undelivered payment.
   Result<Json> apply_f2f_answer(const std::string& id, std::string_view jws, std::int64_t now_s);
 
@@ -424,6 +455,10 @@ class Applet {
     std::int64_t amount_minor = 0;
     std::string currency;
     std::int64_t started = 0;
+    // Payee: the received set's floor when the session began. A payment that
+    // names this session was signed after it, so one dated at or before this
+    // floor was never credited or refused here (both refuse it as seen).
+    std::int64_t received_floor = 0;
   };
   PeerLink* peer_link_ = nullptr;
   std::optional<F2fRun> f2f_out_;  // payer: F2F PAY .. F2F SEND

@@ -86,17 +86,6 @@ Status Applet::f2f_can_take(const Amount& a) const {
   return {};
 }
 
-// What this SE knows of a face-to-face payment it is given. A refusal and a
-// credit are kept apart, so that each is answered again as itself; one older
-// than what both sets remember gets neither answer.
-Applet::F2fSeen Applet::f2f_seen(const Document& payment) const {
-  if (st_.f2f_refused.contains(payment.id())) return F2fSeen::refused;
-  if (st_.received_notes.contains(payment.id())) return F2fSeen::credited;
-  if (st_.received_notes.seen(payment.id(), payment.iat()) || st_.f2f_refused.seen(payment.id(), payment.iat()))
-    return F2fSeen::unknown;
-  return F2fSeen::fresh;
-}
-
 Json Applet::f2f_info() const {
   Json undelivered = Json::array(), unrec = Json::array();
   for (const auto& [id, e] : st_.f2f_undelivered) {
@@ -214,6 +203,7 @@ Result<Json> Applet::peer_hello(const Json& m, std::int64_t now_s) {
   run.amount_minor = amount->minor();
   run.currency = *cur;
   run.started = now_s;
+  run.received_floor = st_.received_notes.floor();
   run.ephemeral = std::make_unique<PrivateKey>(std::move(*eph));
   Json reply{{"t", "accept"},
              {"cert", st_.chain.front().pem()},
@@ -234,6 +224,43 @@ Result<std::string> Applet::sign_f2f_answer(const Document& payment, ByteView di
          {"payee", st_.se_id}};
   if (!reason.empty()) p["reason"] = reason.substr(0, 256);
   return sign_unsequenced(std::move(p), reason.empty() ? "a" : "r", now_s);
+}
+
+Applet::F2fTaken Applet::f2f_taken(const Document& payment) const {
+  const std::string& id = payment.id();
+  // Before the received set: a refused id is in both.
+  if (st_.f2f_refused.contains(id)) return F2fTaken::refused;
+  // Held as unsettled means credited here, even once the received set has
+  // forgotten the id: a restored payer's second document under the same id
+  // must not be taken for a new payment (crediting it would replace the entry,
+  // and the first value would pass as settled with no record).
+  if (st_.received_notes.contains(id) || st_.f2f_unreconciled.count(id) != 0) return F2fTaken::credited;
+  if (st_.received_notes.seen(id, payment.iat())) return F2fTaken::unknown;
+  return F2fTaken::no;
+}
+
+Result<std::string> Applet::refuse_f2f(const Document& payment, ByteView digest, const std::string& reason,
+                                       std::int64_t now_s) {
+  // The registry's record of this SE's claim closes the payment at its payer
+  // as delivered; a refusal too would leave the value in nobody's balance.
+  if (st_.f2f_claimed.seen(payment.id(), payment.iat()))
+    return fail(Errc::conflict,
+                "this SE claimed " + payment.id() +
+                    " at the registry (or cannot tell that it did not): it takes it with the registry's record "
+                    "(RECEIVE NOTE) and signs no refusal for it; nothing changed",
+                "payment");
+  auto refusal = sign_f2f_answer(payment, digest, reason, now_s);
+  if (!refusal) return refusal;
+  st_.received_notes.insert(payment.id(), payment.iat());
+  // Safety-critical: f2f_refused must hold every refused id the received set
+  // holds. Dropping first the ids the received set forgot (they are refused as
+  // seen anyway) keeps it within the received set's size, so it never has to
+  // forget one it still needs.
+  st_.f2f_refused.retain([&](const std::string& id) { return st_.received_notes.contains(id); });
+  st_.f2f_refused.insert(payment.id());
+  log("f2f.refused", payment.id(), nullptr, true, payment.issuer(), now_s);
+  dirty_ = true;
+  return refusal;
 }
 
 Result<Json> Applet::peer_pay(const Json& m, std::int64_t now_s) {
@@ -271,35 +298,41 @@ Result<Json> Applet::peer_pay(const Json& m, std::int64_t now_s) {
     if (!sealed) return std::unexpected(sealed.error());
     return Json{{"t", t}, {"box", *sealed}};
   };
-  switch (f2f_seen(doc)) {
-    case F2fSeen::refused: {
-      // Refused before (the refusal was lost): the refusal again, nothing moves.
-      auto refusal = sign_f2f_answer(doc, digest, "refused before by the payee", now_s);
+  // Answered before (the answer was lost): the same answer again, nothing moves.
+  Status ok;
+  switch (f2f_taken(doc)) {
+    case F2fTaken::refused: {
+      auto refusal = sign_f2f_answer(doc, digest, "refused by the payee", now_s);
       if (!refusal) return std::unexpected(refusal.error());
       return seal("refused", *refusal);
     }
-    case F2fSeen::credited: {
-      // Credited before (its ack was lost): the same answer again, nothing moves.
+    case F2fTaken::credited: {
       auto ack = sign_f2f_answer(doc, digest, "", now_s);
       if (!ack) return std::unexpected(ack.error());
       return seal("ack", *ack);
     }
-    case F2fSeen::unknown:
-      return fail(Errc::replayed, "the payment is older than what this SE remembers receiving", "iat");
-    case F2fSeen::fresh:
+    case F2fTaken::unknown:
+      // Dated at or before what the received set already forgot when this
+      // session began, by a payer whose clock is behind: it was never taken
+      // here, but it cannot be taken now either. The refusal gives the payer
+      // its value back; without it the payment could never be ended (nothing
+      // that cannot tell it apart may answer for it later).
+      if (doc.iat() > run.received_floor)
+        return fail(Errc::replayed, "the payment is older than what this SE remembers receiving", "iat");
+      ok = fail(Errc::replayed, "the payment is dated before what this SE can tell apart (the payer's clock is behind)",
+                "iat");
+      break;
+    case F2fTaken::no:
+      ok = f2f_can_take(*doc.amount());
+      if (ok) ok = fits_total(st_.received_minor, *doc.amount());
       break;
   }
-  Status ok = f2f_can_take(*doc.amount());
-  if (ok) ok = fits_total(st_.received_minor, *doc.amount());
   if (!ok) {
     // Refused for good: the id is marked so this SE never credits it, and the
     // signed refusal gives the payer its value back.
-    auto refusal = sign_f2f_answer(doc, digest, ok.error().detail, now_s);
+    auto refusal = refuse_f2f(doc, digest, ok.error().detail, now_s);
     if (!refusal) return std::unexpected(refusal.error());
-    st_.f2f_refused.insert(doc.id(), doc.iat());
-    log("f2f.refused", doc.id(), nullptr, true, run.peer_id, now_s);
     f2f_last_ = Json{{"id", doc.id()}, {"payer", run.peer_id}, {"code", run.code}, {"outcome", "refused"}};
-    dirty_ = true;
     return seal("refused", *refusal);
   }
   auto ack = sign_f2f_answer(doc, digest, "", now_s);
@@ -552,22 +585,43 @@ Result<Json> Applet::apply_f2f_answer(const std::string& id, std::string_view te
 }
 
 // An undelivered payment closes on the payee's signed answer, however it came
-// back (live, from its online receive, or from F2F REFUSE).
+// back, or on the registry's record that the payee claimed it (delivered by
+// the online receive path).
 Result<Bytes> Applet::f2f_close(const Command& c, std::int64_t now_s) {
   if (auto s = require_user(); !s) return std::unexpected(s.error());
   auto j = json_data(c);
   if (!j) return std::unexpected(j.error());
-  if (auto s = only_fields(*j, {"id", "answer"}); !s) return std::unexpected(s.error());
+  if (auto s = only_fields(*j, {"id", "answer", "record"}); !s) return std::unexpected(s.error());
   auto id = get_string(*j, "id", 128);
   if (!id) return std::unexpected(id.error());
-  // Only the payee's signed answer closes it. A registry record of the
-  // payee's claim would not do: a claim is not a credit, and a payee that
-  // claimed may still refuse.
-  auto text = get_string(*j, "answer", kMaxJoseBytes);
+  if (j->contains("answer") == j->contains("record"))
+    return fail(Errc::missing_field, "give the payee's answer or the registry's record, one of them", "answer");
+  if (j->contains("answer")) {
+    auto text = get_string(*j, "answer", kMaxJoseBytes);
+    if (!text) return std::unexpected(text.error());
+    auto out = apply_f2f_answer(*id, *text, now_s);
+    if (!out) return std::unexpected(out.error());
+    return json_bytes(*out);
+  }
+  auto it = st_.f2f_undelivered.find(*id);
+  if (it == st_.f2f_undelivered.end())
+    return fail(Errc::not_found, "this SE has no undelivered payment " + *id + "; nothing changed", "id");
+  auto text = get_string(*j, "record", kMaxJoseBytes);
   if (!text) return std::unexpected(text.error());
-  auto out = apply_f2f_answer(*id, *text, now_s);
-  if (!out) return std::unexpected(out.error());
-  return json_bytes(*out);
+  auto record = registry::open_record(*text, verifier(now_s));
+  if (!record) return std::unexpected(record.error());
+  const Json& e = it->second;
+  auto digest = b64url_decode(e.at("digest").get<std::string>());
+  if (!digest) return std::unexpected(digest.error());
+  if (record->doc_id != *id || record->doc_issuer != st_.se_id || record->doc_type != "f2f.payment")
+    return fail(Errc::record_mismatch, "the record is about document " + record->doc_id, "record");
+  if (!record->won_by(e.at("payee").get<std::string>(), *digest))
+    return fail(Errc::record_mismatch, "the record does not show the payee holding this payment", "record");
+  Json out{{"id", *id}, {"payee", e.at("payee")}, {"outcome", "delivered"},
+           {"amount_minor", e.at("amount")}, {"currency", e.at("currency")}};
+  st_.f2f_undelivered.erase(it);
+  dirty_ = true;
+  return json_bytes(out);
 }
 
 // The payee refuses a payment it was given another way and never credited:
@@ -591,34 +645,34 @@ Result<Bytes> Applet::f2f_refuse(const Command& c, std::int64_t now_s) {
   const Document& doc = signed_doc->doc;
   if (doc.type() != "f2f.payment") return fail(Errc::unknown_type, "expected an f2f.payment", "type");
   if (doc.str("payee") != st_.se_id) return fail(Errc::misaddressed, "the payment is for another SE", "payee");
+  // The answer names the payer: only the SE that signed the payment.
+  if (doc.str("payer") != doc.issuer())
+    return fail(Errc::issuer_mismatch, "the payer is not the signing SE; nothing was signed", "payer");
   auto jws = jws_parse(*text);
   if (!jws) return std::unexpected(jws.error());
   const Bytes digest = sha256(jws->payload);
-  switch (f2f_seen(doc)) {
-    case F2fSeen::refused: {
-      // Refused before: the refusal again (the first may have been lost).
-      auto again = sign_f2f_answer(doc, digest, reason, now_s);
-      if (!again) return std::unexpected(again.error());
-      return json_bytes(Json{{"outcome", "refused"}, {"answer", *again}, {"again", true}});
+  switch (f2f_taken(doc)) {
+    case F2fTaken::refused: {
+      // Refused before (the refusal was lost): refused again, nothing changes.
+      auto refusal = sign_f2f_answer(doc, digest, reason, now_s);
+      if (!refusal) return std::unexpected(refusal.error());
+      return json_bytes(Json{{"outcome", "refused"}, {"answer", *refusal}});
     }
-    case F2fSeen::credited: {
+    case F2fTaken::credited: {
       auto ack = sign_f2f_answer(doc, digest, "", now_s);
       if (!ack) return std::unexpected(ack.error());
       return json_bytes(Json{{"outcome", "received"}, {"answer", *ack}});
     }
-    case F2fSeen::unknown:
+    case F2fTaken::unknown:
       return fail(Errc::replayed,
-                  "the payment is older than what this SE remembers receiving: it cannot tell whether it took it, "
-                  "so it signs neither an ack nor a refusal",
+                  "the payment is older than what this SE remembers receiving: it cannot tell whether it took it, so "
+                  "it signs neither an ack nor a refusal",
                   "iat");
-    case F2fSeen::fresh:
+    case F2fTaken::no:
       break;
   }
-  auto refusal = sign_f2f_answer(doc, digest, reason, now_s);
+  auto refusal = refuse_f2f(doc, digest, reason, now_s);
   if (!refusal) return std::unexpected(refusal.error());
-  st_.f2f_refused.insert(doc.id(), doc.iat());
-  log("f2f.refused", doc.id(), nullptr, true, doc.str("payer"), now_s);
-  dirty_ = true;
   return json_bytes(Json{{"outcome", "refused"}, {"answer", *refusal}});
 }
 
@@ -681,9 +735,21 @@ Result<Bytes> Applet::f2f_settle(const Command& c, std::int64_t now_s) {
   // one for someone else: the payer's SE was cloned or restored. The value it
   // made is taken back out of this SE (it could not have left: unsettled value
   // is spent only face to face, within f2f_spend_unreconciled).
-  if (record->status != registry::RecordStatus::seq_reused && record->status != registry::RecordStatus::already_processed &&
-      record->processor == st_.se_id)
-    return fail(Errc::record_mismatch, "the record holds another document under this id", "record");
+  //
+  // Only two records say so: a seq_reused answer to this SE's own claim (it
+  // echoes the claimant and its digest), or a record naming another SE as the
+  // holder. A seq_reused answer to someone else's claim says nothing about who
+  // holds the id (this SE may), and one naming this SE as the holder says it
+  // holds it: neither takes anything out.
+  const bool ours = record->processor == st_.se_id;
+  const bool shows_spent_elsewhere = record->status == registry::RecordStatus::seq_reused
+                                         ? ours && ct_equal(record->result_digest, *digest)
+                                         : !ours;
+  if (!shows_spent_elsewhere)
+    return fail(Errc::record_mismatch,
+                "the record does not show another SE holding this payment, nor answer this SE's claim of it; nothing "
+                "changed",
+                "record");
   const std::string cur(amount->currency().code());
   const std::int64_t removed = std::min(amount->minor(), balance(cur));
   st_.balances[cur] -= removed;

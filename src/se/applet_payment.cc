@@ -147,10 +147,6 @@ Result<SignedDocument> Applet::check_incoming_note(const Json& j, std::int64_t n
   // issuer and id are bound to the signer by open_signed_document; the payer is too.
   if (doc.str("payer") != signer) return fail(Errc::issuer_mismatch, "the payer is not the signing SE", "payer");
   if (st_.received_notes.contains(doc.id())) return fail(Errc::replayed, "note already received", "id");
-  if (doc.type() == "f2f.payment" && f2f_seen(doc) == F2fSeen::refused)
-    return fail(Errc::replayed, "this SE refused that payment: it never takes it", "id");
-  if (doc.type() == "f2f.payment" && st_.f2f_refused.seen(doc.id(), doc.iat()))
-    return fail(Errc::replayed, "the payment is older than what this SE remembers refusing", "iat");
   if (st_.received_notes.seen(doc.id(), doc.iat()))
     return fail(Errc::replayed,
                 "the note was paid at " + utc_time_text(doc.iat()) +
@@ -239,6 +235,13 @@ Result<Bytes> Applet::claim_note(const Command& c, std::int64_t now_s) {
   for (const char* f : {"v", "id", "issuer", "iat"}) claim.erase(f);
   auto jws = sign_unsequenced(claim, "c", now_s);
   if (!jws) return std::unexpected(jws.error());
+  // The registry's record of this claim closes a face-to-face payment at its
+  // payer as delivered (F2F CLOSE): from now on this SE never refuses it. The
+  // host persists that before the claim leaves.
+  if (signed_doc->doc.type() == "f2f.payment") {
+    st_.f2f_claimed.insert(signed_doc->doc.id(), signed_doc->doc.iat());
+    dirty_ = true;
+  }
   return json_bytes(Json{{"claim", *jws}});
 }
 

@@ -167,7 +167,7 @@ struct Reader {
   static Status take(const Json& j, std::map<std::string, Json>& m) {
     return m = j.get<std::map<std::string, Json>>(), Status{};
   }
-  static Status take(const Json& j, RecentIds& r) { return r = RecentIds::from_json(j, Applet::kRecentKept), Status{}; }
+  static Status take(const Json& j, RecentIds& r) { return r = RecentIds::from_json(j, r.capacity()), Status{}; }
   static Status take(const Json& j, std::deque<LogEntry>& log) {
     log.clear();
     for (const auto& e : j)
@@ -223,6 +223,7 @@ void Applet::visit_state(S& s, V&& v) {
   v("f2f_undelivered", s.f2f_undelivered, false);
   v("f2f_unreconciled", s.f2f_unreconciled, false);
   v("revoked_minor", s.revoked_minor, false);
+  v("f2f_refused", s.f2f_refused, false);
   v("cpay_open", s.cpay_open, false);
   v("cpay_refunded", s.cpay_refunded, false);
 }
@@ -233,8 +234,8 @@ Json Applet::state_json() const {
   // The received set and its floor are one value: written and read together.
   s["received_notes"] = st_.received_notes.to_json();
   s["received_floor_iat"] = st_.received_notes.floor();
-  s["f2f_refused"] = st_.f2f_refused.to_json();
-  s["f2f_refused_floor_iat"] = st_.f2f_refused.floor();
+  s["f2f_claimed"] = st_.f2f_claimed.to_json();
+  s["f2f_claimed_floor_iat"] = st_.f2f_claimed.floor();
   return s;
 }
 
@@ -249,9 +250,11 @@ Result<std::unique_ptr<Applet>> Applet::from_state(const Json& s) {
     auto received = ReceivedIds::from_json(s.at("received_notes"), s.value("received_floor_iat", std::int64_t{0}));
     if (!received) return std::unexpected(received.error());
     a->st_.received_notes = std::move(*received);
-    auto refused = ReceivedIds::from_json(s.value("f2f_refused", Json::object()), s.value("f2f_refused_floor_iat", std::int64_t{0}));
-    if (!refused) return std::unexpected(refused.error());
-    a->st_.f2f_refused = std::move(*refused);
+    // States from before face-to-face claims were remembered have claimed none.
+    auto claimed = ReceivedIds::from_json(s.value("f2f_claimed", Json::object()),
+                                          s.value("f2f_claimed_floor_iat", std::int64_t{0}));
+    if (!claimed) return std::unexpected(claimed.error());
+    a->st_.f2f_claimed = std::move(*claimed);
     return a;
   } catch (const Json::exception& e) {
     return fail(Errc::bad_field, std::string("malformed SE state: ") + e.what());

@@ -8,99 +8,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <functional>
-#include <map>
 #include <string>
+#include <vector>
 
-#include "registry_world.h"
+#include "f2f_room.h"
 
 namespace zf::test {
 namespace {
 
-// The link between SEs in one room. `fault` decides, per message, what goes wrong.
-class Room {
- public:
-  enum class Fault { none, drop_request, drop_answer };
-  std::function<Fault(const Json& message)> fault = [](const Json&) { return Fault::none; };
-  // Rewrites a message on its way (an attacker between the SEs).
-  std::function<void(Json& message)> tamper = [](Json&) {};
-  std::function<std::int64_t()> clock;
-  std::map<std::string, Se*> nearby;
-  int exchanges = 0;
-
-  class Link : public se::PeerLink {
-   public:
-    Link(Room& room, Se& self) : room_(room), self_(self) {}
-    Result<Bytes> exchange(const std::string& peer_id, ByteView message) override {
-      ++room_.exchanges;
-      auto it = room_.nearby.find(peer_id);
-      if (it == room_.nearby.end()) return fail(Errc::unavailable, "no SE called " + peer_id + " nearby");
-      Json m = must(parse_json_strict(to_string(message)), "peer message");
-      room_.tamper(m);
-      Fault f = room_.fault(m);
-      if (f == Fault::drop_request) return fail(Errc::unavailable, "the link dropped");
-      Se& peer = *it->second;
-      Bytes answer = peer.applet->process_peer(as_bytes(dump_json(m)), room_.clock());
-      // The peer's host persists before its answer leaves.
-      if (peer.applet->dirty()) peer.saved = peer.applet->state_json();
-      if (f == Fault::drop_answer) return fail(Errc::unavailable, "the link dropped");
-      return answer;
-    }
-    Status persist() override {
-      self_.saved = self_.applet->state_json();
-      return {};
-    }
-    void close() override {}
-
-   private:
-    Room& room_;
-    Se& self_;
-  };
-};
-
-class F2fTest : public SeRegistryTest {
- protected:
-  Se& nearby_se(const std::string& id, const std::string& user, const Json& limits = {}) {
-    Se& se = active_se(id, user, limits);
-    room.clock = [this] { return w.now; };
-    links[id] = std::make_unique<Room::Link>(room, se);
-    se.applet->set_peer_link(links[id].get());
-    room.nearby[id] = &se;
-    se.saved = se.applet->state_json();
-    return se;
-  }
-  // A power cut: the SE comes back with what its host last made durable.
-  void power_cut(Se& se) {
-    load(se, se.saved);
-    se.applet->set_peer_link(links[se.id].get());
-  }
-  // What an honest payer terminal does: F2F PAY, compare the code, F2F SEND.
-  Json pay(Se& payer, Se& payee, std::int64_t amount) {
-    Json agreed = must(payer.client->f2f_pay(Json{{"amount", amount}, {"currency", "CNY"}, {"payee", payee.id}}),
-                       "F2F PAY");
-    EXPECT_EQ(agreed.at("code"), must(payee.client->f2f_state(), "payee state").at("code"))
-        << "both terminals show the same code";
-    return must(payer.client->f2f_send(), "F2F SEND");
-  }
-  void receiving(Se& payee) { must(payee.client->f2f_receive(120), "F2F RECEIVE"); }
-  std::int64_t undelivered(Se& se) { return must(se.client->info()).at("f2f_undelivered").get<std::int64_t>(); }
-  Json undelivered_payment(Se& se) {
-    Json st = must(se.client->f2f_state());
-    EXPECT_EQ(st.at("undelivered").size(), 1u) << st.dump();
-    return st.at("undelivered").at(0);
-  }
-  // Settles what `payee` took offline: the claim, the registry, the record.
-  Result<Json> reconcile(Se& payee, const std::string& id) {
-    auto claim = payee.client->f2f_reconcile_claim(id);
-    if (!claim) return std::unexpected(claim.error());
-    auto rec = at_registry(claim->at("claim").get<std::string>());
-    if (!rec) return std::unexpected(rec.error());
-    return payee.client->f2f_settle(id, rec->record_jws);
-  }
-
-  Room room;
-  std::map<std::string, std::unique_ptr<Room::Link>> links;
-};
+class F2fTest : public F2fRoomTest {};
 
 TEST_F(F2fTest, APaymentMovesBetweenTwoSesWithNoServerAndBothLogIt) {
   Se& a = nearby_se("se-a", "alice");
@@ -378,26 +294,6 @@ TEST_F(F2fTest, ALostRefusalIsAnsweredAgainAsARefusalNeverAsAnAck) {
   EXPECT_EQ(must(a.client->f2f_close(u.at("id"), answer.at("answer"))).at("outcome"), "refused");
   EXPECT_EQ(balance(a), 1000);
   EXPECT_EQ(balance(b), 900);
-}
-
-// A registry record of the payee's claim is not a credit (a payee may claim
-// and still refuse): it closes nothing.
-TEST_F(F2fTest, ARecordOfThePayeesClaimDoesNotCloseAnUndeliveredPayment) {
-  Se& a = nearby_se("se-a", "alice");
-  Se& b = nearby_se("se-b", "bob");
-  w.topup(*a.client, 1000);
-  receiving(b);
-  room.fault = [](const Json& m) { return m.at("t") == "pay" ? Room::Fault::drop_request : Room::Fault::none; };
-  pay(a, b, 300);
-  Json u = undelivered_payment(a);
-  Json claim = must(b.client->claim_note(u.at("payment")));
-  auto rec = must(at_registry(claim.at("claim").get<std::string>()));
-  SE_REFUSES(a, Errc::unknown_field, a.client->f2f_close(u.at("id"), "", rec.record_jws));
-  Json refusal = must(b.client->f2f_refuse(u.at("payment")));
-  EXPECT_EQ(refusal.at("outcome"), "refused");
-  must(a.client->f2f_close(u.at("id"), refusal.at("answer")));
-  EXPECT_EQ(balance(a), 1000);
-  EXPECT_EQ(balance(b), 0);
 }
 
 TEST_F(F2fTest, GarbageFromTheLinkIsAnErrorAndChangesNothing) {
