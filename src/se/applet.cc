@@ -91,6 +91,15 @@ Result<std::string> Applet::sign_unsequenced(Json payload, std::string_view tag,
   return sign_document(payload, JwsSigner{&signer, st_.chain});
 }
 
+Result<Bytes> Applet::sign_claim(const registry::ClaimFields& fields, std::int64_t now_s) {
+  Json claim = registry::claim_payload(fields, now_s);
+  // sign_unsequenced stamps these itself.
+  for (const char* k : {"v", "id", "issuer", "iat"}) claim.erase(k);
+  auto jws = sign_unsequenced(claim, "c", now_s);
+  if (!jws) return std::unexpected(jws.error());
+  return json_bytes(Json{{"claim", *jws}});
+}
+
 Result<std::string> Applet::sign_next(Json payload, std::int64_t now_s) {
   std::int64_t seq = st_.seq + 1;
   payload["v"] = 1;

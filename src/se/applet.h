@@ -423,6 +423,8 @@ class Applet {
   CertVerifier verifier(std::int64_t now_s) const;
   // Signs a payload after stamping the common fields with the next sequence number.
   Result<std::string> sign_next(Json payload, std::int64_t now_s);
+  // A registry claim by this SE, signed (it spends no sequence number): {"claim": JWS}.
+  Result<Bytes> sign_claim(const registry::ClaimFields& fields, std::int64_t now_s);
   // Signs a payload that spends no sequence number: id "<se id>:<tag>:<random>".
   Result<std::string> sign_unsequenced(Json payload, std::string_view tag, std::int64_t now_s);
   void log(std::string op, std::string doc_id, const Amount* amount, bool credit, std::string counterparty,

@@ -165,11 +165,7 @@ Result<Bytes> Applet::cpay_refund_claim(const Command& c, std::int64_t now_s) {
   if (!digest) return std::unexpected(digest.error());
   registry::ClaimFields f{*id, st_.se_id, e.at("seq").get<std::int64_t>(), "cpay.note", st_.se_id, std::move(*digest),
                           exp};
-  Json claim = registry::claim_payload(f, now_s);
-  for (const char* k : {"v", "id", "issuer", "iat"}) claim.erase(k);
-  auto jws = sign_unsequenced(claim, "c", now_s);
-  if (!jws) return std::unexpected(jws.error());
-  return json_bytes(Json{{"claim", *jws}});
+  return sign_claim(f, now_s);
 }
 
 Result<Bytes> Applet::cpay_close(const Command& c, std::int64_t now_s) {
@@ -288,11 +284,7 @@ Result<Bytes> Applet::cpay_claim(const Command& c, std::int64_t now_s) {
   if (auto s = only_fields(*j, {"note", "key"}); !s) return std::unexpected(s.error());
   auto opened = open_cpay(*j, now_s, true);
   if (!opened) return std::unexpected(opened.error());
-  Json claim = registry::claim_payload(opened->claim, now_s);
-  for (const char* f : {"v", "id", "issuer", "iat"}) claim.erase(f);
-  auto jws = sign_unsequenced(claim, "c", now_s);
-  if (!jws) return std::unexpected(jws.error());
-  return json_bytes(Json{{"claim", *jws}});
+  return sign_claim(opened->claim, now_s);
 }
 
 Result<Bytes> Applet::cpay_accept(const Command& c, std::int64_t now_s) {

@@ -693,11 +693,7 @@ Result<Bytes> Applet::f2f_reconcile(const Command& c, std::int64_t now_s) {
   if (!digest) return std::unexpected(digest.error());
   registry::ClaimFields f{*id, e.at("payer").get<std::string>(), e.at("seq").get<std::int64_t>(), "f2f.payment",
                           st_.se_id, std::move(*digest), std::nullopt};
-  Json claim = registry::claim_payload(f, now_s);
-  for (const char* k : {"v", "id", "issuer", "iat"}) claim.erase(k);
-  auto jws = sign_unsequenced(claim, "c", now_s);
-  if (!jws) return std::unexpected(jws.error());
-  return json_bytes(Json{{"claim", *jws}});
+  return sign_claim(f, now_s);
 }
 
 Result<Bytes> Applet::f2f_settle(const Command& c, std::int64_t now_s) {

@@ -231,10 +231,8 @@ Result<Bytes> Applet::claim_note(const Command& c, std::int64_t now_s) {
   auto signed_doc = check_incoming_note(*j, now_s);
   if (!signed_doc) return std::unexpected(signed_doc.error());
   // The same fields the record is checked against at RECEIVE NOTE.
-  Json claim = registry::claim_payload(registry::claim_fields_for(*signed_doc, st_.se_id), now_s);
-  for (const char* f : {"v", "id", "issuer", "iat"}) claim.erase(f);
-  auto jws = sign_unsequenced(claim, "c", now_s);
-  if (!jws) return std::unexpected(jws.error());
+  auto claim = sign_claim(registry::claim_fields_for(*signed_doc, st_.se_id), now_s);
+  if (!claim) return claim;
   // The registry's record of this claim closes a face-to-face payment at its
   // payer as delivered (F2F CLOSE): from now on this SE never refuses it. The
   // host persists that before the claim leaves.
@@ -242,7 +240,7 @@ Result<Bytes> Applet::claim_note(const Command& c, std::int64_t now_s) {
     st_.f2f_claimed.insert(signed_doc->doc.id(), signed_doc->doc.iat());
     dirty_ = true;
   }
-  return json_bytes(Json{{"claim", *jws}});
+  return claim;
 }
 
 }  // namespace zf::se

@@ -35,11 +35,7 @@ Result<Bytes> Applet::reclaim_claim(const Command& c, std::int64_t now_s) {
   auto digest = b64url_decode(n.at("digest").get<std::string>());
   if (!digest) return std::unexpected(digest.error());
   registry::ClaimFields f{*id, st_.se_id, n.at("seq").get<std::int64_t>(), "payment.note", st_.se_id, std::move(*digest), exp};
-  Json claim = registry::claim_payload(f, now_s);
-  for (const char* k : {"v", "id", "issuer", "iat"}) claim.erase(k);
-  auto jws = sign_unsequenced(claim, "c", now_s);
-  if (!jws) return std::unexpected(jws.error());
-  return json_bytes(Json{{"claim", *jws}});
+  return sign_claim(f, now_s);
 }
 
 Result<Bytes> Applet::close_note(const Command& c, std::int64_t now_s) {
