@@ -292,10 +292,11 @@ class Applet {
     // (mark_f2f_refused), so that an id in received_notes and not here was
     // credited; a refused payment is then never answered with an ack.
     RecentIds f2f_refused{ReceivedIds::kKept + 1};
-    // Face-to-face payments this SE claimed at the registry to receive them
-    // online. The registry's record of such a claim closes the payment at its
-    // payer as delivered, so this SE never refuses one it may have claimed.
-    ReceivedIds f2f_claimed;
+    // Face-to-face payments and escrow notes this SE claimed at the registry
+    // to receive them. The registry's record of such a claim closes the
+    // payment or note at its payer (as delivered, as paid), so this SE never
+    // refuses or refunds one it may have claimed (models/README.md).
+    ReceivedIds claimed_notes;
     // Escrow notes this SE paid and has not closed: id -> {seq, payee,
     // amount, currency, iat, exp, digest, code, payee_key (its wrapped
     // content key, kept here until the payer releases it), released}.
@@ -370,7 +371,11 @@ class Applet {
     std::string code;
     registry::ClaimFields claim;
   };
-  Result<OpenedCpay> open_cpay(const Json& data, std::int64_t now_s, bool need_key) const;
+  // What the note is opened for: a refund needs no key; a claim must be made
+  // before the expiry; an accept may come later, on the record of a claim
+  // the registry took before it (check_won_record).
+  enum class CpayUse { refund, claim, accept };
+  Result<OpenedCpay> open_cpay(const Json& data, std::int64_t now_s, CpayUse use) const;
   // The lifetime a new note gets (payment or escrow): `asked`, or the default,
   // never past this SE's certificate less the reclaim window.
   Result<std::int64_t> note_lifetime(const Json& data, std::int64_t now_s) const;

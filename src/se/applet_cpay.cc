@@ -225,7 +225,7 @@ Result<Bytes> Applet::cpay_close(const Command& c, std::int64_t now_s) {
 
 // ---- Payee
 
-Result<Applet::OpenedCpay> Applet::open_cpay(const Json& j, std::int64_t now_s, bool need_key) const {
+Result<Applet::OpenedCpay> Applet::open_cpay(const Json& j, std::int64_t now_s, CpayUse use) const {
   if (auto s = require_user(); !s) return std::unexpected(s.error());
   auto text = get_string(j, "note", kMaxJoseBytes);
   if (!text) return std::unexpected(text.error());
@@ -244,8 +244,12 @@ Result<Applet::OpenedCpay> Applet::open_cpay(const Json& j, std::int64_t now_s, 
   auto jws = jws_parse(*text);
   if (!jws) return std::unexpected(jws.error());
   OpenedCpay out{*signed_doc, std::nullopt, "", registry::claim_fields_for(*signed_doc, st_.se_id)};
-  if (!need_key) return out;
-  if (auto s = doc.check_time(now_s); !s) {
+  if (use == CpayUse::refund) return out;
+  // A claim only before the expiry (the registry takes none after it). An
+  // accept may come after it: the record says the claim was made in time,
+  // and the payer closes the note as paid on that record, so refusing the
+  // credit then would leave the value in nobody's balance.
+  if (auto s = doc.check_time(now_s); !s && (use == CpayUse::claim || s.error().code != Errc::expired)) {
     Error e = s.error();
     if (e.code == Errc::expired)
       e.detail = "the escrow note expired at " + utc_time_text(*doc.exp()) +
@@ -282,17 +286,24 @@ Result<Bytes> Applet::cpay_claim(const Command& c, std::int64_t now_s) {
   auto j = json_data(c);
   if (!j) return std::unexpected(j.error());
   if (auto s = only_fields(*j, {"note", "key"}); !s) return std::unexpected(s.error());
-  auto opened = open_cpay(*j, now_s, true);
+  auto opened = open_cpay(*j, now_s, CpayUse::claim);
   if (!opened) return std::unexpected(opened.error());
-  return sign_claim(opened->claim, now_s);
+  auto claim = sign_claim(opened->claim, now_s);
+  if (!claim) return claim;
+  // The registry's record of this claim closes the note at its payer as
+  // paid: from now on this SE never refunds it. The host persists that
+  // before the claim leaves.
+  st_.claimed_notes.insert(opened->note.doc.id(), opened->note.doc.iat());
+  dirty_ = true;
+  return claim;
 }
 
 Result<Bytes> Applet::cpay_accept(const Command& c, std::int64_t now_s) {
   auto j = json_data(c);
   if (!j) return std::unexpected(j.error());
   if (auto s = only_fields(*j, {"note", "key", "record"}); !s) return std::unexpected(s.error());
-  // Accepted only before the expiry, and the registry's record must say it was claimed before it too.
-  auto opened = open_cpay(*j, now_s, true);
+  // Accepted on the registry's record of a claim made before the expiry.
+  auto opened = open_cpay(*j, now_s, CpayUse::accept);
   if (!opened) return std::unexpected(opened.error());
   if (auto s = check_won_record(*j, opened->note, now_s); !s) return std::unexpected(s.error());
   const Document& doc = opened->note.doc;
@@ -333,9 +344,15 @@ Result<Bytes> Applet::cpay_refund(const Command& c, std::int64_t now_s) {
     if (!again) return std::unexpected(again.error());
     return json_bytes(Json{{"refund", *again}, {"note_id", note->doc.id()}, {"again", true}});
   }
-  auto opened = open_cpay(*j, now_s, false);
+  auto opened = open_cpay(*j, now_s, CpayUse::refund);
   if (!opened) return std::unexpected(opened.error());
   const Document& doc = opened->note.doc;
+  if (st_.claimed_notes.seen(doc.id(), doc.iat()))
+    return fail(Errc::conflict,
+                "this SE claimed " + doc.id() +
+                    " at the registry (or cannot tell that it did not), which closes it at the payer as paid: accept "
+                    "it with the registry's record instead; no refund was signed and nothing changed",
+                "note");
   auto refund = sign_refund(doc);
   if (!refund) return std::unexpected(refund.error());
   // Exclusivity: the id is taken in the same state update that signs the refund.

@@ -243,7 +243,7 @@ Result<std::string> Applet::refuse_f2f(const Document& payment, ByteView digest,
                                        std::int64_t now_s) {
   // The registry's record of this SE's claim closes the payment at its payer
   // as delivered; a refusal too would leave the value in nobody's balance.
-  if (st_.f2f_claimed.seen(payment.id(), payment.iat()))
+  if (st_.claimed_notes.seen(payment.id(), payment.iat()))
     return fail(Errc::conflict,
                 "this SE claimed " + payment.id() +
                     " at the registry (or cannot tell that it did not): it takes it with the registry's record "

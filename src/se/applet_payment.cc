@@ -237,7 +237,7 @@ Result<Bytes> Applet::claim_note(const Command& c, std::int64_t now_s) {
   // payer as delivered (F2F CLOSE): from now on this SE never refuses it. The
   // host persists that before the claim leaves.
   if (signed_doc->doc.type() == "f2f.payment") {
-    st_.f2f_claimed.insert(signed_doc->doc.id(), signed_doc->doc.iat());
+    st_.claimed_notes.insert(signed_doc->doc.id(), signed_doc->doc.iat());
     dirty_ = true;
   }
   return claim;

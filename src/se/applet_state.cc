@@ -234,8 +234,8 @@ Json Applet::state_json() const {
   // The received set and its floor are one value: written and read together.
   s["received_notes"] = st_.received_notes.to_json();
   s["received_floor_iat"] = st_.received_notes.floor();
-  s["f2f_claimed"] = st_.f2f_claimed.to_json();
-  s["f2f_claimed_floor_iat"] = st_.f2f_claimed.floor();
+  s["claimed_notes"] = st_.claimed_notes.to_json();
+  s["claimed_notes_floor_iat"] = st_.claimed_notes.floor();
   return s;
 }
 
@@ -251,10 +251,10 @@ Result<std::unique_ptr<Applet>> Applet::from_state(const Json& s) {
     if (!received) return std::unexpected(received.error());
     a->st_.received_notes = std::move(*received);
     // States from before face-to-face claims were remembered have claimed none.
-    auto claimed = ReceivedIds::from_json(s.value("f2f_claimed", Json::object()),
-                                          s.value("f2f_claimed_floor_iat", std::int64_t{0}));
+    auto claimed = ReceivedIds::from_json(s.value("claimed_notes", Json::object()),
+                                          s.value("claimed_notes_floor_iat", std::int64_t{0}));
     if (!claimed) return std::unexpected(claimed.error());
-    a->st_.f2f_claimed = std::move(*claimed);
+    a->st_.claimed_notes = std::move(*claimed);
     return a;
   } catch (const Json::exception& e) {
     return fail(Errc::bad_field, std::string("malformed SE state: ") + e.what());

@@ -258,6 +258,13 @@ void Wallet::keep_record(const std::string& doc_id, const std::string& record_jw
   }
 }
 
+std::optional<std::string> Wallet::kept_record(const std::string& doc_id) const {
+  fs::path p = fs::path(dir_) / "records" / fs::path(file_name(doc_id)).replace_extension(".jws");
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return std::nullopt;
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
 Result<Json> Wallet::settle(OutboxEntry& e) {
   auto endpoint = config_.banks.find(e.bank);
   if (endpoint == config_.banks.end()) return fail(Errc::not_found, "no bank '" + e.bank + "' in wallet.json", "bank");
@@ -1004,18 +1011,27 @@ Result<Json> Wallet::escrow_accept(const std::string& note_jws, const Json& key)
   if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
   if (config_.registry_url.empty())
     return fail(Errc::missing_field, "accepting needs the registry; set it in the wallet", "registry");
+  std::string note_id;
+  if (auto note = jws_parse(note_jws))
+    if (auto doc = Document::parse(to_string(note->payload))) note_id = doc->id();
   auto claim = se_->cpay_claim(note_jws, key);
-  if (!claim) return std::unexpected(claim.error());
-  auto client = registry::RegistryClient::connect(config_.registry_url, *root_, config_.registry_id, {});
-  if (!client) return std::unexpected(when_unavailable(client.error(), "nothing was credited; accept it again later"));
-  auto record = client->claim((*claim)["claim"].get<std::string>());
-  if (!record) return std::unexpected(when_unavailable(record.error(), "nothing was credited; accept it again later"));
-  auto note = jws_parse(note_jws);
-  if (note) {
-    auto doc = Document::parse(to_string(note->payload));
-    if (doc) keep_record(doc->id(), *record);
+  std::string record;
+  if (claim) {
+    auto client = registry::RegistryClient::connect(config_.registry_url, *root_, config_.registry_id, {});
+    if (!client) return std::unexpected(when_unavailable(client.error(), "nothing was credited; accept it again later"));
+    auto r = client->claim((*claim)["claim"].get<std::string>());
+    if (!r) return std::unexpected(when_unavailable(r.error(), "nothing was credited; accept it again later"));
+    record = std::move(*r);
+    if (!note_id.empty()) keep_record(note_id, record);
+  } else if (auto kept = note_id.empty() ? std::nullopt : kept_record(note_id);
+             claim.error().code == Errc::expired && kept) {
+    // Past the expiry the SE signs no new claim, but the record of one the
+    // registry took in time still lets it accept (the payer closes on it as paid).
+    record = std::move(*kept);
+  } else {
+    return std::unexpected(claim.error());
   }
-  auto r = se_->cpay_accept(note_jws, key, *record);
+  auto r = se_->cpay_accept(note_jws, key, record);
   if (!r) return std::unexpected(r.error());
   (void)append_history(Json{{"op", "escrow-accept"}, {"result", *r}});
   return r;

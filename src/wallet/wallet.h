@@ -205,6 +205,8 @@ class Wallet {
   Status ensure_se();
   // Writes a registry record to records/<doc id>.jws, the terminal's proof of what the registry said.
   void keep_record(const std::string& doc_id, const std::string& record_jws);
+  // The first record kept for `doc_id`, if any.
+  std::optional<std::string> kept_record(const std::string& doc_id) const;
   // Claims a note at the registry through the SE; ok only if this SE's claim holds it.
   Result<std::string> claim_at_registry(const std::string& note_jws);
 

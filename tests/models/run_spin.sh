@@ -123,8 +123,19 @@ holds f2f f2f.pml
 breaks f2f-credit-before-persist f2f.pml -DBROKEN_CREDIT_BEFORE_PERSIST
 breaks f2f-refuse-after-credit f2f.pml -DBROKEN_REFUSE_AFTER_CREDIT
 breaks f2f-send-before-persist f2f.pml -DBROKEN_SEND_BEFORE_PERSIST
-# What the code does today (models/README.md, "Findings"): these fail too.
+# The applet before the fixes the model led to (models/README.md, "Findings"): these fail too.
 breaks f2f-ack-for-refused f2f.pml -DACK_FOR_REFUSED
 breaks f2f-close-on-record f2f.pml -DCLOSE_ON_RECORD
+
+holds cpay cpay.pml
+holds cpay-restored-payee cpay.pml -DROLLBACK
+# A payee SE that would accept a note it refunded: the registry alone still lets one ending through.
+holds cpay-payee-both cpay.pml -DBROKEN_PAYEE_BOTH
+breaks cpay-accept-on-key cpay.pml -DBROKEN_ACCEPT_ON_KEY
+breaks cpay-close-on-any-record cpay.pml -DBROKEN_CLOSE_ANY_RECORD
+breaks cpay-payee-both-refund-on-signature cpay.pml -DBROKEN_PAYEE_BOTH -DBROKEN_REFUND_ON_SIGNATURE
+breaks cpay-restored-payee-refund-on-signature cpay.pml -DROLLBACK -DBROKEN_REFUND_ON_SIGNATURE
+breaks cpay-accept-checks-time cpay.pml -DACCEPT_CHECKS_TIME
+breaks cpay-refund-after-claim cpay.pml -DREFUND_AFTER_CLAIM
 echo "run_spin: $((SECONDS - total)) s in all"
 exit $failed

@@ -165,6 +165,46 @@ TEST_F(CpayTest, AfterTheExpiryThePayeeCannotAcceptAndThePayerTakesItBack) {
   EXPECT_EQ(balance(a), 1000);
 }
 
+// A claim the registry took before the expiry is accepted after it: the
+// payer closes the note as paid on that record, so the payee must be able to
+// credit it (models/cpay.pml, ACCEPT_CHECKS_TIME).
+TEST_F(CpayTest, AClaimMadeBeforeTheExpiryIsAcceptedAfterIt) {
+  Se& a = active_se("se-a", "alice");
+  Se& b = active_se("se-b", "bob");
+  w.topup(*a.client, 1000);
+  Escrow e = escrow(a, b, 250, 60);
+  Json key = release(a, e);
+  Json claim = must(b.client->cpay_claim(e.note, key));
+  auto rec = must(at_registry(claim.at("claim").get<std::string>()));
+  w.now = e.exp + 3600;  // the payee's terminal comes back an hour after the expiry
+  Json closed = must(a.client->cpay_close(e.id, rec.record_jws), "close on the payee's record");
+  EXPECT_EQ(closed.at("outcome"), "paid");
+  must(b.client->cpay_accept(e.note, key, rec.record_jws), "accept after the expiry on a claim made before it");
+  EXPECT_EQ(balance(a), 750);
+  EXPECT_EQ(balance(b), 250);
+  // A fresh claim after the expiry is still refused, and so is the payer's reclaim.
+  SE_REFUSES(a, Errc::not_found, a.client->cpay_refund_claim(e.id, ""));
+}
+
+// A payee that claimed a note never refunds it: the record of that claim
+// closes the note at the payer as paid, and a refund too would leave the value
+// in nobody's balance (models/cpay.pml, REFUND_AFTER_CLAIM).
+TEST_F(CpayTest, APayeeThatClaimedANoteNeverRefundsIt) {
+  Se& a = active_se("se-a", "alice");
+  Se& b = active_se("se-b", "bob");
+  w.topup(*a.client, 1000);
+  Escrow e = escrow(a, b, 300);
+  Json key = release(a, e);
+  Json claim = must(b.client->cpay_claim(e.note, key));
+  auto rec = must(at_registry(claim.at("claim").get<std::string>()));
+  load(b, b.applet->state_json());  // the mark survives a power cut
+  SE_REFUSES(b, Errc::conflict, b.client->cpay_refund(e.note));
+  must(a.client->cpay_close(e.id, rec.record_jws), "close as paid");
+  must(b.client->cpay_accept(e.note, key, rec.record_jws), "the payee still takes it");
+  EXPECT_EQ(balance(a) + balance(b), 1000);
+  EXPECT_EQ(balance(b), 300);
+}
+
 // Power cuts between the steps: every step is safe to run again.
 TEST_F(CpayTest, PowerCutsBetweenTheStepsThenRetryEndOnce) {
   Se& a = active_se("se-a", "alice");
