@@ -121,7 +121,8 @@ void add_nearby_commands(CLI::App* w, int& exit_code) {
                     r->value("payee", std::string()).c_str(), r->value("code", std::string()).c_str(),
                     money_of(*r, "balance_minor").c_str());
       } else if (outcome == "refused") {
-        std::printf("%s refused the payment (%s); the %s is back in this SE, which holds %s.\n",
+        std::printf("%s refused the payment (%s); the %s is back in this SE, which holds %s. Once online, `zf wallet "
+                    "reconcile` settles it at the registry so that it can be spent online again.\n",
                     r->value("payee", std::string()).c_str(), r->value("reason", std::string()).c_str(),
                     money_of(*r).c_str(), money_of(*r, "balance_minor").c_str());
       } else {
@@ -187,7 +188,8 @@ void add_nearby_commands(CLI::App* w, int& exit_code) {
       if (!r) return void(exit_code = report(r.error(), "answer"));
       if (*json) return print(*r);
       if (r->value("outcome", std::string()) == "refused")
-        std::printf("%s refused payment %s: the %s is back in this SE, which holds %s.\n",
+        std::printf("%s refused payment %s: the %s is back in this SE, which holds %s. Once online, `zf wallet "
+                    "reconcile` settles it at the registry so that it can be spent online again.\n",
                     r->value("payee", std::string()).c_str(), r->value("id", std::string()).c_str(),
                     money_of(*r).c_str(), money_of(*r, "balance_minor").c_str());
       else
@@ -243,8 +245,12 @@ void add_nearby_commands(CLI::App* w, int& exit_code) {
       if ((*r)["settled"].empty() && (*r)["revoked"].empty() && (*r)["errors"].empty())
         return void(std::printf("Nothing to settle: this SE holds no unsettled face-to-face payments.\n"));
       for (const auto& s : (*r)["settled"])
-        std::printf("Settled %s from %s (%s): it can be spent now.\n", money_of(s).c_str(),
-                    s.value("payer", std::string()).c_str(), s.value("id", std::string()).c_str());
+        if (s.value("refund", false))
+          std::printf("Settled %s that %s refused (%s): it can be spent now.\n", money_of(s).c_str(),
+                      s.value("payee", std::string()).c_str(), s.value("id", std::string()).c_str());
+        else
+          std::printf("Settled %s from %s (%s): it can be spent now.\n", money_of(s).c_str(),
+                      s.value("payer", std::string()).c_str(), s.value("id", std::string()).c_str());
       for (const auto& s : (*r)["revoked"])
         std::printf("Taken back %s from %s (%s): %s.\n", money_of(s, "removed_minor").c_str(),
                     s.value("payer", std::string()).c_str(), s.value("id", std::string()).c_str(),

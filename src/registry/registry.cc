@@ -59,6 +59,12 @@ Status expiry_allows(const RecordRow& row, std::optional<std::int64_t> doc_exp, 
   // only on the payee's signed refund, or after the note's expiry, when the
   // payee can no longer claim it. Either way the first claim wins.
   if (row.doc_type == "cpay.note") return {};
+  // A face-to-face payment's payer claims it to settle the value the payee's
+  // signed refusal gave back: its SE does so only on that refusal (F2F CLOSE,
+  // then F2F RECONCILE), and the first claim wins against the payee's, so a
+  // payee whose state was restored from before its refusal cannot take the
+  // payment too.
+  if (row.doc_type == "f2f.payment") return {};
   if (row.doc_type != "payment.note")
     return fail(Errc::not_owner, "an SE claims its own document only to reclaim a payment note nobody received",
                 "processor");

@@ -573,7 +573,23 @@ Result<Json> Applet::apply_f2f_answer(const std::string& id, std::string_view te
                 "amount");
   if (auto s = fits_total(st_.reclaimed_minor, *amount); !s) return std::unexpected(s.error());
   if (auto s = credit(*amount); !s) return std::unexpected(s.error());
-  // Safety-critical: the entry leaves in the same state update as the credit.
+  // The refusal lives only in the payee's state, which its host could restore
+  // from before it: the value that came back is unsettled until this SE has
+  // claimed its own payment at the registry (F2F RECONCILE), so that a
+  // restored payee's later claim finds it held, and a payee that claimed it
+  // first makes it come out again (F2F SETTLE). Until then it is spent on no
+  // online payment or deposit, as value taken face to face is.
+  const std::int64_t seq = std::stoll(id.substr(id.rfind(':') + 1));
+  // Safety-critical: the undelivered entry leaves, and the unsettled one
+  // comes, in the same state update as the credit.
+  st_.f2f_unreconciled[id] = Json{{"payer", st_.se_id},
+                                  {"payee", payee},
+                                  {"seq", seq},
+                                  {"amount", amount->minor()},
+                                  {"currency", std::string(amount->currency().code())},
+                                  {"iat", e.at("iat")},
+                                  {"digest", e.at("digest")},
+                                  {"refund", true}};
   st_.f2f_undelivered.erase(it);
   st_.reclaimed_minor[std::string(amount->currency().code())] += amount->minor();
   log("f2f.refund", id, &*amount, true, payee, now_s);
@@ -721,6 +737,10 @@ Result<Bytes> Applet::f2f_settle(const Command& c, std::int64_t now_s) {
   if (!amount) return std::unexpected(amount.error());
   Json out{{"id", *id}, {"payer", payer}, {"amount_minor", amount->minor()},
            {"currency", std::string(amount->currency().code())}};
+  if (e.value("refund", false)) {
+    out["refund"] = true;
+    out["payee"] = e.at("payee");
+  }
   if (record->won_by(st_.se_id, *digest)) {
     st_.f2f_unreconciled.erase(it);
     dirty_ = true;
@@ -755,9 +775,13 @@ Result<Bytes> Applet::f2f_settle(const Command& c, std::int64_t now_s) {
   dirty_ = true;
   out["outcome"] = "revoked";
   out["removed_minor"] = removed;
-  out["detail"] = payer + " also spent this value elsewhere (its SE was cloned or restored): " +
-                  (record->status == registry::RecordStatus::seq_reused ? "another document holds its sequence number"
-                                                                        : "the registry gave the payment to " + record->processor);
+  if (out.value("refund", false))  // (e went with the entry)
+    out["detail"] = "the registry gave the payment to " + record->processor +
+                    ", which received it after all (its refusal came from a state its host has since restored)";
+  else
+    out["detail"] = payer + " also spent this value elsewhere (its SE was cloned or restored): " +
+                    (record->status == registry::RecordStatus::seq_reused ? "another document holds its sequence number"
+                                                                          : "the registry gave the payment to " + record->processor);
   out["balance_minor"] = balance(cur);
   return json_bytes(out);
 }

@@ -328,18 +328,34 @@ TEST_F(F2fCloneTest, AClonesSecondPaymentUnderAnUnsettledIdIsNotRefundedByTheClo
 // ---- A payee's state restored from an older copy.
 
 // Bob refuses, alice takes her value back; then bob's host restores bob's
-// state from before the refusal and his terminal receives the payment online.
-// The value is then in both balances, and nothing at the registry notices: the
-// refusal spends no seq and is recorded nowhere but in bob's state.
-//
-// DISABLED: a design change. The payee alone cannot stop it (its old state
-// does not know it refused). The payer's refund would have to be settled at
-// the registry before it counts as the payer's value, as value taken face to
-// face is (the payer claims its own payment there, so that a later claim by a
-// restored payee finds it held, and a payee that claimed first makes the
-// refund come out again); the registry today lets an SE claim its own document
-// only to reclaim an expired payment note.
-TEST_F(F2fAttackTest, DISABLED_APayeeRestoredToBeforeItsRefusalNeverCreditsThePayment) {
+// state from before the refusal. The refusal lives only in bob's state, so
+// the value that came back to alice is unsettled until her SE has claimed its
+// own payment at the registry: whichever claim comes first holds the payment,
+// and the value is in one balance only.
+TEST_F(F2fAttackTest, APayeeRestoredToBeforeItsRefusalAfterThePayerSettledItsRefundCreditsNothing) {
+  Se& a = nearby_se("se-a", "alice");
+  Se& b = nearby_se("se-b", "bob");
+  Se& c = active_se("se-c", "carol");
+  w.topup(*a.client, 1000);
+  Json u = undelivered_to(a, b, 300);
+  Json old_bob = b.applet->state_json();
+  Json refusal = must(b.client->f2f_refuse(u.at("payment")), "refuse");
+  must(a.client->f2f_close(u.at("id"), refusal.at("answer")), "refund");
+  EXPECT_EQ(balance(a), 1000);
+  // Back, but not yet spendable online: the registry has not seen the refund.
+  SE_REFUSES(a, Errc::unreconciled, a.client->payment_note(pay_params(c, 800)));
+  EXPECT_EQ(must(reconcile(a, u.at("id"))).at("outcome"), "settled");
+  must(a.client->payment_note(pay_params(c, 800)), "spendable once settled");
+  restore(b, old_bob);
+  SE_REFUSES(b, Errc::replayed, receive(b, u.at("payment")));
+  EXPECT_EQ(balance(b), 0);
+  EXPECT_EQ(balance(a), 200);
+}
+
+// The same restore, with bob's terminal first at the registry: the refund
+// comes out of alice's SE again when she settles it, and the value is in
+// bob's balance only.
+TEST_F(F2fAttackTest, APayeeRestoredToBeforeItsRefusalThatClaimsFirstTakesTheRefundBackOut) {
   Se& a = nearby_se("se-a", "alice");
   Se& b = nearby_se("se-b", "bob");
   w.topup(*a.client, 1000);
@@ -348,8 +364,13 @@ TEST_F(F2fAttackTest, DISABLED_APayeeRestoredToBeforeItsRefusalNeverCreditsThePa
   Json refusal = must(b.client->f2f_refuse(u.at("payment")), "refuse");
   must(a.client->f2f_close(u.at("id"), refusal.at("answer")), "refund");
   restore(b, old_bob);
-  (void)receive(b, u.at("payment"));
-  EXPECT_EQ(balance(a) + balance(b), 1000);
+  must(receive(b, u.at("payment")), "the restored payee receives it online");
+  Json settled = must(reconcile(a, u.at("id")));
+  EXPECT_EQ(settled.at("outcome"), "revoked") << settled.dump();
+  EXPECT_EQ(settled.at("removed_minor"), 300);
+  EXPECT_EQ(balance(a), 700);
+  EXPECT_EQ(balance(b), 300);
+  EXPECT_EQ(must(a.client->f2f_state()).at("unreconciled").size(), 0u);
 }
 
 // ---- Attacks the applet already refuses (kept so that they stay refused).

@@ -130,6 +130,12 @@ TEST_F(FaceToFaceTest, KillNineOfThePayeeBeforeThePaymentLeavesItUndeliveredUnti
   EXPECT_EQ(se_balance("alice"), 10000);
   EXPECT_EQ(se_balance("bob"), 0);
   expect_audit_ok("after the refusal");
+  // The value back is settled at the registry before it is spent online.
+  CmdResult settled = zf_wallet("alice", {"reconcile"});
+  ASSERT_EQ(settled.exit_code, 0) << settled.out;
+  EXPECT_NE(settled.out.find("Settled CNY 30.00"), std::string::npos) << settled.out;
+  EXPECT_EQ(se_balance("alice"), 10000);
+  expect_audit_ok("after the payer settled its refund");
 }
 
 // Seeded rounds: either SE is killed at a random moment of a face-to-face
