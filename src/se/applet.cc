@@ -77,6 +77,16 @@ CertVerifier Applet::verifier(std::int64_t now_s) const {
   return v;
 }
 
+Result<registry::RecordView> Applet::record_about(std::string_view text, const std::string& id,
+                                                  const std::string& issuer, std::optional<std::int64_t> seq, std::string_view type,
+                                                  std::int64_t now_s) const {
+  auto record = registry::open_record(text, verifier(now_s));
+  if (!record) return record;
+  if (record->doc_id != id || record->doc_issuer != issuer || record->doc_seq != seq || record->doc_type != type)
+    return fail(Errc::record_mismatch, "the record is about document " + record->doc_id, "record");
+  return record;
+}
+
 // Documents that move no value (claims, account queries) spend no sequence
 // number: every seq an SE spends is then recorded at the registry once what it
 // signed takes effect, so a restored state that spends a seq again is caught

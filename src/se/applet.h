@@ -426,6 +426,10 @@ class Applet {
   Status require_active() const;
   Status require_user() const;
   CertVerifier verifier(std::int64_t now_s) const;
+  // The registry's signed record in `text`, verified, and about the document
+  // this SE acts on (id, issuer, seq and type); record_mismatch otherwise.
+  Result<registry::RecordView> record_about(std::string_view text, const std::string& id, const std::string& issuer,
+                                            std::optional<std::int64_t> seq, std::string_view type, std::int64_t now_s) const;
   // Signs a payload after stamping the common fields with the next sequence number.
   Result<std::string> sign_next(Json payload, std::int64_t now_s);
   // A registry claim by this SE, signed (it spends no sequence number): {"claim": JWS}.

@@ -181,11 +181,8 @@ Result<Bytes> Applet::cpay_close(const Command& c, std::int64_t now_s) {
   if (it == st_.cpay_open.end())
     return fail(Errc::not_found, "this SE has no open escrow note " + *id + "; nothing changed", "id");
   const Json& e = it->second;
-  auto record = registry::open_record(*text, verifier(now_s));
+  auto record = record_about(*text, *id, st_.se_id, e.at("seq").get<std::int64_t>(), "cpay.note", now_s);
   if (!record) return std::unexpected(record.error());
-  if (record->doc_id != *id || record->doc_issuer != st_.se_id || record->doc_seq != e.at("seq").get<std::int64_t>() ||
-      record->doc_type != "cpay.note")
-    return fail(Errc::record_mismatch, "the record is about document " + record->doc_id, "record");
   auto digest = b64url_decode(e.at("digest").get<std::string>());
   if (!digest) return std::unexpected(digest.error());
   if (!ct_equal(record->result_digest, *digest))

@@ -51,6 +51,9 @@ Result<Json> peer_message(ByteView bytes, std::initializer_list<std::string_view
 
 std::string digest_text(ByteView payload) { return b64url_encode(sha256(payload)); }
 
+// The seq of one of this SE's own document ids (<se_id>:<seq>, as sign_next makes them).
+std::int64_t seq_of(const std::string& own_id) { return std::stoll(own_id.substr(own_id.rfind(':') + 1)); }
+
 }  // namespace
 
 std::int64_t Applet::unreconciled(std::string_view currency) const {
@@ -579,7 +582,7 @@ Result<Json> Applet::apply_f2f_answer(const std::string& id, std::string_view te
   // restored payee's later claim finds it held, and a payee that claimed it
   // first makes it come out again (F2F SETTLE). Until then it is spent on no
   // online payment or deposit, as value taken face to face is.
-  const std::int64_t seq = std::stoll(id.substr(id.rfind(':') + 1));
+  const std::int64_t seq = seq_of(id);
   // Safety-critical: the undelivered entry leaves, and the unsettled one
   // comes, in the same state update as the credit.
   st_.f2f_unreconciled[id] = Json{{"payer", st_.se_id},
@@ -624,13 +627,11 @@ Result<Bytes> Applet::f2f_close(const Command& c, std::int64_t now_s) {
     return fail(Errc::not_found, "this SE has no undelivered payment " + *id + "; nothing changed", "id");
   auto text = get_string(*j, "record", kMaxJoseBytes);
   if (!text) return std::unexpected(text.error());
-  auto record = registry::open_record(*text, verifier(now_s));
+  auto record = record_about(*text, *id, st_.se_id, seq_of(*id), "f2f.payment", now_s);
   if (!record) return std::unexpected(record.error());
   const Json& e = it->second;
   auto digest = b64url_decode(e.at("digest").get<std::string>());
   if (!digest) return std::unexpected(digest.error());
-  if (record->doc_id != *id || record->doc_issuer != st_.se_id || record->doc_type != "f2f.payment")
-    return fail(Errc::record_mismatch, "the record is about document " + record->doc_id, "record");
   if (!record->won_by(e.at("payee").get<std::string>(), *digest))
     return fail(Errc::record_mismatch, "the record does not show the payee holding this payment", "record");
   Json out{{"id", *id}, {"payee", e.at("payee")}, {"outcome", "delivered"},
@@ -725,12 +726,9 @@ Result<Bytes> Applet::f2f_settle(const Command& c, std::int64_t now_s) {
   if (it == st_.f2f_unreconciled.end())
     return fail(Errc::not_found, "this SE has no unsettled face-to-face payment " + *id + "; nothing changed", "id");
   const Json& e = it->second;
-  auto record = registry::open_record(*text, verifier(now_s));
-  if (!record) return std::unexpected(record.error());
   const std::string payer = e.at("payer").get<std::string>();
-  if (record->doc_id != *id || record->doc_issuer != payer || record->doc_seq != e.at("seq").get<std::int64_t>() ||
-      record->doc_type != "f2f.payment")
-    return fail(Errc::record_mismatch, "the record is about document " + record->doc_id, "record");
+  auto record = record_about(*text, *id, payer, e.at("seq").get<std::int64_t>(), "f2f.payment", now_s);
+  if (!record) return std::unexpected(record.error());
   auto digest = b64url_decode(e.at("digest").get<std::string>());
   if (!digest) return std::unexpected(digest.error());
   auto amount = Amount::of(e.at("currency").get<std::string>(), e.at("amount").get<std::int64_t>());

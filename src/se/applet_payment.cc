@@ -170,12 +170,9 @@ Status Applet::check_won_record(const Json& j, const SignedDocument& note, std::
                 "record");
   auto text = get_string(j, "record", kMaxJoseBytes);
   if (!text) return std::unexpected(text.error());
-  auto record = registry::open_record(*text, verifier(now_s));
-  if (!record) return std::unexpected(record.error());
   const auto ours = registry::claim_fields_for(note, st_.se_id);
-  if (record->doc_id != ours.doc_id || record->doc_issuer != ours.doc_issuer || record->doc_seq != ours.doc_seq ||
-      record->doc_type != ours.doc_type)
-    return fail(Errc::record_mismatch, "the record is about document " + record->doc_id, "record");
+  auto record = record_about(*text, ours.doc_id, ours.doc_issuer, ours.doc_seq, ours.doc_type, now_s);
+  if (!record) return std::unexpected(record.error());
   if (record->status == registry::RecordStatus::seq_reused)
     return fail(Errc::seq_reused, "the payer signed another document under this sequence number", "record");
   if (record->status == registry::RecordStatus::already_processed || record->processor != st_.se_id)

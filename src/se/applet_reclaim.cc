@@ -53,11 +53,8 @@ Result<Bytes> Applet::close_note(const Command& c, std::int64_t now_s) {
                 "this SE has no open note " + *id + ": it was received, reclaimed, or never paid here; nothing changed",
                 "id");
   const Json& n = it->second;
-  auto record = registry::open_record(*text, verifier(now_s));
+  auto record = record_about(*text, *id, st_.se_id, n.at("seq").get<std::int64_t>(), "payment.note", now_s);
   if (!record) return std::unexpected(record.error());
-  if (record->doc_id != *id || record->doc_issuer != st_.se_id || record->doc_seq != n.at("seq").get<std::int64_t>() ||
-      record->doc_type != "payment.note")
-    return fail(Errc::record_mismatch, "the record is about document " + record->doc_id, "record");
   if (record->status == registry::RecordStatus::seq_reused)
     return fail(Errc::seq_reused, "another document was claimed under this note's sequence number", "record");
   auto digest = b64url_decode(n.at("digest").get<std::string>());
