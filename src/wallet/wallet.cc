@@ -366,6 +366,15 @@ Result<Json> Wallet::resolve_payee(const std::string& who) {
 
 Result<std::string> Wallet::pay(const Amount& amount, const std::string& payee,
                                 std::optional<std::int64_t> expires_in_s) {
+  auto note = sign_note_to(amount, payee, expires_in_s, "payment");
+  if (!note) return std::unexpected(note.error());
+  return (*note)["note"].get<std::string>();
+}
+
+// PAYMENT NOTE or CPAY NOTE to `payee` (an SE id or a name), kept in the
+// outbox before anything else happens: the SE has debited.
+Result<Json> Wallet::sign_note_to(const Amount& amount, const std::string& payee,
+                                  std::optional<std::int64_t> expires_in_s, const std::string& kind) {
   if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
   if (auto s = keep_crl_fresh(); !s) return std::unexpected(s.error());
   auto to = resolve_payee(payee);
@@ -374,13 +383,16 @@ Result<std::string> Wallet::pay(const Amount& amount, const std::string& payee,
               {"currency", std::string(amount.currency().code())},
               {"payee_cert", (*to)["certificate"]}};
   if (expires_in_s) params["expires_in_s"] = *expires_in_s;
-  auto note = se_->payment_note(params);
-  if (!note) return std::unexpected(note.error());
-  OutboxEntry e{(*note)["id"], "payment", (*note)["note"], "", "pending", "", ""};
+  auto r = kind == "escrow" ? se_->cpay_note(params) : se_->payment_note(params);
+  if (!r) return std::unexpected(r.error());
+  OutboxEntry e{(*r)["id"], kind, (*r)["note"], "", "pending", "", ""};
   if (auto s = save_entry(e); !s) return std::unexpected(s.error());
-  (void)append_history(
-      Json{{"op", "pay"}, {"doc_id", e.doc_id}, {"payee", (*to)["se_id"]}, {"amount", amount.to_string()}});
-  return e.doc;
+  (void)append_history(Json{{"op", kind == "escrow" ? "escrow" : "pay"},
+                            {"doc_id", e.doc_id},
+                            {"payee", (*to)["se_id"]},
+                            {"amount", amount.to_string()}});
+  (*r)["payee"] = (*to)["se_id"];
+  return r;
 }
 
 // Receiving a note (DESIGN.md §6.3, §7):
@@ -982,22 +994,7 @@ Result<Json> Wallet::reconcile() {
 
 Result<Json> Wallet::escrow_pay(const Amount& amount, const std::string& payee,
                                 std::optional<std::int64_t> expires_in_s) {
-  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
-  if (auto s = keep_crl_fresh(); !s) return std::unexpected(s.error());
-  auto to = resolve_payee(payee);
-  if (!to) return std::unexpected(to.error());
-  Json params{{"amount", amount.minor()},
-              {"currency", std::string(amount.currency().code())},
-              {"payee_cert", (*to)["certificate"]}};
-  if (expires_in_s) params["expires_in_s"] = *expires_in_s;
-  auto r = se_->cpay_note(params);
-  if (!r) return std::unexpected(r.error());
-  OutboxEntry e{(*r)["id"], "escrow", (*r)["note"], "", "pending", "", ""};
-  if (auto s = save_entry(e); !s) return std::unexpected(s.error());
-  (void)append_history(Json{{"op", "escrow"}, {"doc_id", e.doc_id}, {"payee", (*to)["se_id"]},
-                            {"amount", amount.to_string()}});
-  (*r)["payee"] = (*to)["se_id"];
-  return r;
+  return sign_note_to(amount, payee, expires_in_s, "escrow");
 }
 
 Result<Json> Wallet::escrow_release(const std::string& id) {

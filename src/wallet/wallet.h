@@ -79,6 +79,9 @@ class Wallet {
   // name the CA does not know, cert_revoked when every certificate of it is
   // revoked or expired, bad_field when a user has several SEs.
   Result<Json> resolve_payee(const std::string& who);
+  // kind "payment" (PAYMENT NOTE) or "escrow" (CPAY NOTE): the SE's answer, with "payee".
+  Result<Json> sign_note_to(const Amount& amount, const std::string& payee, std::optional<std::int64_t> expires_in_s,
+                            const std::string& kind);
   // Resolves the payee, then debits the SE, which checks the payee's
   // certificate itself, and returns the signed payment note (kept in the outbox
   // until acknowledged). An unknown or revoked payee moves nothing.
