@@ -124,20 +124,24 @@ Result<Bank::Verified> Bank::verify(std::string_view jws, std::string_view expec
   return Verified{std::move(*signed_doc), std::move(signer), std::move(key)};
 }
 
-Result<AccountRecord> Bank::document_account(const Document& doc) {
+Result<AccountRecord> Bank::document_account(const Document& doc, const char* field) {
   if (doc.str("bank") != id_)
     return fail(Errc::misaddressed, "addressed to bank " + doc.str("bank"), "bank");
-  std::string id = doc.str("account");
+  std::string id = doc.str(field);
   auto account = store_->find_account(id);
   if (!account) return up(account);
   // System accounts are not customers' accounts, whatever a document says.
   if (!*account || !ledger::is_customer_money((*account)->kind) ||
       (*account)->kind == ledger::AccountKind::hold)
-    return fail(Errc::account_unknown, "no account " + id + " at " + id_, "account");
+    return fail(Errc::account_unknown, "no account " + id + " at " + id_, field);
   if (doc.amount() && std::string(doc.amount()->currency().code()) != (*account)->currency)
     return fail(Errc::currency_mismatch, "account " + id + " is kept in " + (*account)->currency,
                 "currency");
   return **account;
+}
+
+bool Bank::signs_for(const Certificate& signer, const AccountRecord& account) {
+  return signer.user_id() == account.user_id && (!account.se_id || *account.se_id == signer.subject_cn());
 }
 
 Result<std::optional<std::string>> Bank::prior_response(const DocKey& key) {
@@ -238,7 +242,9 @@ Result<std::string> Bank::record_refusal(const Verified& v, Json receipt, Errc r
   receipt["reason"] = std::string(errc_name(reason));
   auto signed_refusal = sign_receipt(receipt);
   if (!signed_refusal) return up(signed_refusal);
-  std::string kind = receipt["type"] == "topup.receipt" ? "topup_refused" : "deposit_refused";
+  // "topup_refused", "deposit_refused", "transfer_refused"
+  std::string type = receipt["type"];
+  std::string kind = type.substr(0, type.find('.')) + "_refused";
   ledger::JournalEntry none{0, v.doc.doc.id(), kind, {}};
   auto recorded = store_->apply(v.key, none, *signed_refusal, now());
   if (!recorded) return up(recorded);
@@ -274,8 +280,7 @@ Result<std::string> Bank::topup(std::string_view request_jws) {
   if (!account && account.error().code == Errc::misaddressed) return up(account);  // not ours
   if (auto claimed = claim_at_registry(*v); !claimed) return up(claimed);
   if (!account) return refuse(account.error());
-  if (v->signer.user_id() != account->user_id ||
-      (account->se_id && *account->se_id != v->signer.subject_cn()))
+  if (!signs_for(v->signer, *account))
     return refuse(Error{Errc::not_owner, "account", "the signer does not own account " + account->id});
 
   auto signed_receipt = sign_receipt(receipt_payload(*v, "topup.receipt", account->id));
@@ -322,13 +327,67 @@ Result<std::string> Bank::deposit(std::string_view note_jws) {
   return applied->response;
 }
 
+// Account transfer (§6.7): the SE bound to `from` orders money moved to `to`,
+// at this bank, in one journal entry.
+//   1. verify the order; it names this bank (else misaddressed, not ours);
+//   2. a retry of a processed order returns its stored receipt;
+//   3. checks that need no money, refused by name before anything is
+//      recorded: both accounts exist here in the order's currency, they
+//      differ, and the signer's SE may sign for `from`;
+//   4. claim the order at the registry;
+//   5. ONE store transaction: claim the id, debit `from` (insufficient_funds:
+//      the order is consumed with a signed refusal, nothing moves), credit
+//      `to`, store the receipt.
+Result<std::string> Bank::transfer(std::string_view order_jws) {
+  auto v = verify(order_jws, "transfer.order");
+  if (!v) return up(v);
+  const Document& doc = v->doc.doc;
+  if (doc.str("bank") != id_) return fail(Errc::misaddressed, "addressed to bank " + doc.str("bank"), "bank");
+  auto prior = prior_response(v->key);
+  if (!prior) return refuse_reused(*v, prior.error());
+  if (*prior) return **prior;
+  const Amount& amount = *doc.amount();
+  auto from = document_account(doc, "from");
+  if (!from) return up(from);
+  if (!signs_for(v->signer, *from))
+    return fail(Errc::not_owner,
+                v->signer.subject_cn() + " may not sign for account " + from->id + "; nothing moved", "from");
+  if (doc.str("to") == from->id)
+    return fail(Errc::same_account, "the order names " + from->id + " on both sides; nothing moved", "to");
+  auto to = document_account(doc, "to");
+  if (!to) return up(to);
+  if (auto claimed = claim_at_registry(*v); !claimed) return up(claimed);
+
+  Json receipt{{"type", "transfer.receipt"},
+               {"v", 1},
+               {"id", answer_id(id_, "t", doc.id())},
+               {"issuer", id_},
+               {"iat", static_cast<std::int64_t>(now())},
+               {"nonce", new_nonce()},
+               {"order_id", doc.id()},
+               {"se", v->signer.subject_cn()},
+               {"amount", amount.minor()},
+               {"currency", std::string(amount.currency().code())},
+               {"from", from->id},
+               {"to", to->id},
+               {"bank", id_}};
+  auto signed_receipt = sign_receipt(receipt);
+  if (!signed_receipt) return up(signed_receipt);
+  auto entry = ledger::transfer(doc.id(), from->id, to->id, amount);
+  if (!entry) return up(entry);
+  auto applied = store_->apply(v->key, *entry, *signed_receipt, now());
+  if (!applied && applied.error().code == Errc::insufficient_funds)
+    return record_refusal(*v, std::move(receipt), Errc::insufficient_funds);
+  if (!applied) return up(applied);
+  return applied->response;
+}
+
 Result<Statement> Bank::query(std::string_view query_jws, int history_limit) {
   auto v = verify(query_jws, "account.query");
   if (!v) return up(v);
   auto account = document_account(v->doc.doc);
   if (!account) return up(account);
-  if (v->signer.user_id() != account->user_id ||
-      (account->se_id && *account->se_id != v->signer.subject_cn()))
+  if (!signs_for(v->signer, *account))
     return fail(Errc::not_owner, "the signer does not own account " + account->id, "account");
   // A query is a bearer credential for the statement: it answers once. Its id is
   // remembered until it has expired, so the table stays as small as the queries

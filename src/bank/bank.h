@@ -130,6 +130,11 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
   // §6.4: verifies a deposit.note, credits the account, debits e-cash
   // outstanding and returns the signed deposit.receipt.
   Result<std::string> deposit(std::string_view note_jws);
+  // §6.7: a transfer.order signed by the SE bound to its `from` account moves
+  // the amount to `to` in one journal entry; answers the signed
+  // transfer.receipt (status "refused" for insufficient funds: consumed,
+  // nothing moved). A retry returns the same receipt bytes.
+  Result<std::string> transfer(std::string_view order_jws);
   // An account.query signed by the account owner's SE: balance and history, once
   // per query (a second presentation of the same query is `replayed`).
   Result<Statement> query(std::string_view query_jws, int history_limit = 20);
@@ -150,8 +155,12 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
   };
   // Signature, chain, role, CRL, type and time; fails unavailable without a valid CRL.
   Result<Verified> verify(std::string_view jws, std::string_view expected_type);
-  // Account exists, may be used by documents, currency matches.
-  Result<AccountRecord> document_account(const Document& doc);
+  // The account named in `field`: it exists here, may be used by documents,
+  // and is kept in the document's currency.
+  Result<AccountRecord> document_account(const Document& doc, const char* field = "account");
+  // The SE certificate `signer` may sign for `account`: its user owns it, and
+  // it is the SE the account names, if it names one.
+  static bool signs_for(const Certificate& signer, const AccountRecord& account);
   // The same document again: its stored response; another one with its id: doc_id_reused.
   Result<std::optional<std::string>> prior_response(const DocKey& key);
   Result<std::string> sign_receipt(const Json& payload);

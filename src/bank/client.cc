@@ -25,6 +25,10 @@ Result<std::string> BankClient::deposit(const std::string& note_jws) {
   return post_jws("/v1/deposit", "note", note_jws);
 }
 
+Result<std::string> BankClient::transfer(const std::string& order_jws) {
+  return post_jws("/v1/transfer", "order", order_jws);
+}
+
 Result<Statement> BankClient::query(const std::string& query_jws) {
   auto r = http_.post_json("/v1/query", Json{{"query", query_jws}});
   if (!r) return std::unexpected(r.error());

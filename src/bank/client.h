@@ -28,6 +28,8 @@ class BankClient {
   Result<std::string> topup(const std::string& request_jws);
   // POST /v1/deposit: a signed deposit.note -> the signed deposit.receipt.
   Result<std::string> deposit(const std::string& note_jws);
+  // POST /v1/transfer: a signed transfer.order -> the signed transfer.receipt.
+  Result<std::string> transfer(const std::string& order_jws);
   // POST /v1/query: a signed account.query -> balance and history.
   Result<Statement> query(const std::string& query_jws);
   // GET /v1/info.

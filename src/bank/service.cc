@@ -54,6 +54,14 @@ net::Routes routes(Bank* bank, CrlRefresher* crl) {
     net::write_json(res, Json{{"receipt", *receipt}});
   });
 
+  r.post("/v1/transfer", [bank](const httplib::Request& req, httplib::Response& res) {
+    auto jws = jws_field(req, "order");
+    if (!jws) return net::write_problem(res, jws.error());
+    auto receipt = bank->transfer(*jws);
+    if (!receipt) return net::write_problem(res, receipt.error());
+    net::write_json(res, Json{{"receipt", *receipt}});
+  });
+
   r.post("/v1/query", [bank](const httplib::Request& req, httplib::Response& res) {
     auto jws = jws_field(req, "query");
     if (!jws) return net::write_problem(res, jws.error());

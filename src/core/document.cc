@@ -50,9 +50,11 @@ const std::vector<DocTypeSpec> kTypes = {
     {"transfer.order", 1, true,
      {{"amount", K::minor}, {"currency", K::currency}, {"from", K::id}, {"to", K::id},
       {"bank", K::id}}},
+    // status "refused" (with a reason): the bank consumed the order and moved nothing.
     {"transfer.receipt", 1, false,
-     {{"order_id", K::id}, {"amount", K::minor}, {"currency", K::currency}, {"from", K::id},
-      {"to", K::id}, {"bank", K::id}}},
+     {{"order_id", K::id}, {"se", K::id}, {"amount", K::minor}, {"currency", K::currency},
+      {"from", K::id}, {"to", K::id}, {"bank", K::id}, {"status", K::id, false},
+      {"reason", K::id, false}}},
     {"hold.request", 1, true,
      {{"amount", K::minor}, {"currency", K::currency}, {"payer_account", K::id},
       {"payee_account", K::id}, {"bank", K::id}}},

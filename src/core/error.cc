@@ -94,6 +94,7 @@ constexpr std::array kInfo = {
     ErrcInfo{Errc::not_expired, "not_expired", 409, 0x6985},
     ErrcInfo{Errc::not_receiving, "not_receiving", 409, 0x6985},
     ErrcInfo{Errc::unreconciled, "unreconciled", 409, 0x6985},
+    ErrcInfo{Errc::same_account, "same_account", 400, 0x6A80},
 };
 
 // Every code has exactly one row, in enum order.

@@ -100,6 +100,7 @@ enum class Errc : std::uint16_t {
   not_expired,             // a reclaim before the note's expiry: the payee may still receive it
   not_receiving,           // the payee SE is not taking face-to-face payments now
   unreconciled,            // value taken face to face that the registry has not yet settled
+  same_account,            // a transfer or hold names one account on both sides
   kCount,                  // not a code: the number of codes
 };
 

@@ -142,6 +142,13 @@ Result<JournalEntry> deposit(std::string doc_id, std::string customer_account,
                   amount);
 }
 
+Result<JournalEntry> transfer(std::string doc_id, std::string from_account, std::string to_account,
+                              const Amount& amount) {
+  if (from_account == to_account)
+    return fail(Errc::same_account, "a transfer needs two different accounts", "to");
+  return two_legs(std::move(doc_id), kEntryTransfer, std::move(from_account), std::move(to_account), amount);
+}
+
 Result<std::vector<Account>> apply_entry(const JournalEntry& entry, std::vector<Account> touched) {
   if (auto s = check_entry(entry); !s) return std::unexpected(s.error());
   std::vector<Account> out;

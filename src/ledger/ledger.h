@@ -70,6 +70,7 @@ struct JournalEntry {
 inline constexpr std::string_view kEntryCashIn = "cash_in";
 inline constexpr std::string_view kEntryTopup = "topup";
 inline constexpr std::string_view kEntryDeposit = "deposit";
+inline constexpr std::string_view kEntryTransfer = "transfer";
 
 // The books' central invariant: at least two postings, each non-zero, within
 // ±Amount::kMaxMinor, in a known currency, on distinct accounts, and summing to
@@ -84,6 +85,9 @@ Result<JournalEntry> topup(std::string doc_id, std::string customer_account, con
 // deposit: e-cash outstanding -amount / customer +amount (e-cash comes back).
 Result<JournalEntry> deposit(std::string doc_id, std::string customer_account,
                              const Amount& amount);
+// transfer: from -amount / to +amount, both customer money (§6.7).
+Result<JournalEntry> transfer(std::string doc_id, std::string from_account, std::string to_account,
+                              const Amount& amount);
 
 // Applies a checked entry to the accounts it touches and returns them with their
 // new balances. Refuses: an unknown account (account_unknown), a posting in
