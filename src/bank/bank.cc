@@ -185,7 +185,10 @@ Status Bank::claim_at_registry(const Verified& v) {
   if (!record) return unavailable("its answer does not verify: " + record.error().message());
   if (auto s = registry::check_record_answers(*record, fields); !s)
     return unavailable("its answer is about another claim");
-  if (record->won_by(id_, fields.result_digest)) return {};
+  if (record->won_by(id_, fields.result_digest)) {
+    if (after_claim_) after_claim_(v.doc.doc.type());
+    return {};
+  }
   Error e;
   e.field = "id";
   e.evidence = *record_jws;

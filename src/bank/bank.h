@@ -122,6 +122,10 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
   // `registry_id` through `link` before it moves money or is refused. Without a
   // registry the bank's own processed-documents table is the only guard.
   void set_registry(std::string registry_id, RegistryLink link);
+  // Called with the document's type each time the registry named this bank
+  // the holder of a claim, before the transaction (crash tests kill the
+  // process here: ServeOptions::fault_die_after_claim).
+  void set_after_claim(std::function<void(std::string_view doc_type)> f) { after_claim_ = std::move(f); }
 
   // §6.2: verifies a topup.request, debits the account, credits e-cash
   // outstanding and returns the signed topup.receipt (compact JWS). A retry of
@@ -186,6 +190,7 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
   std::function<std::time_t()> clock_;
   std::string registry_id_;
   RegistryLink registry_link_;
+  std::function<void(std::string_view)> after_claim_;
 };
 
 using service::OwnedKeySigner;

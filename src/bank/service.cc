@@ -1,5 +1,6 @@
 #include "bank/service.h"
 
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
@@ -148,6 +149,15 @@ int serve(const ServeOptions& opts) {
     std::fprintf(stderr,
                  "zf bank serve: no registry configured; this bank's own table is the only "
                  "guard against a document being processed twice\n");
+  }
+
+  if (!opts.fault_die_after_claim.empty()) {
+    std::string marker = opts.fault_die_after_claim, type = opts.fault_die_after_claim_type;
+    (*bank)->set_after_claim([marker, type](std::string_view doc_type) {
+      if (doc_type != type || fs::exists(marker)) return;
+      (void)store::append_line_durable(marker, "killed after the claim of a " + type);
+      ::raise(SIGKILL);
+    });
   }
 
   net::HttpsServer server(tls->cert, tls->key);

@@ -33,6 +33,12 @@ struct ServeOptions {
   // transaction committed or rolled back) and before the answer is sent, append
   // "<path> <status>" to this file. Empty in normal operation.
   std::string fault_answer_marker;
+  // Fault injection for crash tests: if this file does not exist, the bank
+  // creates it and kills itself (SIGKILL) right after the registry recorded
+  // its claim of a document of type `fault_die_after_claim_type`, before its
+  // own transaction: the claim is held, the books know nothing. Once per file.
+  std::string fault_die_after_claim;
+  std::string fault_die_after_claim_type;
 };
 
 // `zf bank serve`: opens the bank in `dir`, fetches the CRL, binds

@@ -105,6 +105,8 @@ void add_bank_commands(CLI::App& app, int& exit_code) {
         ->check(CLI::Range(0, 10000))
         ->group("");
     cmd->add_option("--fault-answer-marker", opts->fault_answer_marker)->group("");
+    cmd->add_option("--fault-die-after-claim", opts->fault_die_after_claim)->group("");
+    cmd->add_option("--fault-die-after-claim-type", opts->fault_die_after_claim_type)->group("");
     cmd->callback([opts, &exit_code] { exit_code = bank::serve(*opts); });
   }
   {

@@ -40,5 +40,7 @@ Result<std::string> read_note(const std::string& file);
 void add_nearby_commands(CLI::App* wallet, int& exit_code);
 // `zf wallet escrow pay|release|accept|refund|close|list`.
 void add_escrow_commands(CLI::App* wallet, int& exit_code);
+// `zf wallet transfer`.
+void add_bank_commands(CLI::App* wallet, int& exit_code);
 
 }  // namespace zf::cli::wallet_cli

@@ -111,7 +111,7 @@ std::string retry_text(const Json& r) {
             " still unanswered; nothing moved twice, run `zf wallet retry` again when the bank answers:\n";
   if (auto errors = r.find("errors"); errors != r.end() && errors->is_array())
     for (const auto& e : *errors) text += "  " + str_of(e, "doc_id") + ": " + str_of(e, "error") + "\n";
-  if (text.empty()) text = "Nothing to retry: every top-up and deposit has its answer.\n";
+  if (text.empty()) text = "Nothing to retry: every top-up, deposit and transfer has its answer.\n";
   return text;
 }
 
@@ -217,6 +217,7 @@ std::string se_log_text(const Json& se_log) {
       {"deposit", "deposit credited to the account"},
       {"deposit.refund", "deposit refused, value back"},
       {"reclaim", "reclaimed (note expired unreceived)"},
+      {"transfer.order", "transfer ordered (account to account)"},
   };
   std::string text = pad("WHEN", 18) + pad("WHAT", 34) + pad_left("AMOUNT", 15) + "  " +
                      pad("WITH", 16) + "DOCUMENT\n";
@@ -264,6 +265,13 @@ std::string terminal_history_text(const Json& events,
                " came back into the SE";
       else
         line = "deposited " + what + " (" + id + ")";
+    } else if (op == "transfer") {
+      const std::string what = money(str_of(result, "currency"), int_of(result, "amount_minor")) + " from " +
+                               str_of(result, "from") + " to " + str_of(result, "to") + " at " + str_of(e, "bank");
+      if (str_of(result, "status") == "refused")
+        line = "transfer of " + what + " refused (" + str_of(result, "reason") + "); no money moved (" + id + ")";
+      else
+        line = "transferred " + what + " (" + id + ")";
     } else if (op == "pay") {
       line = "paid " + str_of(e, "amount") + " to " + str_of(e, "payee") + " (note " + id + ")";
     } else if (op == "receive") {
@@ -402,6 +410,7 @@ std::string statement_text(const Json& statement, const std::string& bank) {
       {"cash_in", "cash in"},
       {"topup", "top-up to an SE"},
       {"deposit", "deposit from an SE"},
+      {"transfer", "transfer"},
   };
   text += "Recent entries, newest first:\n";
   for (const auto& h : *history) {

@@ -245,6 +245,7 @@ Response Applet::dispatch(const Command& cmd, std::int64_t now_s, bool secured) 
       {0x80, ins::kDepositNote, &Applet::deposit_note},
       {0x80, ins::kDepositReceipt, &Applet::deposit_receipt},
       {0x80, ins::kSignQuery, &Applet::sign_query},
+      {0x80, ins::kTransferOrder, &Applet::transfer_order},
       {0x80, ins::kF2fReceive, &Applet::f2f_receive},
       {0x80, ins::kF2fPay, &Applet::f2f_pay},
       {0x80, ins::kF2fSend, &Applet::f2f_send},

@@ -40,6 +40,8 @@ inline constexpr std::uint8_t kCloseNote = 0x38;       // 80 38: close a note it
 inline constexpr std::uint8_t kDepositNote = 0x40;     // 80 40: debit and sign a deposit.note
 inline constexpr std::uint8_t kDepositReceipt = 0x42;  // 80 42: record a deposit.receipt
 inline constexpr std::uint8_t kSignQuery = 0x50;       // 80 50: sign an account.query
+// Bank operations (docs/se-apdu.md "Account transfer"): the SE signs, the bank moves the money.
+inline constexpr std::uint8_t kTransferOrder = 0x44;   // 80 44: sign a transfer.order between two accounts
 // Face to face (docs/se-apdu.md "Face-to-face payment").
 inline constexpr std::uint8_t kF2fReceive = 0x90;      // 80 90: be found nearby and take payments for a while
 inline constexpr std::uint8_t kF2fPay = 0x92;          // 80 92: find the payee, agree keys, show the code
@@ -346,6 +348,7 @@ class Applet {
   Result<Bytes> deposit_note(const Command&, std::int64_t);
   Result<Bytes> deposit_receipt(const Command&, std::int64_t);
   Result<Bytes> sign_query(const Command&, std::int64_t);
+  Result<Bytes> transfer_order(const Command&, std::int64_t);
   Result<Bytes> f2f_receive(const Command&, std::int64_t);
   Result<Bytes> f2f_pay(const Command&, std::int64_t);
   Result<Bytes> f2f_send(const Command&, std::int64_t);

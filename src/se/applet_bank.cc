@@ -5,6 +5,38 @@
 namespace zf::se {
 using namespace detail;
 
+// ---- Account transfer (DESIGN.md §6.7): money moves between two accounts
+// at a bank; no e-cash moves, so nothing here changes the SE's balance. The
+// SE signs what the person confirmed with the PIN, for a short while, and
+// spends a seq: the bank claims the order at the registry like a top-up.
+
+namespace {
+// How long a bank may act on a signed order: one held back longer is refused as expired.
+constexpr std::int64_t kOrderLifetimeS = 600;
+}  // namespace
+
+Result<Bytes> Applet::transfer_order(const Command& c, std::int64_t now_s) {
+  if (auto s = require_user(); !s) return std::unexpected(s.error());
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  auto payload = take_fields(*j, {"amount", "currency", "bank", "from", "to", "process_no"});
+  if (!payload) return std::unexpected(payload.error());
+  (*payload)["type"] = "transfer.order";
+  (*payload)["exp"] = now_s + kOrderLifetimeS;
+  auto d = draft(std::move(*payload), now_s);
+  if (!d) return std::unexpected(d.error());
+  if (d->doc.str("from") == d->doc.str("to"))
+    return fail(Errc::same_account, "the order names " + d->doc.str("from") + " on both sides; nothing was signed",
+                "to");
+  auto jws = sign_value_document(*d, Spend::none, now_s);
+  if (!jws) return std::unexpected(jws.error());
+  const std::string id = st_.se_id + ":" + std::to_string(st_.seq);
+  log("transfer.order", id, &d->amount(), false, d->doc.str("to"), now_s);
+  st_.log.back().amount_minor = 0;  // no e-cash moves
+  dirty_ = true;
+  return json_bytes(Json{{"order", *jws}, {"id", id}, {"exp", now_s + kOrderLifetimeS}});
+}
+
 // ---- Top-up (DESIGN.md §6.2)
 
 Result<Bytes> Applet::topup_request(const Command& c, std::int64_t now_s) {

@@ -268,6 +268,7 @@ Result<Json> SeClient::apply_deposit_receipt(const std::string& jws) {
   return call_json(se::ins::kDepositReceipt, Json{{"receipt", jws}});
 }
 Result<Json> SeClient::sign_query(const Json& p) { return call_json(se::ins::kSignQuery, p); }
+Result<Json> SeClient::transfer_order(const Json& p) { return call_json(se::ins::kTransferOrder, p); }
 
 Result<Json> SeClient::f2f_receive(std::int64_t seconds) {
   return call_json(se::ins::kF2fReceive, Json{{"seconds", seconds}});

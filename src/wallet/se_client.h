@@ -81,6 +81,8 @@ class SeClient {
   Result<Json> deposit_note(const Json& params);
   Result<Json> apply_deposit_receipt(const std::string& receipt_jws);
   Result<Json> sign_query(const Json& params);
+  // TRANSFER ORDER {amount, currency, bank, from, to} -> {order, id, exp}.
+  Result<Json> transfer_order(const Json& params);
   // Face to face (docs/se-apdu.md "Face-to-face payment"). The payee: be found
   // for `seconds` (0 stops). The payer: F2F PAY agrees a session with the
   // payee's SE and returns {payee, payee_user, code, amount_minor, currency};

@@ -273,8 +273,9 @@ Result<Json> Wallet::settle(OutboxEntry& e) {
     // at that URL is refused in the handshake, before anything is sent.
     auto c = net::HttpsClient::connect(endpoint->second.url, *root_, net::ServerId::bank(e.bank));
     if (!c) return std::unexpected(c.error());
-    bool topup = e.kind == "topup";
-    auto r = c->post_json(topup ? "/v1/topup" : "/v1/deposit", Json{{topup ? "request" : "note", e.doc}});
+    const bool topup = e.kind == "topup", transfer = e.kind == "transfer";
+    auto r = c->post_json(topup ? "/v1/topup" : transfer ? "/v1/transfer" : "/v1/deposit",
+                          Json{{topup ? "request" : transfer ? "order" : "note", e.doc}});
     if (!r) {
       // A bank refusing because the registry says the document is someone else's
       // (replayed, seq_reused) sends the registry's record: keep it as proof.
@@ -291,6 +292,7 @@ Result<Json> Wallet::settle(OutboxEntry& e) {
     e.receipt = *receipt;
     if (auto s = save_entry(e); !s) return std::unexpected(s.error());
   }
+  if (e.kind == "transfer") return finish_transfer(e);
   auto applied = e.kind == "topup" ? se_->apply_topup_receipt(e.receipt) : se_->apply_deposit_receipt(e.receipt);
   if (!applied && applied.error().code != Errc::replayed) return std::unexpected(applied.error());
   e.state = "done";
@@ -299,6 +301,54 @@ Result<Json> Wallet::settle(OutboxEntry& e) {
   if (applied) event["result"] = *applied;
   (void)append_history(event);
   return applied ? *applied : Json{{"already_applied", true}};
+}
+
+// A transfer moves no e-cash, so the SE takes no receipt: the terminal checks
+// that the bank named in the order signed it and that it answers the order,
+// and keeps it.
+Result<Json> Wallet::finish_transfer(OutboxEntry& e) {
+  CertVerifier verifier(*root_);
+  auto receipt = open_signed_document(e.receipt, verifier, Role::custody);
+  if (!receipt) return std::unexpected(receipt.error());
+  const Document& r = receipt->doc;
+  if (r.type() != "transfer.receipt" || r.str("order_id") != e.doc_id ||
+      receipt->signers.front().subject_cn() != e.bank)
+    return fail(Errc::receipt_mismatch, "the bank's answer is not the receipt of order " + e.doc_id, "receipt");
+  Json out{{"order_id", e.doc_id},
+           {"receipt_id", r.id()},
+           {"bank", e.bank},
+           {"from", r.str("from")},
+           {"to", r.str("to")},
+           {"amount_minor", r.amount()->minor()},
+           {"currency", std::string(r.amount()->currency().code())},
+           {"status", r.str("status").empty() ? "moved" : r.str("status")}};
+  if (!r.str("reason").empty()) out["reason"] = r.str("reason");
+  e.state = "done";
+  if (auto s = save_entry(e); !s) return std::unexpected(s.error());
+  (void)append_history(Json{{"op", "transfer"}, {"doc_id", e.doc_id}, {"bank", e.bank}, {"result", out}});
+  return out;
+}
+
+Result<Json> Wallet::transfer(const Amount& amount, const std::string& bank, const std::string& from,
+                              const std::string& to) {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  if (auto s = keep_crl_fresh(); !s) return std::unexpected(s.error());
+  if (!config_.banks.count(bank)) return fail(Errc::not_found, "no bank '" + bank + "' in wallet.json", "bank");
+  auto order = se_->transfer_order(Json{{"amount", amount.minor()},
+                                        {"currency", std::string(amount.currency().code())},
+                                        {"bank", bank},
+                                        {"from", from},
+                                        {"to", to}});
+  if (!order) return std::unexpected(order.error());
+  OutboxEntry e{(*order)["id"], "transfer", (*order)["order"], bank, "pending", "", ""};
+  // Written before sending: after a crash `retry` sends exactly this order again.
+  if (auto s = save_entry(e); !s) return std::unexpected(s.error());
+  auto settled = settle(e);
+  if (!settled) return std::unexpected(unfinished(e, amount, settled.error()));
+  if ((*settled)["status"] == "refused")
+    return fail(errc_from_name((*settled)["reason"].get<std::string>()),
+                "the bank refused the transfer of " + amount.to_string() + " from " + from + "; no money moved", "from");
+  return settled;
 }
 
 Result<Json> Wallet::topup(const Amount& amount, const std::string& bank, const std::string& account) {
@@ -443,6 +493,10 @@ Error Wallet::unfinished(const OutboxEntry& e, const Amount& amount, Error err) 
       e.kind == "deposit"
           ? "the SE has debited " + amount.to_string() + " for the deposit and the signed deposit note is kept in "
                                                          "the outbox"
+      : e.kind == "transfer"
+          ? "the SE has signed the order to transfer " + amount.to_string() +
+                " and it is kept in the outbox; the bank may or may not have moved the money yet, and acts on the "
+                "order only for 10 minutes after it was signed"
           : "the SE has signed the top-up request for " + amount.to_string() +
                 " and it is kept in the outbox; the bank may or may not have moved the money yet";
   err.detail = what + "; run `zf wallet retry` to finish it exactly once (" + err.detail + ")";
@@ -583,7 +637,7 @@ Result<Json> Wallet::retry() {
   int settled = 0, still_pending = 0, refused = 0;
   Json errors = Json::array();
   for (auto& [id, e] : known) {
-    if (e.state != "pending" || (e.kind != "topup" && e.kind != "deposit")) continue;
+    if (e.state != "pending" || (e.kind != "topup" && e.kind != "deposit" && e.kind != "transfer")) continue;
     auto r = settle(e);
     if (r) {
       ++settled;

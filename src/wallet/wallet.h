@@ -33,7 +33,7 @@ struct WalletConfig {
 // One signed document on its way to a bank, or a note on its way to a payee.
 struct OutboxEntry {
   std::string doc_id;
-  std::string kind;  // "topup", "deposit", "payment"
+  std::string kind;  // "topup", "deposit", "transfer", "payment", "escrow"
   std::string doc;   // the JWS exactly as the SE signed it
   std::string bank;  // for topup and deposit
   std::string state; // "pending", "done", "refused"
@@ -74,6 +74,12 @@ class Wallet {
   // renewed CRL), in sentences, for the CLI to show.
   std::vector<std::string> take_notices() { return std::exchange(notices_, {}); }
   Result<Json> topup(const Amount& amount, const std::string& bank, const std::string& account);
+  // Account transfer (DESIGN.md §6.7): the SE signs a transfer.order from
+  // `from` to `to` at `bank`, kept in the outbox, sent; answers {order_id,
+  // receipt_id, bank, from, to, amount_minor, currency, status "moved"}.
+  // A refusal by the bank is its reason as the error; no money moved.
+  Result<Json> transfer(const Amount& amount, const std::string& bank, const std::string& from,
+                        const std::string& to);
   // The SE a payment to `who` (an SE id, or a user id with one SE) goes to, as
   // the CA certifies it: {se_id, user_id, certificate (PEM)}. not_found for a
   // name the CA does not know, cert_revoked when every certificate of it is
@@ -205,6 +211,8 @@ class Wallet {
   Status append_history(const Json& event);
   // Sends one topup/deposit entry to its bank and hands the receipt to the SE.
   Result<Json> settle(OutboxEntry& e);
+  // The end of a transfer whose receipt is in `e`: checked, kept, the entry done.
+  Result<Json> finish_transfer(OutboxEntry& e);
   Status ensure_se();
   // Writes a registry record to records/<doc id>.jws, the terminal's proof of what the registry said.
   void keep_record(const std::string& doc_id, const std::string& record_jws);

@@ -341,6 +341,37 @@ TEST_F(AppletTest, InstallCertificateChecksChainRoleKeyAndSubject) {
 
 // ---------------------------------------------------------------- top-up (§6.2)
 
+// TRANSFER ORDER signs what the person asked, spends a seq, moves no e-cash,
+// and needs the PIN; one account on both sides is refused before anything is signed.
+TEST_F(AppletTest, TransferOrderSignsTheOrderAndMovesNoEcash) {
+  Se& a = active_se("se-a", "alice");
+  Json params{{"amount", 2500}, {"currency", "CNY"}, {"bank", "bank-a"}, {"from", kAccount}, {"to", "bob-cny"}};
+  Json r = must(a.client->transfer_order(params));
+  CertVerifier v(w.ca->root());
+  v.set_time(w.now);
+  auto order = must(open_signed_document(r.at("order").get<std::string>(), v, Role::secure_element));
+  EXPECT_EQ(order.doc.type(), "transfer.order");
+  EXPECT_EQ(order.doc.id(), "se-a:1");
+  EXPECT_EQ(order.doc.str("from"), kAccount);
+  EXPECT_EQ(order.doc.str("to"), "bob-cny");
+  EXPECT_EQ(order.doc.amount()->minor(), 2500);
+  ASSERT_TRUE(order.doc.exp());
+  EXPECT_EQ(*order.doc.exp(), w.now + 600) << "a bank acts on an order for 10 minutes";
+  EXPECT_EQ(a.applet->balance("CNY"), 0);
+  Json same = params;
+  same["to"] = kAccount;
+  EXPECT_REFUSED(a, Errc::same_account, a.client->transfer_order(same));
+  Json extra = params;
+  extra["note"] = "x";
+  EXPECT_REFUSED(a, Errc::unknown_field, a.client->transfer_order(extra));
+  Json zero = params;
+  zero["amount"] = 0;
+  EXPECT_REFUSED(a, Errc::amount_zero, a.client->transfer_order(zero));
+  EXPECT_EQ(must(a.client->transfer_order(params)).at("id"), "se-a:2") << "refusals spend no seq";
+  a.applet->reset_session();
+  EXPECT_REFUSED(a, Errc::not_verified, a.client->transfer_order(params));
+}
+
 TEST_F(AppletTest, RefusedTopupIsDroppedAndCreditsNothing) {
   Se& a = active_se("se-a", "alice");
   Json made = must(a.client->topup_request(bank_params(5000)));

@@ -1,0 +1,108 @@
+// Account transfer on a network of real processes (docs/bank-api.md "Account
+// transfer"): `zf wallet transfer` signs the order in the SE and the bank moves
+// the money once, even when the bank is killed with kill -9 after the
+// registry recorded its claim and before its own transaction committed.
+#include <cctype>
+#include <filesystem>
+
+#include "bank/client.h"
+#include "system_fixture.h"
+
+namespace zf::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+class AccountTransferTest : public NetworkTest {
+ protected:
+  void customize(cli::NetworkOptions& o) const override {
+    o.bank_args = {"--fault-die-after-claim", marker().string(), "--fault-die-after-claim-type", die_on_type()};
+  }
+  virtual std::string die_on_type() const { return "none"; }
+  fs::path marker() const { return dir_ / "bank-killed"; }
+  std::int64_t account_balance(const std::string& account) {
+    auto root = Certificate::from_pem(slurp(net_->root_file));
+    EXPECT_TRUE(root);
+    std::string token = slurp(fs::path(net_->bank_dir) / "admin.token");
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+    auto admin = bank::BankClient::connect(net_->bank_url, *root, net_->bank_id, token);
+    EXPECT_TRUE(admin) << admin.error().message();
+    auto a = admin->account(account);
+    EXPECT_TRUE(a) << a.error().message();
+    return a ? a->balance_minor : -1;
+  }
+  CmdResult transfer(const std::string& user, const std::string& amount, const std::string& from,
+                     const std::string& to) {
+    return zf_wallet(user, {"transfer", amount, "--bank", net_->bank_id, "--from", from, "--to", to});
+  }
+  void expect_audit_ok(const std::string& when) {
+    Json a = audit();
+    EXPECT_TRUE(a["ok"].get<bool>()) << when << ": " << a.dump(2);
+  }
+};
+
+TEST_F(AccountTransferTest, MovesMoneyBetweenAccountsAndRefusesBadOrdersByName) {
+  const std::string alice = se("alice").account, bob = se("bob").account;
+  const std::int64_t a0 = account_balance(alice), b0 = account_balance(bob);
+  CmdResult moved = transfer("alice", "CNY 25.00", alice, bob);
+  ASSERT_EQ(moved.exit_code, 0) << moved.out;
+  EXPECT_NE(moved.out.find("Moved CNY 25.00 from account " + alice + " to " + bob), std::string::npos) << moved.out;
+  EXPECT_EQ(account_balance(alice), a0 - 2500);
+  EXPECT_EQ(account_balance(bob), b0 + 2500);
+
+  // Alice's SE may not sign for Bob's account.
+  CmdResult not_hers = transfer("alice", "CNY 1.00", bob, alice);
+  EXPECT_EQ(not_hers.exit_code, 2) << not_hers.out;
+  EXPECT_NE(not_hers.out.find("the bank refused the transfer"), std::string::npos) << not_hers.out;
+  EXPECT_NE(not_hers.out.find("not_owner"), std::string::npos) << not_hers.out;
+  EXPECT_NE(not_hers.out.find("nothing moved"), std::string::npos) << not_hers.out;
+  // More than the account holds: refused by the bank with its signed refusal.
+  CmdResult too_much = transfer("alice", "CNY 1000000.00", alice, bob);
+  EXPECT_EQ(too_much.exit_code, 2) << too_much.out;
+  EXPECT_NE(too_much.out.find("insufficient_funds"), std::string::npos) << too_much.out;
+  EXPECT_NE(too_much.out.find("no money moved"), std::string::npos) << too_much.out;
+  // The same account on both sides: the SE signs nothing.
+  CmdResult same = transfer("alice", "CNY 1.00", alice, alice);
+  EXPECT_EQ(same.exit_code, 2) << same.out;
+  EXPECT_NE(same.out.find("same_account"), std::string::npos) << same.out;
+  // An account the bank does not have.
+  CmdResult nowhere = transfer("alice", "CNY 1.00", alice, "nobody-main");
+  EXPECT_EQ(nowhere.exit_code, 2) << nowhere.out;
+  EXPECT_NE(nowhere.out.find("account_unknown"), std::string::npos) << nowhere.out;
+
+  EXPECT_EQ(account_balance(alice), a0 - 2500);
+  EXPECT_EQ(account_balance(bob), b0 + 2500);
+  CmdResult history = zf_wallet("alice", {"history"});
+  EXPECT_NE(history.out.find("transfer ordered (account to account)"), std::string::npos) << history.out;
+  expect_audit_ok("after the transfers");
+}
+
+class TransferCrashTest : public AccountTransferTest {
+ protected:
+  std::string die_on_type() const override { return "transfer.order"; }
+};
+
+TEST_F(TransferCrashTest, KillNineOfTheBankBetweenTheClaimAndTheCommitThenRetryMovesOnce) {
+  const std::string alice = se("alice").account, bob = se("bob").account;
+  const std::int64_t a0 = account_balance(alice), b0 = account_balance(bob);
+  CmdResult first = transfer("alice", "CNY 40.00", alice, bob);
+  EXPECT_NE(first.exit_code, 0) << first.out;
+  ASSERT_TRUE(fs::exists(marker())) << "the bank died after the registry recorded its claim: " << first.out;
+  EXPECT_NE(first.out.find("may or may not"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("zf wallet retry"), std::string::npos) << first.out;
+  ASSERT_TRUE(net_->restart(net_->bank_id));
+  EXPECT_EQ(account_balance(alice), a0) << "the bank's transaction never committed";
+  CmdResult retried = zf_wallet("alice", {"retry"});
+  EXPECT_EQ(retried.exit_code, 0) << retried.out;
+  EXPECT_EQ(account_balance(alice), a0 - 4000);
+  EXPECT_EQ(account_balance(bob), b0 + 4000);
+  // Once: another retry has nothing left to send, and the order sent again by hand gets the same receipt.
+  CmdResult again = zf_wallet("alice", {"retry"});
+  EXPECT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_EQ(account_balance(alice), a0 - 4000);
+  EXPECT_EQ(account_balance(bob), b0 + 4000);
+  expect_audit_ok("after the retry");
+}
+
+}  // namespace
+}  // namespace zf::test
