@@ -16,15 +16,14 @@ std::unexpected<Error> up(const Result<T>& r) {
   return std::unexpected(r.error());
 }
 
-// "<bank>:<tag>:<document id>", or a digest of the id when that would not fit a document id.
-std::string answer_id(const std::string& bank, std::string_view tag, const std::string& doc_id) {
+}  // namespace
+
+std::string Bank::answer_id(const std::string& bank, std::string_view tag, const std::string& doc_id) {
   std::string id = bank + ":" + std::string(tag) + ":" + doc_id;
   if (id.size() <= 128) return id;
   return bank.substr(0, 64) + ":" + std::string(tag) + ":h" +
          b64url_encode(sha256(as_bytes(doc_id)));
 }
-
-}  // namespace
 
 // Initialization: generate keys and CSRs, have the CA certify them, then write
 // the files. bank.json is written last: its presence marks a complete directory.
@@ -104,7 +103,8 @@ bool Bank::authenticate_admin(std::string_view bearer) {
 // moves unchecked); JWS structure and signature; chain to our root, validity,
 // role secure-element and revocation; document fields (amounts, types); the
 // type this operation takes; issue and expiry times.
-Result<Bank::Verified> Bank::verify(std::string_view jws, std::string_view expected_type) {
+Result<Bank::Verified> Bank::verify(std::string_view jws, std::string_view expected_type,
+                                    std::size_t signers) {
   std::time_t t = now();
   auto verifier = trust_.verifier(t);
   if (!verifier) return up(verifier);
@@ -117,8 +117,11 @@ Result<Bank::Verified> Bank::verify(std::string_view jws, std::string_view expec
                 "this operation takes " + std::string(expected_type) + ", not " + doc.type(),
                 "type");
   if (auto s = doc.check_time(t); !s) return up(s);
-  if (signed_doc->signers.size() != 1)
-    return fail(Errc::bad_header, "exactly one signature expected", "signatures");
+  if (signed_doc->signers.size() != signers)
+    return fail(Errc::bad_header,
+                doc.type() + " carries exactly " + std::to_string(signers) +
+                    (signers == 1 ? " signature" : " signatures"),
+                "signatures");
   Certificate signer = signed_doc->signers.front();
   DocKey key{doc.id(), signer.subject_cn(), doc.type(), sha256(signed_doc->jws.payload)};
   return Verified{std::move(*signed_doc), std::move(signer), std::move(key)};

@@ -139,6 +139,21 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
   // transfer.receipt (status "refused" for insufficient funds: consumed,
   // nothing moved). A retry returns the same receipt bytes.
   Result<std::string> transfer(std::string_view order_jws);
+
+  // §6.8 controlled transfer (src/bank/hold.cc). A hold.request signed by the
+  // payer's SE and then the payee's (one payload, two signatures) moves the
+  // amount from the payer's account into the hold account; the answer is a
+  // signed hold.receipt (status "held", or "refused" for insufficient funds).
+  Result<std::string> hold(std::string_view request_jws);
+  // A hold.confirm signed by the payer's SE pays the held money to the payee; a
+  // hold.release signed by the payee's SE gives it back to the payer. Either
+  // ends the hold, once: a hold already ended is hold_resolved, with the
+  // receipt of what ended it as the error's evidence.
+  Result<std::string> hold_confirm(std::string_view confirm_jws);
+  Result<std::string> hold_release(std::string_view release_jws);
+  // Gives back every held amount whose release_at has passed (the bank's own
+  // act, in the same guard as confirm and release). Returns how many ended.
+  Result<int> expire_holds();
   // An account.query signed by the account owner's SE: balance and history, once
   // per query (a second presentation of the same query is `replayed`).
   Result<Statement> query(std::string_view query_jws, int history_limit = 20);
@@ -154,11 +169,23 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
  private:
   struct Verified {
     SignedDocument doc;
-    Certificate signer;
+    Certificate signer;  // the first signer: the document's issuer
     DocKey key;
   };
-  // Signature, chain, role, CRL, type and time; fails unavailable without a valid CRL.
-  Result<Verified> verify(std::string_view jws, std::string_view expected_type);
+  // Signature, chain, role, CRL, type and time of a document with exactly
+  // `signers` signatures, every one checked (chain to our root, role
+  // secure-element, not revoked); fails unavailable without a valid CRL.
+  Result<Verified> verify(std::string_view jws, std::string_view expected_type, std::size_t signers = 1);
+  // "<bank>:<tag>:<document id>", or a digest of the id when that would not fit a document id.
+  static std::string answer_id(const std::string& bank, std::string_view tag, const std::string& doc_id);
+  // Ends a hold by `v` (confirm or release): the checks both share, then one
+  // transaction in the hold's guard.
+  Result<std::string> end_hold(const Verified& v, std::string_view status);
+  // The hold.receipt payload of `hold` in `status`, answering document `doc_id`.
+  Json hold_receipt(const HoldRecord& hold, std::string_view status, const std::string& doc_id,
+                                   std::string_view tag);
+  // hold_resolved for `hold`, with the receipt of the document that ended it.
+  std::unexpected<Error> already_ended(const HoldRecord& hold, const std::string& winner_doc_id);
   // The account named in `field`: it exists here, may be used by documents,
   // and is kept in the document's currency.
   Result<AccountRecord> document_account(const Document& doc, const char* field = "account");

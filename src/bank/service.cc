@@ -1,8 +1,10 @@
 #include "bank/service.h"
 
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include "bank/api.h"
@@ -62,6 +64,23 @@ net::Routes routes(Bank* bank, CrlRefresher* crl) {
     if (!receipt) return net::write_problem(res, receipt.error());
     net::write_json(res, Json{{"receipt", *receipt}});
   });
+
+  // Controlled transfer (docs/bank-api.md "Holds").
+  struct HoldRoute {
+    const char* path;
+    const char* field;
+    Result<std::string> (Bank::*op)(std::string_view);
+  };
+  for (HoldRoute h : {HoldRoute{"/v1/hold", "request", &Bank::hold},
+                      HoldRoute{"/v1/hold/confirm", "confirm", &Bank::hold_confirm},
+                      HoldRoute{"/v1/hold/release", "release", &Bank::hold_release}})
+    r.post(h.path, [bank, h](const httplib::Request& req, httplib::Response& res) {
+      auto jws = jws_field(req, h.field);
+      if (!jws) return net::write_problem(res, jws.error());
+      auto receipt = (bank->*h.op)(*jws);
+      if (!receipt) return net::write_problem(res, receipt.error());
+      net::write_json(res, Json{{"receipt", *receipt}});
+    });
 
   r.post("/v1/query", [bank](const httplib::Request& req, httplib::Response& res) {
     auto jws = jws_field(req, "query");
@@ -159,6 +178,36 @@ int serve(const ServeOptions& opts) {
       ::raise(SIGKILL);
     });
   }
+
+  // Holds past their release time go back to their payers: at start (the bank
+  // may have been down at the deadline) and then every hold_check_ms.
+  std::mutex expiry_mu;
+  std::condition_variable expiry_cv;
+  bool stopping = false;
+  std::thread expirer([&, b = bank->get()] {
+    std::unique_lock lock(expiry_mu);
+    while (!stopping) {
+      lock.unlock();
+      if (auto n = b->expire_holds(); !n)
+        std::fprintf(stderr, "zf bank serve: hold expiry: %s (tried again later)\n", n.error().message().c_str());
+      lock.lock();
+      expiry_cv.wait_for(lock, std::chrono::milliseconds(std::max(10, opts.hold_check_ms)), [&] { return stopping; });
+    }
+  });
+  struct StopExpirer {
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& stopping;
+    std::thread& t;
+    ~StopExpirer() {
+      {
+        std::lock_guard lock(mu);
+        stopping = true;
+      }
+      cv.notify_all();
+      t.join();
+    }
+  } stop_expirer{expiry_mu, expiry_cv, stopping, expirer};
 
   net::HttpsServer server(tls->cert, tls->key);
   server.serve_routes(routes(bank->get(), &refresher));

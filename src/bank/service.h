@@ -25,6 +25,8 @@ struct ServeOptions {
   std::string ca_url;  // overrides bank.json when set
   std::string registry_url;  // overrides bank.json when set (the registry id stays)
   int crl_refresh_s = 60;
+  // How often the bank looks for holds past their release time (and at start).
+  int hold_check_ms = 1000;
   // Fault injection for crash tests: hold every answer this long after the
   // handler finished (so after the money moved), widening the window in which
   // a kill loses a receipt of a committed movement. 0 in normal operation.

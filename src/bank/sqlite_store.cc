@@ -45,6 +45,24 @@ CREATE TABLE IF NOT EXISTS used_queries (
   PRIMARY KEY (signer, doc_id)
 );
 CREATE INDEX IF NOT EXISTS used_queries_by_exp ON used_queries(exp);
+CREATE TABLE IF NOT EXISTS guards (
+  key TEXT PRIMARY KEY,               -- further exactly-once keys (store.h Effects)
+  doc_id TEXT NOT NULL                -- the document that took it
+);
+CREATE TABLE IF NOT EXISTS holds (
+  id TEXT PRIMARY KEY,                -- the hold.request's id (DESIGN.md §6.8)
+  payer_account TEXT NOT NULL REFERENCES accounts(id),
+  payee_account TEXT NOT NULL REFERENCES accounts(id),
+  payer_se TEXT NOT NULL,
+  payee_se TEXT NOT NULL,
+  currency TEXT NOT NULL,
+  amount_minor INTEGER NOT NULL,
+  release_at INTEGER NOT NULL,
+  status TEXT NOT NULL,               -- held, confirmed, released, expired
+  resolved_by TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS holds_due ON holds(status, release_at);
 CREATE TABLE IF NOT EXISTS admin_tokens (
   token_hash BLOB PRIMARY KEY,
   name TEXT NOT NULL UNIQUE
@@ -167,7 +185,7 @@ class SqliteBankStore final : public BankStore {
   }
 
   Result<Applied> apply(const DocKey& doc, const ledger::JournalEntry& entry,
-                        const std::string& response, std::int64_t now) override {
+                        const std::string& response, std::int64_t now, const Effects& fx) override {
     std::lock_guard lock(mu_);
     Applied out;
     Status s = db_->transaction([&]() -> Status {
@@ -203,6 +221,15 @@ class SqliteBankStore final : public BankStore {
         return {};  // an idempotent retry: commit nothing new
       }
 
+      // SAFETY-CRITICAL: the further guards (a hold ends once across confirm,
+      // release and expiry) are taken in this same transaction, so two
+      // documents racing for one key cannot both move money.
+      for (const auto& key : fx.guards)
+        if (auto g = take_guard(key, doc.doc_id); !g) return g;
+      if (fx.open_hold)
+        if (auto h = open_hold(*fx.open_hold); !h) return h;
+      if (fx.close_hold)
+        if (auto h = close_hold(fx.close_hold->first, fx.close_hold->second, doc.doc_id); !h) return h;
       // An entry without postings records a refusal: the document is consumed
       // (it can never move money later) and nothing else is written.
       if (entry.postings.empty()) {
@@ -246,6 +273,32 @@ class SqliteBankStore final : public BankStore {
       return {};
     });
     if (!s) return std::unexpected(s.error());
+    return out;
+  }
+
+  Result<std::optional<HoldRecord>> find_hold(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    auto st = db_->prepare(std::string(kHoldColumns) + " WHERE id = ?1");
+    if (!st) return up(st);
+    auto row = st->bind(1, id).step();
+    if (!row) return up(row);
+    if (!*row) return std::optional<HoldRecord>{};
+    return std::optional<HoldRecord>(row_to_hold(*st));
+  }
+
+  Result<std::vector<HoldRecord>> due_holds(std::int64_t now, int limit) override {
+    std::lock_guard lock(mu_);
+    auto st = db_->prepare(std::string(kHoldColumns) +
+                           " WHERE status = 'held' AND release_at <= ?1 ORDER BY release_at, id LIMIT ?2");
+    if (!st) return up(st);
+    st->bind(1, now).bind(2, std::int64_t{limit});
+    std::vector<HoldRecord> out;
+    for (;;) {
+      auto row = st->step();
+      if (!row) return up(row);
+      if (!*row) break;
+      out.push_back(row_to_hold(*st));
+    }
     return out;
   }
 
@@ -312,6 +365,14 @@ class SqliteBankStore final : public BankStore {
         }
       }
       if (have) auditor.add_entry(cur);
+      auto holds = db_->prepare("SELECT id, currency, amount_minor FROM holds WHERE status = 'held' ORDER BY id");
+      if (!holds) return up(holds);
+      for (;;) {
+        auto row = holds->step();
+        if (!row) return up(row);
+        if (!*row) break;
+        auditor.add_open_hold(holds->col_text(0), holds->col_text(1), holds->col_int(2));
+      }
       return {};
     });
     if (!s) return std::unexpected(s.error());
@@ -319,6 +380,66 @@ class SqliteBankStore final : public BankStore {
   }
 
  private:
+  static constexpr std::string_view kHoldColumns =
+      "SELECT id, payer_account, payee_account, payer_se, payee_se, currency, amount_minor, release_at,"
+      " status, resolved_by, created_at FROM holds";
+
+  static HoldRecord row_to_hold(const store::Stmt& st) {
+    return HoldRecord{st.col_text(0), st.col_text(1), st.col_text(2), st.col_text(3),
+                      st.col_text(4), st.col_text(5), st.col_int(6),  st.col_int(7),
+                      st.col_text(8), st.col_text(9), st.col_int(10)};
+  }
+
+  // Inserts `key` for `doc_id` if absent; taken by another document: conflict naming it.
+  Status take_guard(const std::string& key, const std::string& doc_id) {
+    auto ins = db_->prepare("INSERT INTO guards(key, doc_id) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING");
+    if (!ins) return up(ins);
+    if (auto r = ins->bind(1, key).bind(2, doc_id).run(); !r) return r;
+    if (db_->changes() == 1) return {};
+    auto st = db_->prepare("SELECT doc_id FROM guards WHERE key = ?1");
+    if (!st) return up(st);
+    auto row = st->bind(1, key).step();
+    if (!row) return up(row);
+    if (!*row) return fail(Errc::internal, "guard " + key + " vanished");
+    std::string holder = st->col_text(0);
+    if (holder == doc_id) return {};
+    Error e{Errc::conflict, key, key + " was already taken by " + holder};
+    e.evidence = holder;
+    return std::unexpected(std::move(e));
+  }
+
+  // A new hold, and the currency's hold account if this is its first hold.
+  Status open_hold(const HoldRecord& h) {
+    std::string account = ledger::hold_account_id(h.currency);
+    auto found = find_locked(account);
+    if (!found) return up(found);
+    if (!*found)
+      if (auto r = insert_account({account, ledger::AccountKind::hold, h.currency, "", std::nullopt, 0, h.created_at}); !r)
+        return r;
+    auto ins = db_->prepare(
+        "INSERT INTO holds(id, payer_account, payee_account, payer_se, payee_se, currency, amount_minor,"
+        " release_at, status, resolved_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'held', '', ?9)");
+    if (!ins) return up(ins);
+    return ins->bind(1, h.id)
+        .bind(2, h.payer_account)
+        .bind(3, h.payee_account)
+        .bind(4, h.payer_se)
+        .bind(5, h.payee_se)
+        .bind(6, h.currency)
+        .bind(7, h.amount_minor)
+        .bind(8, h.release_at)
+        .bind(9, h.created_at)
+        .run();
+  }
+
+  Status close_hold(const std::string& id, const std::string& status, const std::string& by) {
+    auto upd = db_->prepare("UPDATE holds SET status = ?1, resolved_by = ?2 WHERE id = ?3 AND status = 'held'");
+    if (!upd) return up(upd);
+    if (auto r = upd->bind(1, status).bind(2, by).bind(3, id).run(); !r) return r;
+    if (db_->changes() != 1) return fail(Errc::conflict, "hold " + id + " is not held", "hold_id");
+    return {};
+  }
+
   Result<AccountRecord> row_to_account(const store::Stmt& st) {
     auto kind = ledger::kind_from_name(st.col_text(1));
     if (!kind) return up(kind);

@@ -8,6 +8,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/encoding.h"
@@ -59,6 +61,39 @@ struct Applied {
   std::int64_t entry_id = 0;  // 0 for a replay
 };
 
+// A controlled transfer as the bank keeps it (DESIGN.md §6.8). Its money is in
+// the currency's hold account from `held` until it ends, once: `confirmed` (to
+// the payee), `released` (back to the payer, by the payee) or `expired` (back
+// to the payer, by the bank at release_at).
+struct HoldRecord {
+  std::string id;  // the hold.request's id
+  std::string payer_account;
+  std::string payee_account;
+  std::string payer_se;
+  std::string payee_se;
+  std::string currency;
+  std::int64_t amount_minor = 0;
+  std::int64_t release_at = 0;
+  std::string status;       // held, confirmed, released, expired
+  std::string resolved_by;  // the id of the document (or expiry) that ended it; empty while held
+  std::int64_t created_at = 0;
+};
+
+// The guard key that confirm, release and expiry of one hold all take: whichever
+// commits first ends the hold, the others find the key taken.
+inline std::string hold_guard(std::string_view hold_id) { return "hold:" + std::string(hold_id); }
+
+// What apply() writes besides the document key and the journal entry, in the same transaction.
+struct Effects {
+  // Further exactly-once keys, each inserted if absent for this document. One
+  // already taken by another document refuses the whole transaction with
+  // Errc::conflict, field = the key, evidence = the id of the document holding it.
+  std::vector<std::string> guards;
+  std::optional<HoldRecord> open_hold;  // a hold placed (status held)
+  // A hold ended: its id and final status; it must be held, else conflict.
+  std::optional<std::pair<std::string, std::string>> close_hold;
+};
+
 // How long past its `exp` a used query id is kept: a clock stepped back by less than
 // this cannot make a forgotten query valid again.
 inline constexpr std::int64_t kUseRetentionS = 600;
@@ -93,8 +128,15 @@ class BankStore {
   //      it with ledger::apply_entry (insufficient_funds etc. roll everything back);
   //   3. write the journal entry, its postings, the new balances and `response`.
   // An entry with no postings records a refusal: step 1 only, nothing moves.
+  //   4. take every guard key of `fx` and write its hold changes (see Effects).
   virtual Result<Applied> apply(const DocKey& doc, const ledger::JournalEntry& entry,
-                                const std::string& response, std::int64_t now) = 0;
+                                const std::string& response, std::int64_t now,
+                                const Effects& fx = {}) = 0;
+
+  // The hold, or nullopt.
+  virtual Result<std::optional<HoldRecord>> find_hold(const std::string& id) = 0;
+  // Up to `limit` holds still held whose release_at <= now, soonest first.
+  virtual Result<std::vector<HoldRecord>> due_holds(std::int64_t now, int limit) = 0;
 
   // SAFETY-CRITICAL: single use of an unsequenced document (account.query). In ONE
   // transaction: forgets uses whose `exp` is more than kUseRetentionS in the past

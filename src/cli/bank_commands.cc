@@ -100,6 +100,9 @@ void add_bank_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--crl-refresh-s", opts->crl_refresh_s,
                     "seconds between CRL fetches (default 60)")
         ->check(CLI::Range(1, 86400));
+    cmd->add_option("--hold-check-ms", opts->hold_check_ms,
+                    "milliseconds between looks for holds past their release time (default 1000)")
+        ->check(CLI::Range(10, 3600000));
     // Hidden: fault injection for the crash tests (answers held back after the money moved).
     cmd->add_option("--fault-reply-delay-ms", opts->fault_reply_delay_ms)
         ->check(CLI::Range(0, 10000))

@@ -55,12 +55,24 @@ const std::vector<DocTypeSpec> kTypes = {
      {{"order_id", K::id}, {"se", K::id}, {"amount", K::minor}, {"currency", K::currency},
       {"from", K::id}, {"to", K::id}, {"bank", K::id}, {"status", K::id, false},
       {"reason", K::id, false}}},
+    // A controlled transfer (DESIGN.md §6.8): one payload signed by the payer's
+    // SE (the issuer, first) and the payee's; the bank gives the money back to
+    // the payer at release_at unless the hold ended before.
     {"hold.request", 1, true,
      {{"amount", K::minor}, {"currency", K::currency}, {"payer_account", K::id},
-      {"payee_account", K::id}, {"bank", K::id}}},
-    {"hold.confirm", 1, true, {{"hold_id", K::id}, {"bank", K::id}}},
-    {"hold.release", 1, true, {{"hold_id", K::id}, {"bank", K::id}}},
-    {"hold.receipt", 1, false, {{"hold_id", K::id}, {"status", K::id}, {"bank", K::id}}},
+      {"payee_account", K::id}, {"bank", K::id}, {"release_at", K::uint}}},
+    // The payer's SE pays a hold to the payee; the payee's SE gives it back.
+    // Each names the amount it ends, which the bank checks against the hold.
+    {"hold.confirm", 1, true,
+     {{"hold_id", K::id}, {"bank", K::id}, {"amount", K::minor}, {"currency", K::currency}}},
+    {"hold.release", 1, true,
+     {{"hold_id", K::id}, {"bank", K::id}, {"amount", K::minor}, {"currency", K::currency}}},
+    // status: held, confirmed, released, expired, or refused (with a reason:
+    // the request was consumed and nothing moved). doc_id: the document answered.
+    {"hold.receipt", 1, false,
+     {{"hold_id", K::id}, {"status", K::id}, {"bank", K::id}, {"doc_id", K::id},
+      {"amount", K::minor}, {"currency", K::currency}, {"payer_account", K::id},
+      {"payee_account", K::id}, {"release_at", K::uint}, {"reason", K::id, false}}},
     {"joint.spend", 1, true,
      {{"amount", K::minor}, {"currency", K::currency}, {"account", K::id}, {"bank", K::id},
       {"action", K::id}, {"to", K::id, false}, {"signers", K::id_list}}},

@@ -95,6 +95,8 @@ constexpr std::array kInfo = {
     ErrcInfo{Errc::not_receiving, "not_receiving", 409, 0x6985},
     ErrcInfo{Errc::unreconciled, "unreconciled", 409, 0x6985},
     ErrcInfo{Errc::same_account, "same_account", 400, 0x6A80},
+    ErrcInfo{Errc::hold_unknown, "hold_unknown", 404, 0x6A88},
+    ErrcInfo{Errc::hold_resolved, "hold_resolved", 409, 0x6985},
 };
 
 // Every code has exactly one row, in enum order.

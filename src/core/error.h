@@ -101,6 +101,8 @@ enum class Errc : std::uint16_t {
   not_receiving,           // the payee SE is not taking face-to-face payments now
   unreconciled,            // value taken face to face that the registry has not yet settled
   same_account,            // a transfer or hold names one account on both sides
+  hold_unknown,            // no hold with this id at this bank
+  hold_resolved,           // the hold already ended (confirmed, released or expired): nothing moved
   kCount,                  // not a code: the number of codes
 };
 

@@ -242,6 +242,22 @@ Result<Json> jws_sign_general(ByteView payload, const std::vector<JwsSigner>& si
   return Json{{"payload", body}, {"signatures", sigs}};
 }
 
+Result<std::string> jws_join(const std::vector<std::string>& jwses) {
+  std::optional<std::string> body;
+  Json sigs = Json::array();
+  for (const auto& text : jwses) {
+    auto jws = jws_parse(text);
+    if (!jws) return std::unexpected(jws.error());
+    if (body && *body != jws->payload_b64)
+      return fail(Errc::bad_header, "the signatures are over different payloads", "payload");
+    body = jws->payload_b64;
+    for (const auto& sig : jws->signatures)
+      sigs.push_back(Json{{"protected", sig.protected_b64}, {"signature", b64url_encode(sig.signature)}});
+  }
+  if (!body || sigs.size() > kMaxSignatures) return fail(Errc::bad_header, "1..16 signatures", "signatures");
+  return dump_json(Json{{"payload", *body}, {"signatures", sigs}});
+}
+
 Result<Jws> jws_parse_compact(std::string_view text) {
   if (text.size() > kMaxJoseBytes) return fail(Errc::too_large, "JWS larger than 64 KiB");
   auto d1 = text.find('.');

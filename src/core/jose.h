@@ -43,6 +43,13 @@ Result<std::string> jws_sign_compact(ByteView payload, const JwsSigner& signer, 
 Result<Json> jws_sign_general(ByteView payload, const std::vector<JwsSigner>& signers,
                               std::string_view typ = {});
 
+// Joins JWSes over the same payload (each compact or JSON) into one general
+// JSON serialization carrying all their signatures, in order: how two SEs that
+// sign one hold.request one after the other make one document. bad_header when
+// the payloads differ or there would be more than 16 signatures; no signature
+// is checked here.
+Result<std::string> jws_join(const std::vector<std::string>& jwses);
+
 Result<Jws> jws_parse_compact(std::string_view text);
 // Accepts general ({"payload","signatures"}) and flattened ({"payload","protected","signature"}).
 Result<Jws> jws_parse_json(std::string_view text);

@@ -84,6 +84,10 @@ std::string outstanding_account_id(std::string_view currency) {
   return std::string(kReservedPrefix) + "ecash_outstanding:" + std::string(currency);
 }
 
+std::string hold_account_id(std::string_view currency) {
+  return std::string(kReservedPrefix) + "hold:" + std::string(currency);
+}
+
 bool is_reserved_account_id(std::string_view id) { return id.starts_with(kReservedPrefix); }
 
 Status check_account_id(std::string_view id) {
@@ -149,6 +153,19 @@ Result<JournalEntry> transfer(std::string doc_id, std::string from_account, std:
   return two_legs(std::move(doc_id), kEntryTransfer, std::move(from_account), std::move(to_account), amount);
 }
 
+Result<JournalEntry> hold(std::string doc_id, std::string payer_account, const Amount& amount) {
+  return two_legs(std::move(doc_id), kEntryHold, std::move(payer_account),
+                  hold_account_id(amount.currency().code()), amount);
+}
+
+Result<JournalEntry> unhold(std::string doc_id, std::string_view kind, std::string to_account,
+                            const Amount& amount) {
+  if (kind != kEntryHoldConfirm && kind != kEntryHoldRelease && kind != kEntryHoldExpiry)
+    return fail(Errc::internal, "not a way a hold ends: " + std::string(kind), "kind");
+  return two_legs(std::move(doc_id), kind, hold_account_id(amount.currency().code()),
+                  std::move(to_account), amount);
+}
+
 Result<std::vector<Account>> apply_entry(const JournalEntry& entry, std::vector<Account> touched) {
   if (auto s = check_entry(entry); !s) return std::unexpected(s.error());
   std::vector<Account> out;
@@ -196,6 +213,13 @@ void Auditor::add_entry(const JournalEntry& entry) {
                             " kept in " + it->second.account.currency);
     it->second.posted += p.amount_minor;
   }
+}
+
+void Auditor::add_open_hold(const std::string& hold_id, const std::string& currency,
+                            std::int64_t amount_minor) {
+  if (amount_minor <= 0 || amount_minor > Amount::kMaxMinor)
+    violations_.push_back("hold " + hold_id + ": amount " + std::to_string(amount_minor) + " out of range");
+  open_holds_[currency] += amount_minor;
 }
 
 AuditReport Auditor::finish() {
@@ -260,8 +284,19 @@ AuditReport Auditor::finish() {
     if (!f.conserved)
       r.violations.push_back(currency + ": customer + joint + hold + outstanding + settlement = " +
                              to_text(held) + " but issued = " + to_text(-s.issuance));
+    // Frozen money is exactly the open holds: a hold that ended twice, or
+    // money in a hold account that no hold explains, shows up here.
+    auto open = open_holds_.find(currency);
+    __int128 open_sum = open == open_holds_.end() ? 0 : open->second;
+    if (open_sum != s.hold)
+      r.violations.push_back(currency + ": hold accounts hold " + to_text(s.hold) + " but open holds sum to " +
+                             to_text(open_sum));
     r.currencies.push_back(std::move(f));
   }
+  for (const auto& [currency, sum] : open_holds_)
+    if (!per_currency.contains(currency))
+      r.violations.push_back(currency + ": open holds sum to " + to_text(sum) + " but there is no account in " +
+                             currency);
   *this = Auditor();
   return r;
 }

@@ -40,6 +40,9 @@ bool is_customer_money(AccountKind kind);
 // The system accounts, one per currency. Ids starting with "sys:" are reserved.
 std::string issuance_account_id(std::string_view currency);
 std::string outstanding_account_id(std::string_view currency);
+// Where held money waits (§6.8): one hold account per currency, each open hold's
+// amount in it until the hold is confirmed, released or expires.
+std::string hold_account_id(std::string_view currency);
 bool is_reserved_account_id(std::string_view id);
 // A customer account id: 1..128 of [A-Za-z0-9._:-] (a document id), not reserved.
 Status check_account_id(std::string_view id);
@@ -71,6 +74,10 @@ inline constexpr std::string_view kEntryCashIn = "cash_in";
 inline constexpr std::string_view kEntryTopup = "topup";
 inline constexpr std::string_view kEntryDeposit = "deposit";
 inline constexpr std::string_view kEntryTransfer = "transfer";
+inline constexpr std::string_view kEntryHold = "hold";                 // payer -> hold account
+inline constexpr std::string_view kEntryHoldConfirm = "hold_confirm";  // hold account -> payee
+inline constexpr std::string_view kEntryHoldRelease = "hold_release";  // hold account -> payer
+inline constexpr std::string_view kEntryHoldExpiry = "hold_expiry";    // hold account -> payer
 
 // The books' central invariant: at least two postings, each non-zero, within
 // ±Amount::kMaxMinor, in a known currency, on distinct accounts, and summing to
@@ -88,6 +95,13 @@ Result<JournalEntry> deposit(std::string doc_id, std::string customer_account,
 // transfer: from -amount / to +amount, both customer money (§6.7).
 Result<JournalEntry> transfer(std::string doc_id, std::string from_account, std::string to_account,
                               const Amount& amount);
+
+// hold: payer -amount / hold account +amount (the money is frozen, §6.8).
+Result<JournalEntry> hold(std::string doc_id, std::string payer_account, const Amount& amount);
+// The end of a hold (kind kEntryHoldConfirm, kEntryHoldRelease or
+// kEntryHoldExpiry): hold account -amount / `to` +amount.
+Result<JournalEntry> unhold(std::string doc_id, std::string_view kind, std::string to_account,
+                            const Amount& amount);
 
 // Applies a checked entry to the accounts it touches and returns them with their
 // new balances. Refuses: an unknown account (account_unknown), a posting in
@@ -126,6 +140,9 @@ class Auditor {
  public:
   void add_account(const Account& account);
   void add_entry(const JournalEntry& entry);
+  // A hold still open, in the books' snapshot: each currency's hold accounts
+  // must hold exactly the sum of its open holds.
+  void add_open_hold(const std::string& hold_id, const std::string& currency, std::int64_t amount_minor);
   AuditReport finish();
 
  private:
@@ -134,6 +151,7 @@ class Auditor {
     __int128 posted = 0;
   };
   std::map<std::string, Tally> accounts_;
+  std::map<std::string, __int128> open_holds_;  // currency -> sum of open holds
   std::size_t entries_ = 0;
   std::vector<std::string> violations_;
 };

@@ -1,0 +1,317 @@
+// Controlled transfer (DESIGN.md §6.8, docs/bank-api.md "Holds"): a
+// hold.request signed by the payer's SE and the payee's freezes money in the
+// hold account; a confirm by the payer pays the payee, a release by the payee
+// or the expiry gives it back, and whichever comes first ends the hold: the
+// others are hold_resolved with the winning receipt and move nothing. The books
+// (hold accounts = open holds included) balance after every test.
+#include <atomic>
+#include <thread>
+
+#include "bank_registry_world.h"
+#include "core/jose.h"
+
+namespace zf::test {
+namespace {
+
+class HoldTest : public BankRegistryTest {
+ protected:
+  void SetUp() override {
+    BankRegistryTest::SetUp();
+    bob = enroll_se(src, world, "se-bob", "bob");
+    carol = enroll_se(src, world, "se-carol", "carol");
+    bank->set_clock([this] { return clock; });
+  }
+
+  Json request(std::int64_t minor, const std::string& payer = "alice-cny", const std::string& payee = "bob-cny",
+               std::int64_t release_in = 3600, const std::string& bank_id = kBank) {
+    Json p = alice.payload("hold.request", Json{{"amount", minor},
+                                                {"currency", "CNY"},
+                                                {"payer_account", payer},
+                                                {"payee_account", payee},
+                                                {"bank", bank_id},
+                                                {"release_at", clock + release_in}});
+    p["iat"] = clock;
+    p["exp"] = clock + 600;
+    return p;
+  }
+  // `first`'s signature over `p`, then `second`'s over exactly the same payload bytes.
+  std::string cosigned(const Json& p, TestSigner& first, TestSigner& second) {
+    std::string one = first.sign(p);
+    auto parsed = jws_parse(one);
+    EXPECT_TRUE(parsed);
+    KeySigner s(*second.key);
+    auto two = jws_sign_compact(parsed->payload, JwsSigner{&s, second.chain});
+    EXPECT_TRUE(two) << two.error().message();
+    auto joined = jws_join({one, *two});
+    EXPECT_TRUE(joined) << joined.error().message();
+    return *joined;
+  }
+  std::string end_doc(TestSigner& se, const char* type, const std::string& hold_id, std::int64_t minor) {
+    Json p = se.payload(type, Json{{"hold_id", hold_id}, {"bank", kBank}, {"amount", minor}, {"currency", "CNY"}});
+    p["iat"] = clock;
+    p["exp"] = clock + 600;
+    return se.sign(p);
+  }
+  Document receipt_doc(const std::string& jws) {
+    CertVerifier v(world.root());
+    v.set_time(clock);
+    auto d = open_signed_document(jws, v, Role::custody);
+    EXPECT_TRUE(d) << d.error().message();
+    return d ? d->doc : *Document::from_json(Json::object());
+  }
+  // A hold of `minor` from alice to bob, placed; its id.
+  std::string place(std::int64_t minor, std::int64_t release_in = 3600) {
+    Json p = request(minor, "alice-cny", "bob-cny", release_in);
+    auto r = bank->hold(cosigned(p, alice, bob));
+    EXPECT_TRUE(r) << r.error().message();
+    if (r) {
+      EXPECT_EQ(receipt_doc(*r).str("status"), "held");
+    }
+    return p["id"];
+  }
+  // The hold account comes into being with the currency's first hold.
+  std::int64_t held() {
+    auto a = bank->store().find_account(ledger::hold_account_id("CNY"));
+    return a && *a ? (*a)->balance_minor : 0;
+  }
+  void expect_unchanged(std::int64_t alice_minor, std::int64_t bob_minor, std::int64_t held_minor) {
+    EXPECT_EQ(balance("alice-cny"), alice_minor);
+    EXPECT_EQ(balance("bob-cny"), bob_minor);
+    EXPECT_EQ(held(), held_minor);
+  }
+
+  std::int64_t clock = std::time(nullptr);
+  TestSigner bob, carol;
+};
+
+TEST_F(HoldTest, AHoldFreezesTheMoneyAndAConfirmPaysThePayeeOnce) {
+  Json p = request(3000);
+  std::string jws = cosigned(p, alice, bob);
+  auto receipt = bank->hold(jws);
+  ASSERT_TRUE(receipt) << receipt.error().message();
+  Document d = receipt_doc(*receipt);
+  EXPECT_EQ(d.type(), "hold.receipt");
+  EXPECT_EQ(d.str("hold_id"), p["id"]);
+  EXPECT_EQ(d.str("doc_id"), p["id"]);
+  EXPECT_EQ(d.str("payer_account"), "alice-cny");
+  EXPECT_EQ(d.str("payee_account"), "bob-cny");
+  expect_unchanged(7000, 0, 3000);
+  auto row = bank->store().find_hold(p["id"]);
+  ASSERT_TRUE(row && *row);
+  EXPECT_EQ((*row)->status, "held");
+  EXPECT_EQ((*row)->payer_se, "se-alice");
+  EXPECT_EQ((*row)->payee_se, "se-bob");
+  EXPECT_EQ(record_of(p["id"])->doc_type, "hold.request");
+  // The same request again: the same receipt, nothing more is frozen.
+  auto again = bank->hold(jws);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, *receipt);
+  expect_unchanged(7000, 0, 3000);
+  // Frozen money cannot be moved: 7000 is what alice can transfer now.
+  Json order = alice.payload("transfer.order",
+                             Json{{"amount", 7001}, {"currency", "CNY"}, {"from", "alice-cny"}, {"to", "bob-cny"}, {"bank", kBank}});
+  order["iat"] = clock;
+  auto refused = bank->transfer(alice.sign(order));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(receipt_doc(*refused).str("reason"), "insufficient_funds");
+  expect_unchanged(7000, 0, 3000);
+
+  std::string confirm = end_doc(alice, "hold.confirm", p["id"], 3000);
+  auto paid = bank->hold_confirm(confirm);
+  ASSERT_TRUE(paid) << paid.error().message();
+  EXPECT_EQ(receipt_doc(*paid).str("status"), "confirmed");
+  expect_unchanged(7000, 3000, 0);
+  auto paid_again = bank->hold_confirm(confirm);
+  ASSERT_TRUE(paid_again);
+  EXPECT_EQ(*paid_again, *paid);
+  // The payee's release comes too late: hold_resolved, with the confirm's receipt.
+  auto late = bank->hold_release(end_doc(bob, "hold.release", p["id"], 3000));
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().code, Errc::hold_resolved) << late.error().message();
+  EXPECT_EQ(late.error().evidence, *paid);
+  // Past its release time the expiry finds nothing to give back.
+  clock += 7200;
+  auto expired = bank->expire_holds();
+  ASSERT_TRUE(expired);
+  EXPECT_EQ(*expired, 0);
+  expect_unchanged(7000, 3000, 0);
+}
+
+TEST_F(HoldTest, AReleaseByThePayeeGivesTheMoneyBackToThePayer) {
+  std::string id = place(2500);
+  auto back = bank->hold_release(end_doc(bob, "hold.release", id, 2500));
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(receipt_doc(*back).str("status"), "released");
+  expect_unchanged(10000, 0, 0);
+  auto confirm = bank->hold_confirm(end_doc(alice, "hold.confirm", id, 2500));
+  ASSERT_FALSE(confirm);
+  EXPECT_EQ(confirm.error().code, Errc::hold_resolved);
+  EXPECT_EQ(confirm.error().evidence, *back);
+  expect_unchanged(10000, 0, 0);
+}
+
+TEST_F(HoldTest, OnlyThePayerConfirmsAndOnlyThePayeeReleases) {
+  std::string id = place(1000);
+  for (auto* doc : {&bob, &carol}) {
+    auto r = bank->hold_confirm(end_doc(*doc, "hold.confirm", id, 1000));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::not_owner) << doc->se_id << ": " << r.error().message();
+  }
+  for (auto* doc : {&alice, &carol}) {
+    auto r = bank->hold_release(end_doc(*doc, "hold.release", id, 1000));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::not_owner) << doc->se_id << ": " << r.error().message();
+  }
+  expect_unchanged(9000, 0, 1000);
+  // A confirm must name the hold's amount, at the bank that holds it.
+  auto wrong_amount = bank->hold_confirm(end_doc(alice, "hold.confirm", id, 999));
+  ASSERT_FALSE(wrong_amount);
+  EXPECT_EQ(wrong_amount.error().code, Errc::bad_field);
+  EXPECT_EQ(wrong_amount.error().field, "amount");
+  auto unknown = bank->hold_confirm(end_doc(alice, "hold.confirm", "se-alice:999", 1000));
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, Errc::hold_unknown);
+  // A confirm of the hold with a second signature is not a confirm this bank takes.
+  Json c = alice.payload("hold.confirm", Json{{"hold_id", id}, {"bank", kBank}, {"amount", 1000}, {"currency", "CNY"}});
+  c["iat"] = clock;
+  auto two = bank->hold_confirm(cosigned(c, alice, bob));
+  ASSERT_FALSE(two);
+  EXPECT_EQ(two.error().code, Errc::bad_header);
+  expect_unchanged(9000, 0, 1000);
+}
+
+TEST_F(HoldTest, ARequestNeedsThePayersAndThePayeesSignaturesBoundToTheirAccounts) {
+  auto refused = [&](const std::string& jws, Errc code, const std::string& doc_id) {
+    auto r = bank->hold(jws);
+    ASSERT_FALSE(r) << "expected " << errc_name(code);
+    EXPECT_EQ(r.error().code, code) << r.error().message();
+    EXPECT_FALSE(record_of(doc_id)) << "a refused request is not claimed";
+    expect_unchanged(10000, 0, 0);
+  };
+  Json p = request(1000);
+  refused(alice.sign(p), Errc::bad_header, p["id"]);  // the payer's signature alone
+  p = request(1000);
+  refused(cosigned(p, alice, carol), Errc::not_owner, p["id"]);  // carol does not own bob-cny
+  p = request(1000);
+  refused(cosigned(p, alice, alice), Errc::bad_header, p["id"]);  // one SE on both sides
+  // Bob signing first makes bob the issuer: the payload names alice's SE as issuer, so it does not open.
+  p = request(1000);
+  auto swapped = bank->hold(cosigned(p, bob, alice));
+  ASSERT_FALSE(swapped);
+  EXPECT_EQ(swapped.error().code, Errc::issuer_mismatch) << swapped.error().message();
+  p = request(1000, "alice-cny", "alice-cny");
+  refused(cosigned(p, alice, bob), Errc::same_account, p["id"]);
+  p = request(1000, "alice-cny", "nobody-cny");
+  refused(cosigned(p, alice, bob), Errc::account_unknown, p["id"]);
+  p = request(1000, "alice-cny", ledger::hold_account_id("CNY"));
+  refused(cosigned(p, alice, bob), Errc::account_unknown, p["id"]);
+  p = request(1000, "alice-cny", "bob-cny", 3600, "bank-z");
+  refused(cosigned(p, alice, bob), Errc::misaddressed, p["id"]);
+  p = request(1000, "alice-cny", "bob-cny", 0);
+  refused(cosigned(p, alice, bob), Errc::bad_field, p["id"]);
+  p = request(1000, "alice-cny", "bob-cny", 91LL * 86400);
+  refused(cosigned(p, alice, bob), Errc::bad_field, p["id"]);
+  // One byte of the payload changed after both signed it.
+  Json general = *parse_json_strict(cosigned(request(1000), alice, bob));
+  std::string body = general["payload"];
+  body[body.size() / 2] = body[body.size() / 2] == 'A' ? 'B' : 'A';
+  general["payload"] = body;
+  refused(dump_json(general), Errc::bad_signature, "none");
+}
+
+TEST_F(HoldTest, InsufficientFundsConsumesTheRequestWithASignedRefusal) {
+  Json p = request(10001);
+  std::string jws = cosigned(p, alice, bob);
+  auto r = bank->hold(jws);
+  ASSERT_TRUE(r) << r.error().message();
+  Document d = receipt_doc(*r);
+  EXPECT_EQ(d.str("status"), "refused");
+  EXPECT_EQ(d.str("reason"), "insufficient_funds");
+  expect_unchanged(10000, 0, 0);
+  EXPECT_FALSE(*bank->store().find_hold(p["id"]));
+  ASSERT_TRUE(bank->cash_in("alice-cny", *Amount::of("CNY", 5000), "counter-2"));
+  auto again = bank->hold(jws);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, *r);
+  expect_unchanged(15000, 0, 0);
+}
+
+TEST_F(HoldTest, AtItsReleaseTimeTheBankGivesTheMoneyBackAndLaterEndsAreRefused) {
+  std::string id = place(4000, 60);
+  ASSERT_EQ(*bank->expire_holds(), 0);  // not yet due
+  expect_unchanged(6000, 0, 4000);
+  clock += 60;
+  auto n = bank->expire_holds();
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(*n, 1);
+  expect_unchanged(10000, 0, 0);
+  EXPECT_EQ((*bank->store().find_hold(id))->status, "expired");
+  EXPECT_EQ(*bank->expire_holds(), 0);
+  auto confirm = bank->hold_confirm(end_doc(alice, "hold.confirm", id, 4000));
+  ASSERT_FALSE(confirm);
+  EXPECT_EQ(confirm.error().code, Errc::hold_resolved);
+  Document winner = receipt_doc(confirm.error().evidence);
+  EXPECT_EQ(winner.str("status"), "expired");
+  EXPECT_EQ(winner.str("hold_id"), id);
+  expect_unchanged(10000, 0, 0);
+}
+
+// The bank claimed a confirm at the registry and died before its transaction:
+// the hold is still held; the retry finishes it once.
+TEST_F(HoldTest, AConfirmWhoseCommitWasLostIsTakenUpByTheRetryOnce) {
+  std::string id = place(1500);
+  std::string confirm = end_doc(alice, "hold.confirm", id, 1500);
+  auto own_key = PrivateKey::load_pem_file(bank_dir + "/custody.key");
+  ASSERT_TRUE(own_key);
+  ASSERT_TRUE(reg->claim(claim_as(confirm, kBank, *own_key, bank->chain())));
+  auto paid = bank->hold_confirm(confirm);
+  ASSERT_TRUE(paid) << paid.error().message();
+  ASSERT_TRUE(bank->hold_confirm(confirm));
+  expect_unchanged(8500, 1500, 0);
+}
+
+// Confirm, release and expiry racing on many holds from several threads: each
+// hold ends once, with one winner, and the losers moved nothing.
+TEST_F(HoldTest, ConfirmReleaseAndExpiryRacingEndEachHoldOnce) {
+  constexpr int kRounds = 40;
+  ASSERT_TRUE(bank->cash_in("alice-cny", *Amount::of("CNY", 100000), "counter-race"));
+  int confirmed = 0, released = 0, expired = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    std::string id = place(100, 1);
+    std::string confirm = end_doc(alice, "hold.confirm", id, 100);
+    std::string release = end_doc(bob, "hold.release", id, 100);
+    std::atomic<int> wins{0}, resolved{0};
+    auto run = [&](auto op) {
+      auto r = op();
+      if (r) ++wins;
+      else if (r.error().code == Errc::hold_resolved) ++resolved;
+      else ADD_FAILURE() << r.error().message();
+    };
+    const bool with_expiry = round % 2 == 1;
+    if (with_expiry) clock += 1;  // due now: the expiry races too
+    std::thread a([&] { run([&] { return bank->hold_confirm(confirm); }); });
+    std::thread b([&] { run([&] { return bank->hold_release(release); }); });
+    int expiry_wins = 0;
+    if (with_expiry) {
+      auto n = bank->expire_holds();
+      ASSERT_TRUE(n) << n.error().message();
+      expiry_wins = *n;
+    }
+    a.join();
+    b.join();
+    EXPECT_EQ(wins + expiry_wins, 1) << "round " << round;
+    EXPECT_EQ(resolved, 2 - wins) << "round " << round;
+    std::string status = (*bank->store().find_hold(id))->status;
+    confirmed += status == "confirmed";
+    released += status == "released";
+    expired += status == "expired";
+    EXPECT_EQ(held(), 0);
+  }
+  EXPECT_EQ(confirmed + released + expired, kRounds);
+  EXPECT_EQ(balance("bob-cny"), confirmed * 100);
+  EXPECT_EQ(balance("alice-cny"), 110000 - confirmed * 100);
+  std::printf("hold race: %d confirmed, %d released, %d expired\n", confirmed, released, expired);
+}
+
+}  // namespace
+}  // namespace zf::test
