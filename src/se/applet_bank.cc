@@ -15,26 +15,119 @@ namespace {
 constexpr std::int64_t kOrderLifetimeS = 600;
 }  // namespace
 
-Result<Bytes> Applet::transfer_order(const Command& c, std::int64_t now_s) {
+// A bank order of `type` from the command's `fields` (the person confirmed it
+// with the PIN): valid kOrderLifetimeS, spending a seq, moving no e-cash;
+// `check` refuses what the SE will not sign. Answers {<key>: JWS, id, exp}.
+Result<Bytes> Applet::sign_bank_order(const Command& c, std::int64_t now_s, std::string_view type,
+                                      std::initializer_list<std::string_view> fields, std::string_view key,
+                                      const std::function<Status(const Document&)>& check) {
   if (auto s = require_user(); !s) return std::unexpected(s.error());
   auto j = json_data(c);
   if (!j) return std::unexpected(j.error());
-  auto payload = take_fields(*j, {"amount", "currency", "bank", "from", "to", "process_no"});
+  auto payload = take_fields(*j, fields);
   if (!payload) return std::unexpected(payload.error());
-  (*payload)["type"] = "transfer.order";
+  (*payload)["type"] = std::string(type);
   (*payload)["exp"] = now_s + kOrderLifetimeS;
   auto d = draft(std::move(*payload), now_s);
   if (!d) return std::unexpected(d.error());
-  if (d->doc.str("from") == d->doc.str("to"))
-    return fail(Errc::same_account, "the order names " + d->doc.str("from") + " on both sides; nothing was signed",
-                "to");
+  if (auto s = check(d->doc); !s) return std::unexpected(s.error());
   auto jws = sign_value_document(*d, Spend::none, now_s);
   if (!jws) return std::unexpected(jws.error());
   const std::string id = st_.se_id + ":" + std::to_string(st_.seq);
-  log("transfer.order", id, &d->amount(), false, d->doc.str("to"), now_s);
+  std::string counterparty = d->doc.str("to");
+  if (counterparty.empty()) counterparty = d->doc.str("payee_account");
+  if (counterparty.empty()) counterparty = d->doc.str("hold_id");
+  log(std::string(type), id, &d->amount(), false, counterparty, now_s);
   st_.log.back().amount_minor = 0;  // no e-cash moves
   dirty_ = true;
-  return json_bytes(Json{{"order", *jws}, {"id", id}, {"exp", now_s + kOrderLifetimeS}});
+  return json_bytes(Json{{std::string(key), *jws}, {"id", id}, {"exp", now_s + kOrderLifetimeS}});
+}
+
+Result<Bytes> Applet::transfer_order(const Command& c, std::int64_t now_s) {
+  return sign_bank_order(c, now_s, "transfer.order", {"amount", "currency", "bank", "from", "to", "process_no"},
+                         "order", [](const Document& d) -> Status {
+                           if (d.str("from") == d.str("to"))
+                             return fail(Errc::same_account,
+                                         "the order names " + d.str("from") + " on both sides; nothing was signed", "to");
+                           return {};
+                         });
+}
+
+// ---- Controlled transfer, a hold (DESIGN.md §6.8): the payer's SE signs the
+// request, the payee's SE adds its signature to the same payload, and the bank
+// freezes the amount until the payer confirms, the payee releases, or
+// release_at passes.
+
+Result<Bytes> Applet::hold_request(const Command& c, std::int64_t now_s) {
+  return sign_bank_order(
+      c, now_s, "hold.request",
+      {"amount", "currency", "bank", "payer_account", "payee_account", "release_at", "process_no"}, "request",
+      [now_s](const Document& d) -> Status {
+        if (d.str("payer_account") == d.str("payee_account"))
+          return fail(Errc::same_account,
+                      "the hold names " + d.str("payer_account") + " on both sides; nothing was signed",
+                      "payee_account");
+        if (d.json().at("release_at").get<std::int64_t>() <= now_s)
+          return fail(Errc::bad_field, "release_at is not in the future; nothing was signed", "release_at");
+        return {};
+      });
+}
+
+// The payee's signature over the payer's request, exactly its payload bytes:
+// the SE checks the payer's signature and certificate, that the request is
+// still valid and is another SE's, and signs nothing else. No seq: the payer's
+// seq is the document's, and the bank claims it once at the registry.
+Result<Bytes> Applet::hold_cosign(const Command& c, std::int64_t now_s) {
+  if (auto s = require_user(); !s) return std::unexpected(s.error());
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  if (auto s = only_fields(*j, {"request"}); !s) return std::unexpected(s.error());
+  auto text = get_string(*j, "request", kMaxJoseBytes);
+  if (!text) return std::unexpected(text.error());
+  auto request = open_signed_document(*text, verifier(now_s), Role::secure_element);
+  if (!request) return std::unexpected(request.error());
+  const Document& doc = request->doc;
+  if (doc.type() != "hold.request") return fail(Errc::unknown_type, "only a hold.request is cosigned", "type");
+  if (request->signers.size() != 1)
+    return fail(Errc::bad_header, "the request must carry the payer's signature alone", "signatures");
+  if (doc.issuer() == st_.se_id)
+    return fail(Errc::bad_header, "this SE signed the request as the payer; the payee's SE cosigns", "issuer");
+  if (auto s = doc.check_time(now_s); !s) return std::unexpected(s.error());
+  KeySigner signer(*st_.key);
+  auto jws = jws_sign_compact(request->jws.payload, JwsSigner{&signer, st_.chain});
+  if (!jws) return std::unexpected(jws.error());
+  log("hold.cosign", doc.id(), &*doc.amount(), true, doc.str("payer_account"), now_s);
+  st_.log.back().amount_minor = 0;  // no e-cash moves
+  dirty_ = true;
+  return json_bytes(Json{{"signature", *jws},
+                         {"id", doc.id()},
+                         {"amount", doc.amount()->minor()},
+                         {"currency", std::string(doc.amount()->currency().code())},
+                         {"payer_account", doc.str("payer_account")},
+                         {"payee_account", doc.str("payee_account")},
+                         {"release_at", doc.json().at("release_at")}});
+}
+
+// The payer pays a hold it requested: the hold id is this SE's own request
+// (id "<se id>:<seq>"), so an SE never confirms someone else's hold.
+Result<Bytes> Applet::hold_confirm(const Command& c, std::int64_t now_s) {
+  return sign_bank_order(c, now_s, "hold.confirm", {"hold_id", "bank", "amount", "currency", "process_no"}, "confirm",
+                         [this](const Document& d) -> Status {
+                           if (!d.str("hold_id").starts_with(st_.se_id + ":"))
+                             return fail(Errc::not_owner, "only the SE that requested a hold confirms it", "hold_id");
+                           return {};
+                         });
+}
+
+// The payee gives a hold back to the payer: never one this SE requested.
+Result<Bytes> Applet::hold_release(const Command& c, std::int64_t now_s) {
+  return sign_bank_order(c, now_s, "hold.release", {"hold_id", "bank", "amount", "currency", "process_no"}, "release",
+                         [this](const Document& d) -> Status {
+                           if (d.str("hold_id").starts_with(st_.se_id + ":"))
+                             return fail(Errc::not_owner, "the payer confirms its own hold; the payee releases it",
+                                         "hold_id");
+                           return {};
+                         });
 }
 
 // ---- Top-up (DESIGN.md §6.2)

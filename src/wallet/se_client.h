@@ -83,6 +83,14 @@ class SeClient {
   Result<Json> sign_query(const Json& params);
   // TRANSFER ORDER {amount, currency, bank, from, to} -> {order, id, exp}.
   Result<Json> transfer_order(const Json& params);
+  // Holds (docs/se-apdu.md "Controlled transfer"). HOLD REQUEST {amount,
+  // currency, bank, payer_account, payee_account, release_at} -> {request, id,
+  // exp}; HOLD COSIGN {request} -> {signature, id, amount, ...}; HOLD CONFIRM /
+  // HOLD RELEASE {hold_id, bank, amount, currency} -> {confirm|release, id, exp}.
+  Result<Json> hold_request(const Json& params);
+  Result<Json> hold_cosign(const std::string& request_jws);
+  Result<Json> hold_confirm(const Json& params);
+  Result<Json> hold_release(const Json& params);
   // Face to face (docs/se-apdu.md "Face-to-face payment"). The payee: be found
   // for `seconds` (0 stops). The payer: F2F PAY agrees a session with the
   // payee's SE and returns {payee, payee_user, code, amount_minor, currency};

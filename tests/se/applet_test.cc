@@ -372,6 +372,64 @@ TEST_F(AppletTest, TransferOrderSignsTheOrderAndMovesNoEcash) {
   EXPECT_REFUSED(a, Errc::not_verified, a.client->transfer_order(params));
 }
 
+// HOLD REQUEST signs for the payer; HOLD COSIGN adds the payee's signature over
+// exactly the same payload bytes, only for another SE's valid request; HOLD
+// CONFIRM only for this SE's own hold and HOLD RELEASE never for it. None
+// moves e-cash; each needs the PIN.
+TEST_F(AppletTest, HoldCommandsSignOnlyTheirSideOfAHold) {
+  Se& a = active_se("se-a", "alice");
+  Se& b = active_se("se-b", "bob");
+  Json params{{"amount", 5000},           {"currency", "CNY"},          {"bank", "bank-a"},
+              {"payer_account", kAccount}, {"payee_account", "bob-cny"}, {"release_at", w.now + 3600}};
+  Json r = must(a.client->hold_request(params));
+  const std::string request = r.at("request");
+  EXPECT_EQ(r.at("id"), "se-a:1");
+  CertVerifier v(w.ca->root());
+  v.set_time(w.now);
+  auto opened = must(open_signed_document(request, v, Role::secure_element));
+  EXPECT_EQ(opened.doc.type(), "hold.request");
+  EXPECT_EQ(*opened.doc.exp(), w.now + 600);
+  Json past = params;
+  past["release_at"] = w.now;
+  EXPECT_REFUSED(a, Errc::bad_field, a.client->hold_request(past));
+  Json same = params;
+  same["payee_account"] = kAccount;
+  EXPECT_REFUSED(a, Errc::same_account, a.client->hold_request(same));
+
+  // The payer's SE does not cosign its own request; the payee's does.
+  EXPECT_REFUSED(a, Errc::bad_header, a.client->hold_cosign(request));
+  Json cos = must(b.client->hold_cosign(request));
+  EXPECT_EQ(cos.at("amount"), 5000);
+  EXPECT_EQ(cos.at("payee_account"), "bob-cny");
+  auto joined = must(jws_join({request, cos.at("signature").get<std::string>()}));
+  auto both = must(open_signed_document(joined, v, Role::secure_element));
+  ASSERT_EQ(both.signers.size(), 2u);
+  EXPECT_EQ(both.signers[0].subject_cn(), "se-a");
+  EXPECT_EQ(both.signers[1].subject_cn(), "se-b");
+  EXPECT_EQ(b.applet->seq(), 0) << "a cosignature spends no seq";
+  // Not twice, not a tampered request, not another type.
+  EXPECT_REFUSED(b, Errc::bad_header, b.client->hold_cosign(joined));
+  std::string tampered = request;
+  auto dot = tampered.find('.');
+  tampered[dot + 5] = tampered[dot + 5] == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(b.client->hold_cosign(tampered)) << "a tampered request is not cosigned";
+  Json order = must(a.client->transfer_order(
+      Json{{"amount", 1}, {"currency", "CNY"}, {"bank", "bank-a"}, {"from", kAccount}, {"to", "bob-cny"}}));
+  EXPECT_REFUSED(b, Errc::unknown_type, b.client->hold_cosign(order.at("order").get<std::string>()));
+
+  Json end{{"hold_id", "se-a:1"}, {"bank", "bank-a"}, {"amount", 5000}, {"currency", "CNY"}};
+  Json confirm = must(a.client->hold_confirm(end));
+  EXPECT_EQ(jws_payload(confirm.at("confirm").get<std::string>()).at("type"), "hold.confirm");
+  EXPECT_REFUSED(b, Errc::not_owner, b.client->hold_confirm(end));
+  EXPECT_REFUSED(a, Errc::not_owner, a.client->hold_release(end));
+  Json release = must(b.client->hold_release(end));
+  EXPECT_EQ(jws_payload(release.at("release").get<std::string>()).at("hold_id"), "se-a:1");
+  EXPECT_EQ(a.applet->balance("CNY"), 0);
+  EXPECT_EQ(b.applet->balance("CNY"), 0);
+  b.applet->reset_session();
+  EXPECT_REFUSED(b, Errc::not_verified, b.client->hold_cosign(request));
+}
+
 TEST_F(AppletTest, RefusedTopupIsDroppedAndCreditsNothing) {
   Se& a = active_se("se-a", "alice");
   Json made = must(a.client->topup_request(bank_params(5000)));
