@@ -323,6 +323,48 @@ int run_demo(const std::string& keep_dir) {
   show();
   audit("after the escrow payments");
 
+  n.step("Alice moves CNY 20.00 from her account to Bob's, then has CNY 30.00 held for him until she confirms");
+  const Amount twenty = *Amount::parse("CNY 20.00"), thirty = *Amount::parse("CNY 30.00"), six = *Amount::parse("CNY 6.00");
+  auto moved = alice.wallet->transfer(twenty, net->bank_id, alice.se.account, bob.se.account);
+  n.expect(moved && (*moved)["status"] == "moved",
+           moved ? "her SE signed the order with her PIN; bank-a claimed it at the registry and moved the money in one "
+                   "journal entry (receipt " + (*moved)["receipt_id"].get<std::string>() + ")"
+                 : "transfer: " + moved.error().message());
+  // A hold: Alice's SE signs the request, Bob's SE adds its signature over the same bytes, either sends it.
+  auto hold_for = [&](const Amount& amount) -> Result<Json> {
+    auto req = alice.wallet->hold_request(amount, net->bank_id, alice.se.account, bob.se.account,
+                                          static_cast<std::int64_t>(std::time(nullptr)) + 3600);
+    if (!req) return req;
+    auto both = bob.wallet->hold_cosign((*req)["request"]);
+    if (!both) return both;
+    return bob.wallet->hold_submit((*both)["request"]);
+  };
+  auto placed = hold_for(thirty);
+  if (!n.expect(placed && (*placed)["status"] == "held",
+                placed ? "Alice's SE signed the hold request, Bob's SE checked it and signed the same document, and "
+                         "bank-a froze CNY 30.00 of " + alice.se.account + " in its hold account until she confirms, "
+                         "Bob gives it back, or an hour passes"
+                       : "hold: " + placed.error().message()))
+    return 1;
+  const std::string hold_id = (*placed)["hold_id"];
+  show();
+  audit("with CNY 30.00 held (the audit checks the hold account against the open holds)");
+  auto paid = alice.wallet->hold_end(hold_id, true);
+  n.expect(paid && (*paid)["status"] == "confirmed", paid ? "Alice confirmed: bank-a paid the CNY 30.00 to " +
+                                                                bob.se.account
+                                                          : "confirm: " + paid.error().message());
+  auto late_release = bob.wallet->hold_end(hold_id, false);
+  n.expect(!late_release && late_release.error().code == Errc::hold_resolved,
+           "a hold ends once: Bob's release after her confirm moves nothing: " + refusal(late_release));
+  auto second_hold = hold_for(six);
+  auto given_back = second_hold ? bob.wallet->hold_end((*second_hold)["hold_id"], false)
+                                : Result<Json>(std::unexpected(second_hold.error()));
+  n.expect(given_back && (*given_back)["status"] == "released",
+           given_back ? "a second hold of CNY 6.00: Bob released it, and bank-a gave it back to " + alice.se.account
+                      : "second hold: " + given_back.error().message());
+  show();
+  audit("after the transfer and the holds");
+
   n.step("Bob's terminal asks the registry about a note before accepting it (zf wallet check)");
   // Alice quietly keeps a copy of her SE's sealed state file as it is now.
   fs::path alice_state = fs::path(alice.se.dir) / "state.seal";

@@ -372,10 +372,10 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
         auto info = (*plain)->balance();
         bool outbox_pending = false;
         for (const auto& e : (*plain)->outbox())
-          outbox_pending = outbox_pending || (e.state == "pending" && (e.kind == "topup" || e.kind == "deposit" || e.kind == "transfer"));
+          outbox_pending = outbox_pending || (e.state == "pending" && e.kind != "payment" && e.kind != "escrow");
         if (info && !outbox_pending && info->value("pending_topups", Json::array()).empty() &&
             info->value("pending_deposits", Json::array()).empty())
-          return void(std::printf("Nothing to retry: every top-up, deposit and transfer has its answer.\n"));
+          return void(std::printf("Nothing to retry: every top-up, deposit, transfer and hold has its answer.\n"));
       }
       auto wl = open_unlocked(*c, "retry", exit_code);
       if (!wl) return;
@@ -582,6 +582,7 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
   add_nearby_commands(w, exit_code);
   add_escrow_commands(w, exit_code);
   add_bank_commands(w, exit_code);
+  add_hold_commands(w, exit_code);
 }
 
 }  // namespace zf::cli

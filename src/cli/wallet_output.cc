@@ -218,6 +218,10 @@ std::string se_log_text(const Json& se_log) {
       {"deposit.refund", "deposit refused, value back"},
       {"reclaim", "reclaimed (note expired unreceived)"},
       {"transfer.order", "transfer ordered (account to account)"},
+      {"hold.request", "hold requested (payer)"},
+      {"hold.cosign", "hold cosigned (payee)"},
+      {"hold.confirm", "hold confirmed (pay the payee)"},
+      {"hold.release", "hold released (back to the payer)"},
   };
   std::string text = pad("WHEN", 18) + pad("WHAT", 34) + pad_left("AMOUNT", 15) + "  " +
                      pad("WITH", 16) + "DOCUMENT\n";
@@ -272,6 +276,16 @@ std::string terminal_history_text(const Json& events,
         line = "transfer of " + what + " refused (" + str_of(result, "reason") + "); no money moved (" + id + ")";
       else
         line = "transferred " + what + " (" + id + ")";
+    } else if (op == "hold" || op == "hold_confirm" || op == "hold_release") {
+      const std::string what = money(str_of(result, "currency"), int_of(result, "amount_minor")) + " from " +
+                               str_of(result, "payer_account") + " to " + str_of(result, "payee_account") + " at " +
+                               str_of(e, "bank");
+      const std::string status = str_of(result, "status");
+      line = status == "refused"   ? "hold of " + what + " refused (" + str_of(result, "reason") + "); no money moved"
+             : status == "held"    ? "held " + what
+             : status == "confirmed" ? "hold confirmed: paid " + what
+                                     : "hold released: " + what + " went back";
+      line += " (hold " + str_of(result, "hold_id") + ")";
     } else if (op == "pay") {
       line = "paid " + str_of(e, "amount") + " to " + str_of(e, "payee") + " (note " + id + ")";
     } else if (op == "receive") {
@@ -411,6 +425,10 @@ std::string statement_text(const Json& statement, const std::string& bank) {
       {"topup", "top-up to an SE"},
       {"deposit", "deposit from an SE"},
       {"transfer", "transfer"},
+      {"hold", "held for a payee"},
+      {"hold_confirm", "hold paid"},
+      {"hold_release", "hold given back"},
+      {"hold_expiry", "hold expired, back"},
   };
   text += "Recent entries, newest first:\n";
   for (const auto& h : *history) {

@@ -15,9 +15,12 @@
 #include "core/claims.h"
 #include "registry/client.h"
 #include "store/sealed.h"
+#include "wallet/wallet_internal.h"
 
 namespace zf::wallet {
 namespace fs = std::filesystem;
+using detail::payload_of;
+using detail::retryable;
 namespace {
 
 Result<std::string> slurp(const fs::path& p) {
@@ -38,9 +41,15 @@ Error when_unavailable(Error e, const std::string& what) {
   return e;
 }
 
-bool retryable(const Error& e) {
-  return e.code == Errc::unavailable || e.code == Errc::internal || e.code == Errc::io_error ||
-         (e.code == Errc::cert_untrusted && e.field == "tls");
+// Where an outbox entry of `kind` goes at its bank, and the field that carries it.
+Result<std::pair<std::string, std::string>> bank_route(std::string_view kind) {
+  static const std::map<std::string, std::pair<std::string, std::string>, std::less<>> kRoutes = {
+      {"topup", {"/v1/topup", "request"}},       {"deposit", {"/v1/deposit", "note"}},
+      {"transfer", {"/v1/transfer", "order"}},   {"hold", {"/v1/hold", "request"}},
+      {"hold_confirm", {"/v1/hold/confirm", "confirm"}}, {"hold_release", {"/v1/hold/release", "release"}}};
+  auto it = kRoutes.find(kind);
+  if (it == kRoutes.end()) return fail(Errc::internal, "no bank takes a " + std::string(kind), "kind");
+  return it->second;
 }
 
 Json entry_json(const OutboxEntry& e) {
@@ -51,13 +60,6 @@ Json entry_json(const OutboxEntry& e) {
 OutboxEntry entry_from(const Json& j) {
   return OutboxEntry{j.value("doc_id", ""), j.value("kind", ""),    j.value("doc", ""),  j.value("bank", ""),
                      j.value("state", ""),  j.value("receipt", ""), j.value("error", "")};
-}
-
-// The payload of a JWS we signed ourselves (already verified by our SE).
-Result<Document> payload_of(const std::string& jws) {
-  auto parsed = jws_parse(jws);
-  if (!parsed) return std::unexpected(parsed.error());
-  return Document::parse(to_string(parsed->payload));
 }
 
 std::string file_name(const std::string& doc_id) {
@@ -211,6 +213,16 @@ Status Wallet::save_entry(const OutboxEntry& e) {
                                   as_bytes(dump_json(entry_json(e))), 0600);
 }
 
+std::optional<OutboxEntry> Wallet::find_entry(const std::string& doc_id) const {
+  auto text = slurp(fs::path(dir_) / "outbox" / file_name(doc_id));
+  if (!text) return std::nullopt;
+  auto j = parse_json_strict(*text);
+  if (!j) return std::nullopt;
+  OutboxEntry e = entry_from(*j);
+  if (e.doc_id != doc_id) return std::nullopt;
+  return e;
+}
+
 Status Wallet::append_history(const Json& event) {
   Json dated = event;
   if (!dated.contains("at")) dated["at"] = static_cast<std::int64_t>(std::time(nullptr));  // for the person's dates
@@ -273,9 +285,9 @@ Result<Json> Wallet::settle(OutboxEntry& e) {
     // at that URL is refused in the handshake, before anything is sent.
     auto c = net::HttpsClient::connect(endpoint->second.url, *root_, net::ServerId::bank(e.bank));
     if (!c) return std::unexpected(c.error());
-    const bool topup = e.kind == "topup", transfer = e.kind == "transfer";
-    auto r = c->post_json(topup ? "/v1/topup" : transfer ? "/v1/transfer" : "/v1/deposit",
-                          Json{{topup ? "request" : transfer ? "order" : "note", e.doc}});
+    auto route = bank_route(e.kind);
+    if (!route) return std::unexpected(route.error());
+    auto r = c->post_json(route->first, Json{{route->second, e.doc}});
     if (!r) {
       // A bank refusing because the registry says the document is someone else's
       // (replayed, seq_reused) sends the registry's record: keep it as proof.
@@ -293,6 +305,7 @@ Result<Json> Wallet::settle(OutboxEntry& e) {
     if (auto s = save_entry(e); !s) return std::unexpected(s.error());
   }
   if (e.kind == "transfer") return finish_transfer(e);
+  if (e.kind.starts_with("hold")) return finish_hold(e);
   auto applied = e.kind == "topup" ? se_->apply_topup_receipt(e.receipt) : se_->apply_deposit_receipt(e.receipt);
   if (!applied && applied.error().code != Errc::replayed) return std::unexpected(applied.error());
   e.state = "done";
@@ -493,6 +506,11 @@ Error Wallet::unfinished(const OutboxEntry& e, const Amount& amount, Error err) 
       e.kind == "deposit"
           ? "the SE has debited " + amount.to_string() + " for the deposit and the signed deposit note is kept in "
                                                          "the outbox"
+      : e.kind.starts_with("hold")
+          ? "the " + std::string(e.kind == "hold" ? "request to hold " : e.kind == "hold_confirm" ? "confirmation of the hold of " : "release of the hold of ") +
+                amount.to_string() +
+                " is signed and kept in the outbox; the bank may or may not have acted on it yet, and acts on it only "
+                "for 10 minutes after it was signed"
       : e.kind == "transfer"
           ? "the SE has signed the order to transfer " + amount.to_string() +
                 " and it is kept in the outbox; the bank may or may not have moved the money yet, and acts on the "
@@ -637,7 +655,7 @@ Result<Json> Wallet::retry() {
   int settled = 0, still_pending = 0, refused = 0;
   Json errors = Json::array();
   for (auto& [id, e] : known) {
-    if (e.state != "pending" || (e.kind != "topup" && e.kind != "deposit" && e.kind != "transfer")) continue;
+    if (e.state != "pending" || !bank_route(e.kind)) continue;
     auto r = settle(e);
     if (r) {
       ++settled;

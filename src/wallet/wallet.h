@@ -33,10 +33,14 @@ struct WalletConfig {
 // One signed document on its way to a bank, or a note on its way to a payee.
 struct OutboxEntry {
   std::string doc_id;
-  std::string kind;  // "topup", "deposit", "transfer", "payment", "escrow"
+  // "topup", "deposit", "transfer", "payment", "escrow", "hold" (a hold
+  // request, this wallet's or one it cosigned), "hold_confirm", "hold_release"
+  std::string kind;
   std::string doc;   // the JWS exactly as the SE signed it
   std::string bank;  // for topup and deposit
-  std::string state; // "pending", "done", "refused"
+  // "pending", "done", "refused"; a hold request also "cosign" (the payer's,
+  // waiting for the payee's signature) and "cosigned" (the payee's, not sent)
+  std::string state;
   std::string receipt;
   std::string error;
 };
@@ -80,6 +84,23 @@ class Wallet {
   // A refusal by the bank is its reason as the error; no money moved.
   Result<Json> transfer(const Amount& amount, const std::string& bank, const std::string& from,
                         const std::string& to);
+  // Controlled transfer, a hold (DESIGN.md §6.8; src/wallet/wallet_hold.cc).
+  // The payer: the SE signs a hold.request for `amount` from `payer_account`
+  // to `payee_account` at `bank`, given back at `release_at` unless it ended
+  // before; kept in the outbox until the payee's signature comes back. Answers
+  // {request, hold_id, bank, amount_minor, currency, payer_account, payee_account, release_at}.
+  Result<Json> hold_request(const Amount& amount, const std::string& bank, const std::string& payer_account,
+                            const std::string& payee_account, std::int64_t release_at);
+  // The payee: the SE checks the payer's request and adds its signature. The
+  // same facts, `request` now carrying both signatures.
+  Result<Json> hold_cosign(const std::string& request_jws);
+  // Either party: sends a request with both signatures to its bank. Answers
+  // the hold receipt's facts: {hold_id, status "held", receipt_id, ...}.
+  Result<Json> hold_submit(const std::string& request_jws);
+  // The payer pays the held money to the payee (`confirm`), or the payee
+  // gives it back (release): the SE signs, the bank ends the hold once. A hold
+  // that had already ended is hold_resolved, naming how; nothing moved.
+  Result<Json> hold_end(const std::string& hold_id, bool confirm);
   // The SE a payment to `who` (an SE id, or a user id with one SE) goes to, as
   // the CA certifies it: {se_id, user_id, certificate (PEM)}. not_found for a
   // name the CA does not know, cert_revoked when every certificate of it is
@@ -213,6 +234,10 @@ class Wallet {
   Result<Json> settle(OutboxEntry& e);
   // The end of a transfer whose receipt is in `e`: checked, kept, the entry done.
   Result<Json> finish_transfer(OutboxEntry& e);
+  // The end of a hold document (request, confirm, release) whose receipt is in `e`.
+  Result<Json> finish_hold(OutboxEntry& e);
+  // The outbox entry `doc_id`, if this wallet has one.
+  std::optional<OutboxEntry> find_entry(const std::string& doc_id) const;
   Status ensure_se();
   // Writes a registry record to records/<doc id>.jws, the terminal's proof of what the registry said.
   void keep_record(const std::string& doc_id, const std::string& record_jws);
