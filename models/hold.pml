@@ -29,6 +29,12 @@
  *   EXPIRY_IN_MEMORY   the expiry deadline is a timer in the bank's memory,
  *                      armed when the hold is placed and lost when the bank
  *                      is killed
+ *   DOC_EXPIRES        what Bank::verify does today: the SE documents' exp
+ *                      (10 minutes after signing) may pass, and the bank
+ *                      refuses an expired document as expired before it
+ *                      looks in its table, a retry of one it committed too;
+ *                      with RECEIPT_FIRST (holds) the bank answers a
+ *                      document it committed with its receipt, expired or not
  */
 
 #ifndef CRASHES
@@ -91,6 +97,16 @@ bool timer;                /* the expiry's deadline, armed when the hold is plac
 
 /* ---- The clock: release_at has passed. It only moves forward. */
 bool past;
+#ifdef DOC_EXPIRES
+bool docs_expired;         /* the SE documents' exp has passed too */
+#ifdef RECEIPT_FIRST
+#define fresh(d)           (!docs_expired || processed[d])
+#else
+#define fresh(d)           (!docs_expired)
+#endif
+#else
+#define fresh(d)           true   /* exp is not modelled (models/README.md) */
+#endif
 
 /* ---- Ghosts, for the rules only. */
 byte moved[NDOCS];         /* times each document moved money */
@@ -102,6 +118,10 @@ inline answer_receipt(d) {
   printf("@ bank: %e: the stored receipt\n", d);
   rule(processed[d] && moved[d] == 1 && (d == REQ || ended_by == d),
        "VIOLATED: a receipt for a document that did not do what it says\n")
+}
+inline answer_expired(d) {
+  printf("@ bank: %e: expired\n", d);
+  rule(!processed[d], "VIOLATED: a retry of a document the bank committed is answered expired, not with its receipt\n")
 }
 inline answer_resolved(d) {
   printf("@ bank: %e: hold_resolved, evidence: %e's receipt\n", d, ended_by);
@@ -136,13 +156,16 @@ inline end_hold(d) {
   atomic {
     e = epoch;
     if
-    :: !placed -> printf("@ bank: %e: hold_unknown\n", d); go = false
-    :: placed && processed[d] -> answer_receipt(d); go = false
+#ifdef DOC_EXPIRES
+    :: !fresh(d) -> answer_expired(d); go = false
+#endif
+    :: fresh(d) && !placed -> printf("@ bank: %e: hold_unknown\n", d); go = false
+    :: fresh(d) && placed && processed[d] -> answer_receipt(d); go = false
 #ifndef SEPARATE_GUARDS
-    :: placed && !processed[d] && !held -> answer_resolved(d); go = false
-    :: placed && !processed[d] && held -> go = true
+    :: fresh(d) && placed && !processed[d] && !held -> answer_resolved(d); go = false
+    :: fresh(d) && placed && !processed[d] && held -> go = true
 #else
-    :: placed && !processed[d] -> go = true
+    :: fresh(d) && placed && !processed[d] -> go = true
 #endif
     fi;
     if
@@ -178,8 +201,11 @@ active [2] proctype Request() {
   :: atomic {              /* a processed request gets its receipt; else the claim */
        e = epoch;
        if
-       :: processed[REQ] -> answer_receipt(REQ); go = false; e = 0
-       :: !processed[REQ] -> go = true; registry[REQ] = true;
+#ifdef DOC_EXPIRES
+       :: !fresh(REQ) -> answer_expired(REQ); go = false; e = 0
+#endif
+       :: fresh(REQ) && processed[REQ] -> answer_receipt(REQ); go = false; e = 0
+       :: fresh(REQ) && !processed[REQ] -> go = true; registry[REQ] = true;
           printf("@ registry: records the bank's claim of REQ\n")
        fi }
      if
@@ -252,6 +278,9 @@ end_idle:
 active proctype World() {
   do
   :: atomic { !past -> past = true; printf("@ clock: release_at passes\n") }
+#ifdef DOC_EXPIRES
+  :: atomic { !docs_expired -> docs_expired = true; printf("@ clock: the documents' exp passes\n") }
+#endif
   :: atomic { crashes < CRASHES -> crashes++; epoch++;
 #ifdef EXPIRY_IN_MEMORY
               timer = false;
