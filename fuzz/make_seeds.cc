@@ -174,9 +174,6 @@ Json payload(std::string_view type, bool full = false) {
       case zf::FieldKind::object:
         j[f.name] = sealed_jwe();
         break;
-      case zf::FieldKind::id_list:
-        j[f.name] = Json::array({"se-0001", "se-0002"});
-        break;
       case zf::FieldKind::nonce:
         j[f.name] = zf::b64url_encode(zf::Bytes(16, 0x5a));
         break;
@@ -250,10 +247,11 @@ void make_document_seeds() {
   }
   {
     Json j = payload("joint.spend");
-    j["signers"] = Json::array();
-    document_invalid("joint_signers_empty", j);
-    j["signers"] = Json::array({1});
-    document_invalid("joint_signers_number", j);
+    j["action"] = 1;
+    document_invalid("joint_action_number", j);
+    j = payload("joint.spend");
+    j.erase("to");
+    document_invalid("joint_to_missing", j);
   }
   {
     Json j = payload("cpay.note");

@@ -22,6 +22,21 @@ Result<std::vector<std::string>> string_array(const Json& j, std::string_view fi
 
 }  // namespace
 
+// "co_managers": an array of at most 16 SE ids, if present.
+static Result<std::vector<std::string>> co_managers_from_json(const Json& j) {
+  std::vector<std::string> out;
+  if (!has_field(j, "co_managers")) return out;
+  const Json& list = j.at("co_managers");
+  if (!list.is_array() || list.empty() || list.size() > 16)
+    return fail(Errc::bad_field, "an array of 1..16 SE ids", "co_managers");
+  for (const auto& se : list) {
+    if (!se.is_string() || se.get_ref<const std::string&>().size() > 128)
+      return fail(Errc::bad_field, "an array of 1..16 SE ids", "co_managers");
+    out.push_back(se.get<std::string>());
+  }
+  return out;
+}
+
 Json account_to_json(const AccountRecord& a) {
   Json j{{"account", a.id},
          {"kind", std::string(ledger::kind_name(a.kind))},
@@ -30,6 +45,10 @@ Json account_to_json(const AccountRecord& a) {
          {"balance_minor", a.balance_minor},
          {"created_at", a.created_at}};
   if (a.se_id) j["se_id"] = *a.se_id;
+  if (!a.co_managers.empty()) {
+    j["co_managers"] = a.co_managers;
+    j["threshold"] = a.threshold;
+  }
   return j;
 }
 
@@ -53,6 +72,13 @@ Result<AccountRecord> account_from_json(const Json& j) {
     auto se = get_string(j, "se_id", 128);
     if (!se) return up(se);
     a.se_id = *se;
+  }
+  if (auto m = co_managers_from_json(j); !m) return up(m);
+  else a.co_managers = std::move(*m);
+  if (has_field(j, "threshold")) {
+    auto t = get_int(j, "threshold");
+    if (!t) return up(t);
+    a.threshold = static_cast<int>(*t);
   }
   auto bal = get_int(j, "balance_minor");
   if (!bal) return up(bal);
@@ -115,11 +141,13 @@ Result<Statement> statement_from_json(const Json& j) {
 Json open_account_to_json(const OpenAccountRequest& r) {
   Json j{{"account", r.account}, {"currency", r.currency}, {"user_id", r.user_id}};
   if (r.se_id) j["se_id"] = *r.se_id;
+  if (!r.co_managers.empty()) j["co_managers"] = r.co_managers;
+  if (r.threshold != 0) j["threshold"] = r.threshold;
   return j;
 }
 
 Result<OpenAccountRequest> open_account_from_json(const Json& j) {
-  if (auto s = only_fields(j, {"account", "currency", "user_id", "se_id"}); !s) return up(s);
+  if (auto s = only_fields(j, {"account", "currency", "user_id", "se_id", "co_managers", "threshold"}); !s) return up(s);
   OpenAccountRequest r;
   auto id = get_string(j, "account", 128);
   if (!id) return up(id);
@@ -134,6 +162,15 @@ Result<OpenAccountRequest> open_account_from_json(const Json& j) {
     auto se = get_string(j, "se_id", 128);
     if (!se) return up(se);
     r.se_id = *se;
+  }
+  auto members = co_managers_from_json(j);
+  if (!members) return up(members);
+  r.co_managers = std::move(*members);
+  if (has_field(j, "threshold")) {
+    auto t = get_int(j, "threshold");
+    if (!t) return up(t);
+    if (*t < 0 || *t > 16) return fail(Errc::bad_field, "0..16", "threshold");
+    r.threshold = static_cast<int>(*t);
   }
   return r;
 }

@@ -79,10 +79,24 @@ struct CashInResult {
 
 // What an admin asks for when opening an account.
 struct OpenAccountRequest {
+  OpenAccountRequest() = default;
+  OpenAccountRequest(std::string account_id, std::string currency_code, std::string user,
+                     std::optional<std::string> se = std::nullopt, std::vector<std::string> managers = {},
+                     int min_signers = 0)
+      : account(std::move(account_id)),
+        currency(std::move(currency_code)),
+        user_id(std::move(user)),
+        se_id(std::move(se)),
+        co_managers(std::move(managers)),
+        threshold(min_signers) {}
   std::string account;
   std::string currency;
   std::string user_id;
   std::optional<std::string> se_id;
+  // Non-empty: a joint account managed by these SEs (1..16 distinct SE ids);
+  // a spend needs `threshold` of them (0: all of them, as the patent has it).
+  std::vector<std::string> co_managers;
+  int threshold = 0;
 };
 
 // Sends a signed claim to the registry and returns the registry's signed
@@ -152,8 +166,18 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
   Result<std::string> hold_confirm(std::string_view confirm_jws);
   Result<std::string> hold_release(std::string_view release_jws);
   // Gives back every held amount whose release_at has passed (the bank's own
-  // act, in the same guard as confirm and release). Returns how many ended.
-  Result<int> expire_holds();
+  // act, in the same guard as confirm and release): how many ended, and the
+  // holds that could not end now (tried again on the next pass).
+  struct ExpiryPass {
+    int ended = 0;
+    std::vector<Error> failed;  // field: the hold id
+  };
+  Result<ExpiryPass> expire_holds();
+  // §6.9: a joint.spend from a joint account, signed by at least its threshold
+  // of distinct co-managers over the same payload. action "transfer" moves the
+  // amount to `to` at this bank (a transfer.receipt); action "topup" puts it
+  // in the SE of the first signer, `to` (a topup.receipt that SE applies).
+  Result<std::string> joint_spend(std::string_view spend_jws);
   // An account.query signed by the account owner's SE: balance and history, once
   // per query (a second presentation of the same query is `replayed`).
   Result<Statement> query(std::string_view query_jws, int history_limit = 20);
@@ -173,9 +197,10 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
     DocKey key;
   };
   // Signature, chain, role, CRL, type and time of a document with exactly
-  // `signers` signatures, every one checked (chain to our root, role
+  // `signers` signatures (or signers..max_signers), every one checked (chain to our root, role
   // secure-element, not revoked); fails unavailable without a valid CRL.
-  Result<Verified> verify(std::string_view jws, std::string_view expected_type, std::size_t signers = 1);
+  Result<Verified> verify(std::string_view jws, std::string_view expected_type, std::size_t signers = 1,
+                          std::size_t max_signers = 0);
   // "<bank>:<tag>:<document id>", or a digest of the id when that would not fit a document id.
   static std::string answer_id(const std::string& bank, std::string_view tag, const std::string& doc_id);
   // Ends a hold by `v` (confirm or release): the checks both share, then one
@@ -184,6 +209,8 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
   // The hold.receipt payload of `hold` in `status`, answering document `doc_id`.
   Json hold_receipt(const HoldRecord& hold, std::string_view status, const std::string& doc_id,
                                    std::string_view tag);
+  // One due hold back to its payer: true if this call ended it.
+  Result<bool> expire_hold(const HoldRecord& hold);
   // hold_resolved for `hold`, with the receipt of the document that ended it.
   std::unexpected<Error> already_ended(const HoldRecord& hold, const std::string& winner_doc_id);
   // The account named in `field`: it exists here, may be used by documents,

@@ -159,6 +159,14 @@ Result<std::string> Bank::end_hold(const Verified& v, std::string_view status) {
                     "; " + v.signer.subject_cn() + " may not sign for account " + side + "; nothing moved",
                 "issuer");
   if (hold.status != "held") return already_ended(hold, hold.resolved_by);
+  // release_at is the payer's deadline: a confirm the bank takes up after it
+  // is refused (the expiry gives the money back). A release may still come:
+  // it does what the expiry does.
+  if (confirm && now() >= hold.release_at)
+    return fail(Errc::expired,
+                "hold " + hold.id + " passed its release time; the bank gives it back to " + hold.payer_account +
+                    "; nothing moved",
+                "hold_id");
   if (auto claimed = claim_at_registry(v); !claimed) return up(claimed);
 
   auto receipt = sign_receipt(hold_receipt(hold, status, doc.id(), "h"));
@@ -181,26 +189,33 @@ Result<std::string> Bank::end_hold(const Verified& v, std::string_view status) {
 // the payer in one transaction that takes the hold's guard key, so an expiry
 // racing a confirm or a release loses or wins as a whole. Its document id is
 // "<bank>:x:<hold id>": a second pass over the same hold is a replay.
-Result<int> Bank::expire_holds() {
+Result<Bank::ExpiryPass> Bank::expire_holds() {
   auto due = store_->due_holds(now(), kExpiryBatch);
   if (!due) return up(due);
-  int ended = 0;
+  ExpiryPass pass;
   for (const HoldRecord& hold : *due) {
-    std::string doc_id = answer_id(id_, "x", hold.id);
-    auto receipt = sign_receipt(hold_receipt(hold, "expired", doc_id, "x"));
-    if (!receipt) return up(receipt);
-    auto amount = Amount::of(hold.currency, hold.amount_minor);
-    if (!amount) return up(amount);
-    auto entry = ledger::unhold(doc_id, ledger::kEntryHoldExpiry, hold.payer_account, *amount);
-    if (!entry) return up(entry);
-    DocKey key{doc_id, id_, "hold.expiry", sha256(as_bytes(hold.id))};
-    Effects fx{{hold_guard(hold.id)}, std::nullopt, std::pair{hold.id, std::string("expired")}};
-    auto applied = store_->apply(key, *entry, *receipt, now(), fx);
-    if (!applied && applied.error().code == Errc::conflict) continue;  // confirmed or released first
-    if (!applied) return up(applied);
-    if (!applied->replayed) ++ended;
+    auto ended = expire_hold(hold);
+    // One hold that cannot end now does not keep the others from ending.
+    if (!ended) pass.failed.push_back(Error{ended.error().code, hold.id, ended.error().message()});
+    else if (*ended) ++pass.ended;
   }
-  return ended;
+  return pass;
+}
+
+Result<bool> Bank::expire_hold(const HoldRecord& hold) {
+  std::string doc_id = answer_id(id_, "x", hold.id);
+  auto receipt = sign_receipt(hold_receipt(hold, "expired", doc_id, "x"));
+  if (!receipt) return up(receipt);
+  auto amount = Amount::of(hold.currency, hold.amount_minor);
+  if (!amount) return up(amount);
+  auto entry = ledger::unhold(doc_id, ledger::kEntryHoldExpiry, hold.payer_account, *amount);
+  if (!entry) return up(entry);
+  DocKey key{doc_id, id_, "hold.expiry", sha256(as_bytes(hold.id))};
+  Effects fx{{hold_guard(hold.id)}, std::nullopt, std::pair{hold.id, std::string("expired")}};
+  auto applied = store_->apply(key, *entry, *receipt, now(), fx);
+  if (!applied && applied.error().code == Errc::conflict) return false;  // confirmed or released first
+  if (!applied) return up(applied);
+  return !applied->replayed;
 }
 
 }  // namespace zf::bank

@@ -65,15 +65,16 @@ net::Routes routes(Bank* bank, CrlRefresher* crl) {
     net::write_json(res, Json{{"receipt", *receipt}});
   });
 
-  // Controlled transfer (docs/bank-api.md "Holds").
-  struct HoldRoute {
+  // Controlled transfer (docs/bank-api.md "Holds") and joint accounts ("Joint accounts").
+  struct DocRoute {
     const char* path;
     const char* field;
     Result<std::string> (Bank::*op)(std::string_view);
   };
-  for (HoldRoute h : {HoldRoute{"/v1/hold", "request", &Bank::hold},
-                      HoldRoute{"/v1/hold/confirm", "confirm", &Bank::hold_confirm},
-                      HoldRoute{"/v1/hold/release", "release", &Bank::hold_release}})
+  for (DocRoute h : {DocRoute{"/v1/hold", "request", &Bank::hold},
+                     DocRoute{"/v1/hold/confirm", "confirm", &Bank::hold_confirm},
+                     DocRoute{"/v1/hold/release", "release", &Bank::hold_release},
+                     DocRoute{"/v1/joint", "spend", &Bank::joint_spend}})
     r.post(h.path, [bank, h](const httplib::Request& req, httplib::Response& res) {
       auto jws = jws_field(req, h.field);
       if (!jws) return net::write_problem(res, jws.error());
@@ -188,8 +189,13 @@ int serve(const ServeOptions& opts) {
     std::unique_lock lock(expiry_mu);
     while (!stopping) {
       lock.unlock();
-      if (auto n = b->expire_holds(); !n)
-        std::fprintf(stderr, "zf bank serve: hold expiry: %s (tried again later)\n", n.error().message().c_str());
+      auto pass = b->expire_holds();
+      if (!pass)
+        std::fprintf(stderr, "zf bank serve: hold expiry: %s (tried again later)\n", pass.error().message().c_str());
+      else
+        for (const auto& e : pass->failed)
+          std::fprintf(stderr, "zf bank serve: hold %s could not expire: %s (tried again later)\n", e.field.c_str(),
+                       e.detail.c_str());
       lock.lock();
       expiry_cv.wait_for(lock, std::chrono::milliseconds(std::max(10, opts.hold_check_ms)), [&] { return stopping; });
     }

@@ -63,6 +63,15 @@ CREATE TABLE IF NOT EXISTS holds (
   created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS holds_due ON holds(status, release_at);
+CREATE TABLE IF NOT EXISTS joint_accounts (
+  account_id TEXT PRIMARY KEY REFERENCES accounts(id),  -- DESIGN.md §6.9
+  threshold INTEGER NOT NULL          -- distinct co-managers who must sign a spend
+);
+CREATE TABLE IF NOT EXISTS joint_members (
+  account_id TEXT NOT NULL REFERENCES joint_accounts(account_id),
+  se_id TEXT NOT NULL,
+  PRIMARY KEY (account_id, se_id)
+);
 CREATE TABLE IF NOT EXISTS admin_tokens (
   token_hash BLOB PRIMARY KEY,
   name TEXT NOT NULL UNIQUE
@@ -101,6 +110,8 @@ class SqliteBankStore final : public BankStore {
         return {};
       }
       if (auto r = insert_account(account); !r) return r;
+      if (account.kind == ledger::AccountKind::joint)
+        if (auto r = insert_joint(account); !r) return r;
       // The currency's system accounts come into being with its first account.
       AccountRecord issuance{ledger::issuance_account_id(account.currency),
                              ledger::AccountKind::issuance,
@@ -108,14 +119,18 @@ class SqliteBankStore final : public BankStore {
                              "",
                              std::nullopt,
                              0,
-                             account.created_at};
+                             account.created_at,
+                             {},
+                             0};
       AccountRecord outstanding{ledger::outstanding_account_id(account.currency),
                                 ledger::AccountKind::ecash_outstanding,
                                 account.currency,
                                 "",
                                 std::nullopt,
                                 0,
-                                account.created_at};
+                                account.created_at,
+                             {},
+                             0};
       for (const auto* sys : {&issuance, &outstanding}) {
         auto f = find_locked(sys->id);
         if (!f) return up(f);
@@ -127,7 +142,8 @@ class SqliteBankStore final : public BankStore {
     if (!s) return std::unexpected(s.error());
     if (existing) {
       if (existing->kind != account.kind || existing->currency != account.currency ||
-          existing->user_id != account.user_id || existing->se_id != account.se_id)
+          existing->user_id != account.user_id || existing->se_id != account.se_id ||
+          existing->co_managers != account.co_managers || existing->threshold != account.threshold)
         return fail(Errc::conflict, "account " + account.id + " exists with other settings",
                     "account");
       return *existing;
@@ -157,6 +173,8 @@ class SqliteBankStore final : public BankStore {
       if (!a) return up(a);
       out.push_back(std::move(*a));
     }
+    for (auto& a : out)
+      if (auto j = load_joint(a); !j) return up(j);
     return out;
   }
 
@@ -414,7 +432,7 @@ class SqliteBankStore final : public BankStore {
     auto found = find_locked(account);
     if (!found) return up(found);
     if (!*found)
-      if (auto r = insert_account({account, ledger::AccountKind::hold, h.currency, "", std::nullopt, 0, h.created_at}); !r)
+      if (auto r = insert_account({account, ledger::AccountKind::hold, h.currency, "", std::nullopt, 0, h.created_at, {}, 0}); !r)
         return r;
     auto ins = db_->prepare(
         "INSERT INTO holds(id, payer_account, payee_account, payer_se, payee_se, currency, amount_minor,"
@@ -444,7 +462,7 @@ class SqliteBankStore final : public BankStore {
     auto kind = ledger::kind_from_name(st.col_text(1));
     if (!kind) return up(kind);
     AccountRecord a{st.col_text(0), *kind,         st.col_text(2), st.col_text(3),
-                    std::nullopt,   st.col_int(5), st.col_int(6)};
+                    std::nullopt,   st.col_int(5), st.col_int(6), {}, 0};
     if (!st.col_null(4)) a.se_id = st.col_text(4);
     return a;
   }
@@ -459,7 +477,42 @@ class SqliteBankStore final : public BankStore {
     if (!*row) return std::optional<AccountRecord>{};
     auto a = row_to_account(*st);
     if (!a) return up(a);
+    if (auto j = load_joint(*a); !j) return up(j);
     return std::optional<AccountRecord>(std::move(*a));
+  }
+
+  // A joint account's rule: its threshold and co-managers (sorted).
+  Status load_joint(AccountRecord& a) {
+    if (a.kind != ledger::AccountKind::joint) return {};
+    auto t = db_->prepare("SELECT threshold FROM joint_accounts WHERE account_id = ?1");
+    if (!t) return up(t);
+    auto row = t->bind(1, a.id).step();
+    if (!row) return up(row);
+    if (!*row) return fail(Errc::internal, "joint account " + a.id + " has no rule");
+    a.threshold = static_cast<int>(t->col_int(0));
+    auto m = db_->prepare("SELECT se_id FROM joint_members WHERE account_id = ?1 ORDER BY se_id");
+    if (!m) return up(m);
+    m->bind(1, a.id);
+    a.co_managers.clear();
+    for (;;) {
+      auto r = m->step();
+      if (!r) return up(r);
+      if (!*r) break;
+      a.co_managers.push_back(m->col_text(0));
+    }
+    return {};
+  }
+
+  Status insert_joint(const AccountRecord& a) {
+    auto t = db_->prepare("INSERT INTO joint_accounts(account_id, threshold) VALUES (?1, ?2)");
+    if (!t) return up(t);
+    if (auto r = t->bind(1, a.id).bind(2, std::int64_t{a.threshold}).run(); !r) return r;
+    for (const auto& se : a.co_managers) {
+      auto m = db_->prepare("INSERT INTO joint_members(account_id, se_id) VALUES (?1, ?2)");
+      if (!m) return up(m);
+      if (auto r = m->bind(1, a.id).bind(2, se).run(); !r) return r;
+    }
+    return {};
   }
 
   Status insert_account(const AccountRecord& a) {

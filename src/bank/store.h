@@ -27,6 +27,11 @@ struct AccountRecord {
   std::optional<std::string> se_id;  // if set, only this SE may sign for the account
   std::int64_t balance_minor = 0;
   std::int64_t created_at = 0;
+  // A joint account (kind joint, DESIGN.md §6.9): the SEs that manage it and
+  // how many distinct ones must sign a joint.spend (1..co_managers.size()).
+  // Nothing else spends from it.
+  std::vector<std::string> co_managers;
+  int threshold = 0;
 };
 
 // One line of an account's history: the entry and this account's side of it.

@@ -113,7 +113,7 @@ void add_bank_commands(CLI::App& app, int& exit_code) {
     cmd->callback([opts, &exit_code] { exit_code = bank::serve(*opts); });
   }
   {
-    auto* cmd = bank->add_subcommand("open-account", "open a customer account (admin)");
+    auto* cmd = bank->add_subcommand("open-account", "open a customer or joint account (admin)");
     auto remote = std::make_shared<BankRemote>();
     auto req = std::make_shared<bank::OpenAccountRequest>();
     auto se = std::make_shared<std::string>();
@@ -123,6 +123,11 @@ void add_bank_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--user", req->user_id, "owner's user id (as in the SE certificate)")
         ->required();
     cmd->add_option("--se", *se, "only this SE may sign for the account");
+    cmd->add_option("--co-manager", req->co_managers,
+                    "a joint account: an SE that manages it (repeat for each; a spend needs their signatures)");
+    cmd->add_option("--threshold", req->threshold,
+                    "a joint account: how many distinct co-managers must sign a spend (default: all)")
+        ->check(CLI::Range(1, 16));
     cmd->callback([=, &exit_code] {
       if (!se->empty()) req->se_id = *se;
       auto c = remote->connect();

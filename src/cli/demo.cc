@@ -365,6 +365,25 @@ int run_demo(const std::string& keep_dir) {
   show();
   audit("after the transfer and the holds");
 
+  n.step("Alice and Bob pay CNY 15.00 to Carol from their joint account, which needs both their signatures");
+  const std::string joint = joint_account_id(alice.se.user, bob.se.user);
+  auto asked = alice.wallet->joint_request(*Amount::parse("CNY 15.00"), net->bank_id, joint, "transfer",
+                                           carol.se.account);
+  if (!n.expect(asked.has_value(), asked ? "Alice's SE signed the spend from " + joint + " to " + carol.se.account
+                                         : "joint request: " + asked.error().message()))
+    return 1;
+  auto alone = alice.wallet->joint_submit((*asked)["spend"]);
+  n.expect(!alone && alone.error().code == Errc::threshold_not_met,
+           "sent with her signature alone, bank-a refuses it and moves nothing: " + refusal(alone));
+  auto both = bob.wallet->joint_sign((*asked)["spend"]);
+  auto spent = both ? bob.wallet->joint_submit((*both)["spend"]) : Result<Json>(std::unexpected(both.error()));
+  n.expect(spent && (*spent)["status"] == "moved",
+           spent ? "Bob's SE showed him the spend and signed the same document; with both signatures bank-a moved "
+                   "CNY 15.00 to " + carol.se.account
+                 : "joint spend: " + spent.error().message());
+  show();
+  audit("after the joint spend");
+
   n.step("Bob's terminal asks the registry about a note before accepting it (zf wallet check)");
   // Alice quietly keeps a copy of her SE's sealed state file as it is now.
   fs::path alice_state = fs::path(alice.se.dir) / "state.seal";

@@ -266,13 +266,25 @@ Result<Network> network_up(const NetworkOptions& opts, const Say& say) {
     if (auto s = check(crl, "CRL"); !s) return std::unexpected(s.error());
     if (auto s = check(link->update_crl(crl->pem()), "install CRL"); !s) return std::unexpected(s.error());
 
-    bank::OpenAccountRequest acct{se.account, std::string(cash->currency().code()), user, se.se_id};
+    bank::OpenAccountRequest acct{se.account, std::string(cash->currency().code()), user, se.se_id, {}, 0};
     if (auto s = check(bank_admin->open_account(acct), "open account"); !s) return std::unexpected(s.error());
     if (auto s = check(bank_admin->cash_in(se.account, *cash, "initial-" + user), "cash-in"); !s)
       return std::unexpected(s.error());
     say("SE          " + se.se_id + " on 127.0.0.1:" + std::to_string(se.port) + ", user " + user + ", account " +
         se.account + " (" + cash->to_string() + "), wallet " + se.wallet);
     net.ses.push_back(std::move(se));
+  }
+  // The first two users also share a joint account that both must sign for (DESIGN.md §6.9).
+  if (net.ses.size() >= 2) {
+    const NetworkSe &a = net.ses[0], &b = net.ses[1];
+    const std::string joint = joint_account_id(a.user, b.user);
+    bank::OpenAccountRequest acct{joint, std::string(cash->currency().code()), a.user + "-" + b.user, std::nullopt,
+                                  {a.se_id, b.se_id}, 0};
+    if (auto s = check(bank_admin->open_account(acct), "open joint account"); !s) return std::unexpected(s.error());
+    if (auto s = check(bank_admin->cash_in(joint, *cash, "initial-" + joint), "cash-in"); !s)
+      return std::unexpected(s.error());
+    say("joint       account " + joint + " (" + cash->to_string() + "), co-managed by " + a.se_id + " and " + b.se_id +
+        ": a spend needs both signatures");
   }
   if (auto s = store::write_file_atomic((d / "network.json").string(), net.to_json().dump(2) + "\n"); !s)
     return std::unexpected(s.error());

@@ -66,6 +66,11 @@ struct Network {
 
 using Say = std::function<void(const std::string&)>;
 
+// The joint account `zf up` opens for its first two users, both co-managers.
+inline std::string joint_account_id(const std::string& first_user, const std::string& second_user) {
+  return first_user + "-" + second_user + "-joint";
+}
+
 // Creates the directories, starts every service and personalizes every SE.
 Result<Network> network_up(const NetworkOptions& opts, const Say& say);
 // Stops every process recorded in DIR/run/pids that is still ours (SIGTERM);

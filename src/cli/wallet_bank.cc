@@ -1,6 +1,9 @@
-// `zf wallet transfer`: operations between bank accounts that the SE signs and
-// the bank carries out (docs/wallet-cli.md, docs/bank-api.md "Account transfer").
+// `zf wallet transfer` and `zf wallet joint ...`: operations on bank accounts
+// that the SE signs and the bank carries out (docs/wallet-cli.md,
+// docs/bank-api.md "Account transfer", "Joint accounts").
 #include <cstdio>
+
+#include "store/file.h"
 
 #include "cli/wallet_common.h"
 #include "cli/wallet_output.h"
@@ -44,6 +47,137 @@ void add_bank_commands(CLI::App* w, int& exit_code) {
     std::printf("Moved %s from account %s to %s at %s (receipt %s).\n", a->to_string().c_str(), from->c_str(),
                 to->c_str(), bank->c_str(), r->value("receipt_id", std::string()).c_str());
   });
+}
+
+namespace {
+
+std::string money_of(const Json& j) {
+  return out::money(j.value("currency", std::string()), j.value("amount_minor", std::int64_t{0}));
+}
+
+// "CNY 50.00 from family to carol-main at bank-a" / "... into se-alice's SE"
+std::string spend_words(const Json& r) {
+  const bool topup = r.value("action", "") == "topup";
+  return money_of(r) + " from joint account " + r.value("account", "") + (topup ? " into " : " to ") +
+         r.value("to", "") + (topup ? "'s SE" : "") + " at " + r.value("bank", "");
+}
+
+int report_joint(const Error& e, const char* what) {
+  switch (e.code) {
+    case Errc::threshold_not_met:
+    case Errc::insufficient_funds:
+    case Errc::not_owner:
+    case Errc::account_unknown:
+    case Errc::currency_mismatch:
+    case Errc::same_account:
+    case Errc::bad_header:
+      std::fprintf(stderr, "zf wallet %s: the bank refused the joint spend: %s (%s)%s\n", what, e.detail.c_str(),
+                   std::string(errc_name(e.code)).c_str(),
+                   e.detail.find("nothing") == std::string::npos && e.detail.find("no money") == std::string::npos
+                       ? "; no money moved"
+                       : "");
+      return 2;
+    default:
+      return report(e, what);
+  }
+}
+
+}  // namespace
+
+void add_joint_commands(CLI::App* w, int& exit_code) {
+  auto* j = w->add_subcommand("joint", "spend from a joint account: one co-manager asks, the others sign, any sends it");
+  j->require_subcommand(1);
+  {
+    auto c = std::make_shared<Common>();
+    auto amount = std::make_shared<std::string>();
+    auto bank = std::make_shared<std::string>();
+    auto account = std::make_shared<std::string>();
+    auto to = std::make_shared<std::string>();
+    auto topup = std::make_shared<bool>(false);
+    auto outp = std::make_shared<std::string>();
+    auto json = std::make_shared<bool>(false);
+    auto* cmd = with_common(j->add_subcommand("request", "sign a spend from a joint account you co-manage"), c);
+    cmd->add_option("amount", *amount, "e.g. 'CNY 50.00'")->required();
+    cmd->add_option("--bank", *bank, "bank id")->required();
+    cmd->add_option("--account", *account, "the joint account")->required();
+    auto* to_opt = cmd->add_option("--to", *to, "transfer to this account at the same bank");
+    auto* topup_opt = cmd->add_flag("--topup", *topup, "top up this SE from the joint account instead");
+    to_opt->excludes(topup_opt);
+    cmd->add_option("--out", *outp, "write the spend here, for the other co-managers to sign")->required();
+    cmd->add_flag("--json", *json, "print the spend's facts as JSON");
+    cmd->callback([=, &exit_code] {
+      auto a = Amount::parse(*amount);
+      if (!a) return void(exit_code = report(amount_error(a.error()), "joint request"));
+      if (to->empty() && !*topup)
+        return void(exit_code = report(Error{Errc::missing_field, "to", "say --to ACCOUNT or --topup; nothing was signed"},
+                                       "joint request"));
+      auto wl = open_unlocked(*c, "joint request", exit_code);
+      if (!wl) return;
+      auto r = wl->joint_request(*a, *bank, *account, *topup ? "topup" : "transfer", *to);
+      say_notices(*wl);
+      if (!r) return void(exit_code = report_joint(r.error(), "joint request"));
+      if (auto s = store::write_file_atomic(*outp, (*r)["spend"].get<std::string>() + "\n", 0600); !s)
+        return void(exit_code = report(s.error(), "joint request"));
+      if (*json) return print(*r);
+      std::printf("Signed a spend of %s (%s); nothing has moved yet.\n", spend_words(*r).c_str(),
+                  r->value("id", "").c_str());
+      std::printf("Give %s to the other co-managers: each runs `zf wallet joint sign %s`; then any of you sends it "
+                  "with `zf wallet joint submit %s`.\n",
+                  outp->c_str(), outp->c_str(), outp->c_str());
+    });
+  }
+  {
+    auto c = std::make_shared<Common>();
+    auto file = std::make_shared<std::string>();
+    auto json = std::make_shared<bool>(false);
+    auto* cmd = with_common(j->add_subcommand("sign", "add your SE's signature to a joint spend (the file is updated)"), c);
+    cmd->add_option("file", *file, "the spend")->required();
+    cmd->add_flag("--json", *json, "print the spend's facts as JSON");
+    cmd->callback([=, &exit_code] {
+      auto text = read_note(*file);
+      if (!text) return void(exit_code = report(text.error(), "joint sign"));
+      auto wl = open_unlocked(*c, "joint sign", exit_code);
+      if (!wl) return;
+      auto r = wl->joint_sign(*text);
+      say_notices(*wl);
+      if (!r) return void(exit_code = report_joint(r.error(), "joint sign"));
+      if (auto s = store::write_file_atomic(*file, (*r)["spend"].get<std::string>() + "\n", 0600); !s)
+        return void(exit_code = report(s.error(), "joint sign"));
+      if (*json) return print(*r);
+      std::printf("Signed the spend of %s (%s); it now carries %d signatures. Send it with `zf wallet joint submit "
+                  "%s` once enough co-managers signed.\n",
+                  spend_words(*r).c_str(), r->value("id", "").c_str(), r->value("signers", 0), file->c_str());
+    });
+  }
+  {
+    auto c = std::make_shared<Common>();
+    auto file = std::make_shared<std::string>();
+    auto json = std::make_shared<bool>(false);
+    auto* cmd = with_common(j->add_subcommand("submit", "send a joint spend to the bank"), c);
+    cmd->add_option("file", *file, "the spend with its signatures")->required();
+    cmd->add_flag("--json", *json, "print the result as JSON");
+    cmd->callback([=, &exit_code] {
+      auto text = read_note(*file);
+      if (!text) return void(exit_code = report(text.error(), "joint submit"));
+      auto wl = open_unlocked(*c, "joint submit", exit_code);
+      if (!wl) return;
+      auto r = wl->joint_submit(*text);
+      say_notices(*wl);
+      if (!r) return void(exit_code = report_joint(r.error(), "joint submit"));
+      if (*json) return print(*r);
+      if (r->contains("receipt_id"))
+        std::printf("Moved %s from joint account %s to %s (receipt %s).\n", money_of(*r).c_str(),
+                    r->value("from", "").c_str(), r->value("to", "").c_str(), r->value("receipt_id", "").c_str());
+      else if (r->contains("credited_minor"))
+        std::printf("Topped up this SE with %s from the joint account; it now holds %s.\n",
+                    out::money(r->value("currency", ""), r->value("credited_minor", std::int64_t{0})).c_str(),
+                    out::money(r->value("currency", ""), r->value("balance_minor", std::int64_t{0})).c_str());
+      else
+        std::printf("The bank took the top-up of %s's SE from the joint account; that SE adds it when its terminal "
+                    "runs `zf wallet joint submit %s`.\n",
+                    r->value("to", "").c_str(), file->c_str());
+    });
+  }
 }
 
 }  // namespace zf::cli::wallet_cli

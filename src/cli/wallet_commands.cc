@@ -583,6 +583,7 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
   add_escrow_commands(w, exit_code);
   add_bank_commands(w, exit_code);
   add_hold_commands(w, exit_code);
+  add_joint_commands(w, exit_code);
 }
 
 }  // namespace zf::cli

@@ -73,9 +73,13 @@ const std::vector<DocTypeSpec> kTypes = {
      {{"hold_id", K::id}, {"status", K::id}, {"bank", K::id}, {"doc_id", K::id},
       {"amount", K::minor}, {"currency", K::currency}, {"payer_account", K::id},
       {"payee_account", K::id}, {"release_at", K::uint}, {"reason", K::id, false}}},
+    // A spend from a joint account (DESIGN.md §6.9): one payload signed by the
+    // co-manager who asks (the issuer, first) and then by others, each over the
+    // same bytes. action "transfer": to another account at the bank; "topup":
+    // into the issuer's SE (`to` is its id).
     {"joint.spend", 1, true,
      {{"amount", K::minor}, {"currency", K::currency}, {"account", K::id}, {"bank", K::id},
-      {"action", K::id}, {"to", K::id, false}, {"signers", K::id_list}}},
+      {"action", K::id}, {"to", K::id}}},
     // Moves no value, so it spends no seq (src/se/applet.cc sign_unsequenced).
     {"account.query", 1, false, {{"account", K::id}, {"bank", K::id}}},
     // A party's signed request to read the registry's record of doc_id: the
@@ -151,13 +155,6 @@ Status check_field(const Json& obj, const FieldSpec& spec) {
         return fail(Errc::bad_field, "must be base64url of 16 random bytes", name);
       return {};
     }
-    case K::id_list:
-      if (!v.is_array() || v.empty() || v.size() > 16)
-        return fail(Errc::bad_field, "must be an array of 1..16 ids", name);
-      for (const auto& e : v)
-        if (!e.is_string() || !is_id(e.get_ref<const std::string&>()))
-          return fail(Errc::bad_field, "entries must be ids", name);
-      return {};
   }
   return fail(Errc::internal, "unknown field kind", name);
 }

@@ -23,7 +23,6 @@ enum class FieldKind {
   uint,      // integer >= 0
   digest,    // base64url of 32 bytes
   object,    // nested JSON object (validated by its own parser, e.g. a JWE)
-  id_list,   // array of 1..16 ids
   nonce,     // base64url of 16 random bytes (22 characters)
 };
 

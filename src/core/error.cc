@@ -97,6 +97,7 @@ constexpr std::array kInfo = {
     ErrcInfo{Errc::same_account, "same_account", 400, 0x6A80},
     ErrcInfo{Errc::hold_unknown, "hold_unknown", 404, 0x6A88},
     ErrcInfo{Errc::hold_resolved, "hold_resolved", 409, 0x6985},
+    ErrcInfo{Errc::threshold_not_met, "threshold_not_met", 403, 0x6982},
 };
 
 // Every code has exactly one row, in enum order.

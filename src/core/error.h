@@ -103,6 +103,7 @@ enum class Errc : std::uint16_t {
   same_account,            // a transfer or hold names one account on both sides
   hold_unknown,            // no hold with this id at this bank
   hold_resolved,           // the hold already ended (confirmed, released or expired): nothing moved
+  threshold_not_met,       // a joint spend carries fewer distinct co-managers' signatures than its account needs
   kCount,                  // not a code: the number of codes
 };
 

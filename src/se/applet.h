@@ -44,9 +44,10 @@ inline constexpr std::uint8_t kSignQuery = 0x50;       // 80 50: sign an account
 // Bank operations (docs/se-apdu.md "Account transfer"): the SE signs, the bank moves the money.
 inline constexpr std::uint8_t kTransferOrder = 0x44;   // 80 44: sign a transfer.order between two accounts
 inline constexpr std::uint8_t kHoldRequest = 0x46;     // 80 46: payer: sign a hold.request
-inline constexpr std::uint8_t kHoldCosign = 0x48;      // 80 48: payee: add its signature to a hold.request
+inline constexpr std::uint8_t kCosign = 0x48;          // 80 48: add its signature to a hold.request or a joint.spend
 inline constexpr std::uint8_t kHoldConfirm = 0x4A;     // 80 4A: payer: sign a hold.confirm (pay the payee)
 inline constexpr std::uint8_t kHoldRelease = 0x4C;     // 80 4C: payee: sign a hold.release (give it back)
+inline constexpr std::uint8_t kJointRequest = 0x4E;    // 80 4E: co-manager: sign a joint.spend from a joint account
 // Face to face (docs/se-apdu.md "Face-to-face payment").
 inline constexpr std::uint8_t kF2fReceive = 0x90;      // 80 90: be found nearby and take payments for a while
 inline constexpr std::uint8_t kF2fPay = 0x92;          // 80 92: find the payee, agree keys, show the code
@@ -355,7 +356,8 @@ class Applet {
   Result<Bytes> sign_query(const Command&, std::int64_t);
   Result<Bytes> transfer_order(const Command&, std::int64_t);
   Result<Bytes> hold_request(const Command&, std::int64_t);
-  Result<Bytes> hold_cosign(const Command&, std::int64_t);
+  Result<Bytes> cosign(const Command&, std::int64_t);
+  Result<Bytes> joint_request(const Command&, std::int64_t);
   Result<Bytes> hold_confirm(const Command&, std::int64_t);
   Result<Bytes> hold_release(const Command&, std::int64_t);
   Result<Bytes> sign_bank_order(const Command& c, std::int64_t now_s, std::string_view type,

@@ -73,39 +73,97 @@ Result<Bytes> Applet::hold_request(const Command& c, std::int64_t now_s) {
       });
 }
 
-// The payee's signature over the payer's request, exactly its payload bytes:
-// the SE checks the payer's signature and certificate, that the request is
-// still valid and is another SE's, and signs nothing else. No seq: the payer's
-// seq is the document's, and the bank claims it once at the registry.
-Result<Bytes> Applet::hold_cosign(const Command& c, std::int64_t now_s) {
+// A further signature over another SE's document, exactly its payload bytes:
+// the payee's consent to a hold.request (which carries the payer's signature
+// alone), or a co-manager's to a joint.spend (which carries the signatures
+// gathered so far, not this SE's). The SE checks every signature and
+// certificate on it and that it is still valid, and signs nothing else. No
+// seq: the document's seq is its issuer's, and one registry claim covers it.
+Result<Bytes> Applet::cosign(const Command& c, std::int64_t now_s) {
   if (auto s = require_user(); !s) return std::unexpected(s.error());
   auto j = json_data(c);
   if (!j) return std::unexpected(j.error());
-  if (auto s = only_fields(*j, {"request"}); !s) return std::unexpected(s.error());
-  auto text = get_string(*j, "request", kMaxJoseBytes);
+  if (auto s = only_fields(*j, {"document"}); !s) return std::unexpected(s.error());
+  auto text = get_string(*j, "document", kMaxJoseBytes);
   if (!text) return std::unexpected(text.error());
-  auto request = open_signed_document(*text, verifier(now_s), Role::secure_element);
-  if (!request) return std::unexpected(request.error());
-  const Document& doc = request->doc;
-  if (doc.type() != "hold.request") return fail(Errc::unknown_type, "only a hold.request is cosigned", "type");
-  if (request->signers.size() != 1)
+  auto signed_doc = open_signed_document(*text, verifier(now_s), Role::secure_element);
+  if (!signed_doc) return std::unexpected(signed_doc.error());
+  const Document& doc = signed_doc->doc;
+  const bool hold = doc.type() == "hold.request";
+  if (!hold && doc.type() != "joint.spend")
+    return fail(Errc::unknown_type, "only a hold.request or a joint.spend is cosigned", "type");
+  if (hold && signed_doc->signers.size() != 1)
     return fail(Errc::bad_header, "the request must carry the payer's signature alone", "signatures");
-  if (doc.issuer() == st_.se_id)
-    return fail(Errc::bad_header, "this SE signed the request as the payer; the payee's SE cosigns", "issuer");
+  for (const auto& signer : signed_doc->signers)
+    if (signer.subject_cn() == st_.se_id)
+      return fail(Errc::bad_header,
+                  hold ? "this SE signed the request as the payer; the payee's SE cosigns" : "this SE has signed it already",
+                  "signatures");
   if (auto s = doc.check_time(now_s); !s) return std::unexpected(s.error());
   KeySigner signer(*st_.key);
-  auto jws = jws_sign_compact(request->jws.payload, JwsSigner{&signer, st_.chain});
+  auto jws = jws_sign_compact(signed_doc->jws.payload, JwsSigner{&signer, st_.chain});
   if (!jws) return std::unexpected(jws.error());
-  log("hold.cosign", doc.id(), &*doc.amount(), true, doc.str("payer_account"), now_s);
+  log(hold ? "hold.cosign" : "joint.cosign", doc.id(), &*doc.amount(), true,
+      hold ? doc.str("payer_account") : doc.str("account"), now_s);
   st_.log.back().amount_minor = 0;  // no e-cash moves
   dirty_ = true;
-  return json_bytes(Json{{"signature", *jws},
-                         {"id", doc.id()},
-                         {"amount", doc.amount()->minor()},
-                         {"currency", std::string(doc.amount()->currency().code())},
-                         {"payer_account", doc.str("payer_account")},
-                         {"payee_account", doc.str("payee_account")},
-                         {"release_at", doc.json().at("release_at")}});
+  Json out = doc.json();
+  for (const char* k : {"v", "nonce", "iat", "exp", "seq"}) out.erase(k);
+  out["signature"] = *jws;
+  out["signers"] = static_cast<std::int64_t>(signed_doc->signers.size() + 1);
+  return json_bytes(out);
+}
+
+// ---- Joint accounts (DESIGN.md §6.9): a co-manager asks for a spend from the
+// joint account; the others add their signatures with COSIGN; the bank acts
+// when enough distinct co-managers signed. A top-up goes into the SE that
+// asked, so it is pending here exactly as its own top-up request would be.
+
+namespace {
+// How long co-managers have to gather their signatures for a joint transfer.
+constexpr std::int64_t kJointLifetimeS = 24 * 3600;
+}  // namespace
+
+Result<Bytes> Applet::joint_request(const Command& c, std::int64_t now_s) {
+  if (auto s = require_user(); !s) return std::unexpected(s.error());
+  auto j = json_data(c);
+  if (!j) return std::unexpected(j.error());
+  auto payload = take_fields(*j, {"amount", "currency", "bank", "account", "action", "to", "process_no"});
+  if (!payload) return std::unexpected(payload.error());
+  (*payload)["type"] = "joint.spend";
+  const bool topup = payload->value("action", "") == "topup";
+  if (topup) {
+    // Into this SE, like a top-up request: no expiry, since the SE holds it
+    // pending until the bank's receipt or refusal, whenever that comes.
+    (*payload)["to"] = st_.se_id;
+  } else {
+    (*payload)["exp"] = now_s + kJointLifetimeS;
+  }
+  auto d = draft(std::move(*payload), now_s);
+  if (!d) return std::unexpected(d.error());
+  const std::string action = d->doc.str("action");
+  if (action != "topup" && action != "transfer")
+    return fail(Errc::bad_field, "action is transfer or topup", "action");
+  if (!topup && d->doc.str("to") == d->doc.str("account"))
+    return fail(Errc::same_account, "the spend names " + d->doc.str("account") + " on both sides; nothing was signed", "to");
+  if (topup && d->amount().minor() > headroom(d->currency()))
+    return fail(Errc::limit_exceeded, "top-up would exceed the SE's maximum balance", "amount");
+  if (topup && st_.pending_topups.size() >= kMaxPending)
+    return fail(Errc::wrong_state, "too many top-ups awaiting receipts; retry them first");
+  auto jws = sign_value_document(*d, Spend::none, now_s);
+  if (!jws) return std::unexpected(jws.error());
+  const std::string id = st_.se_id + ":" + std::to_string(st_.seq);
+  if (topup) {
+    Json stored = d->payload;
+    stored["id"] = id;
+    st_.pending_topups[id] = stored;
+  }
+  log("joint.spend", id, &d->amount(), false, topup ? d->doc.str("bank") : d->doc.str("to"), now_s);
+  st_.log.back().amount_minor = 0;  // nothing moves until the bank acts
+  dirty_ = true;
+  Json out{{"spend", *jws}, {"id", id}};
+  if (!topup) out["exp"] = now_s + kJointLifetimeS;
+  return json_bytes(out);
 }
 
 // The payer pays a hold it requested: the hold id is this SE's own request

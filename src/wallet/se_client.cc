@@ -270,9 +270,10 @@ Result<Json> SeClient::apply_deposit_receipt(const std::string& jws) {
 Result<Json> SeClient::sign_query(const Json& p) { return call_json(se::ins::kSignQuery, p); }
 Result<Json> SeClient::transfer_order(const Json& p) { return call_json(se::ins::kTransferOrder, p); }
 Result<Json> SeClient::hold_request(const Json& p) { return call_json(se::ins::kHoldRequest, p); }
-Result<Json> SeClient::hold_cosign(const std::string& request_jws) {
-  return call_json(se::ins::kHoldCosign, Json{{"request", request_jws}});
+Result<Json> SeClient::cosign(const std::string& document_jws) {
+  return call_json(se::ins::kCosign, Json{{"document", document_jws}});
 }
+Result<Json> SeClient::joint_request(const Json& p) { return call_json(se::ins::kJointRequest, p); }
 Result<Json> SeClient::hold_confirm(const Json& p) { return call_json(se::ins::kHoldConfirm, p); }
 Result<Json> SeClient::hold_release(const Json& p) { return call_json(se::ins::kHoldRelease, p); }
 

@@ -85,10 +85,14 @@ class SeClient {
   Result<Json> transfer_order(const Json& params);
   // Holds (docs/se-apdu.md "Controlled transfer"). HOLD REQUEST {amount,
   // currency, bank, payer_account, payee_account, release_at} -> {request, id,
-  // exp}; HOLD COSIGN {request} -> {signature, id, amount, ...}; HOLD CONFIRM /
-  // HOLD RELEASE {hold_id, bank, amount, currency} -> {confirm|release, id, exp}.
+  // exp}; HOLD CONFIRM / HOLD RELEASE {hold_id, bank, amount, currency} ->
+  // {confirm|release, id, exp}.
   Result<Json> hold_request(const Json& params);
-  Result<Json> hold_cosign(const std::string& request_jws);
+  // COSIGN {document}: this SE's signature over a hold.request or a
+  // joint.spend -> the document's fields with {signature, signers}.
+  Result<Json> cosign(const std::string& document_jws);
+  // JOINT REQUEST {amount, currency, bank, account, action, to?} -> {spend, id, exp?}.
+  Result<Json> joint_request(const Json& params);
   Result<Json> hold_confirm(const Json& params);
   Result<Json> hold_release(const Json& params);
   // Face to face (docs/se-apdu.md "Face-to-face payment"). The payee: be found

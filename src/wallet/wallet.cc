@@ -46,7 +46,8 @@ Result<std::pair<std::string, std::string>> bank_route(std::string_view kind) {
   static const std::map<std::string, std::pair<std::string, std::string>, std::less<>> kRoutes = {
       {"topup", {"/v1/topup", "request"}},       {"deposit", {"/v1/deposit", "note"}},
       {"transfer", {"/v1/transfer", "order"}},   {"hold", {"/v1/hold", "request"}},
-      {"hold_confirm", {"/v1/hold/confirm", "confirm"}}, {"hold_release", {"/v1/hold/release", "release"}}};
+      {"hold_confirm", {"/v1/hold/confirm", "confirm"}}, {"hold_release", {"/v1/hold/release", "release"}},
+      {"joint", {"/v1/joint", "spend"}}};
   auto it = kRoutes.find(kind);
   if (it == kRoutes.end()) return fail(Errc::internal, "no bank takes a " + std::string(kind), "kind");
   return it->second;
@@ -306,6 +307,7 @@ Result<Json> Wallet::settle(OutboxEntry& e) {
   }
   if (e.kind == "transfer") return finish_transfer(e);
   if (e.kind.starts_with("hold")) return finish_hold(e);
+  if (e.kind == "joint") return finish_joint(e);
   auto applied = e.kind == "topup" ? se_->apply_topup_receipt(e.receipt) : se_->apply_deposit_receipt(e.receipt);
   if (!applied && applied.error().code != Errc::replayed) return std::unexpected(applied.error());
   e.state = "done";
@@ -506,6 +508,9 @@ Error Wallet::unfinished(const OutboxEntry& e, const Amount& amount, Error err) 
       e.kind == "deposit"
           ? "the SE has debited " + amount.to_string() + " for the deposit and the signed deposit note is kept in "
                                                          "the outbox"
+      : e.kind == "joint"
+          ? "the joint spend of " + amount.to_string() +
+                " is signed and kept in the outbox; the bank may or may not have acted on it yet"
       : e.kind.starts_with("hold")
           ? "the " + std::string(e.kind == "hold" ? "request to hold " : e.kind == "hold_confirm" ? "confirmation of the hold of " : "release of the hold of ") +
                 amount.to_string() +

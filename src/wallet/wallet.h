@@ -34,7 +34,8 @@ struct WalletConfig {
 struct OutboxEntry {
   std::string doc_id;
   // "topup", "deposit", "transfer", "payment", "escrow", "hold" (a hold
-  // request, this wallet's or one it cosigned), "hold_confirm", "hold_release"
+  // request, this wallet's or one it cosigned), "hold_confirm",
+  // "hold_release", "joint" (a joint spend)
   std::string kind;
   std::string doc;   // the JWS exactly as the SE signed it
   std::string bank;  // for topup and deposit
@@ -101,6 +102,19 @@ class Wallet {
   // gives it back (release): the SE signs, the bank ends the hold once. A hold
   // that had already ended is hold_resolved, naming how; nothing moved.
   Result<Json> hold_end(const std::string& hold_id, bool confirm);
+  // Joint accounts (DESIGN.md §6.9; src/wallet/wallet_joint.cc). A co-manager
+  // asks: the SE signs a joint.spend of `amount` from `account` at `bank`,
+  // action "transfer" to account `to`, or "topup" into this SE. Answers
+  // {spend, id, bank, account, action, to, amount_minor, currency, signers}.
+  Result<Json> joint_request(const Amount& amount, const std::string& bank, const std::string& account,
+                             const std::string& action, const std::string& to);
+  // Another co-manager: the SE shows and checks the spend and adds its
+  // signature. The same facts, `spend` now carrying one more signature.
+  Result<Json> joint_sign(const std::string& spend_jws);
+  // Any co-manager: sends the spend to its bank. A transfer answers as
+  // transfer() does; a top-up is applied to this SE when it asked for it,
+  // and otherwise answered {status "moved", to} for that SE's terminal.
+  Result<Json> joint_submit(const std::string& spend_jws);
   // The SE a payment to `who` (an SE id, or a user id with one SE) goes to, as
   // the CA certifies it: {se_id, user_id, certificate (PEM)}. not_found for a
   // name the CA does not know, cert_revoked when every certificate of it is
@@ -236,6 +250,8 @@ class Wallet {
   Result<Json> finish_transfer(OutboxEntry& e);
   // The end of a hold document (request, confirm, release) whose receipt is in `e`.
   Result<Json> finish_hold(OutboxEntry& e);
+  // The end of a joint spend whose receipt is in `e`.
+  Result<Json> finish_joint(OutboxEntry& e);
   // The outbox entry `doc_id`, if this wallet has one.
   std::optional<OutboxEntry> find_entry(const std::string& doc_id) const;
   Status ensure_se();

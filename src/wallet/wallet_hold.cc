@@ -48,7 +48,7 @@ Result<Json> Wallet::hold_request(const Amount& amount, const std::string& bank,
 Result<Json> Wallet::hold_cosign(const std::string& request_jws) {
   if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
   if (auto s = keep_crl_fresh(); !s) return std::unexpected(s.error());
-  auto signature = se_->hold_cosign(request_jws);
+  auto signature = se_->cosign(request_jws);
   if (!signature) return std::unexpected(signature.error());
   auto joined = jws_join({request_jws, (*signature)["signature"].get<std::string>()});
   if (!joined) return std::unexpected(joined.error());

@@ -133,7 +133,7 @@ TEST_F(HoldTest, AHoldFreezesTheMoneyAndAConfirmPaysThePayeeOnce) {
   clock += 7200;
   auto expired = bank->expire_holds();
   ASSERT_TRUE(expired);
-  EXPECT_EQ(*expired, 0);
+  EXPECT_EQ(expired->ended, 0);
   expect_unchanged(7000, 3000, 0);
 }
 
@@ -238,15 +238,16 @@ TEST_F(HoldTest, InsufficientFundsConsumesTheRequestWithASignedRefusal) {
 
 TEST_F(HoldTest, AtItsReleaseTimeTheBankGivesTheMoneyBackAndLaterEndsAreRefused) {
   std::string id = place(4000, 60);
-  ASSERT_EQ(*bank->expire_holds(), 0);  // not yet due
+  ASSERT_EQ(bank->expire_holds()->ended, 0);  // not yet due
   expect_unchanged(6000, 0, 4000);
   clock += 60;
   auto n = bank->expire_holds();
   ASSERT_TRUE(n) << n.error().message();
-  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(n->ended, 1);
+  EXPECT_TRUE(n->failed.empty());
   expect_unchanged(10000, 0, 0);
   EXPECT_EQ((*bank->store().find_hold(id))->status, "expired");
-  EXPECT_EQ(*bank->expire_holds(), 0);
+  EXPECT_EQ(bank->expire_holds()->ended, 0);
   auto confirm = bank->hold_confirm(end_doc(alice, "hold.confirm", id, 4000));
   ASSERT_FALSE(confirm);
   EXPECT_EQ(confirm.error().code, Errc::hold_resolved);
@@ -254,6 +255,49 @@ TEST_F(HoldTest, AtItsReleaseTimeTheBankGivesTheMoneyBackAndLaterEndsAreRefused)
   EXPECT_EQ(winner.str("status"), "expired");
   EXPECT_EQ(winner.str("hold_id"), id);
   expect_unchanged(10000, 0, 0);
+}
+
+// release_at is the payer's deadline: after it a confirm is refused, and a
+// release still gives the money back (what the expiry would do).
+TEST_F(HoldTest, PastItsReleaseTimeAConfirmIsRefusedAndAReleaseStillGivesItBack) {
+  std::string id = place(700, 60);
+  clock += 60;
+  auto late = bank->hold_confirm(end_doc(alice, "hold.confirm", id, 700));
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().code, Errc::expired) << late.error().message();
+  expect_unchanged(9300, 0, 700);
+  auto back = bank->hold_release(end_doc(bob, "hold.release", id, 700));
+  ASSERT_TRUE(back) << back.error().message();
+  expect_unchanged(10000, 0, 0);
+  EXPECT_EQ(bank->expire_holds()->ended, 0);
+}
+
+// A processed document sent again after its own expiry (the SE signs hold
+// documents for 10 minutes) gets its stored receipt, not `expired`: the
+// terminal must learn that the money moved. An unprocessed one is expired.
+TEST_F(HoldTest, ARetryAfterTheDocumentsExpiryGetsItsReceipt) {
+  Json p = request(1000, "alice-cny", "bob-cny", 7200);
+  std::string jws = cosigned(p, alice, bob);
+  auto held = bank->hold(jws);
+  ASSERT_TRUE(held) << held.error().message();
+  std::string confirm = end_doc(alice, "hold.confirm", p["id"], 1000);
+  auto paid = bank->hold_confirm(confirm);
+  ASSERT_TRUE(paid) << paid.error().message();
+  clock += 601;
+  auto held_again = bank->hold(jws);
+  ASSERT_TRUE(held_again) << held_again.error().message();
+  EXPECT_EQ(*held_again, *held);
+  auto paid_again = bank->hold_confirm(confirm);
+  ASSERT_TRUE(paid_again) << paid_again.error().message();
+  EXPECT_EQ(*paid_again, *paid);
+  expect_unchanged(9000, 1000, 0);
+  Json fresh = request(500);
+  fresh["iat"] = clock - 700;
+  fresh["exp"] = clock - 100;
+  auto stale = bank->hold(cosigned(fresh, alice, bob));
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, Errc::expired);
+  expect_unchanged(9000, 1000, 0);
 }
 
 // The bank claimed a confirm at the registry and died before its transaction:
@@ -284,7 +328,8 @@ TEST_F(HoldTest, ConfirmReleaseAndExpiryRacingEndEachHoldOnce) {
     auto run = [&](auto op) {
       auto r = op();
       if (r) ++wins;
-      else if (r.error().code == Errc::hold_resolved) ++resolved;
+      // Past the release time a confirm is refused before it races (expired).
+      else if (r.error().code == Errc::hold_resolved || r.error().code == Errc::expired) ++resolved;
       else ADD_FAILURE() << r.error().message();
     };
     const bool with_expiry = round % 2 == 1;
@@ -295,7 +340,7 @@ TEST_F(HoldTest, ConfirmReleaseAndExpiryRacingEndEachHoldOnce) {
     if (with_expiry) {
       auto n = bank->expire_holds();
       ASSERT_TRUE(n) << n.error().message();
-      expiry_wins = *n;
+      expiry_wins = n->ended;
     }
     a.join();
     b.join();

@@ -47,7 +47,7 @@ class BankStoreTest : public ::testing::TestWithParam<Backend> {
     ASSERT_TRUE(s) << s.error().message();
     store = std::move(*s);
     ASSERT_TRUE(store->open_account(
-        AccountRecord{"alice", AccountKind::customer, "CNY", "alice", {}, 0, 1}));
+        AccountRecord{"alice", AccountKind::customer, "CNY", "alice", {}, 0, 1, {}, 0}));
     ASSERT_TRUE(
         store->apply(key("cash-1"), *ledger::cash_in("cash-1", "alice", cny(1000)), "r-cash-1", 1));
   }

@@ -397,8 +397,8 @@ TEST_F(AppletTest, HoldCommandsSignOnlyTheirSideOfAHold) {
   EXPECT_REFUSED(a, Errc::same_account, a.client->hold_request(same));
 
   // The payer's SE does not cosign its own request; the payee's does.
-  EXPECT_REFUSED(a, Errc::bad_header, a.client->hold_cosign(request));
-  Json cos = must(b.client->hold_cosign(request));
+  EXPECT_REFUSED(a, Errc::bad_header, a.client->cosign(request));
+  Json cos = must(b.client->cosign(request));
   EXPECT_EQ(cos.at("amount"), 5000);
   EXPECT_EQ(cos.at("payee_account"), "bob-cny");
   auto joined = must(jws_join({request, cos.at("signature").get<std::string>()}));
@@ -408,14 +408,14 @@ TEST_F(AppletTest, HoldCommandsSignOnlyTheirSideOfAHold) {
   EXPECT_EQ(both.signers[1].subject_cn(), "se-b");
   EXPECT_EQ(b.applet->seq(), 0) << "a cosignature spends no seq";
   // Not twice, not a tampered request, not another type.
-  EXPECT_REFUSED(b, Errc::bad_header, b.client->hold_cosign(joined));
+  EXPECT_REFUSED(b, Errc::bad_header, b.client->cosign(joined));
   std::string tampered = request;
   auto dot = tampered.find('.');
   tampered[dot + 5] = tampered[dot + 5] == 'A' ? 'B' : 'A';
-  EXPECT_FALSE(b.client->hold_cosign(tampered)) << "a tampered request is not cosigned";
+  EXPECT_FALSE(b.client->cosign(tampered)) << "a tampered request is not cosigned";
   Json order = must(a.client->transfer_order(
       Json{{"amount", 1}, {"currency", "CNY"}, {"bank", "bank-a"}, {"from", kAccount}, {"to", "bob-cny"}}));
-  EXPECT_REFUSED(b, Errc::unknown_type, b.client->hold_cosign(order.at("order").get<std::string>()));
+  EXPECT_REFUSED(b, Errc::unknown_type, b.client->cosign(order.at("order").get<std::string>()));
 
   Json end{{"hold_id", "se-a:1"}, {"bank", "bank-a"}, {"amount", 5000}, {"currency", "CNY"}};
   Json confirm = must(a.client->hold_confirm(end));
@@ -427,7 +427,43 @@ TEST_F(AppletTest, HoldCommandsSignOnlyTheirSideOfAHold) {
   EXPECT_EQ(a.applet->balance("CNY"), 0);
   EXPECT_EQ(b.applet->balance("CNY"), 0);
   b.applet->reset_session();
-  EXPECT_REFUSED(b, Errc::not_verified, b.client->hold_cosign(request));
+  EXPECT_REFUSED(b, Errc::not_verified, b.client->cosign(request));
+}
+
+// JOINT REQUEST signs a spend from a joint account; a top-up goes into this
+// SE and waits as a pending top-up, applied by the bank's receipt like its
+// own. COSIGN adds one signature per SE over the same payload.
+TEST_F(AppletTest, JointRequestAndCosignSignASpendFromAJointAccount) {
+  Se& a = active_se("se-a", "alice");
+  Se& b = active_se("se-b", "bob");
+  Json transfer{{"amount", 3000}, {"currency", "CNY"}, {"bank", "bank-a"}, {"account", "family"},
+                {"action", "transfer"}, {"to", "carol-cny"}};
+  Json t = must(a.client->joint_request(transfer));
+  const std::string spend = t.at("spend");
+  Json payload = jws_payload(spend);
+  EXPECT_EQ(payload.at("type"), "joint.spend");
+  EXPECT_EQ(payload.at("exp"), w.now + 24 * 3600) << "co-managers have a day to sign a transfer";
+  Json cos = must(b.client->cosign(spend));
+  EXPECT_EQ(cos.at("signers"), 2);
+  auto joined = must(jws_join({spend, cos.at("signature").get<std::string>()}));
+  EXPECT_REFUSED(b, Errc::bad_header, b.client->cosign(joined));  // not twice
+  EXPECT_REFUSED(a, Errc::bad_header, a.client->cosign(spend));   // the asker has signed
+  Json same = transfer;
+  same["to"] = "family";
+  EXPECT_REFUSED(a, Errc::same_account, a.client->joint_request(same));
+  Json unknown = transfer;
+  unknown["action"] = "withdraw";
+  EXPECT_REFUSED(a, Errc::bad_field, a.client->joint_request(unknown));
+
+  Json topup{{"amount", 2000}, {"currency", "CNY"}, {"bank", "bank-a"}, {"account", "family"}, {"action", "topup"}};
+  Json made = must(a.client->joint_request(topup));
+  Json req = jws_payload(made.at("spend").get<std::string>());
+  EXPECT_EQ(req.at("to"), "se-a") << "a joint top-up goes into the SE that asked";
+  EXPECT_FALSE(req.contains("exp"));
+  EXPECT_EQ(must(a.client->info()).at("pending_topups"), Json::array({req.at("id")}));
+  must(a.client->apply_topup_receipt(w.topup_receipt(req)));
+  EXPECT_EQ(a.applet->balance("CNY"), 2000);
+  EXPECT_EQ(b.applet->balance("CNY"), 0);
 }
 
 TEST_F(AppletTest, RefusedTopupIsDroppedAndCreditsNothing) {

@@ -32,10 +32,6 @@ class EscrowTest : public NetworkTest {
     auto j = parse_json_strict(r.out);
     return j ? j->value("id", std::string()) : std::string();
   }
-  void expect_audit_ok(const std::string& when) {
-    Json a = audit();
-    EXPECT_TRUE(a["ok"].get<bool>()) << when << ": " << a.dump(2);
-  }
 };
 
 TEST_F(EscrowTest, PaidAndRefundedThroughTheCommandLineWithKillNineBetweenTheSteps) {

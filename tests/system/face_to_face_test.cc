@@ -42,10 +42,6 @@ class FaceToFaceTest : public NetworkTest {
   void start_servers() {
     for (const auto& name : servers()) ASSERT_TRUE(net_->restart(name)) << name;
   }
-  void expect_audit_ok(const std::string& when) {
-    Json a = audit();
-    EXPECT_TRUE(a["ok"].get<bool>()) << when << ": " << a.dump(2);
-  }
   // Every undelivered payment of alice's, ended by bob's signed answer: a
   // refusal for one bob never took, his receipt again for one he did.
   void settle_undelivered() {

@@ -5,13 +5,11 @@
 // bank was down at its release time, and when the bank is killed with kill -9
 // after its registry claim of a confirm; the audit (hold accounts = open holds)
 // is green after each.
-#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <future>
 #include <thread>
 
-#include "bank/client.h"
 #include "system_fixture.h"
 
 namespace zf::test {
@@ -27,17 +25,6 @@ class HoldSystemTest : public NetworkTest {
   }
   virtual std::string die_on_type() const { return "none"; }
   fs::path marker() const { return dir_ / "bank-killed"; }
-  std::int64_t account_balance(const std::string& account) {
-    auto root = Certificate::from_pem(slurp(net_->root_file));
-    EXPECT_TRUE(root);
-    std::string token = slurp(fs::path(net_->bank_dir) / "admin.token");
-    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-    auto admin = bank::BankClient::connect(net_->bank_url, *root, net_->bank_id, token);
-    EXPECT_TRUE(admin) << admin.error().message();
-    auto a = admin->account(account);
-    EXPECT_TRUE(a) << a.error().message();
-    return a ? a->balance_minor : -1;
-  }
   // Alice asks to hold `amount` for Bob; Bob cosigns and sends it. The hold's id.
   std::string place(const std::string& amount, const std::string& release_in = "1h") {
     const std::string file = (dir_ / ("hold-" + std::to_string(++holds_) + ".jws")).string();
@@ -50,10 +37,6 @@ class HoldSystemTest : public NetworkTest {
     EXPECT_EQ(sent.exit_code, 0) << sent.out;
     EXPECT_NE(sent.out.find("is now held"), std::string::npos) << sent.out;
     return facts ? (*facts)["hold_id"].get<std::string>() : "";
-  }
-  void expect_audit_ok(const std::string& when) {
-    Json a = audit();
-    EXPECT_TRUE(a["ok"].get<bool>()) << when << ": " << a.dump(2);
   }
   int holds_ = 0;
 };

@@ -847,8 +847,9 @@ class ModelTest : public NetworkTest, public ::testing::WithParamInterface<int> 
       expect_eq("bank e-cash outstanding", bank["ecash_outstanding_minor"],
                 model_.se_total() + model_.in_flight());
       expect_eq("customer money", bank["customer_minor"], model_.accounts_total());
+      // network_up pays cash_in_ into each user's account and into the first two users' joint account.
       expect_eq("money issued", bank["issued_minor"],
-                cash_in_ * static_cast<std::int64_t>(kUsers.size()));
+                cash_in_ * static_cast<std::int64_t>(kUsers.size() + 1));
     }
 
     // Every SE, read from its sealed state without taking its link.
@@ -920,6 +921,7 @@ class ModelTest : public NetworkTest, public ::testing::WithParamInterface<int> 
     rows(**db, "SELECT doc_id FROM journal",
          [&](store::Stmt& st) { journal.insert(st.col_text(0)); });
     for (const auto& u : kUsers) want_journal.insert("cash-in/initial-" + u);
+    want_journal.insert("cash-in/initial-" + cli::joint_account_id(kUsers[0], kUsers[1]));
     for (const auto& [id, d] : model_.docs)
       if (d.credited) want_journal.insert(id);
     if (journal != want_journal)
@@ -937,7 +939,7 @@ class ModelTest : public NetworkTest, public ::testing::WithParamInterface<int> 
         p.push_back("the bank's stored answer to " + id + " changed");
     }
     expect_eq("processed documents", static_cast<std::int64_t>(processed.size()),
-              static_cast<std::int64_t>(model_.docs.size() + kUsers.size()));
+              static_cast<std::int64_t>(model_.docs.size() + kUsers.size() + 1));
 
     // The registry, when the network has one: every note a payee SE took was
     // claimed there by that SE, no record names another SE or an unknown

@@ -7,12 +7,14 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <cctype>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
 
+#include "bank/client.h"
 #include "cli/network.h"
 #include "se_host/device.h"
 #include "wallet/wallet.h"
@@ -97,6 +99,22 @@ class NetworkTest : public ::testing::Test {
   }
   // Reads the SE's balance from its sealed state file, without taking over the
   // SE's link from the terminal that holds it.
+  // An account's balance at the network's bank, asked with the admin token.
+  std::int64_t account_balance(const std::string& account) {
+    auto root = Certificate::from_pem(slurp(net_->root_file));
+    EXPECT_TRUE(root);
+    std::string token = slurp(std::filesystem::path(net_->bank_dir) / "admin.token");
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+    auto admin = bank::BankClient::connect(net_->bank_url, *root, net_->bank_id, token);
+    EXPECT_TRUE(admin) << admin.error().message();
+    auto a = admin->account(account);
+    EXPECT_TRUE(a) << a.error().message();
+    return a ? a->balance_minor : -1;
+  }
+  void expect_audit_ok(const std::string& when) {
+    Json a = audit();
+    EXPECT_TRUE(a["ok"].get<bool>()) << when << ": " << a.dump(2);
+  }
   std::int64_t se_balance(const std::string& user) {
     auto device = se::Device::open(se(user).dir);
     return device ? (*device)->applet().balance("CNY") : -1;

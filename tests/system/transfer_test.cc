@@ -2,10 +2,8 @@
 // transfer"): `zf wallet transfer` signs the order in the SE and the bank moves
 // the money once, even when the bank is killed with kill -9 after the
 // registry recorded its claim and before its own transaction committed.
-#include <cctype>
 #include <filesystem>
 
-#include "bank/client.h"
 #include "system_fixture.h"
 
 namespace zf::test {
@@ -20,24 +18,9 @@ class AccountTransferTest : public NetworkTest {
   }
   virtual std::string die_on_type() const { return "none"; }
   fs::path marker() const { return dir_ / "bank-killed"; }
-  std::int64_t account_balance(const std::string& account) {
-    auto root = Certificate::from_pem(slurp(net_->root_file));
-    EXPECT_TRUE(root);
-    std::string token = slurp(fs::path(net_->bank_dir) / "admin.token");
-    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-    auto admin = bank::BankClient::connect(net_->bank_url, *root, net_->bank_id, token);
-    EXPECT_TRUE(admin) << admin.error().message();
-    auto a = admin->account(account);
-    EXPECT_TRUE(a) << a.error().message();
-    return a ? a->balance_minor : -1;
-  }
   CmdResult transfer(const std::string& user, const std::string& amount, const std::string& from,
                      const std::string& to) {
     return zf_wallet(user, {"transfer", amount, "--bank", net_->bank_id, "--from", from, "--to", to});
-  }
-  void expect_audit_ok(const std::string& when) {
-    Json a = audit();
-    EXPECT_TRUE(a["ok"].get<bool>()) << when << ": " << a.dump(2);
   }
 };
 
