@@ -133,7 +133,57 @@ Result<Bank::Verified> Bank::verify(std::string_view jws, std::string_view expec
     auto prior = prior_response(key);
     if (!prior || !*prior) return up(s);
   }
-  return Verified{std::move(*signed_doc), std::move(signer), std::move(key)};
+  if (auto s = check_process_no(doc, signer, t); !s) return up(s);
+  // A document with a processing number goes in front of the others waiting
+  // for the bank's transaction slots (the priority lane, §6.10).
+  auto ticket = lanes_.enter(doc.process_no().has_value());
+  return Verified{std::move(*signed_doc), std::move(signer), std::move(key), std::move(ticket)};
+}
+
+// A processing number: handed out by this bank to this very SE, not expired,
+// and not used by another document (the guard in the transaction makes the
+// last check final: with_process_no).
+Status Bank::check_process_no(const Document& doc, const Certificate& signer, std::int64_t t) {
+  if (!doc.process_no()) return {};
+  const std::string& number = *doc.process_no();
+  auto found = store_->find_process_no(number);
+  if (!found) return up(found);
+  if (!*found) return fail(Errc::process_no_unknown, "this bank never handed out processing number " + number, "process_no");
+  if ((*found)->se_id != signer.subject_cn())
+    return fail(Errc::not_owner, "processing number " + number + " was handed to another SE", "process_no");
+  auto holder = store_->guard_holder(process_no_guard(number));
+  if (!holder) return up(holder);
+  if (*holder && **holder != doc.id())
+    return fail(Errc::process_no_used, "processing number " + number + " was used by " + **holder, "process_no");
+  if (!*holder && t >= (*found)->expires_at)
+    return fail(Errc::process_no_expired, "processing number " + number + " has expired", "process_no");
+  return {};
+}
+
+Effects Bank::with_process_no(const Verified& v, Effects fx) {
+  if (const auto& n = v.doc.doc.process_no()) fx.guards.push_back({process_no_guard(*n), Errc::process_no_used});
+  return fx;
+}
+
+Result<ProcessNumber> Bank::issue_process_no(std::string_view query_jws) {
+  auto v = verify(query_jws, "account.query");
+  if (!v) return up(v);
+  auto account = document_account(v->doc.doc);
+  if (!account) return up(account);
+  const auto& members = account->co_managers;
+  if (!signs_for(v->signer, *account) &&
+      std::find(members.begin(), members.end(), v->signer.subject_cn()) == members.end())
+    return fail(Errc::not_owner, "the signer does not own account " + account->id, "account");
+  const auto exp = v->doc.doc.exp();
+  if (!exp || *exp > v->doc.doc.iat() + kMaxQueryLifetimeS)
+    return fail(Errc::bad_field, "a query expires at most " + std::to_string(kMaxQueryLifetimeS) + " s after iat", "exp");
+  auto first = store_->use_once(v->key.signer, v->key.doc_id, *exp, now());
+  if (!first) return up(first);
+  if (!*first) return fail(Errc::replayed, "this request was already answered", "id");
+  // 128 random bits: a number nobody can guess, so holding one is what lets a document into the lane.
+  ProcessNumber n{"pn-" + b64url_encode(random_bytes(16)), v->signer.subject_cn(), now() + kProcessNoLifetimeS};
+  if (auto s = store_->add_process_no(n, now()); !s) return up(s);
+  return n;
 }
 
 Result<AccountRecord> Bank::document_account(const Document& doc, const char* field) {
@@ -253,6 +303,24 @@ Json Bank::receipt_payload(const Verified& v, std::string_view type, const std::
               {"bank", id_}};
 }
 
+// The transfer.receipt answering order (or joint spend) `v`: id "<bank>:t:<order id>".
+Json Bank::transfer_receipt(const Verified& v, const std::string& from, const std::string& to) {
+  const Amount& amount = *v.doc.doc.amount();
+  return Json{{"type", "transfer.receipt"},
+              {"v", 1},
+              {"id", answer_id(id_, "t", v.doc.doc.id())},
+              {"issuer", id_},
+              {"iat", static_cast<std::int64_t>(now())},
+              {"nonce", new_nonce()},
+              {"order_id", v.doc.doc.id()},
+              {"se", v.signer.subject_cn()},
+              {"amount", amount.minor()},
+              {"currency", std::string(amount.currency().code())},
+              {"from", from},
+              {"to", to},
+              {"bank", id_}};
+}
+
 // Signs `receipt` as a refusal for `reason` and records the document as
 // processed without a journal entry: it is consumed, no money moves.
 Result<std::string> Bank::record_refusal(const Verified& v, Json receipt, Errc reason) {
@@ -264,7 +332,7 @@ Result<std::string> Bank::record_refusal(const Verified& v, Json receipt, Errc r
   std::string type = receipt["type"];
   std::string kind = type.substr(0, type.find('.')) + "_refused";
   ledger::JournalEntry none{0, v.doc.doc.id(), kind, {}};
-  auto recorded = store_->apply(v.key, none, *signed_refusal, now());
+  auto recorded = store_->apply(v.key, none, *signed_refusal, now(), with_process_no(v));
   if (!recorded) return up(recorded);
   return recorded->response;
 }
@@ -305,7 +373,7 @@ Result<std::string> Bank::topup(std::string_view request_jws) {
   if (!signed_receipt) return up(signed_receipt);
   auto entry = ledger::topup(doc.id(), account->id, amount);
   if (!entry) return up(entry);
-  auto applied = store_->apply(v->key, *entry, *signed_receipt, now());
+  auto applied = store_->apply(v->key, *entry, *signed_receipt, now(), with_process_no(*v));
   if (!applied && applied.error().code == Errc::insufficient_funds) return refuse(applied.error());
   if (!applied) return up(applied);
   return applied->response;
@@ -340,7 +408,7 @@ Result<std::string> Bank::deposit(std::string_view note_jws) {
   if (!signed_receipt) return up(signed_receipt);
   auto entry = ledger::deposit(doc.id(), account->id, amount);
   if (!entry) return up(entry);
-  auto applied = store_->apply(v->key, *entry, *signed_receipt, now());
+  auto applied = store_->apply(v->key, *entry, *signed_receipt, now(), with_process_no(*v));
   if (!applied) return up(applied);
   return applied->response;
 }
@@ -376,24 +444,12 @@ Result<std::string> Bank::transfer(std::string_view order_jws) {
   if (!to) return up(to);
   if (auto claimed = claim_at_registry(*v); !claimed) return up(claimed);
 
-  Json receipt{{"type", "transfer.receipt"},
-               {"v", 1},
-               {"id", answer_id(id_, "t", doc.id())},
-               {"issuer", id_},
-               {"iat", static_cast<std::int64_t>(now())},
-               {"nonce", new_nonce()},
-               {"order_id", doc.id()},
-               {"se", v->signer.subject_cn()},
-               {"amount", amount.minor()},
-               {"currency", std::string(amount.currency().code())},
-               {"from", from->id},
-               {"to", to->id},
-               {"bank", id_}};
+  Json receipt = transfer_receipt(*v, from->id, to->id);
   auto signed_receipt = sign_receipt(receipt);
   if (!signed_receipt) return up(signed_receipt);
   auto entry = ledger::transfer(doc.id(), from->id, to->id, amount);
   if (!entry) return up(entry);
-  auto applied = store_->apply(v->key, *entry, *signed_receipt, now());
+  auto applied = store_->apply(v->key, *entry, *signed_receipt, now(), with_process_no(*v));
   if (!applied && applied.error().code == Errc::insufficient_funds)
     return record_refusal(*v, std::move(receipt), Errc::insufficient_funds);
   if (!applied) return up(applied);

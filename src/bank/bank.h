@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bank/lanes.h"
 #include "bank/store.h"
 #include "core/document.h"
 #include "core/x509.h"
@@ -27,6 +28,10 @@ inline constexpr std::string_view kCustodyChain = "custody.pem";  // custody cer
 inline constexpr std::string_view kDbFile = "bank.db";
 // The longest an account.query may be valid (the SE signs them for 300 s).
 inline constexpr std::int64_t kMaxQueryLifetimeS = 3600;
+// How long a designated processing number may be used after it is handed out.
+inline constexpr std::int64_t kProcessNoLifetimeS = 600;
+// Documents the bank works on at once; more wait, those with a processing number first.
+inline constexpr int kBankLanes = 8;
 using service::kAdminTokenFile;
 using service::kCrlCache;
 using service::kRootFile;
@@ -178,6 +183,11 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
   // amount to `to` at this bank (a transfer.receipt); action "topup" puts it
   // in the SE of the first signer, `to` (a topup.receipt that SE applies).
   Result<std::string> joint_spend(std::string_view spend_jws);
+  // §6.10: a designated processing number for the SE that signed `query_jws`
+  // (an account.query for an account it may read, answered once): 128 random
+  // bits, valid kProcessNoLifetimeS. A document of that SE carrying it as
+  // `process_no` is taken once, in the priority lane.
+  Result<ProcessNumber> issue_process_no(std::string_view query_jws);
   // An account.query signed by the account owner's SE: balance and history, once
   // per query (a second presentation of the same query is `replayed`).
   Result<Statement> query(std::string_view query_jws, int history_limit = 20);
@@ -195,7 +205,12 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
     SignedDocument doc;
     Certificate signer;  // the first signer: the document's issuer
     DocKey key;
+    Lanes::Ticket ticket;  // this document's place among those the bank works on
   };
+  // The processing number a document carries, if any, may be used by it.
+  Status check_process_no(const Document& doc, const Certificate& signer, std::int64_t t);
+  // `fx` plus the guard of the document's processing number, if it carries one.
+  static Effects with_process_no(const Verified& v, Effects fx = {});
   // Signature, chain, role, CRL, type and time of a document with exactly
   // `signers` signatures (or signers..max_signers), every one checked (chain to our root, role
   // secure-element, not revoked); fails unavailable without a valid CRL.
@@ -224,6 +239,8 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
   Result<std::string> sign_receipt(const Json& payload);
   // The receipt payload (topup.receipt / deposit.receipt) answering `v`, for `account`.
   Json receipt_payload(const Verified& v, std::string_view type, const std::string& account);
+  // The transfer.receipt payload answering `v`, moving from `from` to `to`.
+  Json transfer_receipt(const Verified& v, const std::string& from, const std::string& to);
   // Signs `receipt` as refused for `reason` and consumes the document (no journal entry).
   Result<std::string> record_refusal(const Verified& v, Json receipt, Errc reason);
   // Claims the document at the registry (if one is set): ok when this bank holds
@@ -245,6 +262,7 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
   std::string registry_id_;
   RegistryLink registry_link_;
   std::function<void(std::string_view)> after_claim_;
+  Lanes lanes_{kBankLanes};
 };
 
 using service::OwnedKeySigner;

@@ -104,7 +104,7 @@ Result<std::string> Bank::hold(std::string_view request_jws) {
   if (!receipt) return up(receipt);
   auto entry = ledger::hold(doc.id(), payer->id, amount);
   if (!entry) return up(entry);
-  auto applied = store_->apply(v->key, *entry, *receipt, now(), Effects{{}, hold, std::nullopt});
+  auto applied = store_->apply(v->key, *entry, *receipt, now(), with_process_no(*v, Effects{{}, hold, std::nullopt}));
   if (!applied && applied.error().code == Errc::insufficient_funds)
     return record_refusal(*v, std::move(payload), Errc::insufficient_funds);
   if (!applied) return up(applied);
@@ -145,19 +145,18 @@ Result<std::string> Bank::end_hold(const Verified& v, std::string_view status) {
   auto prior = prior_response(v.key);
   if (!prior) return refuse_reused(v, prior.error());
   if (*prior) return **prior;
-  const Amount& amount = *doc.amount();
-  if (amount.minor() != hold.amount_minor || amount.currency().code() != hold.currency)
-    return fail(Errc::bad_field, "hold " + hold.id + " is for " + std::to_string(hold.amount_minor) + " minor units of " +
-                                     hold.currency + "; nothing moved",
-                "amount");
+  // The signer first: a third party learns nothing about the hold's terms.
   const std::string& side = confirm ? hold.payer_account : hold.payee_account;
   auto account = store_->find_account(side);
   if (!account) return up(account);
   if (!*account || !signs_for(v.signer, **account))
     return fail(Errc::not_owner,
                 std::string(confirm ? "only the payer confirms" : "only the payee releases") + " hold " + hold.id +
-                    "; " + v.signer.subject_cn() + " may not sign for account " + side + "; nothing moved",
+                    "; nothing moved",
                 "issuer");
+  const Amount& amount = *doc.amount();
+  if (amount.minor() != hold.amount_minor || amount.currency().code() != hold.currency)
+    return fail(Errc::bad_field, "the amount is not the hold's; nothing moved", "amount");
   if (hold.status != "held") return already_ended(hold, hold.resolved_by);
   // release_at is the payer's deadline: a confirm the bank takes up after it
   // is refused (the expiry gives the money back). A release may still come:
@@ -174,9 +173,9 @@ Result<std::string> Bank::end_hold(const Verified& v, std::string_view status) {
   auto entry = ledger::unhold(doc.id(), confirm ? ledger::kEntryHoldConfirm : ledger::kEntryHoldRelease,
                               confirm ? hold.payee_account : hold.payer_account, amount);
   if (!entry) return up(entry);
-  Effects fx{{hold_guard(hold.id)}, std::nullopt, std::pair{hold.id, std::string(status)}};
-  auto applied = store_->apply(v.key, *entry, *receipt, now(), fx);
-  if (!applied && applied.error().code == Errc::conflict) {
+  Effects fx{{{hold_guard(hold.id), Errc::hold_resolved}}, std::nullopt, std::pair{hold.id, std::string(status)}};
+  auto applied = store_->apply(v.key, *entry, *receipt, now(), with_process_no(v, std::move(fx)));
+  if (!applied && applied.error().code == Errc::hold_resolved) {
     auto now_hold = store_->find_hold(hold.id);
     if (now_hold && *now_hold) return already_ended(**now_hold, (*now_hold)->resolved_by);
     return up(applied);
@@ -202,18 +201,20 @@ Result<Bank::ExpiryPass> Bank::expire_holds() {
   return pass;
 }
 
+// The expiry's exactly-once key is "hold-expiry/<hold id>": a '/' is in no
+// document id, so no SE can take the key first by naming itself after it.
 Result<bool> Bank::expire_hold(const HoldRecord& hold) {
-  std::string doc_id = answer_id(id_, "x", hold.id);
-  auto receipt = sign_receipt(hold_receipt(hold, "expired", doc_id, "x"));
+  const std::string doc_id = "hold-expiry/" + hold.id;
+  auto receipt = sign_receipt(hold_receipt(hold, "expired", hold.id, "x"));
   if (!receipt) return up(receipt);
   auto amount = Amount::of(hold.currency, hold.amount_minor);
   if (!amount) return up(amount);
   auto entry = ledger::unhold(doc_id, ledger::kEntryHoldExpiry, hold.payer_account, *amount);
   if (!entry) return up(entry);
   DocKey key{doc_id, id_, "hold.expiry", sha256(as_bytes(hold.id))};
-  Effects fx{{hold_guard(hold.id)}, std::nullopt, std::pair{hold.id, std::string("expired")}};
+  Effects fx{{{hold_guard(hold.id), Errc::hold_resolved}}, std::nullopt, std::pair{hold.id, std::string("expired")}};
   auto applied = store_->apply(key, *entry, *receipt, now(), fx);
-  if (!applied && applied.error().code == Errc::conflict) return false;  // confirmed or released first
+  if (!applied && applied.error().code == Errc::hold_resolved) return false;  // confirmed or released first
   if (!applied) return up(applied);
   return !applied->replayed;
 }

@@ -84,19 +84,7 @@ Result<std::string> Bank::joint_spend(std::string_view spend_jws) {
   Json receipt;
   Result<ledger::JournalEntry> entry = std::unexpected(Error{Errc::internal});
   if (to) {
-    receipt = Json{{"type", "transfer.receipt"},
-                   {"v", 1},
-                   {"id", answer_id(id_, "t", doc.id())},
-                   {"issuer", id_},
-                   {"iat", static_cast<std::int64_t>(now())},
-                   {"nonce", new_nonce()},
-                   {"order_id", doc.id()},
-                   {"se", v->signer.subject_cn()},
-                   {"amount", amount.minor()},
-                   {"currency", std::string(amount.currency().code())},
-                   {"from", account->id},
-                   {"to", to->id},
-                   {"bank", id_}};
+    receipt = transfer_receipt(*v, account->id, to->id);
     entry = ledger::transfer(doc.id(), account->id, to->id, amount);
   } else {
     receipt = receipt_payload(*v, "topup.receipt", account->id);

@@ -83,6 +83,14 @@ net::Routes routes(Bank* bank, CrlRefresher* crl) {
       net::write_json(res, Json{{"receipt", *receipt}});
     });
 
+  r.post("/v1/process-no", [bank](const httplib::Request& req, httplib::Response& res) {
+    auto jws = jws_field(req, "query");
+    if (!jws) return net::write_problem(res, jws.error());
+    auto n = bank->issue_process_no(*jws);
+    if (!n) return net::write_problem(res, n.error());
+    net::write_json(res, Json{{"process_no", n->number}, {"se", n->se_id}, {"expires_at", n->expires_at}});
+  });
+
   r.post("/v1/query", [bank](const httplib::Request& req, httplib::Response& res) {
     auto jws = jws_field(req, "query");
     if (!jws) return net::write_problem(res, jws.error());

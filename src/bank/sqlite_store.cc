@@ -72,6 +72,12 @@ CREATE TABLE IF NOT EXISTS joint_members (
   se_id TEXT NOT NULL,
   PRIMARY KEY (account_id, se_id)
 );
+CREATE TABLE IF NOT EXISTS process_numbers (
+  number TEXT PRIMARY KEY,            -- DESIGN.md §6.10; its use is the guard pn:<number>
+  se_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS admin_tokens (
   token_hash BLOB PRIMARY KEY,
   name TEXT NOT NULL UNIQUE
@@ -242,8 +248,8 @@ class SqliteBankStore final : public BankStore {
       // SAFETY-CRITICAL: the further guards (a hold ends once across confirm,
       // release and expiry) are taken in this same transaction, so two
       // documents racing for one key cannot both move money.
-      for (const auto& key : fx.guards)
-        if (auto g = take_guard(key, doc.doc_id); !g) return g;
+      for (const auto& g : fx.guards)
+        if (auto t = take_guard(g, doc.doc_id); !t) return t;
       if (fx.open_hold)
         if (auto h = open_hold(*fx.open_hold); !h) return h;
       if (fx.close_hold)
@@ -292,6 +298,33 @@ class SqliteBankStore final : public BankStore {
     });
     if (!s) return std::unexpected(s.error());
     return out;
+  }
+
+  Result<std::optional<std::string>> guard_holder(const std::string& key) override {
+    std::lock_guard lock(mu_);
+    auto st = db_->prepare("SELECT doc_id FROM guards WHERE key = ?1");
+    if (!st) return up(st);
+    auto row = st->bind(1, key).step();
+    if (!row) return up(row);
+    if (!*row) return std::optional<std::string>{};
+    return std::optional<std::string>(st->col_text(0));
+  }
+
+  Status add_process_no(const ProcessNumber& n, std::int64_t now) override {
+    std::lock_guard lock(mu_);
+    auto st = db_->prepare("INSERT INTO process_numbers(number, se_id, expires_at, created_at) VALUES (?1, ?2, ?3, ?4)");
+    if (!st) return up(st);
+    return st->bind(1, n.number).bind(2, n.se_id).bind(3, n.expires_at).bind(4, now).run();
+  }
+
+  Result<std::optional<ProcessNumber>> find_process_no(const std::string& number) override {
+    std::lock_guard lock(mu_);
+    auto st = db_->prepare("SELECT number, se_id, expires_at FROM process_numbers WHERE number = ?1");
+    if (!st) return up(st);
+    auto row = st->bind(1, number).step();
+    if (!row) return up(row);
+    if (!*row) return std::optional<ProcessNumber>{};
+    return std::optional<ProcessNumber>(ProcessNumber{st->col_text(0), st->col_text(1), st->col_int(2)});
   }
 
   Result<std::optional<HoldRecord>> find_hold(const std::string& id) override {
@@ -408,8 +441,9 @@ class SqliteBankStore final : public BankStore {
                       st.col_text(8), st.col_text(9), st.col_int(10)};
   }
 
-  // Inserts `key` for `doc_id` if absent; taken by another document: conflict naming it.
-  Status take_guard(const std::string& key, const std::string& doc_id) {
+  // Inserts the guard's key for `doc_id` if absent; taken by another document: its code, naming the holder.
+  Status take_guard(const Guard& guard, const std::string& doc_id) {
+    const std::string& key = guard.key;
     auto ins = db_->prepare("INSERT INTO guards(key, doc_id) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING");
     if (!ins) return up(ins);
     if (auto r = ins->bind(1, key).bind(2, doc_id).run(); !r) return r;
@@ -421,7 +455,7 @@ class SqliteBankStore final : public BankStore {
     if (!*row) return fail(Errc::internal, "guard " + key + " vanished");
     std::string holder = st->col_text(0);
     if (holder == doc_id) return {};
-    Error e{Errc::conflict, key, key + " was already taken by " + holder};
+    Error e{guard.taken, key, key + " was already taken by " + holder};
     e.evidence = holder;
     return std::unexpected(std::move(e));
   }

@@ -88,12 +88,28 @@ struct HoldRecord {
 // commits first ends the hold, the others find the key taken.
 inline std::string hold_guard(std::string_view hold_id) { return "hold:" + std::string(hold_id); }
 
+// A further exactly-once key, and the error when another document holds it.
+struct Guard {
+  std::string key;
+  Errc taken = Errc::conflict;
+};
+
+// A designated processing number (DESIGN.md §6.10): handed to one SE, usable
+// by one of its documents until it expires.
+struct ProcessNumber {
+  std::string number;
+  std::string se_id;
+  std::int64_t expires_at = 0;
+};
+// The guard key a document carrying `number` takes.
+inline std::string process_no_guard(std::string_view number) { return "pn:" + std::string(number); }
+
 // What apply() writes besides the document key and the journal entry, in the same transaction.
 struct Effects {
   // Further exactly-once keys, each inserted if absent for this document. One
-  // already taken by another document refuses the whole transaction with
-  // Errc::conflict, field = the key, evidence = the id of the document holding it.
-  std::vector<std::string> guards;
+  // already taken by another document refuses the whole transaction with its
+  // `taken` code, field = the key, evidence = the id of the document holding it.
+  std::vector<Guard> guards;
   std::optional<HoldRecord> open_hold;  // a hold placed (status held)
   // A hold ended: its id and final status; it must be held, else conflict.
   std::optional<std::pair<std::string, std::string>> close_hold;
@@ -137,6 +153,12 @@ class BankStore {
   virtual Result<Applied> apply(const DocKey& doc, const ledger::JournalEntry& entry,
                                 const std::string& response, std::int64_t now,
                                 const Effects& fx = {}) = 0;
+
+  // The document holding guard `key`, or nullopt.
+  virtual Result<std::optional<std::string>> guard_holder(const std::string& key) = 0;
+  // Records a processing number handed out (a conflict if it exists).
+  virtual Status add_process_no(const ProcessNumber& n, std::int64_t now) = 0;
+  virtual Result<std::optional<ProcessNumber>> find_process_no(const std::string& number) = 0;
 
   // The hold, or nullopt.
   virtual Result<std::optional<HoldRecord>> find_hold(const std::string& id) = 0;

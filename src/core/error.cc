@@ -98,6 +98,9 @@ constexpr std::array kInfo = {
     ErrcInfo{Errc::hold_unknown, "hold_unknown", 404, 0x6A88},
     ErrcInfo{Errc::hold_resolved, "hold_resolved", 409, 0x6985},
     ErrcInfo{Errc::threshold_not_met, "threshold_not_met", 403, 0x6982},
+    ErrcInfo{Errc::process_no_unknown, "process_no_unknown", 404, 0x6A88},
+    ErrcInfo{Errc::process_no_expired, "process_no_expired", 409, 0x6985},
+    ErrcInfo{Errc::process_no_used, "process_no_used", 409, 0x6985},
 };
 
 // Every code has exactly one row, in enum order.

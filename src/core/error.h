@@ -104,6 +104,9 @@ enum class Errc : std::uint16_t {
   hold_unknown,            // no hold with this id at this bank
   hold_resolved,           // the hold already ended (confirmed, released or expired): nothing moved
   threshold_not_met,       // a joint spend carries fewer distinct co-managers' signatures than its account needs
+  process_no_unknown,      // a processing number this bank never handed out
+  process_no_expired,      // a processing number past its expiry
+  process_no_used,         // a processing number another document already used
   kCount,                  // not a code: the number of codes
 };
 

@@ -358,6 +358,7 @@ class Applet {
   Result<Bytes> hold_request(const Command&, std::int64_t);
   Result<Bytes> cosign(const Command&, std::int64_t);
   Result<Bytes> joint_request(const Command&, std::int64_t);
+  bool own_document_id(std::string_view id) const;
   Result<Bytes> hold_confirm(const Command&, std::int64_t);
   Result<Bytes> hold_release(const Command&, std::int64_t);
   Result<Bytes> sign_bank_order(const Command& c, std::int64_t now_s, std::string_view type,

@@ -1,4 +1,6 @@
 // Operations a bank answers: top-up, deposit and the account query.
+#include <algorithm>
+
 #include "se/applet.h"
 #include "se/applet_internal.h"
 
@@ -166,12 +168,21 @@ Result<Bytes> Applet::joint_request(const Command& c, std::int64_t now_s) {
   return json_bytes(out);
 }
 
+// True for "<this SE's id>:<seq>", an id this SE signed under: a prefix is not
+// enough, since another SE's id may begin with ours and a colon.
+bool Applet::own_document_id(std::string_view id) const {
+  const std::string prefix = st_.se_id + ":";
+  if (!id.starts_with(prefix) || id.size() == prefix.size() || id.size() > prefix.size() + 19) return false;
+  return std::all_of(id.begin() + static_cast<std::ptrdiff_t>(prefix.size()), id.end(),
+                     [](char c) { return c >= '0' && c <= '9'; });
+}
+
 // The payer pays a hold it requested: the hold id is this SE's own request
 // (id "<se id>:<seq>"), so an SE never confirms someone else's hold.
 Result<Bytes> Applet::hold_confirm(const Command& c, std::int64_t now_s) {
   return sign_bank_order(c, now_s, "hold.confirm", {"hold_id", "bank", "amount", "currency", "process_no"}, "confirm",
                          [this](const Document& d) -> Status {
-                           if (!d.str("hold_id").starts_with(st_.se_id + ":"))
+                           if (!own_document_id(d.str("hold_id")))
                              return fail(Errc::not_owner, "only the SE that requested a hold confirms it", "hold_id");
                            return {};
                          });
@@ -181,7 +192,7 @@ Result<Bytes> Applet::hold_confirm(const Command& c, std::int64_t now_s) {
 Result<Bytes> Applet::hold_release(const Command& c, std::int64_t now_s) {
   return sign_bank_order(c, now_s, "hold.release", {"hold_id", "bank", "amount", "currency", "process_no"}, "release",
                          [this](const Document& d) -> Status {
-                           if (d.str("hold_id").starts_with(st_.se_id + ":"))
+                           if (own_document_id(d.str("hold_id")))
                              return fail(Errc::not_owner, "the payer confirms its own hold; the payee releases it",
                                          "hold_id");
                            return {};

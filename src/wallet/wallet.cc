@@ -224,6 +224,14 @@ std::optional<OutboxEntry> Wallet::find_entry(const std::string& doc_id) const {
   return e;
 }
 
+Status Wallet::may_replace(const std::optional<OutboxEntry>& prior, std::string_view kind) {
+  if (!prior || prior->kind == kind) return {};
+  return fail(Errc::conflict,
+              "this wallet keeps a " + prior->kind + " under id " + prior->doc_id + "; the file is not the document it "
+              "says it is; nothing was sent",
+              "id");
+}
+
 Status Wallet::append_history(const Json& event) {
   Json dated = event;
   if (!dated.contains("at")) dated["at"] = static_cast<std::int64_t>(std::time(nullptr));  // for the person's dates

@@ -254,6 +254,10 @@ class Wallet {
   Result<Json> finish_joint(OutboxEntry& e);
   // The outbox entry `doc_id`, if this wallet has one.
   std::optional<OutboxEntry> find_entry(const std::string& doc_id) const;
+  // A document handed over may take the place of `prior` only if that is an
+  // entry of the same kind: never a deposit, payment or other document this
+  // SE signed under the same id (conflict, nothing written).
+  static Status may_replace(const std::optional<OutboxEntry>& prior, std::string_view kind);
   Status ensure_se();
   // Writes a registry record to records/<doc id>.jws, the terminal's proof of what the registry said.
   void keep_record(const std::string& doc_id, const std::string& record_jws);

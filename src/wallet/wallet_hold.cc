@@ -56,7 +56,7 @@ Result<Json> Wallet::hold_cosign(const std::string& request_jws) {
   if (!doc) return std::unexpected(doc.error());
   // Kept so that this wallet can release the hold later, or send the request itself.
   OutboxEntry e{doc->id(), "hold", *joined, doc->str("bank"), "cosigned", "", ""};
-  if (auto prior = find_entry(e.doc_id); !prior || prior->state == "cosigned")
+  if (auto prior = find_entry(e.doc_id); !prior || (prior->kind == "hold" && prior->state == "cosigned"))
     if (auto s = save_entry(e); !s) return std::unexpected(s.error());
   return request_facts(*doc, *joined);
 }
@@ -64,20 +64,20 @@ Result<Json> Wallet::hold_cosign(const std::string& request_jws) {
 Result<Json> Wallet::hold_submit(const std::string& request_jws) {
   if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
   if (auto s = keep_crl_fresh(); !s) return std::unexpected(s.error());
-  auto doc = payload_of(request_jws);
-  if (!doc) return std::unexpected(doc.error());
-  if (doc->type() != "hold.request") return fail(Errc::unknown_type, "this is a " + doc->type() + ", not a hold request", "type");
-  auto parsed = jws_parse(request_jws);
-  if (!parsed) return std::unexpected(parsed.error());
-  if (parsed->signatures.size() != 2)
+  auto opened = detail::open_handed_over(request_jws, *root_, "hold.request");
+  if (!opened) return std::unexpected(opened.error());
+  const Document* doc = &opened->doc;
+  if (opened->signers.size() != 2)
     return fail(Errc::bad_header,
-                "the request carries " + std::to_string(parsed->signatures.size()) +
+                "the request carries " + std::to_string(opened->signers.size()) +
                     " signature(s); the payee's SE adds the second with `zf wallet hold cosign`; nothing was sent",
                 "signatures");
   const std::string bank = doc->str("bank");
   if (!config_.banks.count(bank)) return fail(Errc::not_found, "no bank '" + bank + "' in wallet.json", "bank");
   OutboxEntry e{doc->id(), "hold", request_jws, bank, "pending", "", ""};
-  if (auto prior = find_entry(e.doc_id); prior && prior->kind == "hold" && (prior->state == "done" || prior->state == "pending"))
+  auto prior = find_entry(e.doc_id);
+  if (auto s = may_replace(prior, "hold"); !s) return std::unexpected(s.error());
+  if (prior && (prior->state == "done" || prior->state == "pending"))
     e = *prior;  // already sent from here: the same document again, or its stored receipt
   if (e.state != "done") {
     e.state = "pending";

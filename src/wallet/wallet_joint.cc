@@ -68,16 +68,15 @@ Result<Json> Wallet::joint_sign(const std::string& spend_jws) {
 Result<Json> Wallet::joint_submit(const std::string& spend_jws) {
   if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
   if (auto s = keep_crl_fresh(); !s) return std::unexpected(s.error());
-  auto doc = payload_of(spend_jws);
-  if (!doc) return std::unexpected(doc.error());
-  if (doc->type() != "joint.spend")
-    return fail(Errc::unknown_type, "this is a " + doc->type() + ", not a joint spend", "type");
+  auto opened = detail::open_handed_over(spend_jws, *root_, "joint.spend");
+  if (!opened) return std::unexpected(opened.error());
+  const Document* doc = &opened->doc;
   const std::string bank = doc->str("bank");
   if (!config_.banks.count(bank)) return fail(Errc::not_found, "no bank '" + bank + "' in wallet.json", "bank");
   OutboxEntry e{doc->id(), "joint", spend_jws, bank, "pending", "", ""};
-  if (auto prior = find_entry(e.doc_id); prior && prior->kind == "joint" && prior->state != "cosign") {
-    if (prior->state == "done" || prior->state == "pending") e = *prior;  // sent from here before
-  }
+  auto prior = find_entry(e.doc_id);
+  if (auto s = may_replace(prior, "joint"); !s) return std::unexpected(s.error());
+  if (prior && (prior->state == "done" || prior->state == "pending")) e = *prior;  // sent from here before
   if (e.state != "done") {
     e.state = "pending";
     if (auto s = save_entry(e); !s) return std::unexpected(s.error());

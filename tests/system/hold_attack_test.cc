@@ -145,7 +145,7 @@ TEST_F(HoldAttackSystemTest, TheWalletRefusesHalfSignedRequestsAndHoldsItDoesNot
 // anything, and never let save_entry replace an entry of another kind (or any
 // entry that is pending); also make file_name injective (':' -> '_' maps
 // "se:1" and "se_1" to one file).
-TEST_F(HoldAttackSystemTest, DISABLED_AForgedRequestFileCannotReplaceAPendingDepositInTheOutbox) {
+TEST_F(HoldAttackSystemTest, AForgedRequestFileCannotReplaceAPendingDepositInTheOutbox) {
   const std::string alice = se("alice").account;
   CmdResult topup =
       zf_wallet("alice", {"topup", "CNY 20.00", "--bank", net_->bank_id, "--account", alice});
