@@ -89,6 +89,18 @@ Result<AccountRecord> account_from_json(const Json& j) {
   return a;
 }
 
+Json feed_to_json(const Feed& f) {
+  Json events = Json::array();
+  for (const auto& e : f.events)
+    events.push_back(Json{{"entry_id", e.entry_id},
+                          {"doc_id", e.doc_id},
+                          {"kind", e.kind},
+                          {"amount_minor", e.amount_minor},
+                          {"created_at", e.created_at},
+                          {"receipt", e.receipt}});
+  return Json{{"account", f.account}, {"currency", f.currency}, {"next", f.next}, {"events", events}};
+}
+
 Json statement_to_json(const Statement& s) {
   Json history = Json::array();
   for (const auto& h : s.history)

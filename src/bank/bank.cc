@@ -166,22 +166,10 @@ Effects Bank::with_process_no(const Verified& v, Effects fx) {
 }
 
 Result<ProcessNumber> Bank::issue_process_no(std::string_view query_jws) {
-  auto v = verify(query_jws, "account.query");
-  if (!v) return up(v);
-  auto account = document_account(v->doc.doc);
-  if (!account) return up(account);
-  const auto& members = account->co_managers;
-  if (!signs_for(v->signer, *account) &&
-      std::find(members.begin(), members.end(), v->signer.subject_cn()) == members.end())
-    return fail(Errc::not_owner, "the signer does not own account " + account->id, "account");
-  const auto exp = v->doc.doc.exp();
-  if (!exp || *exp > v->doc.doc.iat() + kMaxQueryLifetimeS)
-    return fail(Errc::bad_field, "a query expires at most " + std::to_string(kMaxQueryLifetimeS) + " s after iat", "exp");
-  auto first = store_->use_once(v->key.signer, v->key.doc_id, *exp, now());
-  if (!first) return up(first);
-  if (!*first) return fail(Errc::replayed, "this request was already answered", "id");
+  auto reader = read_access(query_jws);
+  if (!reader) return up(reader);
   // 128 random bits: a number nobody can guess, so holding one is what lets a document into the lane.
-  ProcessNumber n{"pn-" + b64url_encode(random_bytes(16)), v->signer.subject_cn(), now() + kProcessNoLifetimeS};
+  ProcessNumber n{"pn-" + b64url_encode(random_bytes(16)), reader->se, now() + kProcessNoLifetimeS};
   if (auto s = store_->add_process_no(n, now()); !s) return up(s);
   return n;
 }
@@ -456,7 +444,12 @@ Result<std::string> Bank::transfer(std::string_view order_jws) {
   return applied->response;
 }
 
-Result<Statement> Bank::query(std::string_view query_jws, int history_limit) {
+// A query is a bearer credential for the account's statement or feed: it
+// answers once. Its id is remembered until it has expired, so the table stays
+// as small as the queries still valid; a query without a near expiry could
+// never be forgotten. The owner's SE reads the account, and so does each
+// co-manager of a joint account.
+Result<Bank::Reader> Bank::read_access(std::string_view query_jws) {
   auto v = verify(query_jws, "account.query");
   if (!v) return up(v);
   auto account = document_account(v->doc.doc);
@@ -465,9 +458,6 @@ Result<Statement> Bank::query(std::string_view query_jws, int history_limit) {
   const bool co_manager = std::find(members.begin(), members.end(), v->signer.subject_cn()) != members.end();
   if (!signs_for(v->signer, *account) && !co_manager)
     return fail(Errc::not_owner, "the signer does not own account " + account->id, "account");
-  // A query is a bearer credential for the statement: it answers once. Its id is
-  // remembered until it has expired, so the table stays as small as the queries
-  // still valid; a query without a near expiry could never be forgotten.
   const auto exp = v->doc.doc.exp();
   if (!exp) return fail(Errc::missing_field, "a query carries an expiry", "exp");
   if (*exp > v->doc.doc.iat() + kMaxQueryLifetimeS)
@@ -477,9 +467,25 @@ Result<Statement> Bank::query(std::string_view query_jws, int history_limit) {
   auto first = store_->use_once(v->key.signer, v->key.doc_id, *exp, now());
   if (!first) return up(first);
   if (!*first) return fail(Errc::replayed, "this query was already answered", "id");
-  auto history = store_->history(account->id, std::clamp(history_limit, 1, 100));
+  return Reader{std::move(*account), v->signer.subject_cn()};
+}
+
+Result<Statement> Bank::query(std::string_view query_jws, int history_limit) {
+  auto reader = read_access(query_jws);
+  if (!reader) return up(reader);
+  auto history = store_->history(reader->account.id, std::clamp(history_limit, 1, 100));
   if (!history) return up(history);
-  return Statement{std::move(*account), std::move(*history)};
+  return Statement{std::move(reader->account), std::move(*history)};
+}
+
+Result<Feed> Bank::events(std::string_view query_jws, std::int64_t after) {
+  auto reader = read_access(query_jws);
+  if (!reader) return up(reader);
+  auto items = store_->feed(reader->account.id, std::max<std::int64_t>(0, after), 100);
+  if (!items) return up(items);
+  Feed feed{reader->account.id, reader->account.currency, std::move(*items), std::max<std::int64_t>(0, after)};
+  if (!feed.events.empty()) feed.next = feed.events.back().entry_id;
+  return feed;
 }
 
 Result<AccountRecord> Bank::open_account(const OpenAccountRequest& req) {

@@ -72,6 +72,14 @@ struct Statement {
   std::vector<HistoryItem> history;  // newest first
 };
 
+// The answer to an events query: the account's feed after a point.
+struct Feed {
+  std::string account;
+  std::string currency;
+  std::vector<FeedItem> events;  // oldest first
+  std::int64_t next = 0;         // ask with after = next for what comes later
+};
+
 // The result of an admin cash-in.
 struct CashInResult {
   std::string ref;
@@ -192,6 +200,11 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
   // per query (a second presentation of the same query is `replayed`).
   Result<Statement> query(std::string_view query_jws, int history_limit = 20);
 
+  // The account's feed after entry `after` (at most 100 items): what moved
+  // on it and the signed receipts, for the owner's SE (or a co-manager's) on
+  // a signed account.query, answered once like query().
+  Result<Feed> events(std::string_view query_jws, std::int64_t after);
+
   // Admin: opens a customer account (idempotent for identical settings).
   Result<AccountRecord> open_account(const OpenAccountRequest& req);
   // Admin: money enters the bank (issuance -> account), exactly once per `ref`.
@@ -239,6 +252,13 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
   Result<std::string> sign_receipt(const Json& payload);
   // The receipt payload (topup.receipt / deposit.receipt) answering `v`, for `account`.
   Json receipt_payload(const Verified& v, std::string_view type, const std::string& account);
+  // A verified account.query, used once, from an SE that may read the account:
+  // the account and the SE.
+  struct Reader {
+    AccountRecord account;
+    std::string se;
+  };
+  Result<Reader> read_access(std::string_view query_jws);
   // The transfer.receipt payload answering `v`, moving from `from` to `to`.
   Json transfer_receipt(const Verified& v, const std::string& from, const std::string& to);
   // Signs `receipt` as refused for `reason` and consumes the document (no journal entry).

@@ -35,6 +35,10 @@ Result<Statement> BankClient::query(const std::string& query_jws) {
   return statement_from_json(*r);
 }
 
+Result<Json> BankClient::events(const std::string& query_jws, std::int64_t after) {
+  return http_.post_json("/v1/events", Json{{"query", query_jws}, {"after", after}});
+}
+
 Result<BankInfo> BankClient::info() {
   auto r = http_.get_json("/v1/info");
   if (!r) return std::unexpected(r.error());

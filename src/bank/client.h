@@ -32,6 +32,8 @@ class BankClient {
   Result<std::string> transfer(const std::string& order_jws);
   // POST /v1/query: a signed account.query -> balance and history.
   Result<Statement> query(const std::string& query_jws);
+  // POST /v1/events: a signed account.query -> the account's feed after `after` (feed_to_json).
+  Result<Json> events(const std::string& query_jws, std::int64_t after);
   // GET /v1/info.
   Result<BankInfo> info();
 

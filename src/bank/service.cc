@@ -91,6 +91,23 @@ net::Routes routes(Bank* bank, CrlRefresher* crl) {
     net::write_json(res, Json{{"process_no", n->number}, {"se", n->se_id}, {"expires_at", n->expires_at}});
   });
 
+  r.post("/v1/events", [bank](const httplib::Request& req, httplib::Response& res) {
+    auto body = net::read_json_body(req);
+    if (!body) return net::write_problem(res, body.error());
+    if (auto s = only_fields(*body, {"query", "after"}); !s) return net::write_problem(res, s.error());
+    auto jws = get_string(*body, "query", kMaxJoseBytes);
+    if (!jws) return net::write_problem(res, jws.error());
+    std::int64_t after = 0;
+    if (body->contains("after")) {
+      auto a = get_int(*body, "after");
+      if (!a) return net::write_problem(res, a.error());
+      after = *a;
+    }
+    auto feed = bank->events(*jws, after);
+    if (!feed) return net::write_problem(res, feed.error());
+    net::write_json(res, feed_to_json(*feed));
+  });
+
   r.post("/v1/query", [bank](const httplib::Request& req, httplib::Response& res) {
     auto jws = jws_field(req, "query");
     if (!jws) return net::write_problem(res, jws.error());

@@ -203,6 +203,24 @@ class SqliteBankStore final : public BankStore {
     return out;
   }
 
+  Result<std::vector<FeedItem>> feed(const std::string& account_id, std::int64_t after, int limit) override {
+    std::lock_guard lock(mu_);
+    auto st = db_->prepare(
+        "SELECT j.entry_id, j.doc_id, j.kind, p.amount_minor, j.created_at, COALESCE(d.response, '') FROM postings p"
+        " JOIN journal j ON j.entry_id = p.entry_id LEFT JOIN processed_documents d ON d.doc_id = j.doc_id"
+        " WHERE p.account_id = ?1 AND p.entry_id > ?2 ORDER BY p.entry_id LIMIT ?3");
+    if (!st) return up(st);
+    st->bind(1, account_id).bind(2, after).bind(3, std::int64_t{limit});
+    std::vector<FeedItem> out;
+    for (;;) {
+      auto row = st->step();
+      if (!row) return up(row);
+      if (!*row) break;
+      out.push_back({st->col_int(0), st->col_text(1), st->col_text(2), st->col_int(3), st->col_int(4), st->col_text(5)});
+    }
+    return out;
+  }
+
   Result<std::optional<ProcessedDocument>> find_processed(const std::string& doc_id) override {
     std::lock_guard lock(mu_);
     return find_processed_locked(doc_id);

@@ -43,6 +43,18 @@ struct HistoryItem {
   std::int64_t created_at = 0;
 };
 
+// One event of an account's feed (the patent's S38/S67: payer and payee are
+// told the result): a posting on the account, in journal order, with the
+// signed receipt of the document that caused it.
+struct FeedItem {
+  std::int64_t entry_id = 0;
+  std::string doc_id;
+  std::string kind;
+  std::int64_t amount_minor = 0;  // signed: + credits the account
+  std::int64_t created_at = 0;
+  std::string receipt;            // the bank's answer to doc_id (a signed receipt for documents)
+};
+
 // What identifies a processed document: its id, who signed it, what it was and
 // the SHA-256 of its payload bytes (never the signature: ECDSA is malleable).
 struct DocKey {
@@ -138,6 +150,8 @@ class BankStore {
   virtual Result<std::vector<AccountRecord>> list_accounts() = 0;
   // The newest `limit` postings of an account, newest first.
   virtual Result<std::vector<HistoryItem>> history(const std::string& account_id, int limit) = 0;
+  // Up to `limit` feed items of an account with entry_id > `after`, oldest first.
+  virtual Result<std::vector<FeedItem>> feed(const std::string& account_id, std::int64_t after, int limit) = 0;
   // The processed document with this id, or nullopt.
   virtual Result<std::optional<ProcessedDocument>> find_processed(const std::string& doc_id) = 0;
 

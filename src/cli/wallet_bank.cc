@@ -1,7 +1,9 @@
 // `zf wallet transfer` and `zf wallet joint ...`: operations on bank accounts
 // that the SE signs and the bank carries out (docs/wallet-cli.md,
 // docs/bank-api.md "Account transfer", "Joint accounts").
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "store/file.h"
 
@@ -83,6 +85,52 @@ int report_joint(const Error& e, const char* what) {
 }
 
 }  // namespace
+
+void add_events_command(CLI::App* w, int& exit_code) {
+  auto c = std::make_shared<Common>();
+  auto bank = std::make_shared<std::string>();
+  auto account = std::make_shared<std::string>();
+  auto after = std::make_shared<std::int64_t>(0);
+  auto follow = std::make_shared<bool>(false);
+  auto count = std::make_shared<int>(0);
+  auto json = std::make_shared<bool>(false);
+  auto* cmd = with_common(
+      w->add_subcommand("events", "what moved on a bank account, with the bank's signed receipts (--follow to wait for more)"),
+      c);
+  cmd->add_option("--bank", *bank, "bank id")->required();
+  cmd->add_option("--account", *account, "your account (or a joint account you co-manage)")->required();
+  cmd->add_option("--after", *after, "only events after this feed position (`next` of an earlier answer)");
+  cmd->add_flag("--follow", *follow, "keep asking, once a second, and print each new event as it comes");
+  cmd->add_option("--count", *count, "with --follow: stop after this many events")->check(CLI::Range(1, 1000000));
+  cmd->add_flag("--json", *json, "print each answer as JSON: {account, next, events: [...]}");
+  cmd->callback([=, &exit_code] {
+    auto wl = open_unlocked(*c, "events", exit_code);
+    if (!wl) return;
+    std::int64_t next = *after;
+    int shown = 0;
+    for (;;) {
+      auto r = wl->account_events(*bank, *account, next);
+      if (!r) return void(exit_code = report(r.error(), "events"));
+      next = r->value("next", next);
+      if (*json) {
+        print(*r);
+      } else {
+        for (const auto& e : (*r)["events"]) {
+          const std::int64_t minor = e.value("amount_minor", std::int64_t{0});
+          std::printf("%-17s %15s  %-14s %s (feed %lld)\n", out::local_date(e.value("created_at", std::int64_t{0})).c_str(),
+                      out::signed_money(r->value("currency", ""), minor).c_str(), e.value("kind", "").c_str(), e.value("doc_id", "").c_str(),
+                      static_cast<long long>(e.value("entry_id", std::int64_t{0})));
+        }
+        if ((*r)["events"].empty() && !*follow) std::printf("No events on %s after %lld.\n", account->c_str(),
+                                                              static_cast<long long>(next));
+      }
+      std::fflush(stdout);
+      shown += static_cast<int>((*r)["events"].size());
+      if (!*follow || (*count > 0 && shown >= *count)) return;
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  });
+}
 
 void add_joint_commands(CLI::App* w, int& exit_code) {
   auto* j = w->add_subcommand("joint", "spend from a joint account: one co-manager asks, the others sign, any sends it");

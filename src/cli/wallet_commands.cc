@@ -584,6 +584,7 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
   add_bank_commands(w, exit_code);
   add_hold_commands(w, exit_code);
   add_joint_commands(w, exit_code);
+  add_events_command(w, exit_code);
 }
 
 }  // namespace zf::cli

@@ -42,6 +42,8 @@ void add_nearby_commands(CLI::App* wallet, int& exit_code);
 void add_escrow_commands(CLI::App* wallet, int& exit_code);
 // `zf wallet transfer`.
 void add_bank_commands(CLI::App* wallet, int& exit_code);
+// `zf wallet events` (wallet_bank.cc).
+void add_events_command(CLI::App* wallet, int& exit_code);
 // `zf wallet joint ...` (wallet_bank.cc).
 void add_joint_commands(CLI::App* wallet, int& exit_code);
 // `zf wallet hold ...` (wallet_hold.cc).

@@ -911,6 +911,29 @@ Result<Json> Wallet::account_statement(const std::string& bank, const std::strin
   return bank::statement_to_json(*statement);
 }
 
+Result<Json> Wallet::account_events(const std::string& bank, const std::string& account, std::int64_t after) {
+  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
+  auto endpoint = config_.banks.find(bank);
+  if (endpoint == config_.banks.end()) return fail(Errc::not_found, "no bank '" + bank + "' in wallet.json", "bank");
+  auto query = se_->sign_query(Json{{"account", account}, {"bank", bank}});
+  if (!query) return std::unexpected(query.error());
+  auto client = bank::BankClient::connect(endpoint->second.url, *root_, bank, {});
+  if (!client) return std::unexpected(client.error());
+  auto feed = client->events((*query)["query"].get<std::string>(), after);
+  if (!feed) return std::unexpected(feed.error());
+  // The receipts are the bank's word: a document one must verify as the bank's.
+  CertVerifier verifier(*root_);
+  for (auto& e : (*feed)["events"]) {
+    const std::string receipt = e.value("receipt", "");
+    if (receipt.empty() || receipt.front() == '{') continue;  // an admin cash-in's parameters
+    auto doc = open_signed_document(receipt, verifier, Role::custody);
+    if (!doc || doc->signers.front().subject_cn() != bank)
+      return fail(Errc::receipt_mismatch, "the bank's feed carries a receipt it did not sign (" + e.value("doc_id", "") + ")",
+                  "receipt");
+  }
+  return feed;
+}
+
 Result<Json> Wallet::notes_not_received(std::size_t limit) {
   if (config_.registry_url.empty())
     return fail(Errc::missing_field, "this wallet has no registry to ask", "registry");

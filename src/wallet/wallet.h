@@ -183,6 +183,11 @@ class Wallet {
   // first (docs/bank-api.md). The bank refuses an account not bound to this SE
   // (not_owner) or unknown to it (account_unknown). Moves nothing.
   Result<Json> account_statement(const std::string& bank, const std::string& account);
+  // What happened on the account after feed position `after` (the SE signs a
+  // query each time): {account, next, events: [{entry_id, doc_id, kind,
+  // amount_minor, created_at, receipt}]}, each receipt checked as signed by
+  // the bank when it is a document.
+  Result<Json> account_events(const std::string& bank, const std::string& account, std::int64_t after);
   // The newest `limit` payment notes of the outbox that no claim at the
   // registry holds yet: value paid that no payee has received. Needs no PIN
   // (each note is presented to the registry itself). {notes: [{doc_id, payee,

@@ -15,6 +15,8 @@
 namespace zf::test {
 
 using bank::Bank;
+using bank::Feed;
+using bank::FeedItem;
 
 inline constexpr const char* kBank = "bank-a";
 inline constexpr const char* kRegistry = "registry-1";
