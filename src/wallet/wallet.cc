@@ -898,7 +898,7 @@ Result<Json> Wallet::history() {
 // An account statement: the SE signs an account.query (it expires in 300 s and
 // the bank answers it once), the bank checks it is bound to the account and
 // answers. Nothing is written: a statement is not evidence the terminal keeps.
-Result<Json> Wallet::account_statement(const std::string& bank, const std::string& account) {
+Result<Wallet::BankQuery> Wallet::bank_query(const std::string& bank, const std::string& account) {
   if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
   auto endpoint = config_.banks.find(bank);
   if (endpoint == config_.banks.end()) return fail(Errc::not_found, "no bank '" + bank + "' in wallet.json", "bank");
@@ -906,20 +906,21 @@ Result<Json> Wallet::account_statement(const std::string& bank, const std::strin
   if (!query) return std::unexpected(query.error());
   auto client = bank::BankClient::connect(endpoint->second.url, *root_, bank, {});
   if (!client) return std::unexpected(client.error());
-  auto statement = client->query((*query)["query"].get<std::string>());
+  return BankQuery{std::move(*client), (*query)["query"].get<std::string>()};
+}
+
+Result<Json> Wallet::account_statement(const std::string& bank, const std::string& account) {
+  auto q = bank_query(bank, account);
+  if (!q) return std::unexpected(q.error());
+  auto statement = q->client.query(q->query);
   if (!statement) return std::unexpected(statement.error());
   return bank::statement_to_json(*statement);
 }
 
 Result<Json> Wallet::account_events(const std::string& bank, const std::string& account, std::int64_t after) {
-  if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
-  auto endpoint = config_.banks.find(bank);
-  if (endpoint == config_.banks.end()) return fail(Errc::not_found, "no bank '" + bank + "' in wallet.json", "bank");
-  auto query = se_->sign_query(Json{{"account", account}, {"bank", bank}});
-  if (!query) return std::unexpected(query.error());
-  auto client = bank::BankClient::connect(endpoint->second.url, *root_, bank, {});
-  if (!client) return std::unexpected(client.error());
-  auto feed = client->events((*query)["query"].get<std::string>(), after);
+  auto q = bank_query(bank, account);
+  if (!q) return std::unexpected(q.error());
+  auto feed = q->client.events(q->query, after);
   if (!feed) return std::unexpected(feed.error());
   // The receipts are the bank's word: a document one must verify as the bank's.
   CertVerifier verifier(*root_);

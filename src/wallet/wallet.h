@@ -11,6 +11,7 @@
 #include <utility>
 #include <string>
 
+#include "bank/client.h"
 #include "core/amount.h"
 #include "core/x509.h"
 #include "wallet/se_client.h"
@@ -257,6 +258,12 @@ class Wallet {
   Result<Json> finish_hold(OutboxEntry& e);
   // The end of a joint spend whose receipt is in `e`.
   Result<Json> finish_joint(OutboxEntry& e);
+  // A connection to `bank` and a query for `account` the SE just signed.
+  struct BankQuery {
+    bank::BankClient client;
+    std::string query;
+  };
+  Result<BankQuery> bank_query(const std::string& bank, const std::string& account);
   // The outbox entry `doc_id`, if this wallet has one.
   std::optional<OutboxEntry> find_entry(const std::string& doc_id) const;
   // A document handed over may take the place of `prior` only if that is an
