@@ -309,6 +309,20 @@ Json Bank::transfer_receipt(const Verified& v, const std::string& from, const st
               {"bank", id_}};
 }
 
+// Signs `receipt` and moves the money with it in one transaction; a payer
+// who cannot cover the amount gets the receipt signed as a refusal, and the
+// document is consumed (record_refusal).
+Result<std::string> Bank::apply_or_refuse(const Verified& v, const ledger::JournalEntry& entry, Json receipt,
+                                          Effects fx) {
+  auto signed_receipt = sign_receipt(receipt);
+  if (!signed_receipt) return up(signed_receipt);
+  auto applied = store_->apply(v.key, entry, *signed_receipt, now(), with_process_no(v, std::move(fx)));
+  if (!applied && applied.error().code == Errc::insufficient_funds)
+    return record_refusal(v, std::move(receipt), Errc::insufficient_funds);
+  if (!applied) return up(applied);
+  return applied->response;
+}
+
 // Signs `receipt` as a refusal for `reason` and records the document as
 // processed without a journal entry: it is consumed, no money moves.
 Result<std::string> Bank::record_refusal(const Verified& v, Json receipt, Errc reason) {
@@ -432,16 +446,9 @@ Result<std::string> Bank::transfer(std::string_view order_jws) {
   if (!to) return up(to);
   if (auto claimed = claim_at_registry(*v); !claimed) return up(claimed);
 
-  Json receipt = transfer_receipt(*v, from->id, to->id);
-  auto signed_receipt = sign_receipt(receipt);
-  if (!signed_receipt) return up(signed_receipt);
   auto entry = ledger::transfer(doc.id(), from->id, to->id, amount);
   if (!entry) return up(entry);
-  auto applied = store_->apply(v->key, *entry, *signed_receipt, now(), with_process_no(*v));
-  if (!applied && applied.error().code == Errc::insufficient_funds)
-    return record_refusal(*v, std::move(receipt), Errc::insufficient_funds);
-  if (!applied) return up(applied);
-  return applied->response;
+  return apply_or_refuse(*v, *entry, transfer_receipt(*v, from->id, to->id));
 }
 
 // A query is a bearer credential for the account's statement or feed: it

@@ -261,6 +261,10 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
   Result<Reader> read_access(std::string_view query_jws);
   // The transfer.receipt payload answering `v`, moving from `from` to `to`.
   Json transfer_receipt(const Verified& v, const std::string& from, const std::string& to);
+  // Signs `receipt`, applies `entry` with it (and `fx`, and the document's
+  // processing number); insufficient_funds: consumed with a signed refusal.
+  Result<std::string> apply_or_refuse(const Verified& v, const ledger::JournalEntry& entry, Json receipt,
+                                      Effects fx = {});
   // Signs `receipt` as refused for `reason` and consumes the document (no journal entry).
   Result<std::string> record_refusal(const Verified& v, Json receipt, Errc reason);
   // Claims the document at the registry (if one is set): ok when this bank holds

@@ -99,16 +99,9 @@ Result<std::string> Bank::hold(std::string_view request_jws) {
                   "held",
                   "",
                   now()};
-  Json payload = hold_receipt(hold, "held", doc.id(), "h");
-  auto receipt = sign_receipt(payload);
-  if (!receipt) return up(receipt);
   auto entry = ledger::hold(doc.id(), payer->id, amount);
   if (!entry) return up(entry);
-  auto applied = store_->apply(v->key, *entry, *receipt, now(), with_process_no(*v, Effects{{}, hold, std::nullopt}));
-  if (!applied && applied.error().code == Errc::insufficient_funds)
-    return record_refusal(*v, std::move(payload), Errc::insufficient_funds);
-  if (!applied) return up(applied);
-  return applied->response;
+  return apply_or_refuse(*v, *entry, hold_receipt(hold, "held", doc.id(), "h"), Effects{{}, hold, std::nullopt});
 }
 
 Result<std::string> Bank::hold_confirm(std::string_view confirm_jws) {

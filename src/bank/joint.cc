@@ -91,13 +91,7 @@ Result<std::string> Bank::joint_spend(std::string_view spend_jws) {
     entry = ledger::topup(doc.id(), account->id, amount);
   }
   if (!entry) return up(entry);
-  auto signed_receipt = sign_receipt(receipt);
-  if (!signed_receipt) return up(signed_receipt);
-  auto applied = store_->apply(v->key, *entry, *signed_receipt, now());
-  if (!applied && applied.error().code == Errc::insufficient_funds)
-    return record_refusal(*v, std::move(receipt), Errc::insufficient_funds);
-  if (!applied) return up(applied);
-  return applied->response;
+  return apply_or_refuse(*v, *entry, std::move(receipt));
 }
 
 }  // namespace zf::bank
