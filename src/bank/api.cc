@@ -96,6 +96,7 @@ Json feed_to_json(const Feed& f) {
                           {"doc_id", e.doc_id},
                           {"kind", e.kind},
                           {"amount_minor", e.amount_minor},
+                          {"held_minor", e.held_minor},
                           {"created_at", e.created_at},
                           {"receipt", e.receipt}});
   return Json{{"account", f.account}, {"currency", f.currency}, {"next", f.next}, {"events", events}};

@@ -13,7 +13,7 @@ Result<AccountRecord> account_from_json(const Json& j);
 
 // {"account","currency","balance_minor","history":[{"entry_id","doc_id","kind","amount_minor","created_at"}]}
 Json statement_to_json(const Statement& s);
-// {account, currency, next, events: [{entry_id, doc_id, kind, amount_minor, created_at, receipt}]}
+// {account, currency, next, events: [{entry_id, doc_id, kind, amount_minor, held_minor, created_at, receipt}]}
 Json feed_to_json(const Feed& f);
 Result<Statement> statement_from_json(const Json& j);
 

@@ -316,7 +316,7 @@ Result<std::string> Bank::apply_or_refuse(const Verified& v, const ledger::Journ
                                           Effects fx) {
   auto signed_receipt = sign_receipt(receipt);
   if (!signed_receipt) return up(signed_receipt);
-  auto applied = store_->apply(v.key, entry, *signed_receipt, now(), with_process_no(v, std::move(fx)));
+  auto applied = commit(v.key, entry, *signed_receipt, with_process_no(v, std::move(fx)));
   if (!applied && applied.error().code == Errc::insufficient_funds)
     return record_refusal(v, std::move(receipt), Errc::insufficient_funds);
   if (!applied) return up(applied);
@@ -334,7 +334,7 @@ Result<std::string> Bank::record_refusal(const Verified& v, Json receipt, Errc r
   std::string type = receipt["type"];
   std::string kind = type.substr(0, type.find('.')) + "_refused";
   ledger::JournalEntry none{0, v.doc.doc.id(), kind, {}};
-  auto recorded = store_->apply(v.key, none, *signed_refusal, now(), with_process_no(v));
+  auto recorded = commit(v.key, none, *signed_refusal, with_process_no(v));
   if (!recorded) return up(recorded);
   return recorded->response;
 }
@@ -375,7 +375,7 @@ Result<std::string> Bank::topup(std::string_view request_jws) {
   if (!signed_receipt) return up(signed_receipt);
   auto entry = ledger::topup(doc.id(), account->id, amount);
   if (!entry) return up(entry);
-  auto applied = store_->apply(v->key, *entry, *signed_receipt, now(), with_process_no(*v));
+  auto applied = commit(v->key, *entry, *signed_receipt, with_process_no(*v));
   if (!applied && applied.error().code == Errc::insufficient_funds) return refuse(applied.error());
   if (!applied) return up(applied);
   return applied->response;
@@ -410,7 +410,7 @@ Result<std::string> Bank::deposit(std::string_view note_jws) {
   if (!signed_receipt) return up(signed_receipt);
   auto entry = ledger::deposit(doc.id(), account->id, amount);
   if (!entry) return up(entry);
-  auto applied = store_->apply(v->key, *entry, *signed_receipt, now(), with_process_no(*v));
+  auto applied = commit(v->key, *entry, *signed_receipt, with_process_no(*v));
   if (!applied) return up(applied);
   return applied->response;
 }
@@ -488,11 +488,26 @@ Result<Statement> Bank::query(std::string_view query_jws, int history_limit) {
 Result<Feed> Bank::events(std::string_view query_jws, std::int64_t after) {
   auto reader = read_access(query_jws);
   if (!reader) return up(reader);
-  auto items = store_->feed(reader->account.id, std::max<std::int64_t>(0, after), 100);
+  return feed(reader->account.id, reader->account.currency, after);
+}
+
+Result<Feed> Bank::feed(const std::string& account, const std::string& currency, std::int64_t after) {
+  after = std::max<std::int64_t>(0, after);
+  auto items = store_->feed(account, after, 100);
   if (!items) return up(items);
-  Feed feed{reader->account.id, reader->account.currency, std::move(*items), std::max<std::int64_t>(0, after)};
-  if (!feed.events.empty()) feed.next = feed.events.back().entry_id;
-  return feed;
+  Feed f{account, currency, std::move(*items), after};
+  if (!f.events.empty()) f.next = f.events.back().entry_id;
+  return f;
+}
+
+Result<Applied> Bank::commit(const DocKey& key, const ledger::JournalEntry& entry, const std::string& response,
+                             const Effects& fx) {
+  auto applied = store_->apply(key, entry, response, now(), fx);
+  if (applied && applied->entry_id != 0 && feed_listener_) {
+    for (const auto& p : entry.postings) feed_listener_(p.account_id);
+    for (const auto& n : fx.notices) feed_listener_(n.first);
+  }
+  return applied;
 }
 
 Result<AccountRecord> Bank::open_account(const OpenAccountRequest& req) {
@@ -550,7 +565,7 @@ Result<CashInResult> Bank::cash_in(const std::string& account_id, const Amount& 
   DocKey key{doc_id, "admin", "cash_in", sha256(as_bytes(dump_json(params)))};
   auto entry = ledger::cash_in(doc_id, account_id, amount);
   if (!entry) return up(entry);
-  auto applied = store_->apply(key, *entry, dump_json(params), now());
+  auto applied = commit(key, *entry, dump_json(params));
   if (!applied) return up(applied);
   return CashInResult{ref,      account_id,        amount.minor(),
                       currency, applied->entry_id, applied->replayed};

@@ -32,6 +32,9 @@ inline constexpr std::int64_t kMaxQueryLifetimeS = 3600;
 inline constexpr std::int64_t kProcessNoLifetimeS = 600;
 // Documents the bank works on at once; more wait, those with a processing number first.
 inline constexpr int kBankLanes = 8;
+// Longest an events query may wait for news (POST /v1/events wait_ms), well
+// inside the clients' 30 s read timeout.
+inline constexpr std::int64_t kMaxEventWaitMs = 20000;
 using service::kAdminTokenFile;
 using service::kCrlCache;
 using service::kRootFile;
@@ -213,6 +216,14 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
   // Admin: recomputes the books.
   Result<ledger::AuditReport> audit();
 
+  // Called with each account a new journal entry posts to or notices (after
+  // its commit, on the committing thread): what wakes waiting feed readers.
+  void set_feed_listener(std::function<void(const std::string& account)> listener) {
+    feed_listener_ = std::move(listener);
+  }
+  // The feed of an account whose reader was checked (by events()).
+  Result<Feed> feed(const std::string& account, const std::string& currency, std::int64_t after);
+
  private:
   struct Verified {
     SignedDocument doc;
@@ -265,6 +276,9 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
   // processing number); insufficient_funds: consumed with a signed refusal.
   Result<std::string> apply_or_refuse(const Verified& v, const ledger::JournalEntry& entry, Json receipt,
                                       Effects fx = {});
+  // store_->apply at now(), then the feed listener for a new entry's accounts.
+  Result<Applied> commit(const DocKey& key, const ledger::JournalEntry& entry, const std::string& response,
+                         const Effects& fx = {});
   // Signs `receipt` as refused for `reason` and consumes the document (no journal entry).
   Result<std::string> record_refusal(const Verified& v, Json receipt, Errc reason);
   // Claims the document at the registry (if one is set): ok when this bank holds
@@ -287,6 +301,7 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
   RegistryLink registry_link_;
   std::function<void(std::string_view)> after_claim_;
   Lanes lanes_{kBankLanes};
+  std::function<void(const std::string&)> feed_listener_;
 };
 
 using service::OwnedKeySigner;

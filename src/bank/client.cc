@@ -35,8 +35,14 @@ Result<Statement> BankClient::query(const std::string& query_jws) {
   return statement_from_json(*r);
 }
 
-Result<Json> BankClient::events(const std::string& query_jws, std::int64_t after) {
-  return http_.post_json("/v1/events", Json{{"query", query_jws}, {"after", after}});
+Result<Json> BankClient::process_no(const std::string& query_jws) {
+  return http_.post_json("/v1/process-no", Json{{"query", query_jws}});
+}
+
+Result<Json> BankClient::events(const std::string& query_jws, std::int64_t after, std::int64_t wait_ms) {
+  Json body{{"query", query_jws}, {"after", after}};
+  if (wait_ms > 0) body["wait_ms"] = wait_ms;
+  return http_.post_json("/v1/events", body);
 }
 
 Result<BankInfo> BankClient::info() {

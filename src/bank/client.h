@@ -32,8 +32,11 @@ class BankClient {
   Result<std::string> transfer(const std::string& order_jws);
   // POST /v1/query: a signed account.query -> balance and history.
   Result<Statement> query(const std::string& query_jws);
-  // POST /v1/events: a signed account.query -> the account's feed after `after` (feed_to_json).
-  Result<Json> events(const std::string& query_jws, std::int64_t after);
+  // POST /v1/process-no: a signed account.query -> {process_no, se, expires_at}.
+  Result<Json> process_no(const std::string& query_jws);
+  // POST /v1/events: a signed account.query -> the account's feed after `after`
+  // (feed_to_json); with wait_ms, an empty feed waits that long for news.
+  Result<Json> events(const std::string& query_jws, std::int64_t after, std::int64_t wait_ms = 0);
   // GET /v1/info.
   Result<BankInfo> info();
 

@@ -101,7 +101,7 @@ Result<std::string> Bank::hold(std::string_view request_jws) {
                   now()};
   auto entry = ledger::hold(doc.id(), payer->id, amount);
   if (!entry) return up(entry);
-  return apply_or_refuse(*v, *entry, hold_receipt(hold, "held", doc.id(), "h"), Effects{{}, hold, std::nullopt});
+  return apply_or_refuse(*v, *entry, hold_receipt(hold, "held", doc.id(), "h"), Effects{{}, hold, std::nullopt, {{payee->id, amount.minor()}}});
 }
 
 Result<std::string> Bank::hold_confirm(std::string_view confirm_jws) {
@@ -166,8 +166,12 @@ Result<std::string> Bank::end_hold(const Verified& v, std::string_view status) {
   auto entry = ledger::unhold(doc.id(), confirm ? ledger::kEntryHoldConfirm : ledger::kEntryHoldRelease,
                               confirm ? hold.payee_account : hold.payer_account, amount);
   if (!entry) return up(entry);
-  Effects fx{{{hold_guard(hold.id), Errc::hold_resolved}}, std::nullopt, std::pair{hold.id, std::string(status)}};
-  auto applied = store_->apply(v.key, *entry, *receipt, now(), with_process_no(v, std::move(fx)));
+  // The side whose money did not move is told too: the payer of a confirm, the payee of a release.
+  Effects fx{{{hold_guard(hold.id), Errc::hold_resolved}},
+             std::nullopt,
+             std::pair{hold.id, std::string(status)},
+             {{confirm ? hold.payer_account : hold.payee_account, hold.amount_minor}}};
+  auto applied = commit(v.key, *entry, *receipt, with_process_no(v, std::move(fx)));
   if (!applied && applied.error().code == Errc::hold_resolved) {
     auto now_hold = store_->find_hold(hold.id);
     if (now_hold && *now_hold) return already_ended(**now_hold, (*now_hold)->resolved_by);
@@ -205,8 +209,11 @@ Result<bool> Bank::expire_hold(const HoldRecord& hold) {
   auto entry = ledger::unhold(doc_id, ledger::kEntryHoldExpiry, hold.payer_account, *amount);
   if (!entry) return up(entry);
   DocKey key{doc_id, id_, "hold.expiry", sha256(as_bytes(hold.id))};
-  Effects fx{{{hold_guard(hold.id), Errc::hold_resolved}}, std::nullopt, std::pair{hold.id, std::string("expired")}};
-  auto applied = store_->apply(key, *entry, *receipt, now(), fx);
+  Effects fx{{{hold_guard(hold.id), Errc::hold_resolved}},
+             std::nullopt,
+             std::pair{hold.id, std::string("expired")},
+             {{hold.payee_account, hold.amount_minor}}};
+  auto applied = commit(key, *entry, *receipt, fx);
   if (!applied && applied.error().code == Errc::hold_resolved) return false;  // confirmed or released first
   if (!applied) return up(applied);
   return !applied->replayed;

@@ -91,21 +91,37 @@ net::Routes routes(Bank* bank, CrlRefresher* crl) {
     net::write_json(res, Json{{"process_no", n->number}, {"se", n->se_id}, {"expires_at", n->expires_at}});
   });
 
-  r.post("/v1/events", [bank](const httplib::Request& req, httplib::Response& res) {
+  // Long polling: with wait_ms, an empty answer waits (without a thread) for
+  // the account's next posting or notice, up to wait_ms.
+  r.post_waiting("/v1/events", [bank](const httplib::Request& req, httplib::Response& res) -> std::optional<net::Wait> {
     auto body = net::read_json_body(req);
-    if (!body) return net::write_problem(res, body.error());
-    if (auto s = only_fields(*body, {"query", "after"}); !s) return net::write_problem(res, s.error());
+    if (!body) return net::write_problem(res, body.error()), std::nullopt;
+    if (auto s = only_fields(*body, {"query", "after", "wait_ms"}); !s) return net::write_problem(res, s.error()), std::nullopt;
     auto jws = get_string(*body, "query", kMaxJoseBytes);
-    if (!jws) return net::write_problem(res, jws.error());
-    std::int64_t after = 0;
-    if (body->contains("after")) {
-      auto a = get_int(*body, "after");
-      if (!a) return net::write_problem(res, a.error());
-      after = *a;
+    if (!jws) return net::write_problem(res, jws.error()), std::nullopt;
+    std::int64_t after = 0, wait_ms = 0;
+    for (auto [name, out] : {std::pair{"after", &after}, std::pair{"wait_ms", &wait_ms}}) {
+      if (!body->contains(name)) continue;
+      auto v = get_int(*body, name);
+      if (!v) return net::write_problem(res, v.error()), std::nullopt;
+      *out = *v;
     }
+    if (wait_ms < 0 || wait_ms > kMaxEventWaitMs)
+      return net::write_problem(res, Error{Errc::bad_field, "wait_ms", "0.." + std::to_string(kMaxEventWaitMs) + " milliseconds"}),
+             std::nullopt;
     auto feed = bank->events(*jws, after);
-    if (!feed) return net::write_problem(res, feed.error());
+    if (!feed) return net::write_problem(res, feed.error()), std::nullopt;
     net::write_json(res, feed_to_json(*feed));
+    if (!feed->events.empty() || wait_ms == 0) return std::nullopt;
+    // The reader was checked once, on the signed query: a wake-up only reads.
+    return net::Wait{feed->account, std::chrono::milliseconds(wait_ms),
+                     [bank, account = feed->account, currency = feed->currency, after](httplib::Response& r) {
+                       auto f = bank->feed(account, currency, after);
+                       if (!f) return net::write_problem(r, f.error()), true;
+                       if (f->events.empty()) return false;
+                       net::write_json(r, feed_to_json(*f));
+                       return true;
+                     }};
   });
 
   r.post("/v1/query", [bank](const httplib::Request& req, httplib::Response& res) {
@@ -205,6 +221,11 @@ int serve(const ServeOptions& opts) {
     });
   }
 
+  net::HttpsServer server(tls->cert, tls->key);
+  server.serve_routes(routes(bank->get(), &refresher));
+  // Feed readers waiting on an account hear of each entry it is in.
+  (*bank)->set_feed_listener([&server](const std::string& account) { server.notify(account); });
+
   // Holds past their release time go back to their payers: at start (the bank
   // may have been down at the deadline) and then every hold_check_ms.
   std::mutex expiry_mu;
@@ -240,8 +261,6 @@ int serve(const ServeOptions& opts) {
     }
   } stop_expirer{expiry_mu, expiry_cv, stopping, expirer};
 
-  net::HttpsServer server(tls->cert, tls->key);
-  server.serve_routes(routes(bank->get(), &refresher));
   if (opts.fault_reply_delay_ms > 0 || !opts.fault_answer_marker.empty()) {
     auto delay = std::chrono::milliseconds(opts.fault_reply_delay_ms);
     std::string marker = opts.fault_answer_marker;

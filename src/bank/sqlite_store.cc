@@ -78,6 +78,12 @@ CREATE TABLE IF NOT EXISTS process_numbers (
   expires_at INTEGER NOT NULL,
   created_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS notices (
+  entry_id INTEGER NOT NULL REFERENCES journal(entry_id),  -- feed items that are not postings (store.h Effects)
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  held_minor INTEGER NOT NULL,
+  PRIMARY KEY (account_id, entry_id)
+);
 CREATE TABLE IF NOT EXISTS admin_tokens (
   token_hash BLOB PRIMARY KEY,
   name TEXT NOT NULL UNIQUE
@@ -206,9 +212,12 @@ class SqliteBankStore final : public BankStore {
   Result<std::vector<FeedItem>> feed(const std::string& account_id, std::int64_t after, int limit) override {
     std::lock_guard lock(mu_);
     auto st = db_->prepare(
-        "SELECT j.entry_id, j.doc_id, j.kind, p.amount_minor, j.created_at, COALESCE(d.response, '') FROM postings p"
-        " JOIN journal j ON j.entry_id = p.entry_id LEFT JOIN processed_documents d ON d.doc_id = j.doc_id"
-        " WHERE p.account_id = ?1 AND p.entry_id > ?2 ORDER BY p.entry_id LIMIT ?3");
+        "SELECT j.entry_id, j.doc_id, j.kind, f.amount_minor, j.created_at, COALESCE(d.response, ''), f.held_minor"
+        " FROM (SELECT entry_id, amount_minor, 0 AS held_minor FROM postings WHERE account_id = ?1 AND entry_id > ?2"
+        "       UNION ALL"
+        "       SELECT entry_id, 0, held_minor FROM notices WHERE account_id = ?1 AND entry_id > ?2) f"
+        " JOIN journal j ON j.entry_id = f.entry_id LEFT JOIN processed_documents d ON d.doc_id = j.doc_id"
+        " ORDER BY f.entry_id LIMIT ?3");
     if (!st) return up(st);
     st->bind(1, account_id).bind(2, after).bind(3, std::int64_t{limit});
     std::vector<FeedItem> out;
@@ -216,7 +225,8 @@ class SqliteBankStore final : public BankStore {
       auto row = st->step();
       if (!row) return up(row);
       if (!*row) break;
-      out.push_back({st->col_int(0), st->col_text(1), st->col_text(2), st->col_int(3), st->col_int(4), st->col_text(5)});
+      out.push_back({st->col_int(0), st->col_text(1), st->col_text(2), st->col_int(3), st->col_int(4), st->col_text(5),
+                     st->col_int(6)});
     }
     return out;
   }
@@ -304,6 +314,11 @@ class SqliteBankStore final : public BankStore {
         if (auto r = ins->bind(1, out.entry_id).bind(2, p.account_id).bind(3, p.amount_minor).run();
             !r)
           return r;
+      }
+      for (const auto& [account, held] : fx.notices) {
+        auto ins = db_->prepare("INSERT INTO notices(entry_id, account_id, held_minor) VALUES (?1, ?2, ?3)");
+        if (!ins) return up(ins);
+        if (auto r = ins->bind(1, out.entry_id).bind(2, account).bind(3, held).run(); !r) return r;
       }
       for (const auto& a : *next) {
         auto upd = db_->prepare("UPDATE accounts SET balance_minor = ?1 WHERE id = ?2");

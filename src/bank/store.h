@@ -53,6 +53,10 @@ struct FeedItem {
   std::int64_t amount_minor = 0;  // signed: + credits the account
   std::int64_t created_at = 0;
   std::string receipt;            // the bank's answer to doc_id (a signed receipt for documents)
+  // A notice rather than a posting (amount_minor 0): the amount of a hold
+  // placed for this account, or of one of its holds that ended without its
+  // money moving (confirmed to the payee, or given back to the payer).
+  std::int64_t held_minor = 0;
 };
 
 // What identifies a processed document: its id, who signed it, what it was and
@@ -125,6 +129,10 @@ struct Effects {
   std::optional<HoldRecord> open_hold;  // a hold placed (status held)
   // A hold ended: its id and final status; it must be held, else conflict.
   std::optional<std::pair<std::string, std::string>> close_hold;
+  // Accounts told of the entry though none of their money moves, each with
+  // the amount held (FeedItem::held_minor): a hold's payee when it is placed
+  // or given back, its payer when it is confirmed.
+  std::vector<std::pair<std::string, std::int64_t>> notices;
 };
 
 // How long past its `exp` a used query id is kept: a clock stepped back by less than
@@ -150,7 +158,8 @@ class BankStore {
   virtual Result<std::vector<AccountRecord>> list_accounts() = 0;
   // The newest `limit` postings of an account, newest first.
   virtual Result<std::vector<HistoryItem>> history(const std::string& account_id, int limit) = 0;
-  // Up to `limit` feed items of an account with entry_id > `after`, oldest first.
+  // Up to `limit` feed items (postings and notices) of an account with
+  // entry_id > `after`, oldest first.
   virtual Result<std::vector<FeedItem>> feed(const std::string& account_id, std::int64_t after, int limit) = 0;
   // The processed document with this id, or nullopt.
   virtual Result<std::optional<ProcessedDocument>> find_processed(const std::string& doc_id) = 0;

@@ -325,6 +325,9 @@ int run_demo(const std::string& keep_dir) {
 
   n.step("Alice moves CNY 20.00 from her account to Bob's, then has CNY 30.00 held for him until she confirms");
   const Amount twenty = *Amount::parse("CNY 20.00"), thirty = *Amount::parse("CNY 30.00"), six = *Amount::parse("CNY 6.00");
+  // Where Bob's feed of his account stands now: what follows is news to him.
+  auto feed_before = bob.wallet->account_events(net->bank_id, bob.se.account, 0);
+  const std::int64_t bob_feed = feed_before ? feed_before->value("next", std::int64_t{0}) : 0;
   auto moved = alice.wallet->transfer(twenty, net->bank_id, alice.se.account, bob.se.account);
   n.expect(moved && (*moved)["status"] == "moved",
            moved ? "her SE signed the order with her PIN; bank-a claimed it at the registry and moved the money in one "
@@ -362,6 +365,17 @@ int run_demo(const std::string& keep_dir) {
   n.expect(given_back && (*given_back)["status"] == "released",
            given_back ? "a second hold of CNY 6.00: Bob released it, and bank-a gave it back to " + alice.se.account
                       : "second hold: " + given_back.error().message());
+  // Nobody told Bob: bank-a's feed of his account did (zf wallet events [--follow]).
+  auto told = bob.wallet->account_events(net->bank_id, bob.se.account, bob_feed);
+  if (n.expect(told && (*told)["events"].size() == 5,
+               told ? "Bob's feed of " + bob.se.account + " shows the transfer, each hold placed for him and how it "
+                      "ended, each with bank-a's signed receipt, checked by his terminal:"
+                    : "events: " + told.error().message()))
+    for (const auto& e : (*told)["events"]) {
+      std::string line = out::feed_event_text((*told)["currency"], e);
+      line.pop_back();  // the newline
+      n.say("  " + line);
+    }
   show();
   audit("after the transfer and the holds");
 

@@ -461,10 +461,32 @@ Result<Json> network_audit(const std::string& dir) {
   for (const auto& c : report->currencies) {
     fig[c.currency].outstanding = c.ecash_outstanding_minor;
     bank_json["currencies"][c.currency] = Json{{"customer_minor", c.customer_minor},
+                                               {"joint_minor", c.joint_minor},
+                                               {"hold_minor", c.hold_minor},
                                                {"ecash_outstanding_minor", c.ecash_outstanding_minor},
                                                {"issued_minor", c.issued_minor},
                                                {"conserved", c.conserved}};
   }
+  // The holds still open, each one: what hold_minor is made of (the bank's
+  // audit checked that the hold accounts hold exactly their sum).
+  Json open_holds = Json::array();
+  if (auto st = (*db)->prepare("SELECT id, payer_account, payee_account, currency, amount_minor, release_at FROM holds"
+                               " WHERE status = 'held' ORDER BY release_at, id")) {
+    for (;;) {
+      auto row = st->step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      open_holds.push_back(Json{{"hold_id", st->col_text(0)},
+                                {"payer_account", st->col_text(1)},
+                                {"payee_account", st->col_text(2)},
+                                {"currency", st->col_text(3)},
+                                {"amount_minor", st->col_int(4)},
+                                {"release_at", st->col_int(5)}});
+    }
+  } else {
+    return std::unexpected(st.error());
+  }
+  bank_json["open_holds"] = open_holds;
   std::map<std::string, Json> states;  // SE id -> its state, read once for both views
   for (const auto& se : net->ses) {
     auto device = se::Device::open(se.dir);

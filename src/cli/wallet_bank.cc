@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "bank/bank.h"
 #include "store/file.h"
 
 #include "cli/wallet_common.h"
@@ -19,8 +20,10 @@ void add_bank_commands(CLI::App* w, int& exit_code) {
   auto from = std::make_shared<std::string>();
   auto to = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
+  auto priority = std::make_shared<Priority>();
   auto* cmd = with_common(
       w->add_subcommand("transfer", "move money from your bank account to another account at the same bank"), c);
+  add_priority_options(cmd, priority);
   cmd->add_option("amount", *amount, "e.g. 'CNY 25.00'")->required();
   cmd->add_option("--bank", *bank, "bank id")->required();
   cmd->add_option("--from", *from, "your account at that bank (one this SE may sign for)")->required();
@@ -32,14 +35,17 @@ void add_bank_commands(CLI::App* w, int& exit_code) {
     if (!a) return void(exit_code = report(amount_error(a.error()), "transfer"));
     auto wl = open_unlocked(*c, "transfer", exit_code);
     if (!wl) return;
-    auto r = wl->transfer(*a, *bank, *from, *to);
+    auto pn = process_no_for(*wl, *priority, *bank, *from);
+    if (!pn) return void(exit_code = report(pn.error(), "transfer"));
+    auto r = wl->transfer(*a, *bank, *from, *to, *pn);
     say_notices(*wl);
     if (!r) {
       const Error& e = r.error();
       // The library's words say what moved; the bank's own refusals get the account in words.
       std::string text = e.message();
       if (e.code == Errc::insufficient_funds || e.code == Errc::not_owner || e.code == Errc::account_unknown ||
-          e.code == Errc::currency_mismatch || e.code == Errc::same_account)
+          e.code == Errc::currency_mismatch || e.code == Errc::same_account || e.code == Errc::process_no_unknown ||
+          e.code == Errc::process_no_expired || e.code == Errc::process_no_used)
         text = "the bank refused the transfer: " + e.detail + " (" + std::string(errc_name(e.code)) + ")" +
                (e.detail.find("moved") == std::string::npos ? "; no money moved" : "");
       std::fprintf(stderr, "zf wallet transfer: %s\n", text.c_str());
@@ -86,6 +92,29 @@ int report_joint(const Error& e, const char* what) {
 
 }  // namespace
 
+void add_process_no_command(CLI::App* w, int& exit_code) {
+  auto c = std::make_shared<Common>();
+  auto bank = std::make_shared<std::string>();
+  auto account = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  auto* cmd = with_common(w->add_subcommand("process-no", "get a designated processing number from a bank for one "
+                                                          "document of this SE (then --process-no N)"),
+                          c);
+  cmd->add_option("--bank", *bank, "bank id")->required();
+  cmd->add_option("--account", *account, "your account at that bank (the SE signs a query for it)")->required();
+  cmd->add_flag("--json", *json, "print the bank's answer as JSON: {process_no, se, expires_at}");
+  cmd->callback([=, &exit_code] {
+    auto wl = open_unlocked(*c, "process-no", exit_code);
+    if (!wl) return;
+    auto r = wl->process_number(*bank, *account);
+    if (!r) return void(exit_code = report(r.error(), "process-no"));
+    if (*json) return print(*r);
+    std::printf("%s\nProcessing number for one document of %s at %s, until %s: pass it as --process-no.\n",
+                r->value("process_no", "").c_str(), r->value("se", "").c_str(), bank->c_str(),
+                out::local_date(r->value("expires_at", std::int64_t{0})).c_str());
+  });
+}
+
 void add_events_command(CLI::App* w, int& exit_code) {
   auto c = std::make_shared<Common>();
   auto bank = std::make_shared<std::string>();
@@ -100,7 +129,7 @@ void add_events_command(CLI::App* w, int& exit_code) {
   cmd->add_option("--bank", *bank, "bank id")->required();
   cmd->add_option("--account", *account, "your account (or a joint account you co-manage)")->required();
   cmd->add_option("--after", *after, "only events after this feed position (`next` of an earlier answer)");
-  cmd->add_flag("--follow", *follow, "keep asking, once a second, and print each new event as it comes");
+  cmd->add_flag("--follow", *follow, "keep waiting and print each new event as it comes (the bank answers as soon as one does)");
   cmd->add_option("--count", *count, "with --follow: stop after this many events")->check(CLI::Range(1, 1000000));
   cmd->add_flag("--json", *json, "print each answer as JSON: {account, next, events: [...]}");
   cmd->callback([=, &exit_code] {
@@ -109,25 +138,20 @@ void add_events_command(CLI::App* w, int& exit_code) {
     std::int64_t next = *after;
     int shown = 0;
     for (;;) {
-      auto r = wl->account_events(*bank, *account, next);
+      // Following, each question waits at the bank for the next event (long polling).
+      auto r = wl->account_events(*bank, *account, next, *follow ? bank::kMaxEventWaitMs : 0);
       if (!r) return void(exit_code = report(r.error(), "events"));
       next = r->value("next", next);
       if (*json) {
         print(*r);
       } else {
-        for (const auto& e : (*r)["events"]) {
-          const std::int64_t minor = e.value("amount_minor", std::int64_t{0});
-          std::printf("%-17s %15s  %-14s %s (feed %lld)\n", out::local_date(e.value("created_at", std::int64_t{0})).c_str(),
-                      out::signed_money(r->value("currency", ""), minor).c_str(), e.value("kind", "").c_str(), e.value("doc_id", "").c_str(),
-                      static_cast<long long>(e.value("entry_id", std::int64_t{0})));
-        }
+        for (const auto& e : (*r)["events"]) std::fputs(out::feed_event_text(r->value("currency", ""), e).c_str(), stdout);
         if ((*r)["events"].empty() && !*follow) std::printf("No events on %s after %lld.\n", account->c_str(),
                                                               static_cast<long long>(next));
       }
       std::fflush(stdout);
       shown += static_cast<int>((*r)["events"].size());
       if (!*follow || (*count > 0 && shown >= *count)) return;
-      std::this_thread::sleep_for(std::chrono::seconds(1));
     }
   });
 }

@@ -120,6 +120,25 @@ Result<std::int64_t> parse_duration(const std::string& text) {
   return n * scale;
 }
 
+void add_priority_options(CLI::App* cmd, const std::shared_ptr<Priority>& p) {
+  auto* ask = cmd->add_flag("--priority", p->ask,
+                            "ask the bank for a designated processing number first: it serves this document "
+                            "ahead of others when busy");
+  cmd->add_option("--process-no", p->number, "a processing number the bank gave this SE (pn-...)")->excludes(ask);
+}
+
+Result<std::string> process_no_for(wallet::Wallet& w, const Priority& p, const std::string& bank,
+                                   const std::string& account) {
+  if (!p.ask) return p.number;
+  auto n = w.process_number(bank, account);
+  if (!n) {
+    Error e = n.error();
+    e.detail = "could not get a processing number from " + bank + ": " + e.detail + "; nothing was signed or moved";
+    return std::unexpected(e);
+  }
+  return (*n)["process_no"].get<std::string>();
+}
+
 // A note as a file holds it ('-' for stdin), without the trailing newline.
 Result<std::string> read_note(const std::string& file) {
   std::stringstream ss;
@@ -192,7 +211,9 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
     auto bank = std::make_shared<std::string>();
     auto account = std::make_shared<std::string>();
     auto json = std::make_shared<bool>(false);
+    auto priority = std::make_shared<Priority>();
     auto* cmd = with_common(w->add_subcommand("topup", "move money from a bank account into the SE"), c);
+    add_priority_options(cmd, priority);
     cmd->add_option("amount", *amount, "e.g. 'CNY 100.00'")->required();
     cmd->add_option("--bank", *bank, "bank id")->required();
     cmd->add_option("--account", *account, "account at that bank")->required();
@@ -202,8 +223,10 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
       if (!a) return void(exit_code = report(amount_error(a.error()), "topup"));
       auto wl = open_unlocked(*c, "topup", exit_code);
       if (!wl) return;
+      auto pn = process_no_for(*wl, *priority, *bank, *account);
+      if (!pn) return void(exit_code = report(pn.error(), "topup"));
       auto before = wl->balance();  // to tell what a failure moved
-      auto r = wl->topup(*a, *bank, *account);
+      auto r = wl->topup(*a, *bank, *account, *pn);
       say_notices(*wl);
       if (!r) {
         std::fprintf(stderr, "zf wallet topup: %s\n",
@@ -585,6 +608,7 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
   add_hold_commands(w, exit_code);
   add_joint_commands(w, exit_code);
   add_events_command(w, exit_code);
+  add_process_no_command(w, exit_code);
 }
 
 }  // namespace zf::cli

@@ -36,12 +36,27 @@ Result<std::int64_t> parse_duration(const std::string& text);
 // A note as a file holds it ('-' for stdin), without the trailing newline.
 Result<std::string> read_note(const std::string& file);
 
+// A designated processing number for a command's document (docs/bank-api.md
+// "Processing numbers"): --process-no N uses one the person has, --priority
+// asks the bank for one first.
+struct Priority {
+  bool ask = false;
+  std::string number;
+};
+void add_priority_options(CLI::App* cmd, const std::shared_ptr<Priority>& p);
+// The number the document carries ("" for none), asked of `bank` with a query
+// for `account` when --priority was given.
+Result<std::string> process_no_for(wallet::Wallet& w, const Priority& p, const std::string& bank,
+                                   const std::string& account);
+
 // `zf wallet receive-nearby`, `pay-nearby`, `undelivered`, `answer`, `refuse`, `reconcile`.
 void add_nearby_commands(CLI::App* wallet, int& exit_code);
 // `zf wallet escrow pay|release|accept|refund|close|list`.
 void add_escrow_commands(CLI::App* wallet, int& exit_code);
 // `zf wallet transfer`.
 void add_bank_commands(CLI::App* wallet, int& exit_code);
+// `zf wallet process-no` (wallet_bank.cc).
+void add_process_no_command(CLI::App* wallet, int& exit_code);
 // `zf wallet events` (wallet_bank.cc).
 void add_events_command(CLI::App* wallet, int& exit_code);
 // `zf wallet joint ...` (wallet_bank.cc).

@@ -442,4 +442,42 @@ std::string statement_text(const Json& statement, const std::string& bank) {
   return text;
 }
 
+
+std::string feed_event_text(const std::string& currency, const Json& event) {
+  static const Json kNone = Json::object();
+  auto d = event.find("details");
+  const Json& details = d != event.end() && d->is_object() ? *d : kNone;
+  const std::string kind = str_of(event, "kind");
+  const std::int64_t minor = int_of(event, "amount_minor");
+  const std::int64_t held = int_of(event, "held_minor");
+  const std::string payer = str_of(details, "payer_account"), payee = str_of(details, "payee_account");
+  const std::string until = details.contains("release_at") ? local_date(int_of(details, "release_at")) : "?";
+  std::string figure = held != 0 ? "held " + money(currency, held) : signed_money(currency, minor);
+  std::string words;
+  if (kind == "cash_in") {
+    words = "cash paid in at the bank";
+  } else if (kind == "topup") {
+    words = "topped up SE " + str_of(details, "se");
+  } else if (kind == "deposit") {
+    words = "deposited from SE " + str_of(details, "se");
+  } else if (kind == "transfer") {
+    words = minor >= 0 ? "transfer from " + str_of(details, "from") : "transfer to " + str_of(details, "to");
+  } else if (kind == "hold") {
+    words = held != 0 ? payer + " froze this for you until " + until + "; it is yours once they confirm"
+                      : "frozen for " + payee + " until " + until + "; theirs once you confirm";
+  } else if (kind == "hold_confirm") {
+    words = held != 0 ? "your hold for " + payee + " was confirmed: the money is theirs"
+                      : "hold from " + payer + " confirmed: the money is yours";
+  } else if (kind == "hold_release") {
+    words = held != 0 ? "you gave back the hold from " + payer : payee + " gave the hold back: the money is yours again";
+  } else if (kind == "hold_expiry") {
+    words = held != 0 ? "the hold from " + payer + " expired: the money went back to them"
+                      : "the hold for " + payee + " expired: the money is yours again";
+  } else {
+    words = kind;
+  }
+  return pad(local_date(int_of(event, "created_at")), 18) + pad_left(figure, 18) + "  " + words + " (" +
+         str_of(event, "doc_id") + ", feed " + std::to_string(int_of(event, "entry_id")) + ")\n";
+}
+
 }  // namespace zf::cli::out

@@ -55,6 +55,9 @@ std::string value_failure(const std::string& kind, const Error& e, const Amount&
 
 // `zf wallet account`: the balance and the recent entries of a bank statement.
 std::string statement_text(const Json& statement, const std::string& bank);
+// One event of `zf wallet events` (Wallet::account_events) as a line: when,
+// what moved (or what is held) and a sentence from the verified receipt.
+std::string feed_event_text(const std::string& currency, const Json& event);
 // Why `zf wallet account` shows nothing: the bank's refusal in words, or what failed.
 std::string query_failure(const Error& e, const std::string& bank, const std::string& account);
 

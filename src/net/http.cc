@@ -162,7 +162,7 @@ std::string bearer_token(const httplib::Request& req) {
 
 Routes& Routes::add(std::string method, std::string path, std::string pattern,
                     httplib::Server::Handler h) {
-  routes_.push_back({std::move(method), std::move(path), std::move(pattern), std::move(h)});
+  routes_.push_back({std::move(method), std::move(path), std::move(pattern), std::move(h), {}});
   return *this;
 }
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,14 +31,28 @@ Result<Json> read_json_body(const httplib::Request& req);
 // The bearer token of the request, if any.
 std::string bearer_token(const httplib::Request& req);
 
+// What a handler with nothing to answer yet asks for (long polling). The
+// server keeps the connection, without a thread, for up to `wait`; each
+// HttpsServer::notify(topic) meanwhile runs `again` on a worker, which either
+// writes the answer and returns true or returns false to wait on. When `wait`
+// has passed, the answer the handler first wrote goes out as it is.
+struct Wait {
+  std::string topic;
+  std::chrono::milliseconds wait{0};
+  std::function<bool(httplib::Response&)> again;
+};
+// A handler that answers now (returns nullopt) or asks to wait for news.
+using WaitingHandler = std::function<std::optional<Wait>(const httplib::Request&, httplib::Response&)>;
+
 // One route of a service: the method, the path as its OpenAPI file spells it,
 // the regular expression that matches it (the path itself when it has no
-// parameters) and the handler.
+// parameters) and the handler (or the waiting handler).
 struct Route {
   std::string method;   // "GET" or "POST"
   std::string path;     // e.g. "/v1/accounts/{account}"
   std::string pattern;  // e.g. R"(/v1/accounts/([A-Za-z0-9._:-]{1,128}))"
   httplib::Server::Handler handler;
+  WaitingHandler waiting;  // set instead of `handler` for a route that may wait
 };
 
 // A service's route table: what its server registers, and what its tests hold
@@ -52,6 +67,11 @@ class Routes {
   }
   Routes& post(std::string path, std::string pattern, httplib::Server::Handler h) {
     return add("POST", std::move(path), std::move(pattern), std::move(h));
+  }
+  // A POST route whose handler may wait for news (Wait).
+  Routes& post_waiting(std::string path, WaitingHandler h) {
+    routes_.push_back({"POST", path, path, {}, std::move(h)});
+    return *this;
   }
   const std::vector<Route>& list() const { return routes_; }
 
@@ -76,6 +96,7 @@ struct ServerLimits {
   std::size_t max_connections = 8192;  // also capped by the process's file limit
   std::size_t max_per_peer = 512;      // open connections from one IP address
   std::size_t max_queued = 1024;       // requests read and waiting for a worker
+  std::size_t max_waiting = 4096;      // requests parked by a waiting handler (Wait)
   int workers = 8;                     // threads that run handlers
 };
 
@@ -88,7 +109,8 @@ struct ServerLimits {
 // a whole request has arrived. When a peer (or the server) is at its bound, the
 // connection of that peer (or any) that has waited longest for its handshake or
 // its next request is closed to make room; a connection whose request is being
-// handled or answered is never closed for room.
+// handled or answered is never closed for room (one parked by a waiting
+// handler is idle, and may be).
 class HttpsServer {
  public:
   HttpsServer(const Certificate& cert, const PrivateKey& key, ServerLimits limits = {});
@@ -116,6 +138,11 @@ class HttpsServer {
   bool is_running() const;
   // Connections open now.
   std::size_t open_connections() const;
+  // From any thread: runs again every request waiting on `topic` (Wait),
+  // including one whose handler read before this call and parks after it.
+  void notify(const std::string& topic);
+  // Requests parked by waiting handlers now.
+  std::size_t waiting_requests() const;
 
  private:
   struct Impl;

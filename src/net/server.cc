@@ -16,6 +16,7 @@
 #include <boost/beast/ssl.hpp>
 #include <openssl/ssl.h>
 
+#include <array>
 #include <atomic>
 #include <csignal>
 #include <list>
@@ -42,7 +43,13 @@ struct CompiledRoute {
   std::string method;
   std::regex re;
   httplib::Server::Handler handler;
+  WaitingHandler waiting;
 };
+
+// Where a topic's latest notify is remembered: topics share slots, and a
+// shared slot only costs a waiting request one needless run.
+constexpr std::size_t kNotifySlots = 1024;
+std::size_t notify_slot(const std::string& topic) { return std::hash<std::string>{}(topic) % kNotifySlots; }
 
 // A path pattern and the methods it answers, for 405s and their Allow header.
 struct KnownPath {
@@ -131,17 +138,24 @@ struct HttpsServer::Impl {
   };
   std::map<asio::ip::address, Peer> peers;
   std::size_t queued = 0;  // requests handed to the pool and not yet answered
+  // Requests parked by waiting handlers, by topic; and per slot, the number of
+  // the latest notify (notify_seq counts them from any thread).
+  std::multimap<std::string, std::shared_ptr<Connection>> parked;
+  std::array<std::uint64_t, kNotifySlots> last_notify{};
+  std::atomic<std::uint64_t> notify_seq{0};
+  std::atomic<std::size_t> parked_count{0};
 
   void accept();
   void admit(tcp::socket socket);
   void close_all();
-  httplib::Response handle(const BeastRequest& in, const std::string& peer) const;
+  // Runs the route's handler; a waiting handler that asks to wait sets `wait`.
+  httplib::Response handle(const BeastRequest& in, const std::string& peer, std::optional<Wait>& wait) const;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(HttpsServer::Impl& s, tcp::socket socket, asio::ip::address peer)
-      : s_(s), stream_(std::move(socket), s.tls), peer_(peer), peer_text_(peer.to_string()) {}
+      : s_(s), stream_(std::move(socket), s.tls), peer_(peer), peer_text_(peer.to_string()), wait_timer_(s.ioc) {}
 
   const asio::ip::address& peer() const { return peer_; }
 
@@ -159,7 +173,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // their hold on this object.
   void close() {
     if (closed_) return;
+    auto keep = shared_from_this();  // the parked table may hold the last reference
     closed_ = true;
+    unpark();
     set_waiting(false);
     s_.live.erase(this);
     auto p = s_.peers.find(peer_);
@@ -250,12 +266,79 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     ++s_.queued;
     asio::post(s_.pool, [self = shared_from_this(), req = std::move(req)]() mutable {
-      httplib::Response res = self->s_.handle(req, self->peer_text_);
-      asio::post(self->s_.ioc, [self, res = std::move(res)]() mutable {
+      const std::uint64_t seen = self->s_.notify_seq.load();
+      std::optional<Wait> wait;
+      httplib::Response res = self->s_.handle(req, self->peer_text_, wait);
+      asio::post(self->s_.ioc, [self, res = std::move(res), wait = std::move(wait), seen]() mutable {
         --self->s_.queued;
-        self->write(std::move(res));
+        if (!wait || wait->wait.count() <= 0 || !wait->again) return self->write(std::move(res));
+        const auto deadline = std::chrono::steady_clock::now() + wait->wait;
+        self->park(std::make_shared<Wait>(std::move(*wait)), std::move(res), deadline, seen);
       });
     });
+  }
+
+ public:
+  // A notify for the topic this connection waits on: run `again` now.
+  void wake() {
+    if (!parked_) return;
+    auto wait = wait_;
+    auto fallback = std::move(fallback_);
+    unpark();
+    ++s_.queued;
+    asio::post(s_.pool, [self = shared_from_this(), wait, fallback = std::move(fallback)]() mutable {
+      const std::uint64_t seen = self->s_.notify_seq.load();
+      httplib::Response res;
+      bool done = false;
+      try {
+        done = wait->again(res);
+        if (done && res.status <= 0) res.status = 200;
+      } catch (...) {
+        res = problem(Errc::internal, "unexpected server error");
+        done = true;
+      }
+      asio::post(self->s_.ioc, [self, wait, seen, done, res = std::move(res), fallback = std::move(fallback)]() mutable {
+        --self->s_.queued;
+        if (done) return self->write(std::move(res));
+        self->park(wait, std::move(fallback), self->deadline_, seen);
+      });
+    });
+  }
+
+ private:
+  // Holds the request until a notify for its topic or the deadline. `seen`
+  // is the notify count before the handler read: a notify since then (it may
+  // have come before this park) runs it again at once.
+  void park(std::shared_ptr<Wait> wait, httplib::Response fallback, std::chrono::steady_clock::time_point deadline,
+            std::uint64_t seen) {
+    if (closed_) return;
+    if (s_.stopping || s_.parked.size() >= s_.limits.max_waiting || std::chrono::steady_clock::now() >= deadline)
+      return write(std::move(fallback));
+    wait_ = std::move(wait);
+    fallback_ = std::move(fallback);
+    deadline_ = deadline;
+    parked_at_ = s_.parked.emplace(wait_->topic, shared_from_this());
+    parked_ = true;
+    ++s_.parked_count;
+    set_waiting(true);  // idle while it waits: it may be closed for room
+    const std::uint64_t generation = ++park_generation_;
+    wait_timer_.expires_at(deadline);
+    wait_timer_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
+      if (ec || !self->parked_ || self->park_generation_ != generation) return;
+      auto fallback = std::move(self->fallback_);
+      self->unpark();
+      self->write(std::move(fallback));
+    });
+    if (s_.last_notify[notify_slot(wait_->topic)] > seen) wake();
+  }
+
+  void unpark() {
+    if (!parked_) return;
+    parked_ = false;
+    --s_.parked_count;
+    set_waiting(false);
+    wait_timer_.cancel();
+    s_.parked.erase(parked_at_);  // may drop a reference to this: callers hold one
   }
 
   void write(httplib::Response res) {
@@ -320,6 +403,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed_ = false;
   bool waiting_ = false;
   std::list<Connection*>::iterator in_all_, in_peer_;
+  // Parked by a waiting handler (I/O thread only).
+  bool parked_ = false;
+  std::uint64_t park_generation_ = 0;
+  std::shared_ptr<Wait> wait_;
+  httplib::Response fallback_;
+  std::chrono::steady_clock::time_point deadline_;
+  asio::steady_timer wait_timer_;
+  std::multimap<std::string, std::shared_ptr<Connection>>::iterator parked_at_;
 };
 
 void HttpsServer::Impl::accept() {
@@ -365,7 +456,8 @@ void HttpsServer::Impl::close_all() {
   for (Connection* c : all) c->close();
 }
 
-httplib::Response HttpsServer::Impl::handle(const BeastRequest& in, const std::string& peer) const {
+httplib::Response HttpsServer::Impl::handle(const BeastRequest& in, const std::string& peer,
+                                            std::optional<Wait>& wait) const {
   httplib::Request req;
   req.method = std::string(in.method_string());
   std::string_view target(in.target().data(), in.target().size());
@@ -402,9 +494,13 @@ httplib::Response HttpsServer::Impl::handle(const BeastRequest& in, const std::s
         return problem(Errc::unsupported_media_type, "the request body must be application/json", 0,
                        "Content-Type");
     }
-    route->handler(req, res);
+    if (route->waiting) {
+      wait = route->waiting(req, res);
+    } else {
+      route->handler(req, res);
+    }
     if (res.status <= 0) res.status = 200;
-    if (after) after(req, res);
+    if (after && !wait) after(req, res);
   } catch (...) {
     res = problem(Errc::internal, "unexpected server error");
   }
@@ -430,7 +526,7 @@ HttpsServer::~HttpsServer() {
 
 void HttpsServer::serve_routes(const Routes& routes) {
   for (const auto& r : routes.list()) {
-    impl_->routes.push_back({r.method, std::regex(r.pattern), r.handler});
+    impl_->routes.push_back({r.method, std::regex(r.pattern), r.handler, r.waiting});
     std::string method = r.method == "GET" ? "GET, HEAD" : r.method;
     auto same = std::find_if(impl_->known.begin(), impl_->known.end(),
                              [&](const KnownPath& k) { return k.pattern == r.pattern; });
@@ -506,5 +602,19 @@ void HttpsServer::stop() {
 bool HttpsServer::is_running() const { return impl_->running; }
 
 std::size_t HttpsServer::open_connections() const { return impl_->open; }
+
+void HttpsServer::notify(const std::string& topic) {
+  Impl& s = *impl_;
+  const std::uint64_t n = ++s.notify_seq;
+  asio::post(s.ioc, [&s, topic, n] {
+    auto& last = s.last_notify[notify_slot(topic)];
+    last = std::max(last, n);
+    std::vector<std::shared_ptr<Connection>> woken;
+    for (auto [it, end] = s.parked.equal_range(topic); it != end; ++it) woken.push_back(it->second);
+    for (auto& c : woken) c->wake();
+  });
+}
+
+std::size_t HttpsServer::waiting_requests() const { return impl_->parked_count; }
 
 }  // namespace zf::net

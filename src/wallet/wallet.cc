@@ -352,16 +352,23 @@ Result<Json> Wallet::finish_transfer(OutboxEntry& e) {
   return out;
 }
 
+// The order's fields, with the processing number when there is one.
+static Json with_process_no(Json fields, const std::string& process_no) {
+  if (!process_no.empty()) fields["process_no"] = process_no;
+  return fields;
+}
+
 Result<Json> Wallet::transfer(const Amount& amount, const std::string& bank, const std::string& from,
-                              const std::string& to) {
+                              const std::string& to, const std::string& process_no) {
   if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
   if (auto s = keep_crl_fresh(); !s) return std::unexpected(s.error());
   if (!config_.banks.count(bank)) return fail(Errc::not_found, "no bank '" + bank + "' in wallet.json", "bank");
-  auto order = se_->transfer_order(Json{{"amount", amount.minor()},
-                                        {"currency", std::string(amount.currency().code())},
-                                        {"bank", bank},
-                                        {"from", from},
-                                        {"to", to}});
+  auto order = se_->transfer_order(with_process_no(Json{{"amount", amount.minor()},
+                                                       {"currency", std::string(amount.currency().code())},
+                                                       {"bank", bank},
+                                                       {"from", from},
+                                                       {"to", to}},
+                                                  process_no));
   if (!order) return std::unexpected(order.error());
   OutboxEntry e{(*order)["id"], "transfer", (*order)["order"], bank, "pending", "", ""};
   // Written before sending: after a crash `retry` sends exactly this order again.
@@ -374,14 +381,16 @@ Result<Json> Wallet::transfer(const Amount& amount, const std::string& bank, con
   return settled;
 }
 
-Result<Json> Wallet::topup(const Amount& amount, const std::string& bank, const std::string& account) {
+Result<Json> Wallet::topup(const Amount& amount, const std::string& bank, const std::string& account,
+                           const std::string& process_no) {
   if (!unlocked_) return fail(Errc::not_verified, "unlock the SE with the PIN first");
   if (auto s = keep_crl_fresh(); !s) return std::unexpected(s.error());
   if (!config_.banks.count(bank)) return fail(Errc::not_found, "no bank '" + bank + "' in wallet.json", "bank");
-  auto signed_req = se_->topup_request(Json{{"amount", amount.minor()},
-                                            {"currency", std::string(amount.currency().code())},
-                                            {"bank", bank},
-                                            {"account", account}});
+  auto signed_req = se_->topup_request(with_process_no(Json{{"amount", amount.minor()},
+                                                           {"currency", std::string(amount.currency().code())},
+                                                           {"bank", bank},
+                                                           {"account", account}},
+                                                      process_no));
   if (!signed_req) return std::unexpected(signed_req.error());
   OutboxEntry e{(*signed_req)["id"], "topup", (*signed_req)["request"], bank, "pending", "", ""};
   // Written before sending: after a crash `retry` sends exactly this document again.
@@ -917,10 +926,17 @@ Result<Json> Wallet::account_statement(const std::string& bank, const std::strin
   return bank::statement_to_json(*statement);
 }
 
-Result<Json> Wallet::account_events(const std::string& bank, const std::string& account, std::int64_t after) {
+Result<Json> Wallet::process_number(const std::string& bank, const std::string& account) {
   auto q = bank_query(bank, account);
   if (!q) return std::unexpected(q.error());
-  auto feed = q->client.events(q->query, after);
+  return q->client.process_no(q->query);
+}
+
+Result<Json> Wallet::account_events(const std::string& bank, const std::string& account, std::int64_t after,
+                                   std::int64_t wait_ms) {
+  auto q = bank_query(bank, account);
+  if (!q) return std::unexpected(q.error());
+  auto feed = q->client.events(q->query, after, wait_ms);
   if (!feed) return std::unexpected(feed.error());
   // The receipts are the bank's word: a document one must verify as the bank's.
   CertVerifier verifier(*root_);
@@ -931,6 +947,7 @@ Result<Json> Wallet::account_events(const std::string& bank, const std::string& 
     if (!doc || doc->signers.front().subject_cn() != bank)
       return fail(Errc::receipt_mismatch, "the bank's feed carries a receipt it did not sign (" + e.value("doc_id", "") + ")",
                   "receipt");
+    e["details"] = doc->doc.json();
   }
   return feed;
 }

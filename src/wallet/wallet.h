@@ -79,13 +79,20 @@ class Wallet {
   // What the terminal did on the person's behalf since the last call (e.g. a
   // renewed CRL), in sentences, for the CLI to show.
   std::vector<std::string> take_notices() { return std::exchange(notices_, {}); }
-  Result<Json> topup(const Amount& amount, const std::string& bank, const std::string& account);
+  // With `process_no` (a designated processing number of this SE from
+  // process_number()), the document carries it and the bank serves it first.
+  Result<Json> topup(const Amount& amount, const std::string& bank, const std::string& account,
+                     const std::string& process_no = {});
   // Account transfer (DESIGN.md §6.7): the SE signs a transfer.order from
   // `from` to `to` at `bank`, kept in the outbox, sent; answers {order_id,
   // receipt_id, bank, from, to, amount_minor, currency, status "moved"}.
   // A refusal by the bank is its reason as the error; no money moved.
   Result<Json> transfer(const Amount& amount, const std::string& bank, const std::string& from,
-                        const std::string& to);
+                        const std::string& to, const std::string& process_no = {});
+  // A designated processing number from `bank` for one document of this SE
+  // (docs/bank-api.md "Processing numbers"), asked with a query for `account`
+  // the SE signs: {process_no, se, expires_at}.
+  Result<Json> process_number(const std::string& bank, const std::string& account);
   // Controlled transfer, a hold (DESIGN.md §6.8; src/wallet/wallet_hold.cc).
   // The payer: the SE signs a hold.request for `amount` from `payer_account`
   // to `payee_account` at `bank`, given back at `release_at` unless it ended
@@ -186,9 +193,11 @@ class Wallet {
   Result<Json> account_statement(const std::string& bank, const std::string& account);
   // What happened on the account after feed position `after` (the SE signs a
   // query each time): {account, next, events: [{entry_id, doc_id, kind,
-  // amount_minor, created_at, receipt}]}, each receipt checked as signed by
-  // the bank when it is a document.
-  Result<Json> account_events(const std::string& bank, const std::string& account, std::int64_t after);
+  // amount_minor, held_minor, created_at, receipt, details}]}, each receipt
+  // checked as signed by the bank when it is a document, its payload given as
+  // `details`. With wait_ms, the bank holds an empty answer that long for news.
+  Result<Json> account_events(const std::string& bank, const std::string& account, std::int64_t after,
+                              std::int64_t wait_ms = 0);
   // The newest `limit` payment notes of the outbox that no claim at the
   // registry holds yet: value paid that no payee has received. Needs no PIN
   // (each note is presented to the registry itself). {notes: [{doc_id, payee,

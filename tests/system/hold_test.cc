@@ -47,12 +47,23 @@ TEST_F(HoldSystemTest, APayerConfirmsOneHoldAndThePayeeReleasesAnother) {
   std::string first = place("CNY 30.00");
   EXPECT_EQ(account_balance(alice), a0 - 3000) << "the held money left the payer's account";
   EXPECT_EQ(account_balance(bob), b0);
+  // The payee is told, though none of its money moved yet.
+  CmdResult told = zf_wallet("bob", {"events", "--bank", net_->bank_id, "--account", bob});
+  EXPECT_NE(told.out.find("held CNY 30.00"), std::string::npos) << told.out;
+  EXPECT_NE(told.out.find(alice + " froze this for you until"), std::string::npos) << told.out;
   // Frozen money cannot be transferred.
   CmdResult spend = zf_wallet("alice", {"transfer", "CNY " + std::to_string((a0 - 3000) / 100 + 1) + ".00", "--bank",
                                         net_->bank_id, "--from", alice, "--to", bob});
   EXPECT_EQ(spend.exit_code, 2) << spend.out;
   EXPECT_NE(spend.out.find("insufficient_funds"), std::string::npos) << spend.out;
   expect_audit_ok("with a hold open");
+  // The audit names the open hold that the hold account's balance is made of.
+  Json books = audit()["banks"][0];
+  EXPECT_EQ(books["currencies"]["CNY"]["hold_minor"], 3000) << books.dump(2);
+  ASSERT_EQ(books["open_holds"].size(), 1u) << books.dump(2);
+  EXPECT_EQ(books["open_holds"][0]["hold_id"], first);
+  EXPECT_EQ(books["open_holds"][0]["payee_account"], bob);
+  EXPECT_EQ(books["open_holds"][0]["amount_minor"], 3000);
 
   // Only the payer confirms: Bob's terminal refuses to confirm, Bob's SE would too.
   CmdResult wrong = zf_wallet("bob", {"hold", "confirm", first});

@@ -19,8 +19,10 @@ class AccountTransferTest : public NetworkTest {
   virtual std::string die_on_type() const { return "none"; }
   fs::path marker() const { return dir_ / "bank-killed"; }
   CmdResult transfer(const std::string& user, const std::string& amount, const std::string& from,
-                     const std::string& to) {
-    return zf_wallet(user, {"transfer", amount, "--bank", net_->bank_id, "--from", from, "--to", to});
+                     const std::string& to, std::vector<std::string> more = {}) {
+    std::vector<std::string> args{"transfer", amount, "--bank", net_->bank_id, "--from", from, "--to", to};
+    args.insert(args.end(), more.begin(), more.end());
+    return zf_wallet(user, args);
   }
 };
 
@@ -58,6 +60,43 @@ TEST_F(AccountTransferTest, MovesMoneyBetweenAccountsAndRefusesBadOrdersByName) 
   CmdResult history = zf_wallet("alice", {"history"});
   EXPECT_NE(history.out.find("transfer ordered (account to account)"), std::string::npos) << history.out;
   expect_audit_ok("after the transfers");
+}
+
+// Designated processing numbers through `zf wallet` (docs/bank-api.md
+// "Processing numbers"): --priority asks the bank for one and the order
+// carries it; a number is good for one document, and the bank's refusal of a
+// used or unknown one is named, with no money moved.
+TEST_F(AccountTransferTest, APriorityTransferCarriesAProcessingNumberThatServesOnce) {
+  const std::string alice = se("alice").account, bob = se("bob").account;
+  const std::int64_t a0 = account_balance(alice), b0 = account_balance(bob);
+  CmdResult fast = transfer("alice", "CNY 2.00", alice, bob, {"--priority"});
+  ASSERT_EQ(fast.exit_code, 0) << fast.out;
+  EXPECT_NE(fast.out.find("Moved CNY 2.00"), std::string::npos) << fast.out;
+
+  CmdResult got = zf_wallet("alice", {"process-no", "--bank", net_->bank_id, "--account", alice, "--json"});
+  ASSERT_EQ(got.exit_code, 0) << got.out;
+  auto number = parse_json_strict(got.out);
+  ASSERT_TRUE(number) << got.out;
+  const std::string pn = (*number)["process_no"];
+  EXPECT_TRUE(pn.starts_with("pn-")) << pn;
+  EXPECT_EQ((*number)["se"], se("alice").se_id);
+  CmdResult once = transfer("alice", "CNY 3.00", alice, bob, {"--process-no", pn});
+  ASSERT_EQ(once.exit_code, 0) << once.out;
+  CmdResult twice = transfer("alice", "CNY 4.00", alice, bob, {"--process-no", pn});
+  EXPECT_EQ(twice.exit_code, 2) << twice.out;
+  EXPECT_NE(twice.out.find("process_no_used"), std::string::npos) << twice.out;
+  EXPECT_NE(twice.out.find("no money moved"), std::string::npos) << twice.out;
+  // Bob's SE may not use Alice's number, and a made-up one is unknown.
+  CmdResult theirs = transfer("bob", "CNY 1.00", bob, alice, {"--process-no", pn});
+  EXPECT_EQ(theirs.exit_code, 2) << theirs.out;
+  EXPECT_NE(theirs.out.find("was handed to another SE (not_owner)"), std::string::npos) << theirs.out;
+  CmdResult made_up = transfer("alice", "CNY 1.00", alice, bob, {"--process-no", "pn-" + std::string(32, 'a')});
+  EXPECT_EQ(made_up.exit_code, 2) << made_up.out;
+  EXPECT_NE(made_up.out.find("process_no_unknown"), std::string::npos) << made_up.out;
+
+  EXPECT_EQ(account_balance(alice), a0 - 500);
+  EXPECT_EQ(account_balance(bob), b0 + 500);
+  expect_audit_ok("after the priority transfers");
 }
 
 class TransferCrashTest : public AccountTransferTest {

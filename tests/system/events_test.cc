@@ -1,0 +1,80 @@
+// Result notifications on a network of real processes (docs/bank-api.md
+// "Events"): `zf wallet events --follow` waits at the bank and prints the
+// payee's incoming transfer as soon as the payer's order commits, without the
+// payer telling anyone; no one reads another's feed.
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "system_fixture.h"
+
+namespace zf::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class EventsSystemTest : public NetworkTest {
+ protected:
+  CmdResult events(const std::string& user, const std::string& account, std::vector<std::string> more = {}) {
+    std::vector<std::string> args{"events", "--bank", net_->bank_id, "--account", account};
+    args.insert(args.end(), more.begin(), more.end());
+    return zf_wallet(user, args);
+  }
+};
+
+TEST_F(EventsSystemTest, AFollowingPayeeIsToldOfTheTransferAsItCommits) {
+  const std::string alice = se("alice").account, bob = se("bob").account;
+  CmdResult before = events("bob", bob, {"--json"});
+  ASSERT_EQ(before.exit_code, 0) << before.out;
+  auto first = parse_json_strict(before.out);
+  ASSERT_TRUE(first) << before.out;
+  const std::int64_t next = (*first)["next"].get<std::int64_t>();
+
+  // Bob follows his feed from where it stands; the bank holds his question.
+  auto follower = std::async(std::launch::async, [&] {
+    return events("bob", bob, {"--after", std::to_string(next), "--follow", "--count", "1"});
+  });
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  ASSERT_EQ(follower.wait_for(std::chrono::seconds(0)), std::future_status::timeout) << "nothing to tell yet";
+  const auto sent = Clock::now();
+  CmdResult moved = zf_wallet("alice", {"transfer", "CNY 25.00", "--bank", net_->bank_id, "--from", alice, "--to", bob});
+  ASSERT_EQ(moved.exit_code, 0) << moved.out;
+  // A question the bank holds ends at 20 s with nothing; woken by the commit it ends long before.
+  ASSERT_EQ(follower.wait_for(std::chrono::seconds(15)), std::future_status::ready)
+      << "the follower was not woken by the commit";
+  CmdResult told = follower.get();
+  EXPECT_LT(Clock::now() - sent, std::chrono::seconds(15));
+  EXPECT_EQ(told.exit_code, 0) << told.out;
+  EXPECT_NE(told.out.find("+CNY 25.00"), std::string::npos) << told.out;
+  EXPECT_NE(told.out.find("transfer from " + alice), std::string::npos) << told.out;
+
+  // The same event for scripts: the bank's receipt, checked and opened.
+  CmdResult json = events("bob", bob, {"--after", std::to_string(next), "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json.out;
+  auto feed = parse_json_strict(json.out);
+  ASSERT_TRUE(feed) << json.out;
+  ASSERT_EQ((*feed)["events"].size(), 1u) << json.out;
+  const Json& e = (*feed)["events"][0];
+  EXPECT_EQ(e["kind"], "transfer");
+  EXPECT_EQ(e["amount_minor"], 2500);
+  EXPECT_EQ(e["details"]["from"], alice);
+  EXPECT_EQ(e["details"]["type"], "transfer.receipt");
+  // Alice's side of it.
+  CmdResult hers = events("alice", alice);
+  EXPECT_NE(hers.out.find("-CNY 25.00"), std::string::npos) << hers.out;
+  EXPECT_NE(hers.out.find("transfer to " + bob), std::string::npos) << hers.out;
+}
+
+TEST_F(EventsSystemTest, NoOneReadsAnothersFeed) {
+  CmdResult theirs = events("alice", se("bob").account);
+  EXPECT_EQ(theirs.exit_code, 2) << theirs.out;
+  EXPECT_NE(theirs.out.find("not_owner"), std::string::npos) << theirs.out;
+  CmdResult follow = events("alice", se("bob").account, {"--follow"});
+  EXPECT_EQ(follow.exit_code, 2) << "refused at once, not held: " << follow.out;
+  CmdResult nothing = events("alice", se("alice").account, {"--after", "1000000"});
+  EXPECT_EQ(nothing.exit_code, 0) << nothing.out;
+  EXPECT_NE(nothing.out.find("No events on " + se("alice").account), std::string::npos) << nothing.out;
+}
+
+}  // namespace
+}  // namespace zf::test
