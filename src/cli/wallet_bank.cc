@@ -133,11 +133,16 @@ void add_events_command(CLI::App* w, int& exit_code) {
   cmd->add_option("--count", *count, "with --follow: stop after this many events")->check(CLI::Range(1, 1000000));
   cmd->add_flag("--json", *json, "print each answer as JSON: {account, next, events: [...]}");
   cmd->callback([=, &exit_code] {
-    auto wl = open_unlocked(*c, "events", exit_code);
+    // Following, the SE is let go while the bank waits (another terminal may
+    // use it) and unlocked again, with the same PIN, for the next query.
+    std::string pin;
+    auto wl = open_unlocked(*c, "events", exit_code, &pin);
     if (!wl) return;
     std::int64_t next = *after;
     int shown = 0;
     for (;;) {
+      if (!wl->unlocked())
+        if (auto s = wl->unlock(pin); !s) return void(exit_code = report(s.error(), "events"));
       // Following, each question waits at the bank for the next event (long polling).
       auto r = wl->account_events(*bank, *account, next, *follow ? bank::kMaxEventWaitMs : 0);
       if (!r) return void(exit_code = report(r.error(), "events"));

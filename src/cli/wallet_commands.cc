@@ -49,11 +49,12 @@ int report(const Error& e, const char* what) {
 }
 
 // Opens the wallet and verifies the PIN; on failure sets exit_code and returns null.
-std::unique_ptr<wallet::Wallet> open_unlocked(const Common& c, const char* what, int& exit_code) {
+std::unique_ptr<wallet::Wallet> open_unlocked(const Common& c, const char* what, int& exit_code, std::string* pin_out) {
   auto w = wallet::Wallet::open(c.dir);
   if (!w) return exit_code = report(w.error(), what), nullptr;
   auto pin = read_pin(c);
   if (!pin) return exit_code = report(pin.error(), what), nullptr;
+  if (pin_out) *pin_out = *pin;
   if (auto s = (*w)->unlock(*pin); !s) {
     Error e = s.error();
     if (e.detail.find("nothing moved") == std::string::npos) e.detail += "; nothing moved";

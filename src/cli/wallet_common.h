@@ -23,8 +23,10 @@ Result<std::string> read_pin(const Common& c);
 Error amount_error(Error e);
 // Prints `zf wallet WHAT: error` on stderr; returns the exit code 2.
 int report(const Error& e, const char* what);
-// Opens the wallet and verifies the PIN; on failure sets exit_code and returns null.
-std::unique_ptr<wallet::Wallet> open_unlocked(const Common& c, const char* what, int& exit_code);
+// Opens the wallet and verifies the PIN (kept in *pin_out for a command that
+// unlocks again); on failure sets exit_code and returns null.
+std::unique_ptr<wallet::Wallet> open_unlocked(const Common& c, const char* what, int& exit_code,
+                                              std::string* pin_out = nullptr);
 // Adds --wallet and --pin-fd.
 CLI::App* with_common(CLI::App* cmd, const std::shared_ptr<Common>& c);
 void print(const Json& j);

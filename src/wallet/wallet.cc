@@ -936,6 +936,8 @@ Result<Json> Wallet::account_events(const std::string& bank, const std::string& 
                                    std::int64_t wait_ms) {
   auto q = bank_query(bank, account);
   if (!q) return std::unexpected(q.error());
+  // Waiting at the bank needs no SE: free it for the person's other terminals.
+  if (wait_ms > 0) release_se();
   auto feed = q->client.events(q->query, after, wait_ms);
   if (!feed) return std::unexpected(feed.error());
   // The receipts are the bank's word: a document one must verify as the bank's.

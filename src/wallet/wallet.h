@@ -61,6 +61,13 @@ class Wallet {
   const WalletConfig& config() const { return config_; }
   // Connects to the SE (if not yet) and verifies the PIN for this session.
   Status unlock(const std::string& pin);
+  bool unlocked() const { return unlocked_; }
+  // Lets the SE go, so another terminal may use it (it serves one at a time);
+  // unlock() again before the SE signs anything more.
+  void release_se() {
+    se_.reset();
+    unlocked_ = false;
+  }
   SeClient& se();
 
   // Pairs this terminal with its SE (`puk` once the SE is personalized) and
@@ -195,7 +202,8 @@ class Wallet {
   // query each time): {account, next, events: [{entry_id, doc_id, kind,
   // amount_minor, held_minor, created_at, receipt, details}]}, each receipt
   // checked as signed by the bank when it is a document, its payload given as
-  // `details`. With wait_ms, the bank holds an empty answer that long for news.
+  // `details`. With wait_ms, the bank holds an empty answer that long for
+  // news, and the SE is let go (release_se) once it signed the query.
   Result<Json> account_events(const std::string& bank, const std::string& account, std::int64_t after,
                               std::int64_t wait_ms = 0);
   // The newest `limit` payment notes of the outbox that no claim at the

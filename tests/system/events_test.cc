@@ -32,13 +32,19 @@ TEST_F(EventsSystemTest, AFollowingPayeeIsToldOfTheTransferAsItCommits) {
 
   // Bob follows his feed from where it stands; the bank holds his question.
   auto follower = std::async(std::launch::async, [&] {
-    return events("bob", bob, {"--after", std::to_string(next), "--follow", "--count", "1"});
+    return events("bob", bob, {"--after", std::to_string(next), "--follow", "--count", "2"});
   });
   std::this_thread::sleep_for(std::chrono::seconds(2));
   ASSERT_EQ(follower.wait_for(std::chrono::seconds(0)), std::future_status::timeout) << "nothing to tell yet";
+  // While the bank holds the question, Bob's other terminal uses his SE (it
+  // serves one terminal at a time); the follower signs its next query after.
+  CmdResult balance = zf_wallet("bob", {"balance"});
+  EXPECT_EQ(balance.exit_code, 0) << balance.out;
   const auto sent = Clock::now();
   CmdResult moved = zf_wallet("alice", {"transfer", "CNY 25.00", "--bank", net_->bank_id, "--from", alice, "--to", bob});
   ASSERT_EQ(moved.exit_code, 0) << moved.out;
+  CmdResult again = zf_wallet("alice", {"transfer", "CNY 1.50", "--bank", net_->bank_id, "--from", alice, "--to", bob});
+  ASSERT_EQ(again.exit_code, 0) << again.out;
   // A question the bank holds ends at 20 s with nothing; woken by the commit it ends long before.
   ASSERT_EQ(follower.wait_for(std::chrono::seconds(15)), std::future_status::ready)
       << "the follower was not woken by the commit";
@@ -47,13 +53,14 @@ TEST_F(EventsSystemTest, AFollowingPayeeIsToldOfTheTransferAsItCommits) {
   EXPECT_EQ(told.exit_code, 0) << told.out;
   EXPECT_NE(told.out.find("+CNY 25.00"), std::string::npos) << told.out;
   EXPECT_NE(told.out.find("transfer from " + alice), std::string::npos) << told.out;
+  EXPECT_NE(told.out.find("+CNY 1.50"), std::string::npos) << told.out;
 
   // The same event for scripts: the bank's receipt, checked and opened.
   CmdResult json = events("bob", bob, {"--after", std::to_string(next), "--json"});
   ASSERT_EQ(json.exit_code, 0) << json.out;
   auto feed = parse_json_strict(json.out);
   ASSERT_TRUE(feed) << json.out;
-  ASSERT_EQ((*feed)["events"].size(), 1u) << json.out;
+  ASSERT_EQ((*feed)["events"].size(), 2u) << json.out;
   const Json& e = (*feed)["events"][0];
   EXPECT_EQ(e["kind"], "transfer");
   EXPECT_EQ(e["amount_minor"], 2500);
