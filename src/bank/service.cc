@@ -221,7 +221,12 @@ int serve(const ServeOptions& opts) {
     });
   }
 
-  net::HttpsServer server(tls->cert, tls->key);
+  // More workers than lanes, so that documents queue at the bank's lanes,
+  // where one with a processing number goes first (bank/lanes.h), and not in
+  // the server's first-come queue of handlers.
+  net::ServerLimits limits;
+  limits.workers = 4 * kBankLanes;
+  net::HttpsServer server(tls->cert, tls->key, limits);
   server.serve_routes(routes(bank->get(), &refresher));
   // Feed readers waiting on an account hear of each entry it is in.
   (*bank)->set_feed_listener([&server](const std::string& account) { server.notify(account); });

@@ -213,6 +213,8 @@ Result<HttpsClient> HttpsClient::connect(const std::string& base_url, const Cert
   return c;
 }
 
+void HttpsClient::set_keep_alive(bool on) { conn_->client.set_keep_alive(on); }
+
 Error HttpsClient::request_failed(const httplib::Result& res) const {
   std::string refusal = std::exchange(t_tls_refusal, {});
   if (!refusal.empty()) return Error{Errc::cert_untrusted, "tls", refusal + " at " + conn_->base_url};

@@ -177,6 +177,8 @@ class HttpsClient {
   static Result<HttpsClient> connect(const std::string& base_url, const Certificate& root,
                                      ServerId server);
   void set_bearer(std::string token) { bearer_ = std::move(token); }
+  // Keeps the connection open between requests (the default opens one per request).
+  void set_keep_alive(bool on);
 
   // GET/POST returning the JSON body; problem+json answers become their Error.
   Result<Json> get_json(const std::string& path);
