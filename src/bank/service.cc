@@ -4,8 +4,11 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include "bank/api.h"
 #include "ca/client.h"
@@ -196,15 +199,51 @@ int serve(const ServeOptions& opts) {
 
   std::string registry_url = opts.registry_url.empty() ? config->registry_url : opts.registry_url;
   if (!registry_url.empty()) {
-    // One connection per claim: handlers run on several threads and an
-    // httplib client is not shared between them.
+    // Claims reuse keep-alive connections: an httplib client is not shared
+    // between handler threads, so each claim takes one from the pool and puts
+    // it back. A claim that fails on a reused connection (the registry may have
+    // closed it, or restarted) is sent again once on a fresh one: a claim is
+    // idempotent at the registry, the same claim gets the same record.
     Certificate root = (*bank)->root();
     std::string registry_id = config->registry_id;
-    (*bank)->set_registry(registry_id, [registry_url, root, registry_id](const std::string& claim) {
-      // Claims go only to the configured registry's TLS endpoint.
-      auto client = registry::RegistryClient::connect(registry_url, root, registry_id, {});
-      if (!client) return Result<std::string>(std::unexpected(client.error()));
-      return client->claim(claim);
+    struct Pool {
+      std::mutex mu;
+      std::vector<registry::RegistryClient> idle;
+    };
+    auto pool = std::make_shared<Pool>();
+    (*bank)->set_registry(registry_id, [registry_url, root, registry_id, pool](const std::string& claim) {
+      auto fresh = [&]() -> Result<registry::RegistryClient> {
+        // Claims go only to the configured registry's TLS endpoint.
+        auto c = registry::RegistryClient::connect(registry_url, root, registry_id, {});
+        if (c) c->set_keep_alive(true);
+        return c;
+      };
+      std::optional<registry::RegistryClient> client;
+      {
+        std::lock_guard lock(pool->mu);
+        if (!pool->idle.empty()) {
+          client.emplace(std::move(pool->idle.back()));
+          pool->idle.pop_back();
+        }
+      }
+      const bool reused = client.has_value();
+      if (!client) {
+        auto c = fresh();
+        if (!c) return Result<std::string>(std::unexpected(c.error()));
+        client.emplace(std::move(*c));
+      }
+      auto record = client->claim(claim);
+      if (!record && record.error().code == Errc::unavailable && reused) {
+        auto c = fresh();
+        if (!c) return Result<std::string>(std::unexpected(c.error()));
+        client.emplace(std::move(*c));
+        record = client->claim(claim);
+      }
+      if (record || record.error().code != Errc::unavailable) {
+        std::lock_guard lock(pool->mu);
+        if (pool->idle.size() < 4 * kBankLanes) pool->idle.push_back(std::move(*client));
+      }
+      return record;
     });
   } else {
     std::fprintf(stderr,

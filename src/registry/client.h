@@ -27,6 +27,8 @@ class RegistryClient {
   static Result<RegistryClient> connect(const std::string& url, const Certificate& root,
                                         const std::string& registry_id, std::string token);
 
+  // Keeps the connection open between requests (net::HttpsClient::set_keep_alive).
+  void set_keep_alive(bool on) { http_.set_keep_alive(on); }
   // POST /v1/claims: a signed claim (compact JWS) -> the signed record (compact
   // JWS). Its status (claimed / already_processed / seq_reused) is in the record.
   Result<std::string> claim(const std::string& claim_jws);
