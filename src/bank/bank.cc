@@ -133,11 +133,19 @@ Result<Bank::Verified> Bank::verify(std::string_view jws, std::string_view expec
     auto prior = prior_response(key);
     if (!prior || !*prior) return up(s);
   }
-  if (auto s = check_process_no(doc, signer, t); !s) return up(s);
-  // A document with a processing number goes in front of the others waiting
-  // for the bank's transaction slots (the priority lane, §6.10).
-  auto ticket = lanes_.enter(doc.process_no().has_value());
-  return Verified{std::move(*signed_doc), std::move(signer), std::move(key), std::move(ticket)};
+  // A top-up request or a deposit note waits in its SE until a receipt answers
+  // it: a number the bank will not take is a refusal it signs (topup(),
+  // deposit()), so the SE may drop the document. Other documents are refused.
+  std::optional<Error> process_no_refused;
+  if (auto s = check_process_no(doc, signer, t); !s) {
+    if (expected_type != "topup.request" && expected_type != "deposit.note") return up(s);
+    process_no_refused = s.error();
+  }
+  // A document with a (valid) processing number goes in front of the others
+  // waiting for the bank's transaction slots (the priority lane, §6.10).
+  auto ticket = lanes_.enter(doc.process_no().has_value() && !process_no_refused);
+  return Verified{std::move(*signed_doc), std::move(signer), std::move(key), std::move(ticket),
+                  std::move(process_no_refused)};
 }
 
 // A processing number: handed out by this bank to this very SE, not expired,
@@ -161,7 +169,9 @@ Status Bank::check_process_no(const Document& doc, const Certificate& signer, st
 }
 
 Effects Bank::with_process_no(const Verified& v, Effects fx) {
-  if (const auto& n = v.doc.doc.process_no()) fx.guards.push_back({process_no_guard(*n), Errc::process_no_used});
+  // A document refused for its number does not take it.
+  if (const auto& n = v.doc.doc.process_no(); n && !v.process_no_refused)
+    fx.guards.push_back({process_no_guard(*n), Errc::process_no_used});
   return fx;
 }
 
@@ -367,6 +377,7 @@ Result<std::string> Bank::topup(std::string_view request_jws) {
   auto account = document_account(doc);
   if (!account && account.error().code == Errc::misaddressed) return up(account);  // not ours
   if (auto claimed = claim_at_registry(*v); !claimed) return up(claimed);
+  if (v->process_no_refused) return refuse(*v->process_no_refused);
   if (!account) return refuse(account.error());
   if (!signs_for(v->signer, *account))
     return refuse(Error{Errc::not_owner, "account", "the signer does not own account " + account->id});
@@ -377,6 +388,11 @@ Result<std::string> Bank::topup(std::string_view request_jws) {
   if (!entry) return up(entry);
   auto applied = commit(v->key, *entry, *signed_receipt, with_process_no(*v));
   if (!applied && applied.error().code == Errc::insufficient_funds) return refuse(applied.error());
+  if (!applied && applied.error().code == Errc::process_no_used) {
+    // Another document took the number in between: refused, without the number.
+    v->process_no_refused = applied.error();
+    return refuse(applied.error());
+  }
   if (!applied) return up(applied);
   return applied->response;
 }
@@ -397,6 +413,9 @@ Result<std::string> Bank::deposit(std::string_view note_jws) {
       account.error().code != Errc::currency_mismatch)
     return up(account);
   if (auto claimed = claim_at_registry(*v); !claimed) return up(claimed);
+  // The SE already debited itself: a number the bank will not take is a signed refusal too.
+  if (v->process_no_refused)
+    return record_refusal(*v, receipt_payload(*v, "deposit.receipt", doc.str("account")), v->process_no_refused->code);
   if (!account) {
     // The SE already debited itself for this note. A note for this bank that no
     // account here can take is answered with a signed refusal, which returns the
@@ -411,6 +430,10 @@ Result<std::string> Bank::deposit(std::string_view note_jws) {
   auto entry = ledger::deposit(doc.id(), account->id, amount);
   if (!entry) return up(entry);
   auto applied = commit(v->key, *entry, *signed_receipt, with_process_no(*v));
+  if (!applied && applied.error().code == Errc::process_no_used) {
+    v->process_no_refused = applied.error();
+    return record_refusal(*v, receipt_payload(*v, "deposit.receipt", account->id), Errc::process_no_used);
+  }
   if (!applied) return up(applied);
   return applied->response;
 }

@@ -230,6 +230,9 @@ class Bank final : public service::CrlHolder, public service::AdminGate {
     Certificate signer;  // the first signer: the document's issuer
     DocKey key;
     Lanes::Ticket ticket;  // this document's place among those the bank works on
+    // Why its processing number may not be used, for a document the bank
+    // answers with a signed refusal (top-up, deposit) rather than an error.
+    std::optional<Error> process_no_refused;
   };
   // The processing number a document carries, if any, may be used by it.
   Status check_process_no(const Document& doc, const Certificate& signer, std::int64_t t);

@@ -317,6 +317,15 @@ std::string bank_reason(Errc reason, const std::string& bank, const std::string&
       words = "account " + account + " is not kept in " +
               (amount ? std::string(amount->currency().code()) : std::string("this currency"));
       break;
+    case Errc::process_no_unknown:
+      words = bank + " never handed out that processing number";
+      break;
+    case Errc::process_no_used:
+      words = "that processing number was used by another document";
+      break;
+    case Errc::process_no_expired:
+      words = "that processing number has expired";
+      break;
     case Errc::cert_revoked:
       words = "this SE's certificate is revoked";
       break;

@@ -91,6 +91,43 @@ TEST_F(ProcessNoTest, TheRequestIsSignedByAnSeThatMayReadTheAccountAndAnsweredOn
   EXPECT_EQ(replay.error().code, Errc::replayed);
 }
 
+// A top-up request is pending in its SE until a receipt answers it, and only a
+// bank receipt makes the SE drop it (docs/bank-api.md "A refused top-up").
+// The wallet now puts processing numbers into top-ups (`zf wallet topup
+// --priority | --process-no N`): a number the bank will not take (made up,
+// another SE's, used by another document, or expired while the request waited
+// for a `retry`) must get a signed refusal too, or the SE keeps the request
+// pending forever (16 of them and it tops up no more). Nothing moves.
+TEST_F(ProcessNoTest, ATopUpWithANumberTheBankWillNotTakeGetsASignedRefusal) {
+  auto topup_with = [&](const std::string& number) {
+    Json t = alice.topup(kBank, "alice-cny", 100);
+    t["iat"] = clock;
+    t["process_no"] = number;
+    return alice.sign(t);
+  };
+  // Handed out to Alice's SE more than 10 minutes ago (the registry's clock is the real one).
+  const std::string stale = "pn-staleStaleStaleStale1";
+  ASSERT_TRUE(bank->store().add_process_no({stale, "se-alice", clock - 1}, clock - bank::kProcessNoLifetimeS));
+  std::string used = issue(alice, "alice-cny");
+  ASSERT_TRUE(bank->transfer(order(100, used)));
+  std::string bobs = issue(bob, "bob-cny");
+  const std::int64_t before = balance("alice-cny");
+  for (auto [number, reason] : {std::pair{std::string("pn-AAAAAAAAAAAAAAAAAAAAAA"), "process_no_unknown"},
+                                std::pair{bobs, "not_owner"},
+                                std::pair{used, "process_no_used"},
+                                std::pair{stale, "process_no_expired"}}) {
+    const std::string req = topup_with(number);
+    auto r = bank->topup(req);
+    ASSERT_TRUE(r) << reason << ": an unsigned " << r.error().message()
+                   << " leaves the request pending in the SE for good";
+    EXPECT_EQ(refusal_reason(*r), reason);
+    auto again = bank->topup(req);
+    ASSERT_TRUE(again) << again.error().message();
+    EXPECT_EQ(*again, *r) << "the request is consumed: its retry gets the same refusal";
+  }
+  EXPECT_EQ(balance("alice-cny"), before);
+}
+
 // The lane: with every place taken, a document with a number waiting goes in
 // before one without that waited longer.
 TEST(LanesTest, APriorityDocumentGoesInBeforeAnEarlierOrdinaryOne) {

@@ -99,6 +99,42 @@ TEST_F(AccountTransferTest, APriorityTransferCarriesAProcessingNumberThatServesO
   expect_audit_ok("after the priority transfers");
 }
 
+// `zf wallet topup --process-no N` with a number the bank will not take (here
+// a made-up one and one another document used): the SE signed a top-up request
+// and keeps it pending until a bank receipt answers it. An unsigned refusal
+// leaves it there for good (no retry can settle it, the terminal cannot drop
+// it, and 16 of them stop the SE from topping up); a signed one lets it go.
+TEST_F(AccountTransferTest, ATopUpRefusedForItsProcessingNumberLeavesNothingPendingInTheSe) {
+  const std::string alice = se("alice").account, bob = se("bob").account;
+  auto pending = [&] {
+    auto device = se::Device::open(se("alice").dir);
+    EXPECT_TRUE(device);
+    return device ? (*device)->applet().state_json()["pending_topups"] : Json();
+  };
+  const std::int64_t a0 = account_balance(alice), s0 = se_balance("alice");
+  CmdResult made_up = zf_wallet("alice", {"topup", "CNY 1.00", "--bank", net_->bank_id, "--account", alice,
+                                          "--process-no", "pn-" + std::string(22, 'b')});
+  EXPECT_EQ(made_up.exit_code, 2) << made_up.out;
+  EXPECT_NE(made_up.out.find("process_no_unknown"), std::string::npos) << made_up.out;
+  EXPECT_EQ(pending(), Json::object()) << "the refused request stays pending in the SE";
+
+  CmdResult got = zf_wallet("alice", {"process-no", "--bank", net_->bank_id, "--account", alice, "--json"});
+  ASSERT_EQ(got.exit_code, 0) << got.out;
+  const std::string pn = (*parse_json_strict(got.out))["process_no"];
+  ASSERT_EQ(transfer("alice", "CNY 1.00", alice, bob, {"--process-no", pn}).exit_code, 0);
+  CmdResult used = zf_wallet("alice", {"topup", "CNY 1.00", "--bank", net_->bank_id, "--account", alice,
+                                       "--process-no", pn});
+  EXPECT_EQ(used.exit_code, 2) << used.out;
+  EXPECT_NE(used.out.find("process_no_used"), std::string::npos) << used.out;
+  EXPECT_EQ(pending(), Json::object()) << "the refused request stays pending in the SE";
+  CmdResult retry = zf_wallet("alice", {"retry"});
+  EXPECT_EQ(pending(), Json::object()) << retry.out;
+
+  EXPECT_EQ(account_balance(alice), a0 - 100);
+  EXPECT_EQ(se_balance("alice"), s0);
+  expect_audit_ok("after the refused top-ups");
+}
+
 class TransferCrashTest : public AccountTransferTest {
  protected:
   std::string die_on_type() const override { return "transfer.order"; }
