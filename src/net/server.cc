@@ -138,6 +138,10 @@ struct HttpsServer::Impl {
   };
   std::map<asio::ip::address, Peer> peers;
   std::size_t queued = 0;  // requests handed to the pool and not yet answered
+  // Parked requests run again on the pool (bounded by max_waiting): not
+  // counted in `queued`, so that one notify of a topic many wait on does not
+  // have fresh requests refused as busy.
+  std::size_t waking = 0;
   // Requests parked by waiting handlers, by topic; and per slot, the number of
   // the latest notify (notify_seq counts them from any thread).
   std::multimap<std::string, std::shared_ptr<Connection>> parked;
@@ -285,7 +289,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     auto wait = wait_;
     auto fallback = std::move(fallback_);
     unpark();
-    ++s_.queued;
+    ++s_.waking;
     asio::post(s_.pool, [self = shared_from_this(), wait, fallback = std::move(fallback)]() mutable {
       const std::uint64_t seen = self->s_.notify_seq.load();
       httplib::Response res;
@@ -298,7 +302,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         done = true;
       }
       asio::post(self->s_.ioc, [self, wait, seen, done, res = std::move(res), fallback = std::move(fallback)]() mutable {
-        --self->s_.queued;
+        --self->s_.waking;
         if (done) return self->write(std::move(res));
         self->park(wait, std::move(fallback), self->deadline_, seen);
       });

@@ -44,11 +44,12 @@ Json call(int port, const std::string& method, const std::string& path) {
 // A server with one worker and a route that waits on a topic for `news`.
 class WaitingServer {
  public:
-  explicit WaitingServer(std::chrono::milliseconds wait, bool notify_before_park = false)
-      : server_(identity_.cert, identity_.key, limits()) {
+  explicit WaitingServer(std::chrono::milliseconds wait, bool notify_before_park = false,
+                         net::ServerLimits l = limits(), std::chrono::milliseconds again_takes = 0ms)
+      : server_(identity_.cert, identity_.key, l) {
     net::Routes routes;
     routes.get("/v1/info", [](const httplib::Request&, httplib::Response& res) { net::write_json(res, Json{{"ok", true}}); });
-    routes.post_waiting("/v1/wait", [this, wait, notify_before_park](const httplib::Request&, httplib::Response& res)
+    routes.post_waiting("/v1/wait", [this, wait, notify_before_park, again_takes](const httplib::Request&, httplib::Response& res)
                                         -> std::optional<net::Wait> {
       if (news_ > 0) return net::write_json(res, Json{{"news", news_.load()}}), std::nullopt;
       net::write_json(res, Json{{"news", 0}});
@@ -57,7 +58,8 @@ class WaitingServer {
         news_ = 7;
         server_.notify("t");
       }
-      return net::Wait{"t", wait, [this](httplib::Response& r) {
+      return net::Wait{"t", wait, [this, again_takes](httplib::Response& r) {
+                         std::this_thread::sleep_for(again_takes);
                          ++agains_;
                          if (news_ == 0) return false;
                          net::write_json(r, Json{{"news", news_.load()}});
@@ -140,6 +142,29 @@ TEST(WaitingRequests, ANotifyBetweenTheReadAndTheParkIsNotLost) {
   WaitingServer s(20s, /*notify_before_park=*/true);
   // Were the notify lost, the answer would come after 20 s and say 0.
   EXPECT_EQ(s.ask(), 7);
+}
+
+// A notify runs every request parked on its topic again, on the workers. Those
+// runs are bounded by max_waiting already; they must not count against
+// max_queued, the bound on fresh requests waiting for a worker, or one notify
+// of a topic with many parked requests (one account's owner can park as many
+// as he signs queries) has the server refuse everyone else as busy (503).
+TEST(WaitingRequests, WakingManyParkedRequestsDoesNotRefuseFreshOnes) {
+  net::ServerLimits l = WaitingServer::limits();
+  l.max_queued = 4;
+  WaitingServer s(20s, false, l, /*again_takes=*/100ms);
+  constexpr int kClients = 12;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {  // one at a time: at most 4 may wait for the worker at once
+    clients.emplace_back([&] { (void)s.ask(); });
+    s.wait_parked(i + 1);
+  }
+  s.news_ = 3;
+  s.server_.notify("t");
+  for (int i = 0; i < 2000 && s.server_.waiting_requests() > 0; ++i) std::this_thread::sleep_for(1ms);
+  // Twelve runs of 100 ms are queued on the one worker; a plain request waits its turn.
+  EXPECT_EQ(call(s.port_, "GET", "/v1/info").value("ok", false), true) << "refused as busy by the wake-ups";
+  for (auto& t : clients) t.join();
 }
 
 TEST(WaitingRequests, StoppingTheServerEndsParkedRequests) {
