@@ -140,12 +140,28 @@ void add_events_command(CLI::App* w, int& exit_code) {
     if (!wl) return;
     std::int64_t next = *after;
     int shown = 0;
+    // Following, a question the bank did not answer (its connection closed for
+    // room, the bank restarting) is asked again, a second later, this many
+    // times in a row before giving up.
+    constexpr int kMaxLost = 30;
+    int lost = 0;
     for (;;) {
       if (!wl->unlocked())
         if (auto s = wl->unlock(pin); !s) return void(exit_code = report(s.error(), "events"));
       // Following, each question waits at the bank for the next event (long polling).
+      const auto asked = std::chrono::steady_clock::now();
       auto r = wl->account_events(*bank, *account, next, *follow ? bank::kMaxEventWaitMs : 0);
+      if (!r && *follow && r.error().code == Errc::unavailable && ++lost <= kMaxLost) {
+        std::fprintf(stderr, "zf wallet events: %s; asking again\n", r.error().message().c_str());
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        continue;
+      }
       if (!r) return void(exit_code = report(r.error(), "events"));
+      lost = 0;
+      // An empty answer long before the wait was over: the bank could not hold
+      // the question (too many waiting). Asking again at once would only spin.
+      if (*follow && (*r)["events"].empty() && std::chrono::steady_clock::now() - asked < std::chrono::seconds(1))
+        std::this_thread::sleep_for(std::chrono::seconds(1));
       next = r->value("next", next);
       if (*json) {
         print(*r);

@@ -2,6 +2,11 @@
 // "Events"): `zf wallet events --follow` waits at the bank and prints the
 // payee's incoming transfer as soon as the payer's order commits, without the
 // payer telling anyone; no one reads another's feed.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <future>
 #include <thread>
@@ -70,6 +75,53 @@ TEST_F(EventsSystemTest, AFollowingPayeeIsToldOfTheTransferAsItCommits) {
   CmdResult hers = events("alice", alice);
   EXPECT_NE(hers.out.find("-CNY 25.00"), std::string::npos) << hers.out;
   EXPECT_NE(hers.out.find("transfer to " + bob), std::string::npos) << hers.out;
+}
+
+// docs/bank-api.md "Events": "A parked connection is idle: when the server
+// needs room it may close it, like a keep-alive connection, and the follower
+// asks again." Anyone can make the bank need room: here idle TCP connections
+// from 19 loopback addresses (under the per-peer bound each) fill its table,
+// and the oldest idle connection, Bob's parked question, is closed for room.
+// The follower must ask again and still print Alice's transfer.
+TEST_F(EventsSystemTest, AFollowerWhoseQuestionIsClosedForRoomAsksAgain) {
+  const std::string alice = se("alice").account, bob = se("bob").account;
+  CmdResult before = events("bob", bob, {"--json"});
+  ASSERT_EQ(before.exit_code, 0) << before.out;
+  const std::int64_t next = (*parse_json_strict(before.out))["next"].get<std::int64_t>();
+  auto follower = std::async(std::launch::async, [&] {
+    return events("bob", bob, {"--after", std::to_string(next), "--follow", "--count", "1"});
+  });
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  ASSERT_EQ(follower.wait_for(std::chrono::seconds(0)), std::future_status::timeout) << "nothing to tell yet";
+
+  const int port = std::stoi(net_->bank_url.substr(net_->bank_url.rfind(':') + 1));
+  std::vector<int> fds;
+  for (int host = 2; host <= 20; ++host)
+    for (int k = 0; k < 480; ++k) {
+      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      ASSERT_GE(fd, 0) << "socket: " << errno;
+      sockaddr_in from{}, to{};
+      from.sin_family = to.sin_family = AF_INET;
+      from.sin_addr.s_addr = htonl(0x7f000000u | static_cast<unsigned>(host));
+      to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      to.sin_port = htons(static_cast<std::uint16_t>(port));
+      if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
+          ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+        ::close(fd);
+        continue;
+      }
+      fds.push_back(fd);
+    }
+  EXPECT_GT(fds.size(), 8192u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  for (int fd : fds) ::close(fd);
+
+  CmdResult moved = zf_wallet("alice", {"transfer", "CNY 25.00", "--bank", net_->bank_id, "--from", alice, "--to", bob});
+  ASSERT_EQ(moved.exit_code, 0) << moved.out;
+  ASSERT_EQ(follower.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  CmdResult told = follower.get();
+  EXPECT_EQ(told.exit_code, 0) << "the follower gave up: " << told.out;
+  EXPECT_NE(told.out.find("+CNY 25.00"), std::string::npos) << told.out;
 }
 
 TEST_F(EventsSystemTest, NoOneReadsAnothersFeed) {
