@@ -128,6 +128,18 @@ TEST_F(ProcessNoTest, ATopUpWithANumberTheBankWillNotTakeGetsASignedRefusal) {
   EXPECT_EQ(balance("alice-cny"), before);
 }
 
+// The same for a deposit note, for which the SE has already debited itself:
+// the signed refusal gives the value back; nothing is credited.
+TEST_F(ProcessNoTest, ADepositWithANumberTheBankWillNotTakeGetsASignedRefusal) {
+  Json d = alice.deposit(kBank, "bob-cny", 100);
+  d["iat"] = clock;
+  d["process_no"] = "pn-AAAAAAAAAAAAAAAAAAAAAA";
+  auto r = bank->deposit(alice.sign(d));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(refusal_reason(*r), "process_no_unknown");
+  EXPECT_EQ(balance("bob-cny"), 0);
+}
+
 // The lane: with every place taken, a document with a number waiting goes in
 // before one without that waited longer.
 TEST(LanesTest, APriorityDocumentGoesInBeforeAnEarlierOrdinaryOne) {
