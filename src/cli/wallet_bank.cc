@@ -227,11 +227,10 @@ void add_joint_commands(CLI::App* w, int& exit_code) {
     cmd->add_option("file", *file, "the spend")->required();
     cmd->add_flag("--json", *json, "print the spend's facts as JSON");
     cmd->callback([=, &exit_code] {
-      auto text = read_note(*file);
-      if (!text) return void(exit_code = report(text.error(), "joint sign"));
-      auto wl = open_unlocked(*c, "joint sign", exit_code);
+      std::string text;
+      auto wl = open_with_file(*c, *file, "joint sign", exit_code, text);
       if (!wl) return;
-      auto r = wl->joint_sign(*text);
+      auto r = wl->joint_sign(text);
       say_notices(*wl);
       if (!r) return void(exit_code = report_joint(r.error(), "joint sign"));
       if (auto s = store::write_file_atomic(*file, (*r)["spend"].get<std::string>() + "\n", 0600); !s)
@@ -250,11 +249,10 @@ void add_joint_commands(CLI::App* w, int& exit_code) {
     cmd->add_option("file", *file, "the spend with its signatures")->required();
     cmd->add_flag("--json", *json, "print the result as JSON");
     cmd->callback([=, &exit_code] {
-      auto text = read_note(*file);
-      if (!text) return void(exit_code = report(text.error(), "joint submit"));
-      auto wl = open_unlocked(*c, "joint submit", exit_code);
+      std::string text;
+      auto wl = open_with_file(*c, *file, "joint submit", exit_code, text);
       if (!wl) return;
-      auto r = wl->joint_submit(*text);
+      auto r = wl->joint_submit(text);
       say_notices(*wl);
       if (!r) return void(exit_code = report_joint(r.error(), "joint submit"));
       if (*json) return print(*r);

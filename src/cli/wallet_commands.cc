@@ -63,6 +63,14 @@ std::unique_ptr<wallet::Wallet> open_unlocked(const Common& c, const char* what,
   return std::move(*w);
 }
 
+std::unique_ptr<wallet::Wallet> open_with_file(const Common& c, const std::string& file, const char* what,
+                                               int& exit_code, std::string& doc) {
+  auto text = read_note(file);
+  if (!text) return exit_code = report(text.error(), what), nullptr;
+  doc = std::move(*text);
+  return open_unlocked(c, what, exit_code);
+}
+
 CLI::App* with_common(CLI::App* cmd, const std::shared_ptr<Common>& c) {
   cmd->add_option("--wallet", c->dir, "wallet directory")->required();
   cmd->add_option("--pin-fd", c->pin_fd, "read the PIN from this file descriptor");
@@ -302,11 +310,10 @@ void add_wallet_commands(CLI::App& app, int& exit_code) {
     auto json = std::make_shared<bool>(false);
     cmd->add_flag("--json", *json, "print the SE's answer as JSON: {credited_minor, currency, payer, note_id, balance_minor}");
     cmd->callback([=, &exit_code] {
-      auto note = read_note(*file);
-      if (!note) return void(exit_code = report(note.error(), "receive"));
-      auto wl = open_unlocked(*c, "receive", exit_code);
+      std::string note;
+      auto wl = open_with_file(*c, *file, "receive", exit_code, note);
       if (!wl) return;
-      auto r = wl->receive(*note);
+      auto r = wl->receive(note);
       say_notices(*wl);
       if (!r && wallet::Wallet::already_received(r.error()))
         return void(std::printf("Already received: %s.\n", r.error().detail.c_str()));

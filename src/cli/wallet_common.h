@@ -27,6 +27,10 @@ int report(const Error& e, const char* what);
 // unlocks again); on failure sets exit_code and returns null.
 std::unique_ptr<wallet::Wallet> open_unlocked(const Common& c, const char* what, int& exit_code,
                                               std::string* pin_out = nullptr);
+// A command that acts on a signed file: reads it (read_note) into `doc`, then
+// opens and unlocks the wallet; on failure sets exit_code and returns null.
+std::unique_ptr<wallet::Wallet> open_with_file(const Common& c, const std::string& file, const char* what,
+                                               int& exit_code, std::string& doc);
 // Adds --wallet and --pin-fd.
 CLI::App* with_common(CLI::App* cmd, const std::shared_ptr<Common>& c);
 void print(const Json& j);

@@ -119,11 +119,10 @@ void add_escrow_commands(CLI::App* w, int& exit_code) {
     cmd->add_option("note", *note, "file holding the escrow note")->required();
     cmd->add_option("--out", *outp, "write the signed refund here")->required();
     cmd->callback([=, &exit_code] {
-      auto n = read_note(*note);
-      if (!n) return void(exit_code = report(n.error(), "escrow refund"));
-      auto wl = open_unlocked(*c, "escrow refund", exit_code);
+      std::string n;
+      auto wl = open_with_file(*c, *note, "escrow refund", exit_code, n);
       if (!wl) return;
-      auto r = wl->escrow_refund(*n);
+      auto r = wl->escrow_refund(n);
       if (!r) return void(exit_code = report(r.error(), "escrow refund"));
       if (auto s = write_out(*outp, (*r)["refund"].get<std::string>()); !s)
         return void(exit_code = report(s.error(), "escrow refund"));

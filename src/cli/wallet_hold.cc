@@ -111,11 +111,10 @@ void add_hold_commands(CLI::App* w, int& exit_code) {
     cmd->add_flag("--submit", *submit, "send it to the bank at once");
     cmd->add_flag("--json", *json, "print the result as JSON");
     cmd->callback([=, &exit_code] {
-      auto text = read_note(*file);
-      if (!text) return void(exit_code = report(text.error(), "hold cosign"));
-      auto wl = open_unlocked(*c, "hold cosign", exit_code);
+      std::string text;
+      auto wl = open_with_file(*c, *file, "hold cosign", exit_code, text);
       if (!wl) return;
-      auto r = wl->hold_cosign(*text);
+      auto r = wl->hold_cosign(text);
       say_notices(*wl);
       if (!r) return void(exit_code = report_hold(r.error(), "hold cosign"));
       std::string dest = outp->empty() ? *file : *outp;
@@ -146,11 +145,10 @@ void add_hold_commands(CLI::App* w, int& exit_code) {
     cmd->add_option("file", *file, "the request with both signatures ('-' for stdin)")->required();
     cmd->add_flag("--json", *json, "print the hold receipt's facts as JSON");
     cmd->callback([=, &exit_code] {
-      auto text = read_note(*file);
-      if (!text) return void(exit_code = report(text.error(), "hold submit"));
-      auto wl = open_unlocked(*c, "hold submit", exit_code);
+      std::string text;
+      auto wl = open_with_file(*c, *file, "hold submit", exit_code, text);
       if (!wl) return;
-      auto r = wl->hold_submit(*text);
+      auto r = wl->hold_submit(text);
       say_notices(*wl);
       if (!r) return void(exit_code = report_hold(r.error(), "hold submit"));
       if (*json) return print(*r);

@@ -180,11 +180,10 @@ void add_nearby_commands(CLI::App* w, int& exit_code) {
     cmd->add_option("answer", *file, "file holding the answer ('-' for stdin)")->required();
     cmd->add_flag("--json", *json, "print the SE's answer as JSON");
     cmd->callback([=, &exit_code] {
-      auto text = read_note(*file);
-      if (!text) return void(exit_code = report(text.error(), "answer"));
-      auto wl = open_unlocked(*c, "answer", exit_code);
+      std::string text;
+      auto wl = open_with_file(*c, *file, "answer", exit_code, text);
       if (!wl) return;
-      auto r = wl->apply_answer(*text);
+      auto r = wl->apply_answer(text);
       if (!r) return void(exit_code = report(r.error(), "answer"));
       if (*json) return print(*r);
       if (r->value("outcome", std::string()) == "refused")
@@ -209,11 +208,10 @@ void add_nearby_commands(CLI::App* w, int& exit_code) {
     cmd->add_option("--reason", *reason, "why, in words the payer reads");
     cmd->add_option("--out", *outp, "write the signed answer here (default stdout)");
     cmd->callback([=, &exit_code] {
-      auto text = read_note(*file);
-      if (!text) return void(exit_code = report(text.error(), "refuse"));
-      auto wl = open_unlocked(*c, "refuse", exit_code);
+      std::string text;
+      auto wl = open_with_file(*c, *file, "refuse", exit_code, text);
       if (!wl) return;
-      auto r = wl->refuse(*text, *reason);
+      auto r = wl->refuse(text, *reason);
       if (!r) return void(exit_code = report(r.error(), "refuse"));
       const std::string answer = r->value("answer", std::string());
       const bool received = r->value("outcome", std::string()) == "received";
