@@ -198,7 +198,7 @@ SeDeviceWorld::SeDeviceWorld() : bank(world.certified_key("custody", kBankId)) {
 BankWorld::BankWorld(bool with_registry)
     : se_(world.enrolled_software_se("se-bench", "bench-user")) {
   std::string dir = (world.dir() / "bank").string();
-  bank::InitOptions o{dir, kBankId, "https://127.0.0.1:1", world.root().pem(), {}, {}};
+  bank::InitOptions o{dir, kBankId, "https://127.0.0.1:1", world.root().pem(), {}, {}, {}};
   auto issue = [this](const std::string& role, const std::string& csr) -> Result<Certificate> {
     ca::CertRequest r;
     r.role = role;
@@ -213,7 +213,7 @@ BankWorld::BankWorld(bool with_registry)
   if (with_registry) {
     std::string reg_dir = (world.dir() / "registry").string();
     must(registry::init_registry({reg_dir, "registry-bench", "https://127.0.0.1:1",
-                                  world.root().pem()},
+                                  world.root().pem(), {}},
                                  issue),
          "init registry");
     registry = must(registry::Registry::open(reg_dir), "open registry");

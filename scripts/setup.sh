@@ -7,7 +7,7 @@ build=${1:-build}
 
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  libssl-dev openssl nlohmann-json3-dev libsqlite3-dev sqlite3 libcpp-httplib-dev libboost-dev
+  libssl-dev openssl nlohmann-json3-dev libsqlite3-dev sqlite3 libpq-dev libcpp-httplib-dev libboost-dev
   libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   clang libclang-rt-14-dev

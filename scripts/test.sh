@@ -13,6 +13,9 @@ cd "$(dirname "$0")/.."
 # clone of the same commit reuses the objects.
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 scripts/setup.sh build
+# The store suites and the services' PostgreSQL runs use a real server.
+ZF_TEST_POSTGRES=$(scripts/postgres.sh)
+export ZF_TEST_POSTGRES
 ctest --test-dir build --output-on-failure -j2 --timeout 600
 
 sanitize=${ZF_SANITIZE:-0}

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/claims.h"
+#include "store/sql.h"
 
 namespace zf::bank {
 namespace fs = std::filesystem;
@@ -44,21 +45,25 @@ Status init_bank(const InitOptions& opts, const CertificateIssuer& issue) {
                             std::string(kCustodyChain)};
   auto admin = service::provision_identity(spec, opts.ca_root_pem, issue);
   if (!admin) return up(admin);
-  auto store = open_sqlite_store((dir / kDbFile).string());
+  if (!opts.db_url.empty() && !store::Database::is_postgresql(opts.db_url))
+    return fail(Errc::bad_field, "the bank's database URL must be postgresql://… (or none, for bank.db)", "db");
+  auto store = open_store(opts.db_url.empty() ? (dir / kDbFile).string() : opts.db_url);
   if (!store) return up(store);
   if (auto s = (*store)->add_admin_token(token_hash(*admin), "admin"); !s) return s;
   Json config{{"id", opts.bank_id}, {"ca_url", opts.ca_url}};
+  if (!opts.db_url.empty()) config["db"] = opts.db_url;
   if (!opts.registry_url.empty()) {
     config["registry_url"] = opts.registry_url;
     config["registry_id"] = opts.registry_id;
   }
-  return write_text_file((dir / kConfigFile).string(), config.dump(2) + "\n", 0644);
+  // A database URL may carry a password: then the config is the owner's alone.
+  return write_text_file((dir / kConfigFile).string(), config.dump(2) + "\n", opts.db_url.empty() ? 0644 : 0600);
 }
 
 Result<BankConfig> read_config(const std::string& dir) {
   auto base = service::read_service_config(dir, kConfigFile, "bank");
   if (!base) return up(base);
-  BankConfig config{base->id, base->ca_url, {}, {}};
+  BankConfig config{base->id, base->ca_url, {}, {}, {}};
   if (base->json.contains("registry_url")) {
     auto reg_url = get_string(base->json, "registry_url", 1024);
     if (!reg_url) return up(reg_url);
@@ -67,7 +72,16 @@ Result<BankConfig> read_config(const std::string& dir) {
     config.registry_url = *reg_url;
     config.registry_id = *reg_id;
   }
+  if (base->json.contains("db")) {
+    auto db = get_string(base->json, "db", 4096);
+    if (!db) return up(db);
+    config.db_url = *db;
+  }
   return config;
+}
+
+std::string db_url_of(const std::string& dir, const BankConfig& config) {
+  return config.db_url.empty() ? (fs::path(dir) / kDbFile).string() : config.db_url;
 }
 
 Bank::Bank(std::string id, std::shared_ptr<const Signer> signer, std::vector<Certificate> chain,
@@ -85,7 +99,7 @@ Result<std::unique_ptr<Bank>> Bank::open(const std::string& dir) {
   auto identity = service::load_identity(
       {dir, config->id, Role::custody, std::string(kCustodyKey), std::string(kCustodyChain)});
   if (!identity) return up(identity);
-  auto store = open_sqlite_store((d / kDbFile).string());
+  auto store = open_store(db_url_of(dir, *config));
   if (!store) return up(store);
   auto bank = std::make_unique<Bank>(config->id, std::move(identity->signer),
                                      std::move(identity->chain), std::move(identity->root),

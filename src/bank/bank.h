@@ -50,6 +50,8 @@ struct InitOptions {
   // §7). Empty: a bank that is the only processor of its documents.
   std::string registry_url;
   std::string registry_id;  // the registry certificate's CN; required with the URL
+  // Where the books are: postgresql://… (libpq's URI) or empty for bank.db in dir.
+  std::string db_url;
 };
 
 // Asks the CA to certify `csr_pem` for `role` ("custody", "tls-server").
@@ -66,7 +68,10 @@ struct BankConfig {
   std::string ca_url;
   std::string registry_url;  // empty: no registry
   std::string registry_id;
+  std::string db_url;  // the books (InitOptions::db_url); bank.db in the directory when empty
 };
+// The database URL of the bank in `dir` (its config's, else its bank.db).
+std::string db_url_of(const std::string& dir, const BankConfig& config);
 Result<BankConfig> read_config(const std::string& dir);
 
 // The answer to an account query.

@@ -1,7 +1,8 @@
-// The bank's storage behind one interface (STYLE.md §3): SQLite now, PostgreSQL
-// later, one test suite for both. The store owns the exactly-once guarantee
-// (DESIGN.md §7): every money movement is one transaction that records the
-// document id, applies the journal entry and stores the response together.
+// The bank's storage behind one interface (STYLE.md §3): one implementation
+// (sql_store.cc) over store::Database, on SQLite or PostgreSQL, one test suite
+// for both. The store owns the exactly-once guarantee (DESIGN.md §7): every
+// money movement is one transaction that records the document id, applies the
+// journal entry and stores the response together.
 #pragma once
 
 #include <cstdint>
@@ -199,7 +200,10 @@ class BankStore {
   virtual Result<ledger::AuditReport> audit() = 0;
 };
 
-// Opens (creating) a SQLite bank database: WAL, synchronous=FULL.
+// Opens (creating the schema of) the bank database at `url`: postgresql://…,
+// or a SQLite file (WAL, synchronous=FULL) as sqlite:PATH or PATH.
+Result<std::unique_ptr<BankStore>> open_store(const std::string& url);
+// open_store for a SQLite file.
 Result<std::unique_ptr<BankStore>> open_sqlite_store(const std::string& path);
 
 }  // namespace zf::bank

@@ -73,6 +73,8 @@ void add_bank_commands(CLI::App& app, int& exit_code) {
         "registry base URL: claim every document there before moving money (DESIGN.md §7)");
     cmd->add_option("--registry-id", opts->registry_id, "the registry's id (its certificate's CN)")
         ->needs(reg_url);
+    cmd->add_option("--db", opts->db_url,
+                    "keep the books in this PostgreSQL database (postgresql://user@host/db); default: bank.db in --dir");
     cmd->callback([opts, root_file, token_file, &exit_code] {
       opts->ca_root_pem = read_all(*root_file);
       auto root = Certificate::from_pem(opts->ca_root_pem);

@@ -31,6 +31,9 @@ int run_load_command(const std::vector<std::string>& args) {
                  "share of documents with a designated processing number (0..1)")
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--seed", o.seed, "the sending order's seed");
+  app.add_option("--postgres", o.postgres,
+                 "the bank and the registry keep their data in this PostgreSQL database (new schemas, dropped "
+                 "after); default: SQLite");
   app.add_option("--out", out, "also write the report as JSON to this file");
   app.add_flag("--json", json, "print the report as JSON");
   app.add_flag("--keep", o.keep, "keep the network's directory");

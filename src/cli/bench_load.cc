@@ -24,6 +24,7 @@
 #include "core/crypto.h"
 #include "net/http.h"
 #include "net/process.h"
+#include "store/sql.h"
 #include "wallet/wallet.h"
 
 namespace zf::cli {
@@ -134,8 +135,19 @@ Result<Json> run_topup_load(const LoadOptions& o, const std::function<void(const
   for (int i = 1; i <= o.users; ++i) no.users.push_back("u" + std::to_string(i));
   no.detach = false;
   no.zf_binary = o.zf_binary.empty() ? net::self_exe() : o.zf_binary;
+  no.postgres = o.postgres;
   auto net = network_up(no, [](const std::string&) {});
   if (!net) return std::unexpected(net.error());
+  // The network's PostgreSQL schemas go with its directory.
+  struct DropSchemas {
+    Network& net;
+    bool keep;
+    ~DropSchemas() {
+      if (keep || net.postgres_schemas.empty()) return;
+      net.stop_all();  // the services let go of their connections first
+      for (const auto& s : net.postgres_schemas) (void)store::drop_postgres_schema(net.postgres, s);
+    }
+  } drop_schemas{*net, o.keep};
   const pid_t bank_pid = net->children.at(net->bank_id).pid();
   const pid_t registry_pid = net->children.at(net->registry_id).pid();
 

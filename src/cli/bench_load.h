@@ -21,6 +21,7 @@ struct LoadOptions {
   std::uint64_t seed = 1;    // the order the documents are sent in
   bool keep = false;         // keep the network's directory
   std::string zf_binary;     // default: this process
+  std::string postgres;      // the bank and registry databases' server (NetworkOptions::postgres); empty: SQLite
 };
 
 // Runs the load and returns the report (JSON); `progress` hears what it does

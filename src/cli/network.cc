@@ -22,7 +22,8 @@
 #include "se_host/device.h"
 #include "store/file.h"
 #include "store/sealed.h"
-#include "store/sqlite.h"
+#include "core/crypto.h"
+#include "store/sql.h"
 #include "wallet/wallet.h"
 
 namespace zf::cli {
@@ -110,7 +111,8 @@ Json Network::to_json() const {
               {"registry", {{"id", registry_id}, {"url", registry_url}, {"dir", registry_dir}}},
               {"bank", {{"id", bank_id}, {"url", bank_url}, {"dir", bank_dir}}},
               {"ses", ses_json},
-              {"services", services_json}};
+              {"services", services_json},
+              {"postgres", {{"url", postgres}, {"schemas", postgres_schemas}}}};
 }
 
 Result<Network> Network::load(const std::string& dir) {
@@ -133,6 +135,10 @@ Result<Network> Network::load(const std::string& dir) {
     // In start order; networks made before this was recorded have none.
     for (const auto& s : j->value("services", Json::array()))
       n.services.push_back(NetworkService{s.at("name"), s.at("args").get<std::vector<std::string>>(), s.at("port")});
+    if (j->contains("postgres")) {
+      n.postgres = j->at("postgres").value("url", "");
+      n.postgres_schemas = j->at("postgres").value("schemas", std::vector<std::string>{});
+    }
   } catch (const Json::exception& e) {
     return fail(Errc::bad_field, std::string("network.json: ") + e.what());
   }
@@ -179,9 +185,22 @@ Result<Network> network_up(const NetworkOptions& opts, const Say& say) {
   auto ca_admin_client = ca::CaClient::connect(net.ca_url, *root, ca_admin);
   if (!ca_admin_client) return std::unexpected(ca_admin_client.error());
 
+  // With PostgreSQL, the registry and the bank each get a fresh schema.
+  auto database_for = [&](const std::string& service) -> Result<std::string> {
+    if (opts.postgres.empty()) return std::string();
+    std::string schema = "zf_" + hex_encode(random_bytes(6)) + "_" + service;
+    if (auto s = store::create_postgres_schema(opts.postgres, schema); !s) return std::unexpected(s.error());
+    net.postgres = opts.postgres;
+    net.postgres_schemas.push_back(schema);
+    say("database    " + service + " in PostgreSQL schema " + schema);
+    return store::postgres_schema_url(opts.postgres, schema);
+  };
+
   // The registry: every payee terminal claims a note there before its SE takes it.
   net.registry_dir = (d / "registry").string();
-  registry::InitOptions reg_init{net.registry_dir, net.registry_id, net.ca_url, root->pem()};
+  auto registry_db = database_for("registry");
+  if (!registry_db) return std::unexpected(registry_db.error());
+  registry::InitOptions reg_init{net.registry_dir, net.registry_id, net.ca_url, root->pem(), *registry_db};
   auto reg_issue = [&](const std::string& role, const std::string& csr) {
     return ca_admin_client->request_certificate(role, csr);
   };
@@ -196,8 +215,10 @@ Result<Network> network_up(const NetworkOptions& opts, const Say& say) {
   net.bank_id = opts.bank_id;
   net.bank_dir = (d / "banks" / opts.bank_id).string();
   // The bank claims every top-up request and deposit note at the registry before it moves money.
-  bank::InitOptions bank_init{net.bank_dir, opts.bank_id, net.ca_url, root->pem(), net.registry_url,
-                              net.registry_id};
+  auto bank_db = database_for("bank");
+  if (!bank_db) return std::unexpected(bank_db.error());
+  bank::InitOptions bank_init{net.bank_dir,      opts.bank_id,      net.ca_url, root->pem(),
+                              net.registry_url, net.registry_id, *bank_db};
   auto issue = [&](const std::string& role, const std::string& csr) {
     return ca_admin_client->request_certificate(role, csr);
   };
@@ -439,15 +460,16 @@ Result<Json> network_audit(const std::string& dir) {
     report = (*local)->audit();
   }
   if (!report) return std::unexpected(report.error());
-  auto db = store::Db::open((fs::path(net->bank_dir) / "bank.db").string());
-  if (!db) return std::unexpected(db.error());
+  // The bank's books, read through its store (SQLite file or PostgreSQL).
+  auto bank_config = bank::read_config(net->bank_dir);
+  if (!bank_config) return std::unexpected(bank_config.error());
+  auto books = bank::open_store(bank::db_url_of(net->bank_dir, *bank_config));
+  if (!books) return std::unexpected(books.error());
   // Whether the bank moved money for a document (a signed refusal moved none).
   auto processed = [&](const std::string& doc_id) -> bool {
-    auto st = (*db)->prepare("SELECT response FROM processed_documents WHERE doc_id = ?1");
-    if (!st) return false;
-    auto row = st->bind(1, doc_id).step();
-    if (!row || !*row) return false;
-    auto jws = jws_parse(st->col_text(0));
+    auto found = (*books)->find_processed(doc_id);
+    if (!found || !*found) return false;
+    auto jws = jws_parse((*found)->response);
     if (!jws) return true;
     auto doc = Document::parse(to_string(jws->payload));
     return !doc || doc->str("status") != "refused";
@@ -470,22 +492,16 @@ Result<Json> network_audit(const std::string& dir) {
   // The holds still open, each one: what hold_minor is made of (the bank's
   // audit checked that the hold accounts hold exactly their sum).
   Json open_holds = Json::array();
-  if (auto st = (*db)->prepare("SELECT id, payer_account, payee_account, currency, amount_minor, release_at FROM holds"
-                               " WHERE status = 'held' ORDER BY release_at, id")) {
-    for (;;) {
-      auto row = st->step();
-      if (!row) return std::unexpected(row.error());
-      if (!*row) break;
-      open_holds.push_back(Json{{"hold_id", st->col_text(0)},
-                                {"payer_account", st->col_text(1)},
-                                {"payee_account", st->col_text(2)},
-                                {"currency", st->col_text(3)},
-                                {"amount_minor", st->col_int(4)},
-                                {"release_at", st->col_int(5)}});
-    }
-  } else {
-    return std::unexpected(st.error());
-  }
+  // Every hold still held is due by the end of time.
+  auto held = (*books)->due_holds(std::numeric_limits<std::int64_t>::max(), std::numeric_limits<int>::max());
+  if (!held) return std::unexpected(held.error());
+  for (const auto& h : *held)
+    open_holds.push_back(Json{{"hold_id", h.id},
+                              {"payer_account", h.payer_account},
+                              {"payee_account", h.payee_account},
+                              {"currency", h.currency},
+                              {"amount_minor", h.amount_minor},
+                              {"release_at", h.release_at}});
   bank_json["open_holds"] = open_holds;
   std::map<std::string, Json> states;  // SE id -> its state, read once for both views
   for (const auto& se : net->ses) {
@@ -514,24 +530,16 @@ Result<Json> network_audit(const std::string& dir) {
                        {"deposits_unsettled_minor", f.deposits_unsettled}, {"conserved", conserved}};
   }
 
-  // The registry's own database, read directly: the audit works while the
-  // registry is down, and sees exactly what the registry would answer.
-  fs::path registry_db = fs::path(net->registry_dir) / "registry.db";
-  if (!fs::exists(registry_db)) return fail(Errc::not_found, "no registry database " + registry_db.string());
-  auto rdb = store::Db::open(registry_db.string());
-  if (!rdb) return std::unexpected(rdb.error());
-  struct Held {
-    std::string processor;
-    Bytes result_digest;
-  };
-  auto record_of = [&](const std::string& doc_id) -> Result<std::optional<Held>> {
-    auto st = (*rdb)->prepare("SELECT processor, result_digest FROM records WHERE doc_id = ?1");
-    if (!st) return std::unexpected(st.error());
-    auto row = st->bind(1, doc_id).step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) return std::optional<Held>{};
-    return std::optional<Held>(Held{st->col_text(0), st->col_blob(1)});
-  };
+  // The registry's own database, read through its store: the audit works
+  // while the registry is down, and sees exactly what the registry would answer.
+  auto registry_config = registry::read_config(net->registry_dir);
+  if (!registry_config) return std::unexpected(registry_config.error());
+  std::string registry_db = registry::db_url_of(net->registry_dir, *registry_config);
+  if (!store::Database::is_postgresql(registry_db) && !fs::exists(registry_db))
+    return fail(Errc::not_found, "no registry database " + registry_db);
+  auto records = registry::open_store(registry_db);
+  if (!records) return std::unexpected(records.error());
+  auto record_of = [&](const std::string& doc_id) { return (*records)->find(doc_id); };
 
   // Each note an SE still lists is, in this order:
   //   seq_reused  the registry holds its id for another document (the payload
@@ -662,18 +670,12 @@ Result<Json> network_audit(const std::string& dir) {
                                 {"notes_consistent", consistent}};
   }
 
-  auto st = (*rdb)->prepare("SELECT se_id FROM alerts ORDER BY id");
-  if (!st) return std::unexpected(st.error());
-  std::int64_t alerts = 0;
+  auto alert_rows = (*records)->alerts(0, std::numeric_limits<int>::max());
+  if (!alert_rows) return fail(alert_rows.error().code, "registry alerts: " + alert_rows.error().message());
+  auto alerts = static_cast<std::int64_t>(alert_rows->size());
   Json alerted = Json::array();
-  for (;;) {
-    auto row = st->step();
-    if (!row) return fail(row.error().code, "registry alerts: " + row.error().message());
-    if (!*row) break;
-    ++alerts;
-    std::string se_id = st->col_text(0);
-    if (std::find(alerted.begin(), alerted.end(), se_id) == alerted.end()) alerted.push_back(se_id);
-  }
+  for (const auto& a : *alert_rows)
+    if (std::find(alerted.begin(), alerted.end(), a.se_id) == alerted.end()) alerted.push_back(a.se_id);
   ok = ok && alerts == 0;
   return Json{{"ok", ok},
               {"banks", Json::array({bank_json})},

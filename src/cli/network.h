@@ -32,6 +32,10 @@ struct NetworkOptions {
   // How long the CA's CRLs are valid (0: one day). The bank and the registry
   // then fetch a new one every third of that.
   std::int64_t crl_validity_s = 0;
+  // A PostgreSQL database (postgresql://…): the registry's records and the
+  // bank's books go there, each in a schema of its own made for this network.
+  // Empty: SQLite files in the network's directory.
+  std::string postgres;
 };
 
 // A service process of the network and how to start it again on the same port.
@@ -53,6 +57,8 @@ struct Network {
   std::string registry_id = "registry", registry_url, registry_dir;
   std::vector<NetworkSe> ses;
   std::vector<NetworkService> services;
+  std::string postgres;                    // NetworkOptions::postgres
+  std::vector<std::string> postgres_schemas;  // the schemas made there for this network
   std::map<std::string, net::Child> children;  // when not detached
   std::string zf_binary;
   Json to_json() const;

@@ -17,6 +17,9 @@ void add_network_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--cash-in", opts->cash_in, "initial money in each user's account");
     cmd->add_option("--pin", opts->pin, "PIN set on every SE");
     cmd->add_option("--puk", opts->puk, "PUK set on every SE (unblocks a PIN after three wrong tries)");
+    cmd->add_option("--postgres", opts->postgres,
+                    "keep the bank's books and the registry's records in this PostgreSQL database "
+                    "(postgresql://user:password@host/db), each in a new schema; default: SQLite files");
     cmd->callback([opts, &exit_code] {
       auto say = [](const std::string& line) { std::printf("%s\n", line.c_str()); };
       if (std::filesystem::exists(std::filesystem::path(opts->dir) / "network.json")) {

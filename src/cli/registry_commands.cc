@@ -92,6 +92,9 @@ void add_registry_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--ca-token-file", *token_file, "file holding the CA admin token")
         ->required()
         ->check(CLI::ExistingFile);
+    cmd->add_option("--db", opts->db_url,
+                    "keep the records in this PostgreSQL database (postgresql://user@host/db); default: registry.db "
+                    "in --dir");
     cmd->callback([opts, root_file, token_file, &exit_code] {
       opts->ca_root_pem = read_all(*root_file);
       auto root = Certificate::from_pem(opts->ca_root_pem);

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "core/json.h"
+#include "store/sql.h"
+
 namespace zf::registry {
 namespace fs = std::filesystem;
 using service::token_hash;
@@ -103,17 +106,32 @@ Status init_registry(const InitOptions& opts, const CertificateIssuer& issue) {
                             std::string(kRegistryKey), std::string(kRegistryChain)};
   auto admin = service::provision_identity(spec, opts.ca_root_pem, issue);
   if (!admin) return up(admin);
-  auto store = open_sqlite_store((dir / kDbFile).string());
+  if (!opts.db_url.empty() && !store::Database::is_postgresql(opts.db_url))
+    return fail(Errc::bad_field, "the registry's database URL must be postgresql://… (or none, for registry.db)",
+                "db");
+  auto store = open_store(opts.db_url.empty() ? (dir / kDbFile).string() : opts.db_url);
   if (!store) return up(store);
   if (auto s = (*store)->add_admin_token(token_hash(*admin), "admin"); !s) return s;
   Json config{{"id", opts.registry_id}, {"ca_url", opts.ca_url}};
-  return write_text_file((dir / kConfigFile).string(), config.dump(2) + "\n", 0644);
+  if (!opts.db_url.empty()) config["db"] = opts.db_url;
+  // A database URL may carry a password: then the config is the owner's alone.
+  return write_text_file((dir / kConfigFile).string(), config.dump(2) + "\n", opts.db_url.empty() ? 0644 : 0600);
 }
 
 Result<RegistryConfig> read_config(const std::string& dir) {
   auto base = service::read_service_config(dir, kConfigFile, "registry");
   if (!base) return up(base);
-  return RegistryConfig{base->id, base->ca_url};
+  RegistryConfig config{base->id, base->ca_url, {}};
+  if (base->json.contains("db")) {
+    auto db = get_string(base->json, "db", 4096);
+    if (!db) return up(db);
+    config.db_url = *db;
+  }
+  return config;
+}
+
+std::string db_url_of(const std::string& dir, const RegistryConfig& config) {
+  return config.db_url.empty() ? (fs::path(dir) / kDbFile).string() : config.db_url;
 }
 
 
@@ -133,7 +151,7 @@ Result<std::unique_ptr<Registry>> Registry::open(const std::string& dir) {
   auto identity = service::load_identity({dir, config->id, Role::registry,
                                           std::string(kRegistryKey), std::string(kRegistryChain)});
   if (!identity) return up(identity);
-  auto store = open_sqlite_store((d / kDbFile).string());
+  auto store = open_store(db_url_of(dir, *config));
   if (!store) return up(store);
   auto registry = std::make_unique<Registry>(config->id, std::move(identity->signer),
                                              std::move(identity->chain),

@@ -39,6 +39,8 @@ struct InitOptions {
   std::string registry_id;  // 1..64 of [A-Za-z0-9._-]; the registry certificate's CN
   std::string ca_url;       // where the CRL is fetched from
   std::string ca_root_pem;
+  // Where the records are: postgresql://… (libpq's URI) or empty for registry.db in dir.
+  std::string db_url;
 };
 
 // Asks the CA to certify `csr_pem` for `role` ("registry", "tls-server").
@@ -54,8 +56,11 @@ Status init_registry(const InitOptions& opts, const CertificateIssuer& issue);
 struct RegistryConfig {
   std::string id;
   std::string ca_url;
+  std::string db_url;  // InitOptions::db_url; registry.db in the directory when empty
 };
 Result<RegistryConfig> read_config(const std::string& dir);
+// The database URL of the registry in `dir` (its config's, else its registry.db).
+std::string db_url_of(const std::string& dir, const RegistryConfig& config);
 
 // The answer to a claim: the signed record and its status.
 struct ClaimAnswer {

@@ -1,5 +1,6 @@
-// The registry's storage behind one interface (STYLE.md §3): SQLite now,
-// PostgreSQL later, one test suite for both (tests/registry/store_test.cc).
+// The registry's storage behind one interface (STYLE.md §3): one
+// implementation (sql_store.cc) over store::Database, on SQLite or PostgreSQL,
+// one test suite for both (tests/registry/store_test.cc).
 // The store owns the exactly-once guarantee of DESIGN.md §7: claim() decides
 // "first claim wins" inside one database transaction.
 #pragma once
@@ -110,7 +111,10 @@ class RegistryStore {
   virtual Result<RegistryStats> stats() = 0;
 };
 
-// Opens (creating) a SQLite registry database: WAL, synchronous=FULL.
+// Opens (creating the schema of) the registry database at `url`:
+// postgresql://…, or a SQLite file (WAL, synchronous=FULL) as sqlite:PATH or PATH.
+Result<std::unique_ptr<RegistryStore>> open_store(const std::string& url);
+// open_store for a SQLite file.
 Result<std::unique_ptr<RegistryStore>> open_sqlite_store(const std::string& path);
 
 }  // namespace zf::registry

@@ -68,6 +68,34 @@ Bytes Stmt::col_blob(int i) const {
 }
 bool Stmt::col_null(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }
 
+std::vector<Rows::Cell> Stmt::cells() const {
+  int n = sqlite3_column_count(stmt_);
+  std::vector<Rows::Cell> out(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    Rows::Cell& c = out[static_cast<std::size_t>(i)];
+    switch (sqlite3_column_type(stmt_, i)) {
+      case SQLITE_NULL: break;
+      case SQLITE_INTEGER:
+        c.null = false;
+        c.integer = sqlite3_column_int64(stmt_, i);
+        break;
+      case SQLITE_BLOB: {
+        c.null = false;
+        auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, i));
+        if (p) c.bytes.assign(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i)));
+        break;
+      }
+      default:
+        c.null = false;
+        c.bytes = col_text(i);
+        c.integer = sqlite3_column_int64(stmt_, i);
+    }
+  }
+  return out;
+}
+
+bool Stmt::readonly() const { return sqlite3_stmt_readonly(stmt_) != 0; }
+
 Result<std::unique_ptr<Db>> Db::open(const std::string& path) {
   // The file is created 0600 before SQLite sees it: SQLite gives the -wal and
   // -shm files the database file's mode, so all three are the owner's alone

@@ -13,6 +13,7 @@
 
 #include "core/encoding.h"
 #include "core/error.h"
+#include "store/sql.h"
 
 namespace zf::store {
 
@@ -37,6 +38,10 @@ class Stmt {
   std::string col_text(int i) const;
   Bytes col_blob(int i) const;
   bool col_null(int i) const;
+  // The current row, for store::Rows.
+  std::vector<Rows::Cell> cells() const;
+  // True for a statement that writes nothing (a SELECT).
+  bool readonly() const;
 
  private:
   sqlite3* db_;

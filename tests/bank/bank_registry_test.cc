@@ -194,13 +194,13 @@ TEST_F(BankRegistryTest, InitRefusesARegistryUrlWithoutAnId) {
     return src.issue(role, csr, std::nullopt, "");
   };
   std::string dir = (world.tmp.path() / "bank-2").string();
-  auto s = bank::init_bank({dir, "bank-2", "https://127.0.0.1:1", world.root().pem(), "https://127.0.0.1:2", ""},
+  auto s = bank::init_bank({dir, "bank-2", "https://127.0.0.1:1", world.root().pem(), "https://127.0.0.1:2", "", {}},
                            issue);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, Errc::bad_field);
   EXPECT_EQ(s.error().field, "registry_id");
   auto plain = bank::init_bank(
-      {dir, "bank-2", "https://127.0.0.1:1", world.root().pem(), "http://127.0.0.1:2", "registry-1"}, issue);
+      {dir, "bank-2", "https://127.0.0.1:1", world.root().pem(), "http://127.0.0.1:2", "registry-1", {}}, issue);
   ASSERT_FALSE(plain);
   EXPECT_EQ(plain.error().field, "registry_url");
   EXPECT_FALSE(fs::exists(fs::path(dir) / "bank.json"));

@@ -32,13 +32,13 @@ class BankRegistryTest : public ::testing::Test {
       return src.issue(role, csr, std::nullopt, "");
     };
     reg_dir = (world.tmp.path() / "registry").string();
-    ASSERT_TRUE(registry::init_registry({reg_dir, kRegistry, "https://127.0.0.1:1", world.root().pem()},
+    ASSERT_TRUE(registry::init_registry({reg_dir, kRegistry, "https://127.0.0.1:1", world.root().pem(), {}},
                                         issue));
     ASSERT_NO_FATAL_FAILURE(open_registry(/*with_crl=*/true));
 
     bank_dir = (world.tmp.path() / "bank").string();
     ASSERT_TRUE(bank::init_bank(
-        {bank_dir, kBank, "https://127.0.0.1:1", world.root().pem(), "https://127.0.0.1:2", kRegistry},
+        {bank_dir, kBank, "https://127.0.0.1:1", world.root().pem(), "https://127.0.0.1:2", kRegistry, {}},
         issue));
     auto config = bank::read_config(bank_dir);
     ASSERT_TRUE(config);

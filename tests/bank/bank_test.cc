@@ -22,7 +22,7 @@ class BankTest : public ::testing::Test {
     authority = std::move(*a);
     src = in_process_source(*authority);
     bank_dir = (world.tmp.path() / "bank").string();
-    bank::InitOptions o{bank_dir, kBank, "https://127.0.0.1:1", world.root().pem(), {}, {}};
+    bank::InitOptions o{bank_dir, kBank, "https://127.0.0.1:1", world.root().pem(), {}, {}, {}};
     auto issue = [this](const std::string& role, const std::string& csr) {
       return src.issue(role, csr, std::nullopt, "");
     };

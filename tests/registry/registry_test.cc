@@ -36,7 +36,7 @@ class RegistryTest : public ::testing::Test {
     authority = std::move(*a);
     issue = in_process_issuer(*authority);
     reg_dir = (world.tmp.path() / "registry").string();
-    registry::InitOptions o{reg_dir, kRegistry, "https://127.0.0.1:1", world.root().pem()};
+    registry::InitOptions o{reg_dir, kRegistry, "https://127.0.0.1:1", world.root().pem(), {}};
     ASSERT_TRUE(registry::init_registry(o, [this](const std::string& role, const std::string& csr) {
       return issue(role, csr, std::nullopt, "");
     }));
@@ -386,7 +386,7 @@ TEST_F(RegistryTest, RecordsSurviveReopening) {
   EXPECT_EQ(*reg->query("kept-1"), rec);
   claim_ok(bank_b.claim("kept-1", "late"), RecordStatus::already_processed);
   // A second init on the same directory is refused.
-  registry::InitOptions o{reg_dir, kRegistry, "https://127.0.0.1:1", world.root().pem()};
+  registry::InitOptions o{reg_dir, kRegistry, "https://127.0.0.1:1", world.root().pem(), {}};
   auto again = registry::init_registry(o, [this](const std::string& role, const std::string& csr) {
     return issue(role, csr, std::nullopt, "");
   });

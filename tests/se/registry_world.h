@@ -42,7 +42,7 @@ class SeRegistryTest : public ::testing::Test {
  protected:
   void SetUp() override {
     reg_dir = (w.world.tmp.path() / "registry").string();
-    registry::InitOptions o{reg_dir, kRealRegistry, "https://127.0.0.1:1", w.root_pem()};
+    registry::InitOptions o{reg_dir, kRealRegistry, "https://127.0.0.1:1", w.root_pem(), {}};
     ASSERT_TRUE(registry::init_registry(o, [this](const std::string& role, const std::string& csr) {
       ca::CertRequest req;
       req.role = role;
