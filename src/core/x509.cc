@@ -6,6 +6,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <mutex>
@@ -483,6 +484,7 @@ std::string Crl::pem() const {
   return bio_string(bio.get());
 }
 
+std::time_t Crl::this_update() const { return asn1_to_time(X509_CRL_get0_lastUpdate(crl_.get())); }
 std::time_t Crl::next_update() const { return asn1_to_time(X509_CRL_get0_nextUpdate(crl_.get())); }
 
 std::uint64_t Crl::number() const {
@@ -536,9 +538,47 @@ Result<Crl> make_crl(const Certificate& issuer, const PrivateKey& issuer_key, co
 
 // ---- Verification
 
+std::optional<Certificate> VerifiedChains::find(const std::string& key, std::time_t t) const {
+  std::lock_guard lock(mu_);
+  auto it = map_.find(key);
+  if (it == map_.end() || t < it->second.from || t >= it->second.until) return std::nullopt;
+  ++hits_;
+  return it->second.leaf;
+}
+
+void VerifiedChains::add(std::string key, Certificate leaf, std::time_t from, std::time_t until) {
+  std::lock_guard lock(mu_);
+  if (map_.size() >= capacity_) map_.clear();
+  map_.insert_or_assign(std::move(key), Entry{std::move(leaf), from, until});
+}
+
+std::size_t VerifiedChains::size() const {
+  std::lock_guard lock(mu_);
+  return map_.size();
+}
+
+std::uint64_t VerifiedChains::hits() const {
+  std::lock_guard lock(mu_);
+  return hits_;
+}
+
 Result<Certificate> CertVerifier::verify(const std::vector<Certificate>& chain, Role role) const {
   if (chain.empty()) return fail(Errc::cert_untrusted, "empty certificate chain", "x5c");
   if (chain.size() > 4) return fail(Errc::too_large, "certificate chain too long", "x5c");
+  // Only a chain checked against a CRL is remembered; the key holds every
+  // byte of the chain (length-prefixed), the role and the CRL's identity.
+  std::string key;
+  const std::time_t t = time_ != 0 ? time_ : std::time(nullptr);
+  if (cache_ && crl_) {
+    key = std::to_string(static_cast<int>(role)) + "|" + std::to_string(crl_->number()) + "|" +
+          std::to_string(crl_->next_update());
+    for (const auto& c : chain) {
+      Bytes der = c.der();
+      key += "|" + std::to_string(der.size()) + ":";
+      key.append(reinterpret_cast<const char*>(der.data()), der.size());
+    }
+    if (auto leaf = cache_->find(key, t)) return *leaf;
+  }
   Own<X509_STORE> store(X509_STORE_new());
   X509_STORE_add_cert(store.get(), root_.get());
   unsigned long flags = X509_V_FLAG_X509_STRICT;
@@ -562,6 +602,14 @@ Result<Certificate> CertVerifier::verify(const std::vector<Certificate>& chain, 
   if (leaf.is_ca()) return fail(Errc::cert_wrong_role, "a CA certificate cannot sign documents", "x5c");
   if (!leaf.has_role(role))
     return fail(Errc::cert_wrong_role, "certificate lacks role " + std::string(role_name(role)), "x5c");
+  if (!key.empty()) {
+    std::time_t from = std::max(root_.not_before(), crl_->this_update()), until = std::min(root_.not_after(), crl_->next_update());
+    for (const auto& c : chain) {
+      from = std::max(from, c.not_before());
+      until = std::min(until, c.not_after());
+    }
+    cache_->add(std::move(key), leaf, from, until);
+  }
   return leaf;
 }
 

@@ -6,8 +6,10 @@
 #include <chrono>
 #include <ctime>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/crypto.h"
@@ -120,6 +122,7 @@ class Crl {
   static Result<Crl> from_pem(std::string_view pem);
   Bytes der() const;
   std::string pem() const;
+  std::time_t this_update() const;
   std::time_t next_update() const;
   // The CRL number extension (0 if absent).
   std::uint64_t number() const;
@@ -147,10 +150,39 @@ Result<Crl> make_crl(const Certificate& issuer, const PrivateKey& issuer_key, co
 
 // Checks a chain (leaf first) against one configured root: signature chain,
 // validity at `now`, the required role, and revocation when a CRL is set.
+// Chains that verified, so that a known signer costs one signature check
+// instead of a chain and CRL verification per document. Thread-safe, bounded
+// (when full it starts again empty). An entry is keyed by the chain's DER
+// bytes, the role asked for and the CRL (number and next update) it was
+// checked against, so a newer CRL never finds an entry made under an older
+// one; and it is used only while every certificate of the chain, the root
+// included, is valid and the CRL is current (from its thisUpdate to its
+// nextUpdate).
+class VerifiedChains {
+ public:
+  explicit VerifiedChains(std::size_t capacity = 4096) : capacity_(capacity) {}
+  std::optional<Certificate> find(const std::string& key, std::time_t t) const;
+  void add(std::string key, Certificate leaf, std::time_t from, std::time_t until);
+  std::size_t size() const;
+  std::uint64_t hits() const;
+
+ private:
+  struct Entry {
+    Certificate leaf;
+    std::time_t from = 0, until = 0;  // usable for from <= t < until
+  };
+  std::size_t capacity_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Entry> map_;
+  mutable std::uint64_t hits_ = 0;
+};
+
 class CertVerifier {
  public:
   explicit CertVerifier(Certificate root) : root_(std::move(root)) {}
   void set_crl(std::optional<Crl> crl) { crl_ = std::move(crl); }
+  // Remember chains that verified against a CRL here, and look them up first.
+  void set_cache(std::shared_ptr<VerifiedChains> cache) { cache_ = std::move(cache); }
   // Fixes the verification time (tests); 0 means the system clock.
   void set_time(std::time_t t) { time_ = t; }
   const Certificate& root() const { return root_; }
@@ -162,6 +194,7 @@ class CertVerifier {
   Certificate root_;
   std::optional<Crl> crl_;
   std::time_t time_ = 0;
+  std::shared_ptr<VerifiedChains> cache_;
 };
 
 // Reads all PEM certificates in a text (e.g. a chain file).

@@ -50,6 +50,7 @@ Result<CertVerifier> TrustStore::verifier(std::time_t now) const {
   if (!crl_ || crl_->next_update() <= now)
     return fail(Errc::unavailable, "no current revocation list from the CA; try again later");
   v.set_crl(crl_);
+  v.set_cache(chains_);
   return v;
 }
 

@@ -34,9 +34,12 @@ class TrustStore {
   // Installs the CRL cached at `path` if it is still acceptable: a service can
   // start while the CA is briefly unreachable. Anything else is ignored.
   void install_cached(const std::string& path, std::time_t now);
+  // The chains its verifiers have verified (shared by all of them).
+  const VerifiedChains& verified_chains() const { return *chains_; }
 
  private:
   Certificate root_;
+  std::shared_ptr<VerifiedChains> chains_ = std::make_shared<VerifiedChains>();
   mutable std::shared_mutex mu_;
   std::optional<Crl> crl_;
 };

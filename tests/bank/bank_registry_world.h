@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "bank/bank.h"
+#include "../test_database.h"
 #include "bank_fixture.h"
 #include "core/claims.h"
 #include "registry/registry.h"
@@ -31,14 +32,23 @@ class BankRegistryTest : public ::testing::Test {
     auto issue = [this](const std::string& role, const std::string& csr) {
       return src.issue(role, csr, std::nullopt, "");
     };
+    // ZF_TEST_BACKEND=postgresql: the registry and the bank keep their data
+    // in PostgreSQL (ctest runs these suites that way too, as pg.*).
+    std::string reg_db, bank_db;
+    if (services_on_postgres()) {
+      ASSERT_NO_FATAL_FAILURE(registry_schema.create("registry"));
+      ASSERT_NO_FATAL_FAILURE(bank_schema.create("bank"));
+      reg_db = registry_schema.url();
+      bank_db = bank_schema.url();
+    }
     reg_dir = (world.tmp.path() / "registry").string();
-    ASSERT_TRUE(registry::init_registry({reg_dir, kRegistry, "https://127.0.0.1:1", world.root().pem(), {}},
+    ASSERT_TRUE(registry::init_registry({reg_dir, kRegistry, "https://127.0.0.1:1", world.root().pem(), reg_db},
                                         issue));
     ASSERT_NO_FATAL_FAILURE(open_registry(/*with_crl=*/true));
 
     bank_dir = (world.tmp.path() / "bank").string();
     ASSERT_TRUE(bank::init_bank(
-        {bank_dir, kBank, "https://127.0.0.1:1", world.root().pem(), "https://127.0.0.1:2", kRegistry, {}},
+        {bank_dir, kBank, "https://127.0.0.1:1", world.root().pem(), "https://127.0.0.1:2", kRegistry, bank_db},
         issue));
     auto config = bank::read_config(bank_dir);
     ASSERT_TRUE(config);
@@ -115,6 +125,7 @@ class BankRegistryTest : public ::testing::Test {
   CaWorld world;
   std::unique_ptr<ca::Authority> authority;
   CertSource src;
+  PostgresSchema registry_schema, bank_schema;  // declared before the services: dropped after them
   std::string reg_dir, bank_dir;
   std::unique_ptr<registry::Registry> reg;
   std::unique_ptr<Bank> bank;

@@ -696,5 +696,76 @@ TEST_F(Pki, VerifierExposesItsConfiguration) {
   EXPECT_TRUE(v.crl().has_value());
 }
 
+
+// ---- Verified-chain cache
+
+class ChainCache : public Pki {
+ protected:
+  CertVerifier cached(const Crl& crl, std::time_t now = test::kNow) {
+    CertVerifier v = verifier_at(root(), now);
+    v.set_crl(crl);
+    v.set_cache(cache);
+    return v;
+  }
+  std::shared_ptr<VerifiedChains> cache = std::make_shared<VerifiedChains>(8);
+};
+
+TEST_F(ChainCache, AVerifiedChainIsFoundAgainForTheSameRoleAndCrl) {
+  KeyCert se = issue(root(), Role::secure_element, "se-1");
+  Crl crl = make_test_crl(root(), {});
+  ASSERT_THAT(cached(crl).verify({se.cert}, Role::secure_element), IsOk());
+  EXPECT_EQ(cache->size(), 1u);
+  auto again = cached(crl).verify({se.cert}, Role::secure_element);
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(again->der(), se.cert.der());
+  EXPECT_EQ(cache->hits(), 1u);
+  // Another role is another question, answered in full.
+  EXPECT_THAT(cached(crl).verify({se.cert}, Role::custody), FailsWith(Errc::cert_wrong_role));
+  EXPECT_EQ(cache->hits(), 1u);
+}
+
+TEST_F(ChainCache, ANewerCrlThatRevokesTheSignerIsNeverAnsweredFromTheCache) {
+  KeyCert se = issue(root(), Role::secure_element, "se-1");
+  CrlParams p;
+  p.this_update = test::kNow - test::kDay;
+  p.next_update = test::kNow + 7 * test::kDay;
+  p.number = 1;
+  Crl first = must(make_crl(root().cert, root().key, p), "crl");
+  ASSERT_THAT(cached(first).verify({se.cert}, Role::secure_element), IsOk());
+  p.number = 2;
+  p.revoked.push_back({test::serial_bytes(se.cert), test::kNow - 60});
+  Crl newer = must(make_crl(root().cert, root().key, p), "crl");
+  EXPECT_THAT(cached(newer).verify({se.cert}, Role::secure_element), FailsWith(Errc::cert_revoked));
+  EXPECT_EQ(cache->hits(), 0u);
+}
+
+TEST_F(ChainCache, AnEntryIsNotUsedOutsideTheChainsValidity) {
+  KeyCert se = issue(root(), Role::secure_element, "se-1", "", test::kNow - test::kDay, test::kNow + test::kDay);
+  Crl crl = make_test_crl(root(), {}, test::kNow - 3 * test::kDay, test::kNow + 7 * test::kDay);
+  ASSERT_THAT(cached(crl).verify({se.cert}, Role::secure_element), IsOk());
+  EXPECT_THAT(cached(crl, se.cert.not_after() + 1).verify({se.cert}, Role::secure_element),
+              FailsWith(Errc::cert_expired));
+  EXPECT_THAT(cached(crl, se.cert.not_before() - 1).verify({se.cert}, Role::secure_element),
+              FailsWith(Errc::cert_not_yet_valid));
+  EXPECT_EQ(cache->hits(), 0u);
+}
+
+TEST_F(ChainCache, AChainThatFailsIsNotRemembered) {
+  KeyCert stranger = issue(other_root(), Role::secure_element, "se-x");
+  Crl crl = make_test_crl(root(), {});
+  for (int i = 0; i < 2; ++i)
+    EXPECT_THAT(cached(crl).verify({stranger.cert}, Role::secure_element), FailsWith(Errc::cert_untrusted));
+  EXPECT_EQ(cache->size(), 0u);
+}
+
+TEST_F(ChainCache, ItStaysWithinItsCapacity) {
+  Crl crl = make_test_crl(root(), {});
+  for (int i = 0; i < 20; ++i) {
+    KeyCert se = issue(root(), Role::secure_element, "se-" + std::to_string(i));
+    ASSERT_THAT(cached(crl).verify({se.cert}, Role::secure_element), IsOk());
+    EXPECT_LE(cache->size(), 8u);
+  }
+}
+
 }  // namespace
 }  // namespace zf
