@@ -262,15 +262,7 @@ class SqlBankStore final : public BankStore {
   }
 
   Result<std::optional<AccountRecord>> find_account(const std::string& id) override {
-    std::optional<AccountRecord> out;
-    Status s = read([&](Conn& c) -> Status {
-      auto a = find_account_in(c, id);
-      if (!a) return up(a);
-      out = std::move(*a);
-      return {};
-    });
-    if (!s) return std::unexpected(s.error());
-    return out;
+    return read<std::optional<AccountRecord>>([&](Conn& c) { return find_account_in(c, id); });
   }
 
   Result<std::vector<AccountRecord>> list_accounts() override {
@@ -332,15 +324,7 @@ class SqlBankStore final : public BankStore {
   }
 
   Result<std::optional<ProcessedDocument>> find_processed(const std::string& doc_id) override {
-    std::optional<ProcessedDocument> out;
-    Status s = read([&](Conn& c) -> Status {
-      auto d = find_processed_in(c, doc_id);
-      if (!d) return up(d);
-      out = std::move(*d);
-      return {};
-    });
-    if (!s) return std::unexpected(s.error());
-    return out;
+    return read<std::optional<ProcessedDocument>>([&](Conn& c) { return find_processed_in(c, doc_id); });
   }
 
   Result<Applied> apply(const DocKey& doc, const ledger::JournalEntry& entry, const std::string& response,
@@ -464,30 +448,24 @@ class SqlBankStore final : public BankStore {
   }
 
   Result<std::optional<HoldRecord>> find_hold(const std::string& id) override {
-    std::optional<HoldRecord> out;
-    Status s = read([&](Conn& c) -> Status {
+    return read<std::optional<HoldRecord>>([&](Conn& c) -> Result<std::optional<HoldRecord>> {
       auto r = c.query(std::string(kHoldColumns) + " WHERE id = ?1", {id});
       if (!r) return up(r);
-      if (!r->empty()) out = row_to_hold(*r, 0);
-      return {};
+      if (r->empty()) return std::nullopt;
+      return row_to_hold(*r, 0);
     });
-    if (!s) return std::unexpected(s.error());
-    return out;
   }
 
   Result<std::vector<HoldRecord>> due_holds(std::int64_t now, int limit) override {
-    std::vector<HoldRecord> out;
-    Status s = read([&](Conn& c) -> Status {
+    return read<std::vector<HoldRecord>>([&](Conn& c) -> Result<std::vector<HoldRecord>> {
       auto r = c.query(std::string(kHoldColumns) +
                            " WHERE status = 'held' AND release_at <= ?1 ORDER BY release_at, id LIMIT ?2",
                        {now, limit});
       if (!r) return up(r);
-      out.clear();
+      std::vector<HoldRecord> out;
       for (std::size_t i = 0; i < r->size(); ++i) out.push_back(row_to_hold(*r, i));
-      return {};
+      return out;
     });
-    if (!s) return std::unexpected(s.error());
-    return out;
   }
 
   Result<bool> use_once(const std::string& signer, const std::string& doc_id, std::int64_t exp,
@@ -555,6 +533,10 @@ class SqlBankStore final : public BankStore {
 
  private:
   Status read(const std::function<Status(Conn&)>& body) { return db_->transaction(Database::Mode::snapshot, body); }
+  template <class T, class F>
+  Result<T> read(F&& body) {
+    return db_->fetch<T>(Database::Mode::snapshot, std::forward<F>(body));
+  }
 
   std::unique_ptr<Database> db_;
 };

@@ -166,45 +166,33 @@ class SqlRegistryStore final : public RegistryStore {
   }
 
   Result<std::optional<RecordRow>> find(const std::string& doc_id) override {
-    std::optional<RecordRow> out;
-    Status s = read([&](Conn& c) -> Status {
-      auto r = find_in(c, doc_id);
-      if (!r) return up(r);
-      out = std::move(*r);
-      return {};
-    });
-    if (!s) return std::unexpected(s.error());
-    return out;
+    return read<std::optional<RecordRow>>([&](Conn& c) { return find_in(c, doc_id); });
   }
 
   Result<std::vector<Alert>> alerts(std::int64_t after_id, int limit) override {
-    std::vector<Alert> out;
-    Status s = read([&](Conn& c) -> Status {
+    return read<std::vector<Alert>>([&](Conn& c) -> Result<std::vector<Alert>> {
       auto r = c.query(std::string(kAlertSelect) + " WHERE a.id > ?1 ORDER BY a.id LIMIT ?2", {after_id, limit});
       if (!r) return up(r);
-      out.clear();
+      std::vector<Alert> out;
       for (std::size_t i = 0; i < r->size(); ++i) out.push_back(row_to_alert(*r, i));
-      return {};
+      return out;
     });
-    if (!s) return std::unexpected(s.error());
-    return out;
   }
 
   Result<RegistryStats> stats() override {
-    RegistryStats out;
-    Status s = read([&](Conn& c) -> Status {
+    return read<RegistryStats>([&](Conn& c) -> Result<RegistryStats> {
       auto r = c.query("SELECT (SELECT COUNT(*) FROM records), (SELECT COUNT(*) FROM alerts)");
       if (!r) return up(r);
       if (r->empty()) return fail(Errc::internal, "no counts");
-      out = RegistryStats{r->integer(0, 0), r->integer(0, 1)};
-      return {};
+      return RegistryStats{r->integer(0, 0), r->integer(0, 1)};
     });
-    if (!s) return std::unexpected(s.error());
-    return out;
   }
 
  private:
-  Status read(const std::function<Status(Conn&)>& body) { return db_->transaction(Database::Mode::snapshot, body); }
+  template <class T, class F>
+  Result<T> read(F&& body) {
+    return db_->fetch<T>(Database::Mode::snapshot, std::forward<F>(body));
+  }
 
   std::unique_ptr<Database> db_;
 };

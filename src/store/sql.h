@@ -141,6 +141,19 @@ class Database {
   // Runs `body` in ONE transaction (see the top of this file). `snapshot`
   // reads one consistent view and writes nothing.
   Status transaction(Mode mode, const std::function<Status(Conn&)>& body);
+  // transaction() for a body that computes a value: the value of its last run.
+  template <class T, class F>
+  Result<T> fetch(Mode mode, F&& body) {
+    std::optional<T> out;
+    Status s = transaction(mode, [&](Conn& c) -> Status {
+      Result<T> r = body(c);
+      if (!r) return std::unexpected(r.error());
+      out = std::move(*r);
+      return {};
+    });
+    if (!s) return std::unexpected(s.error());
+    return std::move(*out);
+  }
 
  protected:
   // An exclusive connection while the lease lives.
