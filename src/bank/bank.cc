@@ -63,7 +63,7 @@ Status init_bank(const InitOptions& opts, const CertificateIssuer& issue) {
 Result<BankConfig> read_config(const std::string& dir) {
   auto base = service::read_service_config(dir, kConfigFile, "bank");
   if (!base) return up(base);
-  BankConfig config{base->id, base->ca_url, {}, {}, {}};
+  BankConfig config{base->id, base->ca_url, {}, {}, base->db_url};
   if (base->json.contains("registry_url")) {
     auto reg_url = get_string(base->json, "registry_url", 1024);
     if (!reg_url) return up(reg_url);
@@ -71,11 +71,6 @@ Result<BankConfig> read_config(const std::string& dir) {
     if (!reg_id) return up(reg_id);
     config.registry_url = *reg_url;
     config.registry_id = *reg_id;
-  }
-  if (base->json.contains("db")) {
-    auto db = get_string(base->json, "db", 4096);
-    if (!db) return up(db);
-    config.db_url = *db;
   }
   return config;
 }

@@ -544,9 +544,8 @@ class SqlBankStore final : public BankStore {
 }  // namespace
 
 Result<std::unique_ptr<BankStore>> open_store(const std::string& url) {
-  auto db = Database::open(url);
+  auto db = Database::open(url, kSchema);
   if (!db) return std::unexpected(db.error());
-  if (auto s = (*db)->migrate(kSchema); !s) return std::unexpected(s.error());
   return std::unique_ptr<BankStore>(new SqlBankStore(std::move(*db)));
 }
 

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "core/json.h"
 #include "store/sql.h"
 
 namespace zf::registry {
@@ -121,13 +120,7 @@ Status init_registry(const InitOptions& opts, const CertificateIssuer& issue) {
 Result<RegistryConfig> read_config(const std::string& dir) {
   auto base = service::read_service_config(dir, kConfigFile, "registry");
   if (!base) return up(base);
-  RegistryConfig config{base->id, base->ca_url, {}};
-  if (base->json.contains("db")) {
-    auto db = get_string(base->json, "db", 4096);
-    if (!db) return up(db);
-    config.db_url = *db;
-  }
-  return config;
+  return RegistryConfig{base->id, base->ca_url, base->db_url};
 }
 
 std::string db_url_of(const std::string& dir, const RegistryConfig& config) {

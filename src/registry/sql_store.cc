@@ -200,9 +200,8 @@ class SqlRegistryStore final : public RegistryStore {
 }  // namespace
 
 Result<std::unique_ptr<RegistryStore>> open_store(const std::string& url) {
-  auto db = Database::open(url);
+  auto db = Database::open(url, kSchema);
   if (!db) return std::unexpected(db.error());
-  if (auto s = (*db)->migrate(kSchema); !s) return std::unexpected(s.error());
   return std::unique_ptr<RegistryStore>(new SqlRegistryStore(std::move(*db)));
 }
 

@@ -72,7 +72,13 @@ Result<ServiceConfig> read_service_config(const std::string& dir, std::string_vi
   if (!id) return up(id);
   auto url = get_string(*j, "ca_url", 1024);
   if (!url) return up(url);
-  return ServiceConfig{std::move(*id), std::move(*url), std::move(*j)};
+  std::string db;
+  if (j->contains("db")) {
+    auto d = get_string(*j, "db", 4096);
+    if (!d) return up(d);
+    db = std::move(*d);
+  }
+  return ServiceConfig{std::move(*id), std::move(*url), std::move(*j), std::move(db)};
 }
 
 Result<std::string> provision_identity(const IdentitySpec& spec, const std::string& ca_root_pem,

@@ -38,6 +38,7 @@ struct ServiceConfig {
   std::string id;
   std::string ca_url;
   Json json;
+  std::string db_url;  // "db": the service's PostgreSQL database; empty for its SQLite file
 };
 // Reads `path` strictly; `what` names the service for "no bank in ..." messages.
 Result<ServiceConfig> read_service_config(const std::string& dir, std::string_view file,

@@ -33,6 +33,13 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& url) {
   return open_sqlite_database(std::string(path));
 }
 
+Result<std::unique_ptr<Database>> Database::open(const std::string& url, std::string_view schema) {
+  auto db = open(url);
+  if (!db) return db;
+  if (auto s = (*db)->migrate(schema); !s) return std::unexpected(s.error());
+  return db;
+}
+
 Status Database::migrate(std::string_view schema) { return exec_script(expand(schema, dialect())); }
 
 Status Database::transaction(Mode mode, const std::function<Status(Conn&)>& body) {

@@ -127,6 +127,8 @@ class Database {
   // `url` is postgresql://… (or postgres://…, libpq's URI syntax) or a SQLite
   // file: sqlite:PATH, or a bare PATH.
   static Result<std::unique_ptr<Database>> open(const std::string& url);
+  // open(), then migrate(schema).
+  static Result<std::unique_ptr<Database>> open(const std::string& url, std::string_view schema);
   // A URL that names a PostgreSQL server.
   static bool is_postgresql(std::string_view url);
 
